@@ -1,0 +1,45 @@
+# txtdb — make targets. `make` prints usage.
+GO          ?= go
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Packages that spawn many processes run one at a time so 2 cores do not make them flaky.
+HEAVY       := ./txn/... ./tests/...
+PKGS        := $(shell $(GO) list ./... 2>/dev/null)
+HEAVY_PKGS  := $(shell $(GO) list $(HEAVY) 2>/dev/null)
+LIGHT_PKGS  := $(filter-out $(HEAVY_PKGS),$(PKGS))
+FUZZTIME    ?= 20s
+
+.PHONY: help fmt vet lint test bench fuzz
+
+help:
+	@echo "txtdb make targets:"
+	@echo "  make fmt     fail on any gofmt diff"
+	@echo "  make vet     go vet ./..."
+	@echo "  make lint    staticcheck (pinned, fetched through the module proxy)"
+	@echo "  make test    the CI suite: -short, -race, -count=1"
+	@echo "  make bench   benchmarks (compare ratios within one run)"
+	@echo "  make fuzz    every fuzz target for FUZZTIME each (default $(FUZZTIME))"
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt diff in:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+lint:
+	$(GO) run $(STATICCHECK) ./...
+
+test:
+	$(GO) test -race -short -count=1 -timeout 20m $(LIGHT_PKGS)
+	@if [ -n "$(HEAVY_PKGS)" ]; then $(GO) test -race -short -count=1 -timeout 20m -p 1 $(HEAVY_PKGS); fi
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./...
+
+fuzz:
+	@for pkg in $(PKGS); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done

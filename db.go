@@ -1,0 +1,115 @@
+package txtdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/txtdb/txtdb/txn"
+)
+
+// DB is one process's handle on a data directory. Many processes may open the same directory at
+// the same time; every one is an equal peer. A DB is safe for concurrent use by many goroutines.
+type DB struct {
+	eng        *txn.DB
+	maxRetries int
+}
+
+// Stats are a handle's commit counters.
+type Stats = txn.Stats
+
+// Open opens the store in dir, creating the directory and the store if needed. opts may be nil.
+// It waits at most opts.LockTimeout for the commit lock (to create or repair the store).
+func Open(dir string, opts *Options) (*DB, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	eng, err := txn.Open(context.Background(), dir, txn.Config{
+		Format:           opts.Format,
+		PageSize:         opts.PageSize,
+		Isolation:        opts.Isolation,
+		OneObjectPerPage: opts.OneObjectPerPage,
+		NoSync:           opts.NoSync,
+		LockTimeout:      opts.LockTimeout,
+		FileMode:         opts.FileMode,
+		SegmentBytes:     opts.segmentBytes,
+	})
+	if err != nil {
+		return nil, err
+	}
+	n := opts.MaxRetries
+	if n <= 0 {
+		n = DefaultMaxRetries
+	}
+	return &DB{eng: eng, maxRetries: n}, nil
+}
+
+// Close releases the handle. Transactions still open fail afterwards. Idempotent.
+func (db *DB) Close() error { return db.eng.Close() }
+
+// Dir returns the data directory.
+func (db *DB) Dir() string { return db.eng.Dir() }
+
+// Format returns the store's format.
+func (db *DB) Format() Format { return db.eng.Format() }
+
+// Stats returns this handle's commit counters (groups, commits, fsyncs).
+func (db *DB) Stats() Stats { return db.eng.Stats() }
+
+// Begin starts a transaction at the last committed TSN (it takes no lock and allocates nothing).
+// ctx bounds everything the transaction does, its Commit included. The caller must end it with
+// Commit or Rollback.
+func (db *DB) Begin(ctx context.Context, writable bool) (*Tx, error) {
+	t, err := db.eng.Begin(ctx, writable)
+	if err != nil {
+		return nil, err
+	}
+	return &Tx{t: t}, nil
+}
+
+// View runs fn in a read-only transaction.
+func (db *DB) View(ctx context.Context, fn func(tx *Tx) error) error {
+	tx, err := db.Begin(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	return fn(tx)
+}
+
+// Update runs fn in a writable transaction and commits it, retrying the whole function with
+// backoff when the commit fails with ErrConflict (fn must therefore be safe to run again). An
+// error from fn rolls back and is returned as it is. After Options.MaxRetries retries the last
+// error is returned; it still matches ErrConflict.
+func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
+	backoff := 50 * time.Microsecond
+	for attempt := 0; ; attempt++ {
+		tx, err := db.Begin(ctx, true)
+		if err != nil {
+			return err
+		}
+		if err := fn(tx); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		err = tx.Commit()
+		if err == nil || !errors.Is(err, ErrConflict) {
+			return err
+		}
+		if attempt >= db.maxRetries {
+			return fmt.Errorf("txtdb: update gave up after %d attempts: %w", attempt+1, err)
+		}
+		// Jittered exponential backoff, capped: spreads the retries of a conflict storm.
+		d := backoff/2 + rand.N(backoff)
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("txtdb: update: %w (last: %w)", ctx.Err(), err)
+		case <-t.C:
+		}
+		backoff = min(backoff*2, 20*time.Millisecond)
+	}
+}

@@ -1,0 +1,387 @@
+package lockfs
+
+import (
+	"bufio"
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// newTestLock returns a Lock on a fresh lock file path in its own temporary directory.
+func newTestLock(tb testing.TB) *Lock {
+	tb.Helper()
+	return New(filepath.Join(tb.TempDir(), "lock"), 0)
+}
+
+// lockAsync takes l in mode m in a goroutine and delivers the error, and on success first the
+// unlock func.
+func lockAsync(ctx context.Context, l *Lock, m mode) (<-chan error, <-chan func() error) {
+	errs := make(chan error, 1)
+	unlocks := make(chan func() error, 1)
+	go func() {
+		unlock, err := lockMode(ctx, l, m)
+		if err == nil {
+			unlocks <- unlock
+		}
+		errs <- err
+	}()
+	return errs, unlocks
+}
+
+func TestKilledHolderReleasesAtOnce(t *testing.T) {
+	t.Parallel()
+	l := newTestLock(t)
+	holder := startHelper(t, "hold", l, exclusive)
+	holder.expect("locked")
+	_, ok, err := l.TryLock()
+	require.NoError(t, err)
+	require.False(t, ok, "TryLock while another process holds the lock")
+
+	// Two waiters: a goroutine of this process, and another process.
+	parked := watchBlocked(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	errs, unlocks := lockAsync(ctx, l, exclusive)
+	waitFor(t, parked, "waiter blocking in flock(2)")
+	other := startHelper(t, "acquire", l, exclusive, timeoutEnv+"=10s")
+
+	holder.kill()
+
+	require.NoError(t, waitFor(t, errs, "this process's waiter"))
+	unlock := <-unlocks
+	require.NoError(t, unlock())
+	other.expect("locked")
+	other.expect("released")
+	other.wait()
+}
+
+func TestCounterAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	const procs, target = 8, 1600
+	l := newTestLock(t)
+	file := filepath.Join(t.TempDir(), "counter")
+	helpers := make([]*proc, procs)
+	for i := range helpers {
+		helpers[i] = startHelper(t, "counter", l, exclusive,
+			fileEnv+"="+file, targetEnv+"="+strconv.Itoa(target))
+	}
+	for _, h := range helpers {
+		h.expect("ready")
+	}
+	for _, h := range helpers {
+		h.send("go")
+	}
+	counts := make([]int, procs)
+	total := 0
+	for i, h := range helpers {
+		line := h.next()
+		n, ok := strings.CutPrefix(line, "done ")
+		require.True(t, ok, "helper %d said %q, want done <n>", i, line)
+		c, err := strconv.Atoi(n)
+		require.NoError(t, err)
+		counts[i] = c
+		total += c
+		h.wait()
+	}
+	t.Logf("increments per process: %v", counts)
+	got, err := readCounter(file)
+	require.NoError(t, err)
+	require.Equal(t, target, got, "counter file")
+	require.Equal(t, target, total, "sum of increments")
+	lo, hi := slices.Min(counts), slices.Max(counts)
+	require.GreaterOrEqual(t, 2*lo, hi, "fewest increments %d, most %d: want fewest >= most/2", lo, hi)
+}
+
+func TestDeadlineWhileAnotherProcessHolds(t *testing.T) {
+	t.Parallel()
+	l := newTestLock(t)
+	holder := startHelper(t, "hold", l, exclusive)
+	holder.expect("locked")
+
+	for _, m := range []mode{exclusive, shared} {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		unlock, err := lockMode(ctx, l, m)
+		cancel()
+		require.Nil(t, unlock, "%v lock", m)
+		require.ErrorIs(t, err, ErrLockTimeout, "%v lock", m)
+		require.ErrorIs(t, err, context.DeadlineExceeded, "%v lock", m)
+		var te *TimeoutError
+		require.ErrorAs(t, err, &te)
+		require.Equal(t, l.Path(), te.Path)
+		require.Contains(t, te.Error(), l.Path())
+		require.Positive(t, te.Waited)
+	}
+
+	holder.send("release")
+	holder.expect("released")
+	ctx, cancel := context.WithTimeout(context.Background(), longStop)
+	defer cancel()
+	unlock, err := l.Lock(ctx)
+	require.NoError(t, err, "Lock after the holder released")
+	require.NoError(t, unlock())
+}
+
+func TestSharedAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	l := newTestLock(t)
+	// The second holder takes its shared lock while the first holds one: they coexist.
+	readers := []*proc{startHelper(t, "hold", l, shared), startHelper(t, "hold", l, shared)}
+	for _, r := range readers {
+		r.expect("locked")
+	}
+
+	_, ok, err := l.TryLock()
+	require.NoError(t, err)
+	require.False(t, ok, "exclusive TryLock while two processes hold the shared lock")
+	writer := startHelper(t, "acquire", l, exclusive, timeoutEnv+"=50ms")
+	writer.expect("timeout")
+	writer.wait()
+
+	// A third process (this one) shares too.
+	unlock, ok, err := l.TryRLock()
+	require.NoError(t, err)
+	require.True(t, ok, "TryRLock while two processes hold the shared lock")
+	require.NoError(t, unlock())
+
+	for _, r := range readers {
+		r.send("release")
+		r.expect("released")
+		r.wait()
+	}
+	unlock, ok, err = l.TryLock()
+	require.NoError(t, err)
+	require.True(t, ok, "exclusive TryLock after the shared holders released")
+	require.NoError(t, unlock())
+}
+
+func TestCancelWhileBlocked(t *testing.T) {
+	t.Parallel()
+	l := newTestLock(t)
+	holder := startHelper(t, "hold", l, exclusive)
+	holder.expect("locked")
+
+	parked := watchBlocked(t, l)
+	for _, m := range []mode{exclusive, shared} {
+		ctx, cancel := context.WithCancel(context.Background())
+		errs, _ := lockAsync(ctx, l, m)
+		waitFor(t, parked, "waiter blocking in flock(2)")
+		cancel()
+		err := waitFor(t, errs, "cancelled waiter")
+		require.ErrorIs(t, err, context.Canceled, "%v lock", m)
+		require.NotErrorIs(t, err, ErrLockTimeout, "%v lock", m)
+		require.NotErrorIs(t, err, context.DeadlineExceeded, "%v lock", m)
+	}
+
+	// The goroutines the waiters left blocked in flock(2) get the lock when the holder
+	// releases it, and must let go of it at once.
+	holder.send("release")
+	holder.expect("released")
+	other := startHelper(t, "acquire", l, exclusive, timeoutEnv+"="+longStop.String())
+	other.expect("locked")
+	other.expect("released")
+	other.wait()
+
+	ctx, cancel := context.WithTimeout(context.Background(), longStop)
+	defer cancel()
+	unlock, err := l.Lock(ctx)
+	require.NoError(t, err, "Lock in this process after the cancelled waits")
+	require.NoError(t, unlock())
+}
+
+// TestCancelledAttemptIsJoined checks that the next waiter for a lock joins the flock(2)
+// attempt a cancelled waiter left behind instead of starting another.
+func TestCancelledAttemptIsJoined(t *testing.T) {
+	t.Parallel()
+	l := newTestLock(t)
+	holder := startHelper(t, "hold", l, exclusive)
+	holder.expect("locked")
+
+	parked := watchBlocked(t, l)
+	ctx1, cancel1 := context.WithCancel(context.Background())
+	errs1, _ := lockAsync(ctx1, l, exclusive)
+	waitFor(t, parked, "first waiter blocking in flock(2)")
+	cancel1()
+	require.ErrorIs(t, waitFor(t, errs1, "cancelled waiter"), context.Canceled)
+
+	ctx2, cancel2 := context.WithTimeout(context.Background(), longStop)
+	defer cancel2()
+	errs2, unlocks2 := lockAsync(ctx2, l, exclusive)
+	e := lookup(l.key)
+	defer e.unref()
+	require.Eventually(t, func() bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		a := e.pending[exclusive]
+		return a != nil && a.waiters == 1
+	}, longStop, time.Millisecond, "second waiter joining the first one's attempt")
+	holder.send("release")
+	holder.expect("released")
+	require.NoError(t, waitFor(t, errs2, "second waiter"))
+	unlock := <-unlocks2
+	select {
+	case <-parked:
+		t.Errorf("a second goroutine blocked in flock(2); want the second waiter to join the first's")
+	default:
+	}
+	require.NoError(t, unlock())
+}
+
+// TestSharedWaitersShareOneAttempt checks that goroutines of one process waiting for the
+// shared lock wait in one flock(2) and then share one shared file lock.
+func TestSharedWaitersShareOneAttempt(t *testing.T) {
+	t.Parallel()
+	l := newTestLock(t)
+	holder := startHelper(t, "hold", l, exclusive)
+	holder.expect("locked")
+
+	parked := watchBlocked(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), longStop)
+	defer cancel()
+	errs1, unlocks1 := lockAsync(ctx, l, shared)
+	waitFor(t, parked, "first reader blocking in flock(2)")
+	errs2, unlocks2 := lockAsync(ctx, New(l.Path(), 0), shared)
+	e := lookup(l.key)
+	defer e.unref()
+	require.Eventually(t, func() bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		a := e.pending[shared]
+		return a != nil && a.waiters == 2
+	}, longStop, time.Millisecond, "second reader joining the first one's attempt")
+
+	holder.send("release")
+	holder.expect("released")
+	require.NoError(t, waitFor(t, errs1, "first reader"))
+	require.NoError(t, waitFor(t, errs2, "second reader"))
+	e.mu.Lock()
+	refs := e.heldRefs
+	e.mu.Unlock()
+	require.Equal(t, 2, refs, "holders of the one shared flock")
+	select {
+	case <-parked:
+		t.Errorf("a second goroutine blocked in flock(2); want the readers to share one")
+	default:
+	}
+	require.NoError(t, (<-unlocks1)())
+	require.NoError(t, (<-unlocks2)())
+}
+
+func TestReplacedLockFile(t *testing.T) {
+	if _, err := os.Stat("/proc/locks"); err != nil {
+		t.Skip("needs /proc/locks to see a blocked flock(2):", err)
+	}
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		recreate bool // an outsider re-creates the path (else the path stays unlinked)
+		rmdir    bool // and removes the directory: the waiter cannot re-create the file
+	}{
+		{"replaced", true, false},
+		{"unlinked", false, false},
+		{"directory removed", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			l := newTestLock(t)
+			first := startHelper(t, "hold", l, exclusive)
+			first.expect("locked")
+			oldIno := inode(t, l.Path())
+			// Keep the old file open (unlocked) so that its inode number is not reused.
+			keep, err := os.Open(l.Path())
+			require.NoError(t, err)
+			defer keep.Close()
+
+			ctx, cancel := context.WithTimeout(context.Background(), longStop)
+			defer cancel()
+			errs, unlocks := lockAsync(ctx, l, exclusive)
+			waitBlockedOn(t, oldIno)
+
+			// The outsider: unlink the lock file, re-create it, and hold the new one.
+			require.NoError(t, os.Remove(l.Path()))
+			if tc.rmdir {
+				require.NoError(t, os.Remove(filepath.Dir(l.Path())))
+			}
+			var second *proc
+			if tc.recreate {
+				require.NoError(t, os.WriteFile(l.Path(), nil, 0o644))
+				second = startHelper(t, "hold", l, exclusive)
+				second.expect("locked")
+			}
+
+			// The waiter gets the old file's lock, finds the path names another file (or none),
+			// drops it and goes for the file the path names.
+			first.send("release")
+			first.expect("released")
+			if tc.recreate {
+				waitBlockedOn(t, inode(t, l.Path()))
+				second.send("release")
+				second.expect("released")
+			}
+			err = waitFor(t, errs, "waiter")
+			if tc.rmdir {
+				require.ErrorIs(t, err, fs.ErrNotExist, "lock after the directory was removed")
+				requireNoEntry(t, l)
+				return
+			}
+			require.NoError(t, err)
+			unlock := <-unlocks
+
+			newIno := inode(t, l.Path())
+			require.NotEqual(t, oldIno, newIno)
+			e := lookup(l.key)
+			e.mu.Lock()
+			heldIno := uint64(0)
+			if fi, err := e.held.Stat(); err == nil {
+				heldIno = fi.Sys().(*syscall.Stat_t).Ino
+			}
+			e.mu.Unlock()
+			e.unref()
+			require.Equal(t, newIno, heldIno, "inode of the held lock file")
+			probe := startHelper(t, "acquire", l, exclusive, timeoutEnv+"=50ms")
+			probe.expect("timeout")
+			probe.wait()
+			require.NoError(t, unlock())
+		})
+	}
+}
+
+func inode(tb testing.TB, path string) uint64 {
+	tb.Helper()
+	fi, err := os.Stat(path)
+	require.NoError(tb, err)
+	return fi.Sys().(*syscall.Stat_t).Ino
+}
+
+// waitBlockedOn waits until /proc/locks shows this process blocked in flock(2) on the file
+// with inode ino.
+func waitBlockedOn(tb testing.TB, ino uint64) {
+	tb.Helper()
+	pid := strconv.Itoa(os.Getpid())
+	suffix := ":" + strconv.FormatUint(ino, 10)
+	require.Eventually(tb, func() bool {
+		f, err := os.Open("/proc/locks")
+		if err != nil {
+			return false
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			// "1: -> FLOCK  ADVISORY  WRITE 7046 fe:00:9977961 0 EOF"
+			fields := strings.Fields(sc.Text())
+			if len(fields) >= 7 && fields[1] == "->" && fields[2] == "FLOCK" &&
+				fields[5] == pid && strings.HasSuffix(fields[6], suffix) {
+				return true
+			}
+		}
+		return false
+	}, longStop, 2*time.Millisecond, "this process blocked in flock(2) on inode %d", ino)
+}

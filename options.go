@@ -1,0 +1,68 @@
+package txtdb
+
+import (
+	"os"
+	"time"
+
+	"github.com/txtdb/txtdb/pages"
+	"github.com/txtdb/txtdb/txn"
+)
+
+// Format is the text format of a store's data: JSON (default), YAML or XML.
+type Format = pages.Format
+
+// Formats.
+const (
+	JSON = pages.JSON
+	YAML = pages.YAML
+	XML  = pages.XML
+)
+
+// ParseFormat parses "json", "yaml" or "xml".
+func ParseFormat(s string) (Format, error) { return pages.ParseFormat(s) }
+
+// Isolation is a transaction isolation level.
+type Isolation = txn.Isolation
+
+// Isolation levels.
+const (
+	Serializable = txn.Serializable // default: read, write and scan conflicts
+	Snapshot     = txn.Snapshot     // write-write conflicts only
+)
+
+// TSN is a transaction sequence number: commit order, the same in every process.
+type TSN = pages.TSN
+
+// Options configures Open. A nil *Options and zero fields mean the defaults.
+type Options struct {
+	// Store settings, recorded in txtdb.json when the store is created. Zero means "whatever the
+	// store already has" (JSON and 8 KiB for a new store); a non-zero value that contradicts an
+	// existing store fails with ErrOptionsMismatch.
+	Format   Format
+	PageSize int
+
+	// Process settings.
+	Isolation        Isolation     // zero = Serializable
+	OneObjectPerPage bool          // Insert puts every object on a page of its own
+	NoSync           bool          // skip the log fsync at commit: a power cut may lose the last commits (readers detect the rewind)
+	LockTimeout      time.Duration // longest wait for the commit lock; zero = 30s; the shorter of it and a context wins
+	MaxRetries       int           // Update's retries on ErrConflict; zero = 100
+	FileMode         os.FileMode   // mode of files txtdb creates (umask applies); zero = 0644
+
+	segmentBytes int64 // tests: log segment size before rotation
+}
+
+// DefaultMaxRetries is Update's retry budget when Options.MaxRetries is zero.
+const DefaultMaxRetries = 100
+
+// DefaultOptions returns a fresh Options with every default spelled out.
+func DefaultOptions() *Options {
+	return &Options{
+		Format:      JSON,
+		PageSize:    pages.DefaultPageSize,
+		Isolation:   Serializable,
+		LockTimeout: txn.DefaultLockTimeout,
+		MaxRetries:  DefaultMaxRetries,
+		FileMode:    0o644,
+	}
+}

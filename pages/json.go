@@ -1,0 +1,109 @@
+package pages
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// JSON objects are compact JSON text; a JSON page file is the indented array
+// of them. json.Compact and json.Indent only touch white space outside
+// strings, so an object's text survives the trip through a page file exactly.
+
+// encodeJSON encodes v as compact JSON without HTML escaping.
+func encodeJSON(v any) (string, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrUnsupported, err)
+	}
+	// The Encoder compacts the output of MarshalJSON methods too; it ends
+	// with one newline. Encode checks UTF-8.
+	return strings.TrimSuffix(b.String(), "\n"), nil
+}
+
+// jsonFromText validates that text is one JSON value and returns it compacted.
+func jsonFromText(text []byte) (string, error) {
+	var b bytes.Buffer
+	if err := json.Compact(&b, text); err != nil {
+		return "", corrupt(jsonErrorOffset(err, len(text)), "json: %w", err)
+	}
+	if b.Len() == 0 {
+		return "", corrupt(0, "json: no value")
+	}
+	return b.String(), nil
+}
+
+// decodeJSON decodes text into v, keeping numbers exact in any.
+func decodeJSON(text string, v any) error {
+	dec := json.NewDecoder(strings.NewReader(text))
+	dec.UseNumber()
+	return dec.Decode(v)
+}
+
+// encodeJSONPage returns the objects as an indented JSON array (2 spaces)
+// with a trailing newline.
+func encodeJSONPage(objs []Object) ([]byte, error) {
+	n := 2
+	for _, o := range objs {
+		n += len(o.text) + 1
+	}
+	raw := make([]byte, 0, n)
+	raw = append(raw, '[')
+	for i, o := range objs {
+		if i > 0 {
+			raw = append(raw, ',')
+		}
+		raw = append(raw, o.text...)
+	}
+	raw = append(raw, ']')
+	var b bytes.Buffer
+	b.Grow(n + n/4)
+	if err := json.Indent(&b, raw, "", "  "); err != nil {
+		// INVARIANT: every JSON Object holds one valid JSON value.
+		return nil, fmt.Errorf("pages: encode json page: %w", err)
+	}
+	b.WriteByte('\n')
+	return b.Bytes(), nil
+}
+
+// decodeJSONPage splits a JSON array into compact objects.
+func decodeJSONPage(data []byte) ([]Object, error) {
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '[' {
+		return nil, corrupt(int64(len(data)-len(trimmed)), "json page: not an array")
+	}
+	var raws []json.RawMessage
+	if err := json.Unmarshal(data, &raws); err != nil {
+		return nil, corrupt(jsonErrorOffset(err, len(data)), "json page: %w", err)
+	}
+	if len(raws) == 0 {
+		return nil, nil
+	}
+	objs := make([]Object, len(raws))
+	for i, raw := range raws {
+		s, err := jsonFromText(raw)
+		if err != nil {
+			// INVARIANT: Unmarshal validated every element.
+			return nil, fmt.Errorf("json page: object %d: %w", i, err)
+		}
+		objs[i] = Object{format: JSON, text: s}
+	}
+	return objs, nil
+}
+
+// jsonErrorOffset returns where encoding/json found err, or end.
+func jsonErrorOffset(err error, end int) int64 {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return se.Offset
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return te.Offset
+	}
+	return int64(end)
+}

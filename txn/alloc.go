@@ -1,0 +1,66 @@
+package txn
+
+import (
+	"context"
+	"sync"
+)
+
+// allocator hands page numbers to this process's inserting transactions. Fresh numbers come from
+// blocks reserved in the log for this process, so no other process ever uses them and concurrent
+// inserts into one namespace never write the same page. A "hot" page is a committed page this
+// process filled last; one transaction at a time may append to it.
+type allocator struct {
+	mu   sync.Mutex
+	free map[string][]uint64 // guarded by mu: incarnation -> reserved, never committed numbers
+	hot  map[string]uint64   // guarded by mu: incarnation -> committed page with room, not in use
+}
+
+func (a *allocator) init() {
+	a.free = map[string][]uint64{}
+	a.hot = map[string]uint64{}
+}
+
+// freshPage returns a page number of inc that nobody has used, reserving a new block through the
+// commit group when this process has none left.
+func (db *DB) freshPage(ctx context.Context, inc, ns string) (uint64, error) {
+	a := &db.alloc
+	a.mu.Lock()
+	if l := a.free[inc]; len(l) > 0 {
+		n := l[0]
+		a.free[inc] = l[1:]
+		a.mu.Unlock()
+		return n, nil
+	}
+	a.mu.Unlock()
+	res := &reservation{inc: inc, ns: ns, n: reserveBlock}
+	if err := db.submit(ctx, &request{reserve: res}); err != nil {
+		return 0, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for n := res.from + 1; n < res.upto; n++ {
+		a.free[inc] = append(a.free[inc], n)
+	}
+	return res.from, nil
+}
+
+// giveBack returns fresh numbers that were never committed.
+func (a *allocator) giveBack(inc string, ns []uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.free[inc] = append(ns, a.free[inc]...)
+}
+
+func (a *allocator) takeHot(inc string) (uint64, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n, ok := a.hot[inc]
+	delete(a.hot, inc)
+	return n, ok
+}
+
+func (a *allocator) putHot(inc string, n uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.hot[inc] = n
+}

@@ -1,0 +1,356 @@
+package txn
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/txtdb/txtdb/pages"
+)
+
+// request is one member of a commit group: a transaction's prepared changes, or a reservation of
+// page IDs for this process.
+type request struct {
+	ctx     context.Context // bounds the wait for the commit lock, not what follows it
+	tx      *Tx             // nil for a reservation
+	ops     []op            // prepared outside the lock (tx != nil)
+	opsJSON []byte          // the ops, already encoded (tx != nil)
+	reserve *reservation    // reservation request (tx == nil)
+
+	done chan struct{}
+	err  error     // set before done is closed
+	tsn  pages.TSN // the commit's TSN on success
+}
+
+type reservation struct {
+	inc, ns    string
+	n          uint64
+	from, upto uint64 // result
+}
+
+// submit hands r to the committer and waits for the group's outcome. Until the committer has
+// taken r, ctx may abandon it (nothing happened); once taken, the caller waits for the outcome,
+// because cancelling then would report failure for a commit that may have happened.
+func (db *DB) submit(ctx context.Context, r *request) error {
+	if err := db.usable(); err != nil {
+		return err
+	}
+	r.done = make(chan struct{})
+	r.ctx = ctx
+	faults.queue(+1)
+	defer faults.queue(-1)
+	select {
+	case db.commitCh <- r:
+	case <-ctx.Done():
+		return fmt.Errorf("txtdb: commit not started: %w", ctx.Err())
+	case <-db.ctx.Done():
+		return ErrClosed
+	}
+	<-r.done
+	return r.err
+}
+
+// committer is the goroutine that leads every commit group of this process: it takes the first
+// waiting request and everything queued behind it, and commits them under one lock acquisition
+// and one fsync.
+func (db *DB) committer() {
+	defer db.wg.Done()
+	for {
+		var first *request
+		select {
+		case <-db.ctx.Done():
+			return
+		case first = <-db.commitCh:
+		}
+		batch := []*request{first}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-db.commitCh:
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		db.runBatch(batch)
+		for _, r := range batch {
+			close(r.done)
+		}
+	}
+}
+
+// Stats counts this handle's commit groups. Safe for concurrent use.
+type Stats struct {
+	Groups  int64 // commit groups that wrote to the log
+	Commits int64 // transactions and reservations those groups committed
+	Fsyncs  int64 // log fsyncs at commit
+	MaxSize int64 // largest group seen
+}
+
+type groupStats struct {
+	mu sync.Mutex
+	s  Stats // guarded by mu
+}
+
+func (g *groupStats) record(n int, synced bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.s.Groups++
+	g.s.Commits += int64(n)
+	if synced {
+		g.s.Fsyncs++
+	}
+	g.s.MaxSize = max(g.s.MaxSize, int64(n))
+}
+
+// Stats returns the commit counters of this handle.
+func (db *DB) Stats() Stats {
+	db.stats.mu.Lock()
+	defer db.stats.mu.Unlock()
+	return db.stats.s
+}
+
+// runBatch commits one group. Every member gets err set.
+func (db *DB) runBatch(batch []*request) {
+	fail := func(err error) {
+		for _, r := range batch {
+			if r.err == nil {
+				r.err = err
+			}
+		}
+	}
+	if err := db.usable(); err != nil {
+		fail(err)
+		return
+	}
+	// Wait for the lock at most LockTimeout, and no longer than the most patient member's
+	// deadline: the shorter of Options.LockTimeout and the context wins.
+	deadline := time.Now().Add(db.cfg.LockTimeout)
+	latest, all := time.Time{}, true
+	for _, r := range batch {
+		d, ok := r.ctx.Deadline()
+		all = all && ok
+		if ok && d.After(latest) {
+			latest = d
+		}
+	}
+	if all && latest.Before(deadline) {
+		deadline = latest
+	}
+	ctx, cancel := context.WithDeadline(db.ctx, deadline)
+	unlock, err := db.lock.Lock(ctx)
+	cancel()
+	if err != nil {
+		if db.ctx.Err() != nil {
+			err = ErrClosed
+		}
+		fail(fmt.Errorf("txtdb: commit: %w", err))
+		return
+	}
+	defer func() { _ = unlock() }()
+	// Members whose context ended while the group waited leave now: nothing of them is written.
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.err = fmt.Errorf("txtdb: commit not started: %w", err)
+		}
+	}
+
+	st, err := db.recoverLocked()
+	if err == nil {
+		err = db.catchUp(st)
+	}
+	if err != nil {
+		fail(fmt.Errorf("txtdb: commit: %w", err))
+		return
+	}
+	if err := db.openWriter(st.pos.seg); err != nil {
+		fail(fmt.Errorf("txtdb: commit: %w", err))
+		return
+	}
+
+	// Validate in order, against committed data and the members accepted before.
+	var (
+		buf      bytes.Buffer
+		accepted []*request
+		recs     []record
+		ends     []int64
+		ov       = newOverlay()
+		next     = st.tsn
+	)
+	db.idx.mu.RLock()
+	for _, r := range batch {
+		if r.err != nil {
+			continue
+		}
+		var rec record
+		start := buf.Len()
+		if r.reserve != nil {
+			if err := db.reserveLocked(r.reserve, ov); err != nil {
+				r.err = err
+				continue
+			}
+			rec = record{TSN: next, Ops: []op{{Op: opReserve, NS: r.reserve.ns, Inc: r.reserve.inc,
+				From: r.reserve.from, Upto: r.reserve.upto}}}
+			if err := frame(&buf, &rec); err != nil {
+				buf.Truncate(start)
+				r.err = err
+				continue
+			}
+		} else {
+			if err := db.validate(r.tx, ov); err != nil {
+				r.err = err
+				continue
+			}
+			rec = record{TSN: next + 1, Ops: r.ops}
+			frameOps(&buf, rec.TSN, r.opsJSON)
+			next++
+			r.tsn = rec.TSN
+			ov.add(db.idx, &rec)
+		}
+		accepted = append(accepted, r)
+		recs = append(recs, rec)
+		ends = append(ends, int64(buf.Len()))
+	}
+	db.idx.mu.RUnlock()
+	if len(accepted) == 0 {
+		return
+	}
+
+	// Rotate to a new segment when this one is full; the old one is fsynced first (it holds
+	// what the new one follows, also under NoSync).
+	pos := st.pos
+	if pos.off >= db.cfg.SegmentBytes {
+		if err := db.w.Sync(); err != nil {
+			fail(fmt.Errorf("txtdb: commit: fsync log before rotation: %w", err))
+			return
+		}
+		hdr, err := createSegment(db.logDir, st.tsn+1, st.lineage, db.cfg.FileMode)
+		if err != nil {
+			fail(fmt.Errorf("txtdb: commit: %w", err))
+			return
+		}
+		crashAt(crashRotateCreated)
+		pos = logPos{seg: st.tsn + 1, off: hdr}
+		if err := db.openWriter(pos.seg); err != nil {
+			fail(fmt.Errorf("txtdb: commit: %w", err))
+			return
+		}
+	}
+
+	// Append, fsync (the commit point), publish in state.
+	end := pos.off + int64(buf.Len())
+	if err := db.appendLog(buf.Bytes(), pos.off); err != nil {
+		db.undo(accepted, pos.off, err)
+		return
+	}
+	next2 := st
+	next2.seq++
+	next2.tsn = next
+	next2.pos = logPos{seg: pos.seg, off: end}
+	next2.boot = db.boot
+	next2.noSync = db.cfg.NoSync
+	if err := db.state.write(next2); err != nil {
+		db.undo(accepted, pos.off, err)
+		return
+	}
+	crashAt(crashAfterState)
+
+	// Apply to this process's index (unless a reader's catch-up already did).
+	db.catchMu.Lock()
+	db.idx.mu.Lock()
+	var applyErr error
+	switch db.idx.pos {
+	case next2.pos: // a reader's catch-up got here first
+	case st.pos:
+		for i := range recs {
+			if applyErr = db.idx.apply(&recs[i], logPos{seg: pos.seg, off: pos.off + ends[i]}); applyErr != nil {
+				break
+			}
+		}
+	default:
+		applyErr = fmt.Errorf("index at %v, batch from %v to %v", db.idx.pos, st.pos, next2.pos)
+	}
+	db.idx.mu.Unlock()
+	db.catchMu.Unlock()
+	if applyErr != nil {
+		panic(fmt.Sprintf("txn: own committed record does not apply: %v", applyErr)) // broken invariant
+	}
+	db.stats.record(len(accepted), !db.cfg.NoSync)
+}
+
+// appendLog writes the group's records at off and fsyncs them (unless NoSync).
+// REQUIRES: commit lock held.
+func (db *DB) appendLog(b []byte, off int64) error {
+	if err := faults.hit(faultLogWrite); err != nil {
+		return err
+	}
+	if crashHit(crashMidRecord) {
+		_, _ = db.w.WriteAt(b[:len(b)/2], off)
+		die()
+	}
+	if _, err := db.w.WriteAt(b, off); err != nil {
+		return fmt.Errorf("write log: %w", err)
+	}
+	crashAt(crashAfterAppend)
+	if db.cfg.NoSync {
+		return nil
+	}
+	if err := faults.hit(faultLogSync); err != nil {
+		return err
+	}
+	if err := db.w.Sync(); err != nil {
+		return fmt.Errorf("fsync log: %w", err)
+	}
+	faults.didSync(uint64(db.wSeg), off+int64(len(b)))
+	crashAt(crashAfterSync)
+	return nil
+}
+
+// undo takes a failed group's bytes back out of the log. If that works, the commits did not happen
+// and used no TSN; if not, their outcome is unknown and the handle refuses further work.
+// REQUIRES: commit lock held.
+func (db *DB) undo(accepted []*request, off int64, cause error) {
+	err := fmt.Errorf("txtdb: commit: %w", cause)
+	if terr := truncateSync(db.w, off); terr != nil {
+		uerr := &UnknownError{Err: errors.Join(cause, terr)}
+		var e error = uerr
+		db.broken.Store(&e)
+		err = uerr
+	}
+	for _, r := range accepted {
+		r.err = err
+		r.tsn = 0
+	}
+}
+
+// openWriter makes db.w the read-write handle on segment seg. Owned by the committer.
+func (db *DB) openWriter(seg pages.TSN) error {
+	if db.w != nil && db.wSeg == seg {
+		return nil
+	}
+	f, err := os.OpenFile(filepath.Join(db.logDir, segName(seg)), os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("open log segment: %w", err)
+	}
+	if db.w != nil {
+		_ = db.w.Close()
+	}
+	db.w, db.wSeg = f, seg
+	return nil
+}
+
+// frameOps appends a commit record with pre-encoded ops: {"tsn":N,"ops":<ops>,"crc":"..."}.
+func frameOps(buf *bytes.Buffer, tsn pages.TSN, opsJSON []byte) {
+	start := buf.Len()
+	buf.WriteString(`{"tsn":`)
+	buf.WriteString(strconv.FormatUint(uint64(tsn), 10))
+	buf.WriteString(`,"ops":`)
+	buf.Write(opsJSON)
+	appendCRC(buf, start)
+}

@@ -1,0 +1,310 @@
+package txn
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/txtdb/txtdb/lockfs"
+	"github.com/txtdb/txtdb/pages"
+)
+
+// Isolation is a transaction isolation level.
+type Isolation uint8
+
+const (
+	// Serializable (the default): a commit fails if anything it read, wrote or scanned changed
+	// after its snapshot. Write skew and phantoms are prevented.
+	Serializable Isolation = iota
+	// Snapshot checks write-write conflicts only.
+	Snapshot
+)
+
+func (i Isolation) String() string {
+	switch i {
+	case Serializable:
+		return "serializable"
+	case Snapshot:
+		return "snapshot"
+	}
+	return fmt.Sprintf("isolation(%d)", uint8(i))
+}
+
+// ParseIsolation parses "serializable" or "snapshot".
+func ParseIsolation(s string) (Isolation, error) {
+	switch strings.ToLower(s) {
+	case "serializable", "":
+		return Serializable, nil
+	case "snapshot":
+		return Snapshot, nil
+	}
+	return 0, fmt.Errorf("txtdb: unknown isolation %q", s)
+}
+
+// Config is the engine's configuration. Zero values mean the defaults.
+type Config struct {
+	Format           pages.Format  // store setting: 0 = the store's, or JSON for a new store
+	PageSize         int           // store setting: 0 = the store's, or pages.DefaultPageSize
+	Isolation        Isolation     // process setting
+	OneObjectPerPage bool          // process setting
+	NoSync           bool          // process setting: skip the log fsync at commit
+	LockTimeout      time.Duration // process setting: 0 = DefaultLockTimeout
+	FileMode         os.FileMode   // process setting: mode of files txtdb creates; 0 = 0644
+	SegmentBytes     int64         // log segment size before rotation; 0 = DefaultSegmentBytes
+}
+
+// Defaults.
+const (
+	DefaultLockTimeout  = 30 * time.Second
+	DefaultSegmentBytes = 64 << 20
+	layoutVersion       = 1 // PART OF THE FORMAT: txtdb.json "txtdb"
+	reserveBlock        = 32
+	maxBatch            = 512
+)
+
+// Store layout (PART OF THE FORMAT).
+const (
+	configName = "txtdb.json"
+	lockName   = "lock"
+	stateName  = "state"
+	logDirName = "log"
+)
+
+// storeConfig is txtdb.json, written once when the store is created.
+type storeConfig struct {
+	Layout   int    `json:"txtdb"`
+	Format   string `json:"format"`
+	PageSize int    `json:"page_size"`
+}
+
+// DB is one process's handle on a data directory. It is safe for concurrent use.
+type DB struct {
+	dir, meta, logDir string
+	cfg               Config
+	format            pages.Format
+	layout            pages.Layout
+	boot              string
+	lock              *lockfs.Lock // the commit lock
+	state             *stateFile
+	idx               *index
+	alloc             allocator
+
+	catchMu sync.Mutex             // serializes reading the log into idx; lock order: catchMu before idx.mu
+	segs    map[pages.TSN]*os.File // guarded by catchMu: read handles on segments
+
+	// Owned by the committer goroutine.
+	w    *os.File
+	wSeg pages.TSN
+
+	commitCh chan *request
+	stats    groupStats
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	broken   atomic.Pointer[error] // set when the log could not be repaired: the handle refuses work
+	closed   atomic.Bool
+	closeErr error
+	once     sync.Once
+}
+
+// Open opens (creating if needed) the store in dir.
+func Open(ctx context.Context, dir string, cfg Config) (*DB, error) {
+	if cfg.LockTimeout <= 0 {
+		cfg.LockTimeout = DefaultLockTimeout
+	}
+	if cfg.SegmentBytes <= 0 {
+		cfg.SegmentBytes = DefaultSegmentBytes
+	}
+	if cfg.FileMode == 0 {
+		cfg.FileMode = 0o644
+	}
+	if cfg.Format != 0 && !cfg.Format.Valid() {
+		return nil, fmt.Errorf("txtdb: open: invalid format %d", cfg.Format)
+	}
+	if cfg.PageSize < 0 {
+		return nil, fmt.Errorf("txtdb: open: negative page size")
+	}
+	db := &DB{
+		dir:      dir,
+		meta:     filepath.Join(dir, pages.MetaDir),
+		cfg:      cfg,
+		boot:     bootID(),
+		idx:      newIndex(),
+		segs:     map[pages.TSN]*os.File{},
+		commitCh: make(chan *request),
+	}
+	db.logDir = filepath.Join(db.meta, logDirName)
+	db.alloc.init()
+	if err := lockfs.MkdirAll(db.logDir, dirMode(cfg.FileMode)); err != nil {
+		return nil, fmt.Errorf("txtdb: open %s: %w", dir, err)
+	}
+	db.lock = lockfs.New(filepath.Join(db.meta, lockName), cfg.FileMode)
+	sc, err := db.initStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if db.format, err = pages.ParseFormat(sc.Format); err != nil {
+		return nil, fmt.Errorf("txtdb: open: %s: %w", configName, errors.Join(pages.ErrCorrupt, err))
+	}
+	if cfg.Format != 0 && cfg.Format != db.format {
+		return nil, fmt.Errorf("%w: format %s, store has %s", ErrOptionsMismatch, cfg.Format, db.format)
+	}
+	if cfg.PageSize != 0 && cfg.PageSize != sc.PageSize {
+		return nil, fmt.Errorf("%w: page size %d, store has %d", ErrOptionsMismatch, cfg.PageSize, sc.PageSize)
+	}
+	db.layout = pages.Layout{PageSize: sc.PageSize, OneObjectPerPage: cfg.OneObjectPerPage}
+	if db.state, err = openStateFile(filepath.Join(db.meta, stateName), cfg.FileMode); err != nil {
+		return nil, err
+	}
+	st, err := db.state.read()
+	if err != nil {
+		// No readable state (should not happen after init): repair under the lock.
+		st, err = db.withLock(ctx, db.recoverLocked)
+	}
+	if err == nil {
+		err = db.catchUp(st)
+	}
+	if err != nil {
+		_ = db.state.close()
+		return nil, fmt.Errorf("txtdb: open %s: %w", dir, err)
+	}
+	db.ctx, db.cancel = context.WithCancel(context.Background())
+	db.wg.Add(1)
+	go db.committer()
+	return db, nil
+}
+
+// withLock runs fn under the commit lock.
+func (db *DB) withLock(ctx context.Context, fn func() (state, error)) (state, error) {
+	ctx, cancel := context.WithTimeout(ctx, db.cfg.LockTimeout)
+	defer cancel()
+	unlock, err := db.lock.Lock(ctx)
+	if err != nil {
+		return state{}, err
+	}
+	defer func() { _ = unlock() }()
+	return fn()
+}
+
+// initStore reads txtdb.json, creating the store under the commit lock if it has none. Two
+// processes creating the same new directory at once end up with the same store.
+func (db *DB) initStore(ctx context.Context) (storeConfig, error) {
+	path := filepath.Join(db.dir, configName)
+	sc, err := readStoreConfig(path)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return sc, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, db.cfg.LockTimeout)
+	defer cancel()
+	unlock, err := db.lock.Lock(ctx)
+	if err != nil {
+		return sc, fmt.Errorf("txtdb: create store: %w", err)
+	}
+	defer func() { _ = unlock() }()
+	if sc, err = readStoreConfig(path); !errors.Is(err, fs.ErrNotExist) {
+		return sc, err
+	}
+	f := db.cfg.Format
+	if f == 0 {
+		f = pages.JSON
+	}
+	sc = storeConfig{Layout: layoutVersion, Format: f.String(), PageSize: db.cfg.PageSize}
+	if sc.PageSize == 0 {
+		sc.PageSize = pages.DefaultPageSize
+	}
+	// A crash before txtdb.json is published leaves a store nobody has used: the next opener
+	// redoes all of this. Segment 1 and state are published first, txtdb.json last.
+	lineage := uuid.NewString()
+	hdr, err := createSegment(db.logDir, 1, lineage, db.cfg.FileMode)
+	if err != nil {
+		return sc, err
+	}
+	st := state{seq: 0, pos: logPos{seg: 1, off: hdr}, lineage: lineage, boot: db.boot}
+	two := append(st.encode(), (state{seq: 1, pos: st.pos, lineage: lineage, boot: db.boot}).encode()...)
+	if err := lockfs.WriteFile(filepath.Join(db.meta, stateName), two, db.cfg.FileMode); err != nil {
+		return sc, fmt.Errorf("txtdb: create store: %w", err)
+	}
+	data, _ := json.MarshalIndent(sc, "", "  ")
+	if err := lockfs.WriteFile(path, append(data, '\n'), db.cfg.FileMode); err != nil {
+		return sc, fmt.Errorf("txtdb: create store: %w", err)
+	}
+	return sc, nil
+}
+
+func readStoreConfig(path string) (storeConfig, error) {
+	var sc storeConfig
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return sc, err
+	}
+	if err := json.Unmarshal(data, &sc); err != nil {
+		return sc, fmt.Errorf("txtdb: %s: %w", path, &pages.CorruptError{Path: path, Err: err})
+	}
+	if sc.Layout != layoutVersion || sc.PageSize <= 0 {
+		return sc, fmt.Errorf("txtdb: %s: layout %d page size %d: %w", path, sc.Layout, sc.PageSize, pages.ErrCorrupt)
+	}
+	return sc, nil
+}
+
+// dirMode gives directories search permission wherever files get read permission (0644 -> 0755).
+func dirMode(file os.FileMode) os.FileMode { return file | (file&0o444)>>2 | 0o700 }
+
+// bootID identifies the running kernel boot, so a NoSync store can tell a reboot happened.
+func bootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// Dir returns the data directory.
+func (db *DB) Dir() string { return db.dir }
+
+// Format returns the store's format.
+func (db *DB) Format() pages.Format { return db.format }
+
+// Layout returns the paging rules this handle inserts with.
+func (db *DB) Layout() pages.Layout { return db.layout }
+
+// Close stops the committer, waits for it, and closes files. Open transactions fail afterwards.
+// Close is idempotent.
+func (db *DB) Close() error {
+	db.once.Do(func() {
+		db.closed.Store(true)
+		db.cancel()
+		db.wg.Wait()
+		var errs []error
+		if db.w != nil {
+			errs = append(errs, db.w.Close())
+		}
+		db.catchMu.Lock()
+		for _, f := range db.segs {
+			errs = append(errs, f.Close())
+		}
+		db.segs = nil
+		db.catchMu.Unlock()
+		errs = append(errs, db.state.close())
+		db.closeErr = errors.Join(errs...)
+	})
+	return db.closeErr
+}
+
+func (db *DB) usable() error {
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	if p := db.broken.Load(); p != nil {
+		return &UnknownError{Err: *p}
+	}
+	return nil
+}

@@ -1,0 +1,40 @@
+// Package txn is txtdb's engine: multi-process MVCC transactions over a write-ahead commit log.
+//
+// Many OS processes open one data directory at the same time; every one is an equal peer. They
+// agree on commit order through one exclusive file lock (the commit lock, .txtdb/lock) and a
+// small lock-protected metadata file (.txtdb/state), and they share data through the commit log
+// (.txtdb/log/*.log): one checksummed JSON line per committed transaction. docs/PROTOCOL.md
+// describes the protocol and docs/FORMAT.md the files.
+//
+// # Guarantees
+//
+//   - Begin takes no lock and allocates nothing: its snapshot is the TSN state names. Reads are
+//     served from an in-memory index that has applied every record up to that TSN, each whole and
+//     only after it was durable; a read takes no lock and costs no fsync.
+//   - TSNs are allocated at commit, under the commit lock, so commit order is TSN order in every
+//     process and a TSN is never used by two transactions.
+//   - Serializable (default): a commit fails with ErrConflict if any page it read or wrote, any
+//     namespace it used, or the page set of any namespace it scanned changed after its snapshot.
+//     Snapshot isolation checks writes (and the namespaces written into) only.
+//   - Durability: with sync on, Commit returns nil only after an fsync covered the transaction's
+//     record and state names its TSN, so a transaction that begins afterwards, in any process,
+//     sees it.
+//   - Group commit: concurrent commits of one process share one lock acquisition, one append and
+//     one fsync; each member is validated against the members accepted before it.
+//   - Recovery needs no step by anyone: every commit lock holder first truncates a torn tail past
+//     state, and fsyncs and adopts whole records past it. Nothing at or below state's position is
+//     ever truncated: a bad record there is ErrCorrupt.
+//   - Inserts take page IDs from blocks reserved in the log for one process, so concurrent
+//     inserts into one namespace never conflict.
+//   - A commit that returns an error did not happen and used no TSN, except ErrCommitUnknown (the
+//     log could not be repaired after a failed write or fsync; the handle then refuses work).
+//
+// # Caveats
+//
+//   - The whole committed history that live snapshots may need is held in memory; page files,
+//     checkpoints and log trimming are not built yet, so the log grows without bound.
+//   - Not for network file systems: flock(2) and fsync semantics are those of a local disk.
+//   - A Tx is used by one goroutine at a time.
+//   - Crash points and fault hooks (hooks.go) exist for tests; TXTDB_CRASHPOINT arms a crash point
+//     in any process and must never be set in production.
+package txn

@@ -1,0 +1,59 @@
+package txn
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/txtdb/txtdb/pages"
+)
+
+// Errors of the engine, grouped by phase. The root package re-exports them.
+var (
+	// Open.
+	ErrOptionsMismatch = errors.New("txtdb: options contradict the existing store")
+	ErrClosed          = errors.New("txtdb: database closed")
+
+	// Transactions.
+	ErrTxClosed          = errors.New("txtdb: transaction closed")
+	ErrReadOnly          = errors.New("txtdb: transaction is read-only")
+	ErrNotFound          = errors.New("txtdb: page not found")
+	ErrNamespaceNotFound = errors.New("txtdb: namespace not found")
+	ErrNamespaceExists   = errors.New("txtdb: namespace exists")
+	ErrNotRead           = errors.New("txtdb: page must be read before it is updated or deleted")
+
+	// Commit.
+	ErrConflict      = errors.New("txtdb: conflict")
+	ErrCommitUnknown = errors.New("txtdb: commit outcome unknown")
+)
+
+// ConflictError says why a commit lost: what it depended on changed after its snapshot.
+// It matches ErrConflict.
+type ConflictError struct {
+	Namespace string    // namespace name as the transaction saw it
+	Page      string    // page ID, or "" for a namespace-level conflict
+	Snapshot  pages.TSN // the transaction's snapshot
+	Committed pages.TSN // the newer TSN that changed it (0 if it changed within the same commit group)
+	Reason    string    // "read", "write", "scan", "namespace"
+}
+
+func (e *ConflictError) Error() string {
+	what := e.Namespace
+	if e.Page != "" {
+		what += "/" + e.Page
+	}
+	return fmt.Sprintf("txtdb: conflict: %s %s changed at tsn %d after snapshot %d", e.Reason, what, e.Committed, e.Snapshot)
+}
+
+func (e *ConflictError) Unwrap() error { return ErrConflict }
+
+// UnknownError wraps the failure that left a commit's outcome unknown. It matches
+// ErrCommitUnknown and the underlying error.
+type UnknownError struct{ Err error }
+
+func (e *UnknownError) Error() string   { return "txtdb: commit outcome unknown: " + e.Err.Error() }
+func (e *UnknownError) Unwrap() []error { return []error{ErrCommitUnknown, e.Err} }
+
+// corrupt reports a bad log or state file at or below the committed position.
+func corrupt(path string, off int64, err error) error {
+	return &pages.CorruptError{Path: path, Offset: off, Err: err}
+}

@@ -1,0 +1,117 @@
+package txn
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+)
+
+// Test hooks. Production code calls them at the few syscalls that matter; they do nothing unless a
+// test (or the worker binary, through the environment) arms them. They are unexported on purpose.
+
+type faultPoint int
+
+const (
+	faultLogWrite    faultPoint = iota // before the batch's bytes are written to the log
+	faultLogSync                       // before the log fsync
+	faultLogTruncate                   // before truncating a failed batch away
+	faultStateWrite                    // before writing the state slot
+)
+
+// faultSet injects errors (or pauses) at faultPoints and observes fsyncs.
+type faultSet struct {
+	mu     sync.Mutex
+	inject func(p faultPoint) error        // guarded by mu; nil = no faults
+	synced func(seg uint64, covered int64) // guarded by mu; called after each good log fsync
+	queued func(delta int)                 // guarded by mu; a request enters (+1) / leaves (-1) submit
+}
+
+func (f *faultSet) queue(delta int) {
+	f.mu.Lock()
+	fn := f.queued
+	f.mu.Unlock()
+	if fn != nil {
+		fn(delta)
+	}
+}
+
+var faults faultSet
+
+func (f *faultSet) hit(p faultPoint) error {
+	f.mu.Lock()
+	fn := f.inject
+	f.mu.Unlock()
+	if fn == nil {
+		return nil
+	}
+	return fn(p)
+}
+
+func (f *faultSet) didSync(seg uint64, covered int64) {
+	f.mu.Lock()
+	fn := f.synced
+	f.mu.Unlock()
+	if fn != nil {
+		fn(seg, covered)
+	}
+}
+
+// Crash points: named places in the commit and recovery paths where a test makes the process
+// kill itself with SIGKILL, to hit windows that random kills rarely reach. Armed by setting
+// TXTDB_CRASHPOINT=<name>[:<n>] in the environment (the n-th time the point is reached, default
+// 1), read once at start-up, or by tests through armCrash.
+const (
+	crashMidRecord       = "mid-record"        // part of the batch written to the log
+	crashAfterAppend     = "after-append"      // batch written, not yet fsynced
+	crashAfterSync       = "after-fsync"       // log fsynced, state not yet written
+	crashAfterState      = "after-state"       // state written, lock not yet released
+	crashRotateCreated   = "rotate-created"    // new segment file published, state still on the old one
+	crashRecoverTruncate = "recover-truncated" // recovery truncated a torn tail, state not yet written
+	crashRecoverAdopted  = "recover-adopted"   // recovery fsynced whole records past state, state not yet written
+)
+
+// CrashPoints lists the named crash points, for harnesses and docs.
+var CrashPoints = []string{crashMidRecord, crashAfterAppend, crashAfterSync, crashAfterState,
+	crashRotateCreated, crashRecoverTruncate, crashRecoverAdopted}
+
+var crash struct {
+	point atomic.Value // string
+	left  atomic.Int64
+}
+
+func init() {
+	if v := os.Getenv("TXTDB_CRASHPOINT"); v != "" {
+		name, n, _ := strings.Cut(v, ":")
+		count, err := strconv.Atoi(n)
+		if err != nil || count < 1 {
+			count = 1
+		}
+		armCrash(name, count)
+	}
+}
+
+func armCrash(point string, n int) {
+	crash.point.Store(point)
+	crash.left.Store(int64(n))
+}
+
+// crashHit counts a hit of point and reports whether it is the armed, fatal one.
+func crashHit(point string) bool {
+	p, _ := crash.point.Load().(string)
+	return p == point && crash.left.Add(-1) == 0
+}
+
+// crashAt kills the process with SIGKILL if point is armed and this is its n-th hit.
+func crashAt(point string) {
+	if crashHit(point) {
+		die()
+	}
+}
+
+func die() {
+	_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	select {} // the signal is on its way; never run past the point
+}

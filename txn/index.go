@@ -1,0 +1,247 @@
+package txn
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/txtdb/txtdb/pages"
+)
+
+// version is one committed version of a page.
+type version struct {
+	tsn     pages.TSN
+	objs    []pages.Object
+	deleted bool
+}
+
+// pageHist holds a page's versions that some reader may still need, oldest first.
+type pageHist struct {
+	vs []version
+}
+
+func (h *pageHist) latest() version { return h.vs[len(h.vs)-1] }
+
+// at returns the newest version with tsn <= snap.
+func (h *pageHist) at(snap pages.TSN) (version, bool) {
+	for i := len(h.vs) - 1; i >= 0; i-- {
+		if h.vs[i].tsn <= snap {
+			return h.vs[i], true
+		}
+	}
+	return version{}, false
+}
+
+// incarnation is one life of a namespace: created once, possibly renamed, dropped at most once.
+// Deleting and re-creating a name makes a new incarnation, so old pages never come back.
+type incarnation struct {
+	id       string
+	pages    map[uint64]*pageHist
+	setTSN   pages.TSN // last TSN that added or removed a page (the page set changed)
+	reserved uint64    // page numbers below this are committed or reserved by some process
+}
+
+// nameVer says which incarnation a name denotes from tsn on ("" = none).
+type nameVer struct {
+	tsn pages.TSN
+	inc string
+}
+
+// index is a process's in-memory view of the committed history: every record up to applied,
+// each applied whole and only after it was durable and named by state.
+type index struct {
+	mu      sync.RWMutex
+	applied pages.TSN // guarded by mu
+	pos     logPos    // guarded by mu: end of the last applied record
+	lineage string    // guarded by mu
+	incs    map[string]*incarnation
+	names   map[string][]nameVer // oldest first
+	snaps   map[pages.TSN]int    // active snapshots in this process (multiset); guarded by mu
+}
+
+func newIndex() *index {
+	return &index{
+		incs:  map[string]*incarnation{},
+		names: map[string][]nameVer{},
+		snaps: map[pages.TSN]int{},
+	}
+}
+
+// REQUIRES: mu held (read).
+func (x *index) incAt(name string, snap pages.TSN) string {
+	vs := x.names[name]
+	for i := len(vs) - 1; i >= 0; i-- {
+		if vs[i].tsn <= snap {
+			return vs[i].inc
+		}
+	}
+	return ""
+}
+
+// REQUIRES: mu held (read).
+func (x *index) nameTSN(name string) pages.TSN {
+	vs := x.names[name]
+	if len(vs) == 0 {
+		return 0
+	}
+	return vs[len(vs)-1].tsn
+}
+
+// namesUnder returns the names equal to prefix or below it ("a" covers "a.b") that exist at snap.
+// REQUIRES: mu held (read).
+func (x *index) namesUnder(prefix string, snap pages.TSN) []string {
+	var out []string
+	for name := range x.names {
+		if (name == prefix || strings.HasPrefix(name, prefix+".")) && x.incAt(name, snap) != "" {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// prefixTSN returns the newest change to any name equal to or below prefix.
+// REQUIRES: mu held (read).
+func (x *index) prefixTSN(prefix string) (string, pages.TSN) {
+	var (
+		worst string
+		max   pages.TSN
+	)
+	for name, vs := range x.names {
+		if name == prefix || strings.HasPrefix(name, prefix+".") {
+			if t := vs[len(vs)-1].tsn; t > max {
+				worst, max = name, t
+			}
+		}
+	}
+	return worst, max
+}
+
+// REQUIRES: mu held (read).
+func (x *index) get(inc string, page uint64, snap pages.TSN) (version, bool) {
+	in := x.incs[inc]
+	if in == nil {
+		return version{}, false
+	}
+	h := in.pages[page]
+	if h == nil {
+		return version{}, false
+	}
+	v, ok := h.at(snap)
+	if !ok || v.deleted {
+		return version{}, false
+	}
+	return v, true
+}
+
+// pageTSN returns the TSN of the newest version of a page (0 if none).
+// REQUIRES: mu held (read).
+func (x *index) pageTSN(inc string, page uint64) pages.TSN {
+	if in := x.incs[inc]; in != nil {
+		if h := in.pages[page]; h != nil {
+			return h.latest().tsn
+		}
+	}
+	return 0
+}
+
+// pagesAt returns the page numbers of inc that exist at snap, ascending.
+// REQUIRES: mu held (read).
+func (x *index) pagesAt(inc string, snap pages.TSN) []uint64 {
+	in := x.incs[inc]
+	if in == nil {
+		return nil
+	}
+	var out []uint64
+	for n, h := range in.pages {
+		if v, ok := h.at(snap); ok && !v.deleted {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// floor is the oldest snapshot any transaction of this process may still read at.
+// REQUIRES: mu held.
+func (x *index) floor() pages.TSN {
+	f := x.applied
+	for s := range x.snaps {
+		if s < f {
+			f = s
+		}
+	}
+	return f
+}
+
+// apply adds one whole, durable record to the index.
+// REQUIRES: mu held (write); r follows the last applied record.
+func (x *index) apply(r *record, end logPos) error {
+	if r.isReservation() {
+		if r.TSN != x.applied {
+			return fmt.Errorf("%w: reservation at tsn %d after %d", errBadRecord, r.TSN, x.applied)
+		}
+	} else if r.TSN != x.applied+1 {
+		return fmt.Errorf("%w: tsn %d after %d", errBadRecord, r.TSN, x.applied)
+	}
+	floor := x.floor()
+	for i := range r.Ops {
+		o := &r.Ops[i]
+		in := x.incs[o.Inc]
+		if in == nil && o.Op != opCreate {
+			return fmt.Errorf("%w: op %s on unknown namespace incarnation %s", errBadRecord, o.Op, o.Inc)
+		}
+		switch o.Op {
+		case opCreate:
+			if in != nil {
+				return fmt.Errorf("%w: incarnation %s created twice", errBadRecord, o.Inc)
+			}
+			x.incs[o.Inc] = &incarnation{id: o.Inc, pages: map[uint64]*pageHist{}, reserved: 1}
+			x.names[o.NS] = append(x.names[o.NS], nameVer{tsn: r.TSN, inc: o.Inc})
+		case opDrop:
+			x.names[o.NS] = append(x.names[o.NS], nameVer{tsn: r.TSN})
+		case opRename:
+			x.names[o.NS] = append(x.names[o.NS], nameVer{tsn: r.TSN})
+			x.names[o.To] = append(x.names[o.To], nameVer{tsn: r.TSN, inc: o.Inc})
+		case opReserve:
+			in.reserved = max(in.reserved, o.Upto)
+		case opPut, opDel:
+			h := in.pages[o.pageNo]
+			existed := h != nil && !h.latest().deleted
+			if h == nil {
+				if o.Op == opDel {
+					return fmt.Errorf("%w: delete of unknown page %s", errBadRecord, o.Page)
+				}
+				h = &pageHist{}
+				in.pages[o.pageNo] = h
+			}
+			h.vs = append(h.vs, version{tsn: r.TSN, objs: o.objs, deleted: o.Op == opDel})
+			if existed != (o.Op == opPut) {
+				in.setTSN = r.TSN
+			}
+			in.reserved = max(in.reserved, o.pageNo+1)
+			h.prune(floor)
+			if len(h.vs) == 1 && h.vs[0].deleted && h.vs[0].tsn <= floor {
+				delete(in.pages, o.pageNo) // nobody can read it; its number is never reused
+			}
+		}
+	}
+	x.applied = r.TSN
+	x.pos = end
+	return nil
+}
+
+// prune drops versions no reader of this process can reach: all but the newest at or below floor.
+func (h *pageHist) prune(floor pages.TSN) {
+	keep := 0
+	for i := len(h.vs) - 1; i >= 0; i-- {
+		if h.vs[i].tsn <= floor {
+			keep = i
+			break
+		}
+	}
+	if keep > 0 {
+		h.vs = slices.Delete(h.vs, 0, keep)
+	}
+}

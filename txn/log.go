@@ -1,0 +1,152 @@
+package txn
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/txtdb/txtdb/lockfs"
+	"github.com/txtdb/txtdb/pages"
+)
+
+// Log segments live in .txtdb/log/, named by the first TSN they may hold, zero-padded so that
+// names sort in TSN order (PART OF THE FORMAT): 00000000000000000001.log.
+const segmentSuffix = ".log"
+
+func segName(first pages.TSN) string { return fmt.Sprintf("%020d%s", uint64(first), segmentSuffix) }
+
+func parseSegName(name string) (pages.TSN, bool) {
+	s, ok := strings.CutSuffix(name, segmentSuffix)
+	if !ok || len(s) != 20 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || n == 0 {
+		return 0, false
+	}
+	return pages.TSN(n), true
+}
+
+// listSegments returns the segments in dir in TSN order.
+func listSegments(dir string) ([]pages.TSN, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list log: %w", err)
+	}
+	var segs []pages.TSN
+	for _, e := range ents {
+		if n, ok := parseSegName(e.Name()); ok && e.Type().IsRegular() {
+			segs = append(segs, n)
+		}
+	}
+	slices.Sort(segs)
+	return segs, nil
+}
+
+// nextSegment returns the first segment after seg, or 0 if there is none.
+func nextSegment(dir string, seg pages.TSN) (pages.TSN, error) {
+	segs, err := listSegments(dir)
+	if err != nil {
+		return 0, err
+	}
+	for _, s := range segs {
+		if s > seg {
+			return s, nil
+		}
+	}
+	return 0, nil
+}
+
+// readHeader reads and checks a segment's header line; it returns the offset of the first record.
+func readHeader(f *os.File, seg pages.TSN) (segHeader, int64, error) {
+	buf := make([]byte, 512)
+	n, err := f.ReadAt(buf, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return segHeader{}, 0, err
+	}
+	i := bytes.IndexByte(buf[:n], '\n')
+	if i < 0 {
+		return segHeader{}, 0, fmt.Errorf("%w: segment header missing", errBadRecord)
+	}
+	var h segHeader
+	if err := unframe(buf[:i+1], &h); err != nil {
+		return h, 0, err
+	}
+	if h.Version != logVersion || h.First != seg {
+		return h, 0, fmt.Errorf("%w: segment header version %d first %d", errBadRecord, h.Version, h.First)
+	}
+	return h, int64(i + 1), nil
+}
+
+// scanned is one record read back from the log, with the offset just past it.
+type scanned struct {
+	rec record
+	end int64
+}
+
+// scanRecords decodes the records in data, which starts at file offset base. It stops at the first
+// line that is not a whole, valid record and returns what it read before it; bad reports the
+// reason (nil if data ended exactly at a record boundary).
+func scanRecords(f pages.Format, data []byte, base int64) (recs []scanned, bad error) {
+	off := 0
+	for off < len(data) {
+		i := bytes.IndexByte(data[off:], '\n')
+		if i < 0 {
+			return recs, fmt.Errorf("%w: torn record at offset %d", errBadRecord, base+int64(off))
+		}
+		line := data[off : off+i+1]
+		var r record
+		if err := unframe(line, &r); err != nil {
+			return recs, fmt.Errorf("record at offset %d: %w", base+int64(off), err)
+		}
+		if err := decodeOps(f, &r); err != nil {
+			return recs, fmt.Errorf("record at offset %d: %w", base+int64(off), err)
+		}
+		off += i + 1
+		recs = append(recs, scanned{rec: r, end: base + int64(off)})
+	}
+	return recs, nil
+}
+
+// readRange reads bytes [from, to) of f; to < 0 means to the end of the file.
+func readRange(f *os.File, from, to int64) ([]byte, error) {
+	if to < 0 {
+		st, err := f.Stat()
+		if err != nil {
+			return nil, err
+		}
+		to = st.Size()
+	}
+	if to <= from {
+		return nil, nil
+	}
+	buf := make([]byte, to-from)
+	n, err := f.ReadAt(buf, from)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	if int64(n) != to-from {
+		return buf[:n], fmt.Errorf("%w: log ends at %d, expected %d", errBadRecord, from+int64(n), to)
+	}
+	return buf, nil
+}
+
+// createSegment publishes a new, empty segment (header only) named first, fsynced and with its
+// directory fsynced, so that it is announced to readers (through state) only once durable.
+func createSegment(dir string, first pages.TSN, lineage string, perm os.FileMode) (int64, error) {
+	var buf bytes.Buffer
+	if err := frame(&buf, segHeader{Version: logVersion, First: first, Lineage: lineage}); err != nil {
+		return 0, err
+	}
+	path := filepath.Join(dir, segName(first))
+	if err := lockfs.WriteFile(path, buf.Bytes(), perm); err != nil {
+		return 0, fmt.Errorf("create log segment: %w", err)
+	}
+	return int64(buf.Len()), nil
+}

@@ -1,0 +1,179 @@
+package txn
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+
+	"github.com/txtdb/txtdb/pages"
+)
+
+// A log record is one JSON line per committed transaction (PART OF THE FORMAT):
+//
+//	{"tsn":42,"ops":[...],"crc":"1a2b3c4d"}\n
+//
+// The crc (CRC-32C, 8 lowercase hex digits) covers every byte before `,"crc":`. The suffix has a
+// fixed length, so a reader finds it without parsing. A segment starts with a header line in the
+// same framing: {"txtdb_log":1,"first":<tsn>,"lineage":"<id>","crc":"..."}.
+const (
+	crcSuffixLen = len(`,"crc":"00000000"}` + "\n")
+	logVersion   = 1
+)
+
+// Op kinds (PART OF THE FORMAT).
+const (
+	opPut     = "put"     // whole-page contents of ns/page
+	opDel     = "del"     // page deleted
+	opCreate  = "create"  // namespace ns created as incarnation inc
+	opDrop    = "drop"    // namespace ns (incarnation inc) deleted
+	opRename  = "rename"  // namespace ns (incarnation inc) renamed to `to`
+	opReserve = "reserve" // page IDs [from, upto) of incarnation inc reserved for one process
+)
+
+// op is one change inside a record.
+type op struct {
+	Op   string            `json:"op"`
+	NS   string            `json:"ns"`
+	Inc  string            `json:"inc"`
+	To   string            `json:"to,omitempty"`
+	Page string            `json:"page,omitempty"`
+	Objs []json.RawMessage `json:"objs,omitempty"` // put: JSON stores objects as they are; YAML and XML as JSON strings
+	From uint64            `json:"from,omitempty"`
+	Upto uint64            `json:"upto,omitempty"`
+
+	// decoded, not serialized
+	objs   []pages.Object
+	pageNo uint64
+}
+
+// record is one log line. A commit record has TSN = previous + 1; a reservation record (only
+// reserve ops) keeps the previous TSN: it uses no TSN.
+type record struct {
+	TSN pages.TSN `json:"tsn"`
+	Ops []op      `json:"ops"`
+}
+
+func (r *record) isReservation() bool {
+	return len(r.Ops) > 0 && r.Ops[0].Op == opReserve
+}
+
+type segHeader struct {
+	Version int       `json:"txtdb_log"`
+	First   pages.TSN `json:"first"`
+	Lineage string    `json:"lineage"`
+}
+
+var errBadRecord = errors.New("bad log record")
+
+// frame appends v as one checksummed line to buf.
+func frame(buf *bytes.Buffer, v any) error {
+	start := buf.Len()
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false) // object text is stored as it is
+	if err := enc.Encode(v); err != nil {
+		buf.Truncate(start)
+		return err
+	}
+	// Encode wrote `{...}\n`: drop "}\n", checksum the body, add the suffix.
+	buf.Truncate(buf.Len() - 2)
+	appendCRC(buf, start)
+	return nil
+}
+
+// appendCRC closes the line that starts at start with its checksum suffix.
+func appendCRC(buf *bytes.Buffer, start int) {
+	sum := crc32.Checksum(buf.Bytes()[start:], crcTable)
+	fmt.Fprintf(buf, `,"crc":"%08x"}`+"\n", sum)
+}
+
+// unframe checks one line (with its trailing newline) and decodes it into v.
+func unframe(line []byte, v any) error {
+	n := len(line)
+	if n < crcSuffixLen+2 || line[n-1] != '\n' || line[0] != '{' {
+		return errBadRecord
+	}
+	suf := line[n-crcSuffixLen:]
+	if !bytes.HasPrefix(suf, []byte(`,"crc":"`)) || !bytes.HasSuffix(suf, []byte("\"}\n")) {
+		return errBadRecord
+	}
+	var want uint32
+	if _, err := fmt.Sscanf(string(suf[8:16]), "%08x", &want); err != nil {
+		return errBadRecord
+	}
+	body := line[:n-crcSuffixLen]
+	if crc32.Checksum(body, crcTable) != want {
+		return errBadRecord
+	}
+	js := make([]byte, 0, len(body)+1)
+	js = append(append(js, body...), '}')
+	if err := json.Unmarshal(js, v); err != nil {
+		return fmt.Errorf("%w: %v", errBadRecord, err)
+	}
+	return nil
+}
+
+// encodeObjs turns page contents into their log form.
+func encodeObjs(f pages.Format, objs []pages.Object) ([]json.RawMessage, error) {
+	out := make([]json.RawMessage, len(objs))
+	for i, o := range objs {
+		if f == pages.JSON {
+			out[i] = json.RawMessage(o.Text())
+			continue
+		}
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(o.Text()); err != nil {
+			return nil, err
+		}
+		out[i] = json.RawMessage(bytes.TrimRight(b.Bytes(), "\n"))
+	}
+	return out, nil
+}
+
+// decodeOps fills the decoded fields of r's ops and checks them.
+func decodeOps(f pages.Format, r *record) error {
+	for i := range r.Ops {
+		o := &r.Ops[i]
+		switch o.Op {
+		case opPut, opDel:
+			n, err := pages.ParsePageID(o.Page)
+			if err != nil {
+				return fmt.Errorf("%w: %v", errBadRecord, err)
+			}
+			o.pageNo = n
+			if o.Op == opDel {
+				continue
+			}
+			o.objs = make([]pages.Object, len(o.Objs))
+			for j, raw := range o.Objs {
+				text := []byte(raw)
+				if f != pages.JSON {
+					var s string
+					if err := json.Unmarshal(raw, &s); err != nil {
+						return fmt.Errorf("%w: %v", errBadRecord, err)
+					}
+					text = []byte(s)
+				}
+				obj, err := pages.ObjectFromText(f, text)
+				if err != nil {
+					return fmt.Errorf("%w: %v", errBadRecord, err)
+				}
+				o.objs[j] = obj
+			}
+		case opCreate, opDrop, opReserve:
+		case opRename:
+			if o.To == "" {
+				return errBadRecord
+			}
+		default:
+			return fmt.Errorf("%w: unknown op %q", errBadRecord, o.Op)
+		}
+		if o.Inc == "" {
+			return errBadRecord
+		}
+	}
+	return nil
+}

@@ -1,0 +1,277 @@
+package txn
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/google/uuid"
+	"github.com/txtdb/txtdb/lockfs"
+	"github.com/txtdb/txtdb/pages"
+)
+
+// recoverLocked repairs what a dead committer left and returns the authoritative state:
+//   - whole, valid records past state's position are fsynced, then adopted (state is rewritten);
+//   - a torn or checksum-failing tail past state's position is truncated (and fsynced);
+//   - segments past the last good record (a rotation that never got a record) are removed;
+//   - a state file that names a position the log does not reach, or no readable state, is rebuilt
+//     from the log under a new lineage (history may have been rewound).
+//
+// Nothing at or below state's position is ever truncated. REQUIRES: commit lock held.
+func (db *DB) recoverLocked() (state, error) {
+	st, err := db.state.read()
+	if errors.Is(err, errNoState) {
+		return db.rebuildLocked(state{})
+	}
+	if err != nil {
+		return st, err
+	}
+	if db.cleanTail(st) {
+		return st, nil
+	}
+	segs, err := listSegments(db.logDir)
+	if err != nil {
+		return st, err
+	}
+	if !containsSeg(segs, st.pos.seg) {
+		return db.rebuildLocked(st)
+	}
+	cur := st
+	var dirty []*os.File // files holding adopted records, to fsync before adopting
+	defer func() {
+		for _, f := range dirty {
+			_ = f.Close()
+		}
+	}()
+	stopped := false // a segment was cut short or dropped: nothing after it can be valid
+	for _, seg := range segs {
+		if seg < st.pos.seg {
+			continue
+		}
+		path := filepath.Join(db.logDir, segName(seg))
+		later := seg != st.pos.seg
+		// A later segment is valid only if a rotation made it right after cur (rotation names
+		// the new segment by the TSN after the last committed one).
+		if later && (stopped || seg != cur.tsn+1) {
+			if err := removeSegment(path); err != nil {
+				return st, err
+			}
+			stopped = true
+			continue
+		}
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			return st, fmt.Errorf("recover: %w", err)
+		}
+		start := cur.pos.off
+		if later {
+			if _, start, err = readHeader(f, seg); err != nil {
+				_ = f.Close()
+				if err := removeSegment(path); err != nil {
+					return st, err
+				}
+				stopped = true
+				continue
+			}
+		} else if size, err := fileSize(f); err != nil || size < st.pos.off {
+			_ = f.Close()
+			if err != nil {
+				return st, err
+			}
+			return db.rebuildLocked(st) // state names bytes the log does not have
+		}
+		data, err := readRange(f, start, -1)
+		if err != nil {
+			_ = f.Close()
+			return st, fmt.Errorf("recover: read %s: %w", path, err)
+		}
+		recs, bad := scanRecords(db.format, data, start)
+		good, adopted := start, 0
+		for _, r := range recs {
+			if !follows(cur.tsn, &r.rec) {
+				bad = fmt.Errorf("%w: tsn %d does not follow %d", errBadRecord, r.rec.TSN, cur.tsn)
+				break
+			}
+			cur.tsn, cur.pos, good = r.rec.TSN, logPos{seg: seg, off: r.end}, r.end
+			adopted++
+		}
+		if later && adopted == 0 {
+			_ = f.Close()
+			if err := removeSegment(path); err != nil {
+				return st, err
+			}
+			stopped = true
+			continue
+		}
+		if good < start+int64(len(data)) {
+			if err := truncateSync(f, good); err != nil {
+				_ = f.Close()
+				return st, fmt.Errorf("recover: truncate torn tail of %s at %d: %w (%v)", path, good, err, bad)
+			}
+			stopped = true
+			crashAt(crashRecoverTruncate)
+		}
+		if adopted > 0 {
+			dirty = append(dirty, f)
+		} else {
+			_ = f.Close()
+		}
+	}
+	if cur.pos != st.pos {
+		for _, f := range dirty {
+			if err := f.Sync(); err != nil {
+				return st, fmt.Errorf("recover: fsync adopted records: %w", err)
+			}
+		}
+		crashAt(crashRecoverAdopted)
+	}
+	if st.noSync && st.boot != db.boot {
+		// The host rebooted since a commit that did not fsync: the log may have lost what state
+		// once named. Continue under a new lineage so no reader mixes two histories.
+		cur.lineage = uuid.NewString()
+	}
+	if cur != st {
+		cur.seq = st.seq + 1
+		cur.boot, cur.noSync = db.boot, db.cfg.NoSync && cur.noSync
+		if err := db.state.write(cur); err != nil {
+			return st, err
+		}
+	}
+	return cur, nil
+}
+
+// cleanTail is recovery's fast path: the log ends exactly where state says, and no rotation left
+// a newer segment behind (a rotation names it by the TSN after state's, so one stat tells).
+// REQUIRES: commit lock held.
+func (db *DB) cleanTail(st state) bool {
+	if st.noSync && st.boot != db.boot {
+		return false
+	}
+	if db.w == nil || db.wSeg != st.pos.seg {
+		if db.openWriter(st.pos.seg) != nil {
+			return false
+		}
+	}
+	size, err := fileSize(db.w)
+	if err != nil || size != st.pos.off {
+		return false
+	}
+	_, err = os.Lstat(filepath.Join(db.logDir, segName(st.tsn+1)))
+	return errors.Is(err, os.ErrNotExist)
+}
+
+// rebuildLocked rebuilds state from the whole log under a new lineage, for a state file that is
+// unreadable or disagrees with the log. A bad record followed by more data is corruption.
+// REQUIRES: commit lock held.
+func (db *DB) rebuildLocked(old state) (state, error) {
+	segs, err := listSegments(db.logDir)
+	if err != nil {
+		return old, err
+	}
+	if len(segs) == 0 {
+		return old, corrupt(db.logDir, 0, errors.New("no log segment"))
+	}
+	cur := state{seq: old.seq + 1, lineage: uuid.NewString(), boot: db.boot}
+	for i, seg := range segs {
+		path := filepath.Join(db.logDir, segName(seg))
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			return old, fmt.Errorf("rebuild state: %w", err)
+		}
+		_, start, err := readHeader(f, seg)
+		if err != nil {
+			_ = f.Close()
+			return old, corrupt(path, 0, err)
+		}
+		if cur.pos.seg == 0 {
+			cur.pos = logPos{seg: seg, off: start}
+		}
+		data, err := readRange(f, start, -1)
+		if err != nil {
+			_ = f.Close()
+			return old, corrupt(path, start, err)
+		}
+		recs, bad := scanRecords(db.format, data, start)
+		for _, r := range recs {
+			if !follows(cur.tsn, &r.rec) {
+				_ = f.Close()
+				return old, corrupt(path, r.end, fmt.Errorf("tsn %d does not follow %d", r.rec.TSN, cur.tsn))
+			}
+			cur.tsn, cur.pos = r.rec.TSN, logPos{seg: seg, off: r.end}
+		}
+		if bad != nil {
+			// Only a torn last line of the last segment may go.
+			end := cur.pos.off
+			if cur.pos.seg != seg {
+				end = start
+			}
+			if i != len(segs)-1 || !tornTail(data[end-start:]) {
+				_ = f.Close()
+				return old, corrupt(path, end, bad)
+			}
+			if err := truncateSync(f, end); err != nil {
+				_ = f.Close()
+				return old, err
+			}
+		}
+		_ = f.Sync()
+		_ = f.Close()
+	}
+	if err := db.state.write(cur); err != nil {
+		return old, err
+	}
+	return cur, nil
+}
+
+// follows reports whether r may come right after a record that left the committed TSN at tsn.
+func follows(tsn pages.TSN, r *record) bool {
+	if r.isReservation() {
+		return r.TSN == tsn
+	}
+	return r.TSN == tsn+1
+}
+
+// tornTail reports whether b is one incomplete last line (no newline in it).
+func tornTail(b []byte) bool {
+	for _, c := range b {
+		if c == '\n' {
+			return false
+		}
+	}
+	return true
+}
+
+func containsSeg(segs []pages.TSN, seg pages.TSN) bool {
+	for _, s := range segs {
+		if s == seg {
+			return true
+		}
+	}
+	return false
+}
+
+func removeSegment(path string) error {
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("recover: remove unused segment: %w", err)
+	}
+	return lockfs.SyncDir(filepath.Dir(path))
+}
+
+func fileSize(f *os.File) (int64, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
+}
+
+func truncateSync(f *os.File, size int64) error {
+	if err := faults.hit(faultLogTruncate); err != nil {
+		return err
+	}
+	if err := f.Truncate(size); err != nil {
+		return err
+	}
+	return f.Sync()
+}

@@ -1,0 +1,121 @@
+package txn
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/txtdb/txtdb/lockfs"
+	"github.com/txtdb/txtdb/pages"
+)
+
+// runRole runs one child role; its exit code is the process's.
+func runRole(role string) int {
+	var cc childConfig
+	if err := json.Unmarshal([]byte(os.Getenv("TXN_CONFIG")), &cc); err != nil {
+		fmt.Println("error bad TXN_CONFIG:", err)
+		return 2
+	}
+	ctx := context.Background()
+	if role == "holder" {
+		return holdLock(cc)
+	}
+	db, err := Open(ctx, cc.Dir, Config{SegmentBytes: cc.SegmentBytes, NoSync: cc.NoSync, OneObjectPerPage: true})
+	if err != nil {
+		fmt.Println("error open:", err)
+		return 2
+	}
+	defer db.Close()
+	fmt.Println("ready")
+	switch role {
+	case "creator":
+		// Opened a (possibly brand-new) store concurrently with others; create namespace p<pid>.
+		_, _, err := update(ctx, db, func(tx *Tx) error { return tx.CreateNamespace(fmt.Sprintf("p%d", os.Getpid())) })
+		if err != nil {
+			fmt.Println("error", err)
+			return 3
+		}
+		fmt.Println("created", fmt.Sprintf("p%d", os.Getpid()))
+	case "rmw":
+		in := bufio.NewReader(os.Stdin)
+		return rmwRole(db, cc.N, func() string { l, _ := in.ReadString('\n'); return l })
+	case "bumper":
+		// N increments of the pair in "c"; "ack <value> <tsn>" after each acknowledged commit.
+		attempts := 0
+		for i := 0; i < cc.N; i++ {
+			var v int
+			tsn, n, err := update(ctx, db, func(tx *Tx) error {
+				var err error
+				v, err = bumpPair(tx)
+				return err
+			})
+			attempts += n
+			if err != nil {
+				fmt.Println("error", err)
+				return 3
+			}
+			fmt.Println("ack", v, tsn)
+		}
+		fmt.Println("attempts", attempts)
+	case "inserter":
+		// N single-insert transactions into "t"; "tsn <n>" for each.
+		for i := 0; i < cc.N; i++ {
+			tsn, _, err := update(ctx, db, func(tx *Tx) error {
+				_, err := tx.Insert("t", os.Getpid())
+				return err
+			})
+			if err != nil {
+				fmt.Println("error", err)
+				return 3
+			}
+			fmt.Println("tsn", tsn)
+		}
+	case "reader":
+		// N reads of the pair in one snapshot each; they must always agree.
+		for i := 0; i < cc.N; i++ {
+			err := view(ctx, db, func(tx *Tx) error {
+				a, err := readInt(tx, "c", "page000001")
+				if err != nil {
+					return err
+				}
+				b, err := readInt(tx, "c", "page000002")
+				if err != nil {
+					return err
+				}
+				if a != b {
+					return fmt.Errorf("TORN: %d != %d at snapshot %d", a, b, tx.Snapshot())
+				}
+				return nil
+			})
+			if err != nil {
+				fmt.Println("error", err)
+				return 3
+			}
+		}
+		fmt.Println("checked", cc.N)
+	default:
+		fmt.Println("error unknown role", role)
+		return 2
+	}
+	return 0
+}
+
+// holdLock takes the commit lock, says "locked", and holds it until a line arrives on stdin.
+func holdLock(cc childConfig) int {
+	l := lockfs.New(filepath.Join(cc.Dir, pages.MetaDir, lockName), 0)
+	unlock, err := l.Lock(context.Background())
+	if err != nil {
+		fmt.Println("error", err)
+		return 2
+	}
+	fmt.Println("locked")
+	bufio.NewReader(os.Stdin).ReadString('\n')
+	if err := unlock(); err != nil {
+		fmt.Println("error", err)
+		return 2
+	}
+	return 0
+}

@@ -1,0 +1,649 @@
+package txn
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/google/uuid"
+	"github.com/txtdb/txtdb/pages"
+)
+
+type pageKey struct {
+	inc  string
+	page uint64
+}
+
+type readInfo struct {
+	ns     string
+	exists bool
+}
+
+type pageWrite struct {
+	ns      string
+	objs    []pages.Object
+	deleted bool
+	fresh   bool // a page number nobody committed before this transaction
+}
+
+// Tx is a transaction. It reads exactly its snapshot plus its own writes. A Tx is used by one
+// goroutine at a time; different transactions may run concurrently.
+type Tx struct {
+	db       *DB
+	ctx      context.Context
+	snap     pages.TSN
+	writable bool
+	iso      Isolation
+	done     bool
+	commit   pages.TSN // the TSN this transaction committed as (0 if none)
+
+	// Read and write sets (writable transactions only).
+	nsDeps   map[string]bool // namespace name -> written into (else only read)
+	prefixes map[string]bool // subtrees deleted or renamed
+	reads    map[pageKey]readInfo
+	scans    map[string]string // incarnation -> name, for Match
+	writes   map[pageKey]*pageWrite
+	order    []pageKey
+	nsOps    []op
+	names    map[string]string // this transaction's namespace changes: name -> incarnation ("" = gone)
+	created  map[string]uint64 // incarnations created here -> next page number
+	fill     map[string]uint64 // incarnation -> page this transaction is filling with inserts
+	fresh    map[string][]uint64
+	hotTaken map[string]uint64
+}
+
+// Begin starts a transaction at the last committed TSN. It takes no lock and allocates nothing.
+// ctx bounds everything the transaction does, its Commit included.
+func (db *DB) Begin(ctx context.Context, writable bool) (*Tx, error) {
+	if err := db.usable(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// Pin a floor first so versions this snapshot needs are not pruned while it is chosen.
+	db.idx.mu.Lock()
+	pin := db.idx.applied
+	db.idx.snaps[pin]++
+	db.idx.mu.Unlock()
+	unpin := func() {
+		db.idx.mu.Lock()
+		db.unregister(pin)
+		db.idx.mu.Unlock()
+	}
+	st, err := db.readState()
+	if err == nil {
+		err = db.catchUp(st)
+	}
+	if err != nil {
+		unpin()
+		return nil, fmt.Errorf("txtdb: begin: %w", err)
+	}
+	db.idx.mu.Lock()
+	db.unregister(pin)
+	db.idx.snaps[st.tsn]++
+	db.idx.mu.Unlock()
+	tx := &Tx{db: db, ctx: ctx, snap: st.tsn, writable: writable, iso: db.cfg.Isolation}
+	if writable {
+		tx.nsDeps = map[string]bool{}
+		tx.prefixes = map[string]bool{}
+		tx.reads = map[pageKey]readInfo{}
+		tx.scans = map[string]string{}
+		tx.writes = map[pageKey]*pageWrite{}
+		tx.names = map[string]string{}
+		tx.created = map[string]uint64{}
+		tx.fill = map[string]uint64{}
+		tx.fresh = map[string][]uint64{}
+		tx.hotTaken = map[string]uint64{}
+	}
+	return tx, nil
+}
+
+// REQUIRES: idx.mu held (write).
+func (db *DB) unregister(snap pages.TSN) {
+	if db.idx.snaps[snap]--; db.idx.snaps[snap] <= 0 {
+		delete(db.idx.snaps, snap)
+	}
+}
+
+// readState reads state without a lock. A torn slot falls back to the other one; if both fail
+// (a brand-new file being written), it retries a few times.
+func (db *DB) readState() (state, error) {
+	var err error
+	for range 100 {
+		var st state
+		if st, err = db.state.read(); err == nil {
+			return st, nil
+		}
+	}
+	return state{}, err
+}
+
+// Snapshot returns the TSN this transaction reads at.
+func (tx *Tx) Snapshot() pages.TSN { return tx.snap }
+
+// CommitTSN returns the TSN the transaction committed as: 0 before a successful Commit and for
+// a transaction that changed nothing.
+func (tx *Tx) CommitTSN() pages.TSN { return tx.commit }
+
+// Writable reports whether the transaction may write.
+func (tx *Tx) Writable() bool { return tx.writable }
+
+func (tx *Tx) check(write bool) error {
+	if tx.done {
+		return ErrTxClosed
+	}
+	if write && !tx.writable {
+		return ErrReadOnly
+	}
+	if err := tx.db.usable(); err != nil {
+		return err
+	}
+	return tx.ctx.Err()
+}
+
+// resolve returns the incarnation ns names for this transaction and records the dependency.
+func (tx *Tx) resolve(ns string, write bool) (string, error) {
+	if err := pages.ValidateNamespace(ns); err != nil {
+		return "", err
+	}
+	inc, mine := "", false
+	if tx.writable {
+		inc, mine = tx.names[ns]
+		tx.nsDeps[ns] = tx.nsDeps[ns] || write
+	}
+	if !mine {
+		tx.db.idx.mu.RLock()
+		inc = tx.db.idx.incAt(ns, tx.snap)
+		tx.db.idx.mu.RUnlock()
+	}
+	if inc == "" {
+		return "", fmt.Errorf("%w: %q", ErrNamespaceNotFound, ns)
+	}
+	return inc, nil
+}
+
+// visibleUnder lists the namespaces equal to or below prefix that this transaction sees.
+func (tx *Tx) visibleUnder(prefix string) []string {
+	tx.db.idx.mu.RLock()
+	names := tx.db.idx.namesUnder(prefix, tx.snap)
+	tx.db.idx.mu.RUnlock()
+	set := map[string]bool{}
+	for _, n := range names {
+		set[n] = true
+	}
+	for n, inc := range tx.names {
+		if under(n, prefix) {
+			set[n] = inc != ""
+		}
+	}
+	var out []string
+	for n, ok := range set {
+		if ok {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Namespaces lists the namespaces this transaction sees, sorted.
+func (tx *Tx) Namespaces() ([]string, error) {
+	if err := tx.check(false); err != nil {
+		return nil, err
+	}
+	tx.db.idx.mu.RLock()
+	set := map[string]bool{}
+	for name := range tx.db.idx.names {
+		if tx.db.idx.incAt(name, tx.snap) != "" {
+			set[name] = true
+		}
+	}
+	tx.db.idx.mu.RUnlock()
+	for n, inc := range tx.names {
+		set[n] = inc != ""
+	}
+	var out []string
+	for n, ok := range set {
+		if ok {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// CreateNamespace creates ns ("a.b.c" needs no "a" or "a.b" first). ErrNamespaceExists if it exists.
+func (tx *Tx) CreateNamespace(ns string) error {
+	if err := tx.check(true); err != nil {
+		return err
+	}
+	if _, err := tx.resolve(ns, true); err == nil {
+		return fmt.Errorf("%w: %q", ErrNamespaceExists, ns)
+	} else if !isNotFound(err) {
+		return err
+	}
+	inc := uuid.NewString()
+	tx.names[ns] = inc
+	tx.created[inc] = 1
+	tx.nsOps = append(tx.nsOps, op{Op: opCreate, NS: ns, Inc: inc})
+	return nil
+}
+
+// DeleteNamespace deletes ns and every namespace below it, with their pages.
+func (tx *Tx) DeleteNamespace(ns string) error {
+	if err := tx.check(true); err != nil {
+		return err
+	}
+	if _, err := tx.resolve(ns, true); err != nil {
+		return err
+	}
+	tx.prefixes[ns] = true
+	for _, n := range tx.visibleUnder(ns) {
+		inc, _ := tx.resolve(n, true)
+		tx.names[n] = ""
+		tx.nsOps = append(tx.nsOps, op{Op: opDrop, NS: n, Inc: inc})
+	}
+	return nil
+}
+
+// RenameNamespace renames oldNS to newNS, carrying the namespaces below it along.
+func (tx *Tx) RenameNamespace(oldNS, newNS string) error {
+	if err := tx.check(true); err != nil {
+		return err
+	}
+	if err := pages.ValidateNamespace(newNS); err != nil {
+		return err
+	}
+	if _, err := tx.resolve(oldNS, true); err != nil {
+		return err
+	}
+	if under(newNS, oldNS) {
+		return &pages.NameError{Kind: "namespace", Name: newNS, Reason: "rename target lies inside " + oldNS}
+	}
+	moves := tx.visibleUnder(oldNS)
+	for _, n := range moves {
+		to := newNS + n[len(oldNS):]
+		if _, err := tx.resolve(to, true); err == nil {
+			return fmt.Errorf("%w: %q", ErrNamespaceExists, to)
+		} else if !isNotFound(err) {
+			return err
+		}
+	}
+	tx.prefixes[oldNS] = true
+	for _, n := range moves {
+		to := newNS + n[len(oldNS):]
+		inc, _ := tx.resolve(n, true)
+		tx.names[n] = ""
+		tx.names[to] = inc
+		tx.nsOps = append(tx.nsOps, op{Op: opRename, NS: n, To: to, Inc: inc})
+	}
+	return nil
+}
+
+// read returns a page as this transaction sees it and records the read.
+func (tx *Tx) read(ns, inc string, n uint64) ([]pages.Object, error) {
+	key := pageKey{inc, n}
+	if tx.writable {
+		if w := tx.writes[key]; w != nil {
+			if w.deleted {
+				return nil, notFound(ns, n)
+			}
+			return slices.Clone(w.objs), nil
+		}
+	}
+	tx.db.idx.mu.RLock()
+	v, ok := tx.db.idx.get(inc, n, tx.snap)
+	tx.db.idx.mu.RUnlock()
+	if tx.writable {
+		tx.reads[key] = readInfo{ns: ns, exists: ok}
+	}
+	if !ok {
+		return nil, notFound(ns, n)
+	}
+	return slices.Clone(v.objs), nil
+}
+
+func notFound(ns string, n uint64) error {
+	return fmt.Errorf("%w: %s/%s", ErrNotFound, ns, pages.PageID(n))
+}
+
+func isNotFound(err error) bool {
+	return err != nil && (errors.Is(err, ErrNamespaceNotFound))
+}
+
+// ReadPage returns the objects of a page. ErrNotFound if the page does not exist at the snapshot
+// (that, too, is recorded as a read).
+func (tx *Tx) ReadPage(ns, pageID string) ([]pages.Object, error) {
+	if err := tx.check(false); err != nil {
+		return nil, err
+	}
+	inc, err := tx.resolve(ns, false)
+	if err != nil {
+		return nil, err
+	}
+	n, err := pages.ParsePageID(pageID)
+	if err != nil {
+		return nil, err
+	}
+	return tx.read(ns, inc, n)
+}
+
+// Match returns the pages of ns whose IDs match pattern ('*' any run, '?' one character). Under
+// Serializable the namespace's page set counts as read: a concurrent insert or delete conflicts.
+func (tx *Tx) Match(ns, pattern string) (map[string][]pages.Object, error) {
+	if err := tx.check(false); err != nil {
+		return nil, err
+	}
+	inc, err := tx.resolve(ns, false)
+	if err != nil {
+		return nil, err
+	}
+	tx.db.idx.mu.RLock()
+	nums := tx.db.idx.pagesAt(inc, tx.snap)
+	tx.db.idx.mu.RUnlock()
+	if tx.writable {
+		tx.scans[inc] = ns
+		for _, k := range tx.order {
+			if k.inc == inc && tx.writes[k].fresh && !tx.writes[k].deleted {
+				nums = append(nums, k.page)
+			}
+		}
+	}
+	out := map[string][]pages.Object{}
+	for _, n := range nums {
+		id := pages.PageID(n)
+		if !globMatch(pattern, id) {
+			continue
+		}
+		objs, err := tx.read(ns, inc, n)
+		if err != nil {
+			if errors.Is(err, ErrNotFound) {
+				continue // deleted by this transaction
+			}
+			return nil, err
+		}
+		out[id] = objs
+	}
+	return out, nil
+}
+
+// globMatch matches '*' (any run, also empty) and '?' (one byte); everything else literally.
+func globMatch(pattern, s string) bool {
+	px, sx := 0, 0
+	nextPx, nextSx := -1, -1
+	for px < len(pattern) || sx < len(s) {
+		if px < len(pattern) {
+			switch c := pattern[px]; c {
+			case '*':
+				nextPx, nextSx = px, sx+1
+				px++
+				continue
+			case '?':
+				if sx < len(s) {
+					px++
+					sx++
+					continue
+				}
+			default:
+				if sx < len(s) && s[sx] == c {
+					px++
+					sx++
+					continue
+				}
+			}
+		}
+		if nextSx > 0 && nextSx <= len(s) {
+			px, sx = nextPx, nextSx
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+func (tx *Tx) putWrite(key pageKey, w *pageWrite) {
+	if _, ok := tx.writes[key]; !ok {
+		tx.order = append(tx.order, key)
+	}
+	tx.writes[key] = w
+}
+
+func (tx *Tx) encode(vs []any) ([]pages.Object, error) {
+	objs := make([]pages.Object, len(vs))
+	for i, v := range vs {
+		o, err := pages.Encode(tx.db.format, v)
+		if err != nil {
+			return nil, err
+		}
+		objs[i] = o
+	}
+	return objs, nil
+}
+
+// Insert adds obj to namespace ns and returns the ID of the page it landed in. Concurrent inserts
+// into one namespace, from any process, never conflict with each other.
+func (tx *Tx) Insert(ns string, obj any) (string, error) {
+	if err := tx.check(true); err != nil {
+		return "", err
+	}
+	objs, err := tx.encode([]any{obj})
+	if err != nil {
+		return "", err
+	}
+	o := objs[0]
+	inc, err := tx.resolve(ns, true)
+	if err != nil {
+		return "", err
+	}
+	layout := tx.db.layout
+	if n, ok := tx.fill[inc]; ok {
+		if w := tx.writes[pageKey{inc, n}]; w != nil && !w.deleted && layout.Fits(w.objs, o) {
+			w.objs = append(w.objs, o)
+			return pages.PageID(n), nil
+		}
+	}
+	next, created := tx.created[inc]
+	if !created {
+		if _, taken := tx.hotTaken[inc]; !taken {
+			if n, ok := tx.db.alloc.takeHot(inc); ok {
+				tx.hotTaken[inc] = n
+				key := pageKey{inc, n}
+				tx.db.idx.mu.RLock()
+				v, exists := tx.db.idx.get(inc, n, tx.snap)
+				latest := tx.db.idx.pageTSN(inc, n)
+				tx.db.idx.mu.RUnlock()
+				if _, mine := tx.writes[key]; !mine && exists && latest <= tx.snap && layout.Fits(v.objs, o) {
+					tx.reads[key] = readInfo{ns: ns, exists: true}
+					tx.putWrite(key, &pageWrite{ns: ns, objs: append(slices.Clone(v.objs), o)})
+					tx.fill[inc] = n
+					return pages.PageID(n), nil
+				}
+			}
+		}
+	}
+	var n uint64
+	if created {
+		n = next
+		tx.created[inc] = next + 1
+	} else {
+		if n, err = tx.db.freshPage(tx.ctx, inc, ns); err != nil {
+			return "", fmt.Errorf("txtdb: insert into %s: %w", ns, err)
+		}
+		tx.fresh[inc] = append(tx.fresh[inc], n)
+	}
+	tx.putWrite(pageKey{inc, n}, &pageWrite{ns: ns, objs: []pages.Object{o}, fresh: true})
+	tx.fill[inc] = n
+	return pages.PageID(n), nil
+}
+
+// writable page lookup shared by UpdatePage and DeletePage.
+func (tx *Tx) mustHaveRead(ns, pageID string) (pageKey, error) {
+	inc, err := tx.resolve(ns, true)
+	if err != nil {
+		return pageKey{}, err
+	}
+	n, err := pages.ParsePageID(pageID)
+	if err != nil {
+		return pageKey{}, err
+	}
+	key := pageKey{inc, n}
+	if w := tx.writes[key]; w != nil {
+		if w.deleted {
+			return key, notFound(ns, n)
+		}
+		return key, nil
+	}
+	r, ok := tx.reads[key]
+	if !ok {
+		return key, fmt.Errorf("%w: %s/%s", ErrNotRead, ns, pageID)
+	}
+	if !r.exists {
+		return key, notFound(ns, n)
+	}
+	return key, nil
+}
+
+// UpdatePage replaces a page's objects. The page must have been read by this transaction.
+func (tx *Tx) UpdatePage(ns, pageID string, objs ...any) error {
+	if err := tx.check(true); err != nil {
+		return err
+	}
+	key, err := tx.mustHaveRead(ns, pageID)
+	if err != nil {
+		return err
+	}
+	encoded, err := tx.encode(objs)
+	if err != nil {
+		return err
+	}
+	w := &pageWrite{ns: ns, objs: encoded}
+	if old := tx.writes[key]; old != nil {
+		w.fresh = old.fresh
+	}
+	tx.putWrite(key, w)
+	return nil
+}
+
+// DeletePage deletes a page. The page must have been read by this transaction.
+func (tx *Tx) DeletePage(ns, pageID string) error {
+	if err := tx.check(true); err != nil {
+		return err
+	}
+	key, err := tx.mustHaveRead(ns, pageID)
+	if err != nil {
+		return err
+	}
+	w := &pageWrite{ns: ns, deleted: true}
+	if old := tx.writes[key]; old != nil {
+		w.fresh = old.fresh
+	}
+	tx.putWrite(key, w)
+	if tx.fill[key.inc] == key.page {
+		delete(tx.fill, key.inc)
+	}
+	return nil
+}
+
+// prepare turns the write set into log ops, encoded outside the commit lock.
+func (tx *Tx) prepare() ([]op, []byte, error) {
+	ops := slices.Clone(tx.nsOps)
+	for _, key := range tx.order {
+		w := tx.writes[key]
+		id := pages.PageID(key.page)
+		if w.deleted {
+			if !w.fresh {
+				ops = append(ops, op{Op: opDel, NS: w.ns, Inc: key.inc, Page: id, pageNo: key.page})
+			}
+			continue
+		}
+		raw, err := encodeObjs(tx.db.format, w.objs)
+		if err != nil {
+			return nil, nil, err
+		}
+		ops = append(ops, op{Op: opPut, NS: w.ns, Inc: key.inc, Page: id, Objs: raw, objs: w.objs, pageNo: key.page})
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(ops); err != nil {
+		return nil, nil, err
+	}
+	return ops, bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// Commit makes the transaction's changes durable and visible to every process, or fails with
+// ErrConflict (nothing of it visible). Read-only transactions always commit. The transaction is
+// closed afterwards, whatever the outcome.
+func (tx *Tx) Commit() error {
+	if tx.done {
+		return ErrTxClosed
+	}
+	committed := false
+	defer func() { tx.finish(committed) }()
+	if err := tx.db.usable(); err != nil {
+		return err
+	}
+	if !tx.writable || (len(tx.writes) == 0 && len(tx.nsOps) == 0) {
+		committed = true
+		return nil
+	}
+	if err := tx.ctx.Err(); err != nil {
+		return fmt.Errorf("txtdb: commit not started: %w", err)
+	}
+	ops, opsJSON, err := tx.prepare()
+	if err != nil {
+		return fmt.Errorf("txtdb: commit: %w", err)
+	}
+	if len(ops) == 0 {
+		committed = true
+		return nil
+	}
+	req := &request{tx: tx, ops: ops, opsJSON: opsJSON}
+	err = tx.db.submit(tx.ctx, req)
+	committed = err == nil
+	if committed {
+		tx.commit = req.tsn
+	}
+	return err
+}
+
+// Rollback discards the transaction. ErrTxClosed if it already ended.
+func (tx *Tx) Rollback() error {
+	if tx.done {
+		return ErrTxClosed
+	}
+	tx.finish(false)
+	return nil
+}
+
+// finish closes the transaction: releases its snapshot and hands its insert pages back.
+func (tx *Tx) finish(committed bool) {
+	tx.done = true
+	db := tx.db
+	db.idx.mu.Lock()
+	db.unregister(tx.snap)
+	db.idx.mu.Unlock()
+	if !tx.writable {
+		return
+	}
+	for inc, n := range tx.hotTaken {
+		if !committed && tx.fill[inc] == n {
+			db.alloc.putHot(inc, n) // unchanged: still a good page to append to
+		}
+	}
+	if committed {
+		for inc, n := range tx.fill {
+			if _, created := tx.created[inc]; !created {
+				db.alloc.putHot(inc, n)
+			}
+		}
+		return
+	}
+	for inc, ns := range tx.fresh {
+		db.alloc.giveBack(inc, ns)
+	}
+}

@@ -1,0 +1,119 @@
+package txn
+
+import (
+	"strings"
+
+	"github.com/txtdb/txtdb/pages"
+)
+
+// overlay holds what the members accepted earlier in the same commit group changed, with the TSNs
+// they will get, so later members are validated against them too.
+type overlay struct {
+	pages    map[pageKey]pages.TSN
+	names    map[string]pages.TSN
+	sets     map[string]pages.TSN // incarnation -> page set changed
+	reserved map[string]uint64
+}
+
+func newOverlay() *overlay {
+	return &overlay{
+		pages:    map[pageKey]pages.TSN{},
+		names:    map[string]pages.TSN{},
+		sets:     map[string]pages.TSN{},
+		reserved: map[string]uint64{},
+	}
+}
+
+// add records an accepted member's changes. REQUIRES: idx.mu held (read).
+func (ov *overlay) add(idx *index, r *record) {
+	for i := range r.Ops {
+		o := &r.Ops[i]
+		switch o.Op {
+		case opPut, opDel:
+			key := pageKey{inc: o.Inc, page: o.pageNo}
+			if o.Op == opDel || (idx.pageTSN(o.Inc, o.pageNo) == 0 && ov.pages[key] == 0) {
+				ov.sets[o.Inc] = r.TSN
+			}
+			ov.pages[key] = r.TSN
+		case opCreate, opDrop:
+			ov.names[o.NS] = r.TSN
+		case opRename:
+			ov.names[o.NS] = r.TSN
+			ov.names[o.To] = r.TSN
+		}
+	}
+}
+
+// under reports whether name is prefix or lies below it.
+func under(name, prefix string) bool {
+	return name == prefix || strings.HasPrefix(name, prefix+".")
+}
+
+// validate decides whether tx may commit after everything committed and everything accepted
+// before it in this group. REQUIRES: commit lock held, index caught up to state, idx.mu held (read).
+func (db *DB) validate(tx *Tx, ov *overlay) error {
+	idx := db.idx
+	snap := tx.snap
+	ser := tx.iso == Serializable
+	conflict := func(ns, page string, t pages.TSN, reason string) error {
+		return &ConflictError{Namespace: ns, Page: page, Snapshot: snap, Committed: t, Reason: reason}
+	}
+	// Namespaces written into, created, renamed or deleted must still be what the snapshot saw
+	// (under both levels: nothing lands in a dead or moved namespace); namespaces only read
+	// matter under Serializable.
+	for name, written := range tx.nsDeps {
+		if !written && !ser {
+			continue
+		}
+		if t := max(idx.nameTSN(name), ov.names[name]); t > snap {
+			return conflict(name, "", t, "namespace")
+		}
+	}
+	for prefix := range tx.prefixes {
+		name, t := idx.prefixTSN(prefix)
+		for n, ot := range ov.names {
+			if ot > t && under(n, prefix) {
+				name, t = n, ot
+			}
+		}
+		if t > snap {
+			return conflict(name, "", t, "namespace")
+		}
+	}
+	for key, w := range tx.writes {
+		if t := max(idx.pageTSN(key.inc, key.page), ov.pages[key]); t > snap {
+			return conflict(w.ns, pages.PageID(key.page), t, "write")
+		}
+	}
+	if !ser {
+		return nil
+	}
+	for key, r := range tx.reads {
+		if t := max(idx.pageTSN(key.inc, key.page), ov.pages[key]); t > snap {
+			return conflict(r.ns, pages.PageID(key.page), t, "read")
+		}
+	}
+	for inc, ns := range tx.scans {
+		var t pages.TSN
+		if in := idx.incs[inc]; in != nil {
+			t = in.setTSN
+		}
+		if t = max(t, ov.sets[inc]); t > snap {
+			return conflict(ns, "", t, "scan")
+		}
+	}
+	return nil
+}
+
+// reserveLocked hands out the next block of page IDs of an incarnation.
+// REQUIRES: commit lock held, index caught up, idx.mu held (read).
+func (db *DB) reserveLocked(res *reservation, ov *overlay) error {
+	in := db.idx.incs[res.inc]
+	if in == nil {
+		return ErrNamespaceNotFound
+	}
+	res.from = max(in.reserved, ov.reserved[res.inc], 1)
+	res.upto = res.from + res.n
+	ov.reserved[res.inc] = res.upto
+	return nil
+}
