@@ -9,7 +9,8 @@ import (
 // Errors, all usable with errors.Is. They originate in the lower packages and are the same values.
 var (
 	ErrConflict          = txn.ErrConflict          // a commit lost: something it depended on changed
-	ErrCommitUnknown     = txn.ErrCommitUnknown     // the log could not be repaired after a failed write; the handle refuses work
+	ErrCommitUnknown     = txn.ErrCommitUnknown     // the log could not be repaired after a failed write; the commit may or may not have happened
+	ErrBroken            = txn.ErrBroken            // the handle refuses work after ErrCommitUnknown; open a new one
 	ErrLockTimeout       = lockfs.ErrLockTimeout    // the commit lock was not free in time (also matches context.DeadlineExceeded)
 	ErrNotFound          = txn.ErrNotFound          // no such page at the snapshot
 	ErrNamespaceNotFound = txn.ErrNamespaceNotFound // no such namespace at the snapshot

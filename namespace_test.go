@@ -508,3 +508,32 @@ func sortedKeys[V any](m map[string]V) []string {
 	slices.Sort(keys)
 	return keys
 }
+
+// Listing the namespaces counts as a read of the set of names: a transaction that acts on the
+// list conflicts with a concurrent create (no write skew through Namespaces).
+func TestNamespacesListIsARead(t *testing.T) {
+	for _, iso := range []Isolation{Serializable, Snapshot} {
+		t.Run(iso.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			ids := seedPages(t, dir, "a", 0)
+			dbs := openN(t, dir, 2, &Options{Isolation: iso})
+			t1 := mustBegin(t, dbs[0], true)
+			names, err := t1.Namespaces()
+			require.NoError(t, err)
+			readN(t, t1, "a", ids[0])
+			require.NoError(t, t1.UpdatePage("a", ids[0], len(names)))
+
+			t2 := mustBegin(t, dbs[1], true)
+			readN(t, t2, "a", ids[0])
+			require.NoError(t, t2.CreateNamespace("b"))
+			require.NoError(t, t2.Commit())
+
+			err = t1.Commit()
+			if iso == Serializable {
+				require.ErrorIs(t, err, ErrConflict, "list of names changed after the snapshot")
+			} else {
+				require.NoError(t, err, "Snapshot isolation checks writes only")
+			}
+		})
+	}
+}

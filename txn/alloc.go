@@ -15,7 +15,11 @@ type allocator struct {
 	hot  map[string]uint64   // guarded by mu: incarnation -> committed page with room, not in use
 }
 
-func (a *allocator) init() {
+// reset forgets every reserved number and hot page (a new lineage: they belonged to the old
+// history).
+func (a *allocator) reset() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	a.free = map[string][]uint64{}
 	a.hot = map[string]uint64{}
 }

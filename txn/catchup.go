@@ -1,6 +1,7 @@
 package txn
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,28 +9,58 @@ import (
 	"github.com/txtdb/txtdb/pages"
 )
 
-// catchUp applies every record up to target's log position to the index. Records at or below
-// target are durable and never truncated, so any bad one is corruption, not a torn tail.
+// errStale means a state read is older than what the index already reflects (another commit
+// landed between the read of state and the catch-up): read state again.
+var errStale = errors.New("state read older than the index")
+
+// catchUp brings the current index up to target and returns it. Records at or below target are
+// durable and never truncated, so any bad one is corruption, not a torn tail.
+//
+// If target names another lineage (history was rebuilt or rewound), a fresh index is built from
+// the whole log and swapped in whole: transactions that hold the old index keep reading their
+// old, consistent history, and fail validation if they try to commit.
 // Safe for concurrent use; takes no file lock.
-func (db *DB) catchUp(target state) error {
+func (db *DB) catchUp(target state) (*index, error) {
 	db.catchMu.Lock()
 	defer db.catchMu.Unlock()
-	db.idx.mu.RLock()
-	pos, lineage := db.idx.pos, db.idx.lineage
-	db.idx.mu.RUnlock()
-	if lineage != target.lineage {
-		if lineage != "" {
-			// The history was rewound (a NoSync store lost its tail): start over from the log.
-			fresh := newIndex()
-			db.idx.mu.Lock()
-			fresh.snaps = db.idx.snaps
-			db.idx.incs, db.idx.names, db.idx.applied, db.idx.pos = fresh.incs, fresh.names, 0, logPos{}
-			db.idx.mu.Unlock()
-			pos = logPos{}
+	if db.closed.Load() {
+		return nil, ErrClosed
+	}
+	x := db.idxp.Load()
+	x.mu.RLock()
+	seq, lineage := x.seq, x.lineage
+	x.mu.RUnlock()
+	if target.seq < seq {
+		return x, errStale
+	}
+	if lineage != target.lineage && lineage != "" {
+		y := newIndex()
+		y.lineage = target.lineage
+		if err := db.follow(y, target); err != nil {
+			return x, err
 		}
-		db.idx.mu.Lock()
-		db.idx.lineage = target.lineage
-		db.idx.mu.Unlock()
+		db.idxp.Store(y)
+		db.alloc.reset() // reserved numbers and hot pages belonged to the old history
+		return y, nil
+	}
+	if lineage == "" {
+		x.mu.Lock()
+		x.lineage = target.lineage
+		x.mu.Unlock()
+	}
+	return x, db.follow(x, target)
+}
+
+// follow applies the log from x's position up to target's, following segments in order.
+// REQUIRES: catchMu held.
+func (db *DB) follow(x *index, target state) error {
+	x.mu.RLock()
+	pos := x.pos
+	x.mu.RUnlock()
+	setPos := func(p logPos) {
+		x.mu.Lock()
+		x.pos = p
+		x.mu.Unlock()
 	}
 	if pos.seg == 0 {
 		segs, err := listSegments(db.logDir)
@@ -48,13 +79,11 @@ func (db *DB) catchUp(target state) error {
 			return corrupt(f.Name(), 0, err)
 		}
 		pos = logPos{seg: segs[0], off: hdr}
-		db.idx.mu.Lock()
-		db.idx.pos = pos
-		db.idx.mu.Unlock()
+		setPos(pos)
 	}
 	for pos != target.pos {
 		if pos.seg > target.pos.seg || (pos.seg == target.pos.seg && pos.off > target.pos.off) {
-			return nil // already past (this process's own commit applied it)
+			return corrupt(db.logDir, 0, fmt.Errorf("index at %v is past state %v", pos, target.pos))
 		}
 		f, err := db.segFile(pos.seg)
 		if err != nil {
@@ -72,7 +101,7 @@ func (db *DB) catchUp(target state) error {
 		if bad != nil {
 			return corrupt(f.Name(), pos.off, bad)
 		}
-		if err := db.applyRecords(pos.seg, recs); err != nil {
+		if err := applyRecords(x, pos.seg, recs); err != nil {
 			return corrupt(f.Name(), pos.off, err)
 		}
 		if to >= 0 {
@@ -97,20 +126,21 @@ func (db *DB) catchUp(target state) error {
 		_ = f.Close()
 		delete(db.segs, pos.seg)
 		pos = logPos{seg: next, off: hdr}
-		db.idx.mu.Lock()
-		db.idx.pos = pos
-		db.idx.mu.Unlock()
+		setPos(pos)
 	}
+	x.mu.Lock()
+	x.seq = max(x.seq, target.seq)
+	x.mu.Unlock()
 	return nil
 }
 
-// applyRecords applies records read from segment seg.
-// REQUIRES: catchMu held.
-func (db *DB) applyRecords(seg pages.TSN, recs []scanned) error {
-	db.idx.mu.Lock()
-	defer db.idx.mu.Unlock()
+// applyRecords applies records read from segment seg. Each record is checked whole before any
+// of it is applied.
+func applyRecords(x *index, seg pages.TSN, recs []scanned) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
 	for i := range recs {
-		if err := db.idx.apply(&recs[i].rec, logPos{seg: seg, off: recs[i].end}); err != nil {
+		if err := x.apply(&recs[i].rec, logPos{seg: seg, off: recs[i].end}); err != nil {
 			return err
 		}
 	}

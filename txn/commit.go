@@ -162,8 +162,12 @@ func (db *DB) runBatch(batch []*request) {
 	}
 
 	st, err := db.recoverLocked()
+	var x *index
 	if err == nil {
-		err = db.catchUp(st)
+		x, err = db.catchUp(st)
+		if errors.Is(err, errStale) {
+			err = corrupt(db.state.path, 0, errors.New("state went backwards under the commit lock"))
+		}
 	}
 	if err != nil {
 		fail(fmt.Errorf("txtdb: commit: %w", err))
@@ -183,7 +187,7 @@ func (db *DB) runBatch(batch []*request) {
 		ov       = newOverlay()
 		next     = st.tsn
 	)
-	db.idx.mu.RLock()
+	x.mu.RLock()
 	for _, r := range batch {
 		if r.err != nil {
 			continue
@@ -191,7 +195,7 @@ func (db *DB) runBatch(batch []*request) {
 		var rec record
 		start := buf.Len()
 		if r.reserve != nil {
-			if err := db.reserveLocked(r.reserve, ov); err != nil {
+			if err := db.reserveLocked(x, r.reserve, ov); err != nil {
 				r.err = err
 				continue
 			}
@@ -203,7 +207,7 @@ func (db *DB) runBatch(batch []*request) {
 				continue
 			}
 		} else {
-			if err := db.validate(r.tx, ov); err != nil {
+			if err := db.validate(x, r.tx, ov); err != nil {
 				r.err = err
 				continue
 			}
@@ -211,27 +215,30 @@ func (db *DB) runBatch(batch []*request) {
 			frameOps(&buf, rec.TSN, r.opsJSON)
 			next++
 			r.tsn = rec.TSN
-			ov.add(db.idx, &rec)
+			ov.add(x, &rec)
 		}
 		accepted = append(accepted, r)
 		recs = append(recs, rec)
 		ends = append(ends, int64(buf.Len()))
 	}
-	db.idx.mu.RUnlock()
+	x.mu.RUnlock()
 	if len(accepted) == 0 {
 		return
 	}
 
 	// Rotate to a new segment when this one is full; the old one is fsynced first (it holds
 	// what the new one follows, also under NoSync).
+	// A segment is named by the TSN after the last one committed before it; one started since
+	// the last commit (only reservations in it) already has that name, so it is not rotated.
 	pos := st.pos
-	if pos.off >= db.cfg.SegmentBytes {
+	if pos.off >= db.cfg.SegmentBytes && pos.seg != st.tsn+1 {
 		if err := db.w.Sync(); err != nil {
 			fail(fmt.Errorf("txtdb: commit: fsync log before rotation: %w", err))
 			return
 		}
 		hdr, err := createSegment(db.logDir, st.tsn+1, st.lineage, db.cfg.FileMode)
 		if err != nil {
+			db.dropWriter()
 			fail(fmt.Errorf("txtdb: commit: %w", err))
 			return
 		}
@@ -255,7 +262,10 @@ func (db *DB) runBatch(batch []*request) {
 	next2.pos = logPos{seg: pos.seg, off: end}
 	next2.boot = db.boot
 	next2.noSync = db.cfg.NoSync
-	if err := db.state.write(next2); err != nil {
+	// The first NoSync state of a boot is made durable, so that after a power cut the store
+	// knows its tail may have been lost (and starts a new lineage) rather than reissue TSNs.
+	syncState := next2.noSync && !(st.noSync && st.boot == db.boot)
+	if err := db.state.write(next2, syncState); err != nil {
 		db.undo(accepted, pos.off, err)
 		return
 	}
@@ -263,20 +273,21 @@ func (db *DB) runBatch(batch []*request) {
 
 	// Apply to this process's index (unless a reader's catch-up already did).
 	db.catchMu.Lock()
-	db.idx.mu.Lock()
+	x.mu.Lock()
 	var applyErr error
-	switch db.idx.pos {
+	switch x.pos {
 	case next2.pos: // a reader's catch-up got here first
 	case st.pos:
 		for i := range recs {
-			if applyErr = db.idx.apply(&recs[i], logPos{seg: pos.seg, off: pos.off + ends[i]}); applyErr != nil {
+			if applyErr = x.apply(&recs[i], logPos{seg: pos.seg, off: pos.off + ends[i]}); applyErr != nil {
 				break
 			}
 		}
+		x.seq = max(x.seq, next2.seq)
 	default:
-		applyErr = fmt.Errorf("index at %v, batch from %v to %v", db.idx.pos, st.pos, next2.pos)
+		applyErr = fmt.Errorf("index at %v, batch from %v to %v", x.pos, st.pos, next2.pos)
 	}
-	db.idx.mu.Unlock()
+	x.mu.Unlock()
 	db.catchMu.Unlock()
 	if applyErr != nil {
 		panic(fmt.Sprintf("txn: own committed record does not apply: %v", applyErr)) // broken invariant
@@ -317,11 +328,14 @@ func (db *DB) appendLog(b []byte, off int64) error {
 // REQUIRES: commit lock held.
 func (db *DB) undo(accepted []*request, off int64, cause error) {
 	err := fmt.Errorf("txtdb: commit: %w", cause)
-	if terr := truncateSync(db.w, off); terr != nil {
-		uerr := &UnknownError{Err: errors.Join(cause, terr)}
-		var e error = uerr
+	terr := truncateSync(db.w, off)
+	// Forget the handle: after a failure its segment may be removed by the next lock holder's
+	// recovery (an empty rotated segment) and re-created under the same name.
+	db.dropWriter()
+	if terr != nil {
+		e := errors.Join(cause, terr)
 		db.broken.Store(&e)
-		err = uerr
+		err = &UnknownError{Err: e}
 	}
 	for _, r := range accepted {
 		r.err = err
@@ -329,18 +343,31 @@ func (db *DB) undo(accepted []*request, off int64, cause error) {
 	}
 }
 
-// openWriter makes db.w the read-write handle on segment seg. Owned by the committer.
-func (db *DB) openWriter(seg pages.TSN) error {
-	if db.w != nil && db.wSeg == seg {
-		return nil
+// dropWriter closes the committer's segment handle; the next batch reopens by name.
+func (db *DB) dropWriter() {
+	if db.w != nil {
+		_ = db.w.Close()
+		db.w, db.wSeg = nil, 0
 	}
-	f, err := os.OpenFile(filepath.Join(db.logDir, segName(seg)), os.O_RDWR, 0)
+}
+
+// openWriter makes db.w the read-write handle on segment seg. Owned by the committer.
+//
+// The cached handle is reused only while the segment's name still leads to the same file.
+func (db *DB) openWriter(seg pages.TSN) error {
+	path := filepath.Join(db.logDir, segName(seg))
+	if db.w != nil && db.wSeg == seg {
+		a, err1 := db.w.Stat()
+		b, err2 := os.Stat(path)
+		if err1 == nil && err2 == nil && os.SameFile(a, b) {
+			return nil
+		}
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("open log segment: %w", err)
 	}
-	if db.w != nil {
-		_ = db.w.Close()
-	}
+	db.dropWriter()
 	db.w, db.wSeg = f, seg
 	return nil
 }

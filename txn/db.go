@@ -95,7 +95,7 @@ type DB struct {
 	boot              string
 	lock              *lockfs.Lock // the commit lock
 	state             *stateFile
-	idx               *index
+	idxp              atomic.Pointer[index] // the current index; swapped whole on a lineage change
 	alloc             allocator
 
 	catchMu sync.Mutex             // serializes reading the log into idx; lock order: catchMu before idx.mu
@@ -138,12 +138,12 @@ func Open(ctx context.Context, dir string, cfg Config) (*DB, error) {
 		meta:     filepath.Join(dir, pages.MetaDir),
 		cfg:      cfg,
 		boot:     bootID(),
-		idx:      newIndex(),
 		segs:     map[pages.TSN]*os.File{},
 		commitCh: make(chan *request),
 	}
 	db.logDir = filepath.Join(db.meta, logDirName)
-	db.alloc.init()
+	db.idxp.Store(newIndex())
+	db.alloc.reset()
 	if err := lockfs.MkdirAll(db.logDir, dirMode(cfg.FileMode)); err != nil {
 		return nil, fmt.Errorf("txtdb: open %s: %w", dir, err)
 	}
@@ -165,15 +165,7 @@ func Open(ctx context.Context, dir string, cfg Config) (*DB, error) {
 	if db.state, err = openStateFile(filepath.Join(db.meta, stateName), cfg.FileMode); err != nil {
 		return nil, err
 	}
-	st, err := db.state.read()
-	if err != nil {
-		// No readable state (should not happen after init): repair under the lock.
-		st, err = db.withLock(ctx, db.recoverLocked)
-	}
-	if err == nil {
-		err = db.catchUp(st)
-	}
-	if err != nil {
+	if err := db.openIndex(ctx); err != nil {
 		_ = db.state.close()
 		return nil, fmt.Errorf("txtdb: open %s: %w", dir, err)
 	}
@@ -258,8 +250,11 @@ func readStoreConfig(path string) (storeConfig, error) {
 // dirMode gives directories search permission wherever files get read permission (0644 -> 0755).
 func dirMode(file os.FileMode) os.FileMode { return file | (file&0o444)>>2 | 0o700 }
 
-// bootID identifies the running kernel boot, so a NoSync store can tell a reboot happened.
-func bootID() string {
+// bootID identifies the running kernel boot, so a NoSync store can tell a reboot happened. A
+// variable so tests can stage a reboot.
+var bootID = readBootID
+
+func readBootID() string {
 	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
 	if err != nil {
 		return "unknown"
@@ -288,10 +283,10 @@ func (db *DB) Close() error {
 			errs = append(errs, db.w.Close())
 		}
 		db.catchMu.Lock()
-		for _, f := range db.segs {
+		for seg, f := range db.segs {
 			errs = append(errs, f.Close())
+			delete(db.segs, seg)
 		}
-		db.segs = nil
 		db.catchMu.Unlock()
 		errs = append(errs, db.state.close())
 		db.closeErr = errors.Join(errs...)
@@ -304,7 +299,45 @@ func (db *DB) usable() error {
 		return ErrClosed
 	}
 	if p := db.broken.Load(); p != nil {
-		return &UnknownError{Err: *p}
+		return fmt.Errorf("%w: %w", ErrBroken, *p)
 	}
 	return nil
+}
+
+// openIndex builds the index up to the current state, repairing the store first if its state is
+// unreadable or names more log than there is after a NoSync power cut.
+func (db *DB) openIndex(ctx context.Context) error {
+	_, _, err := db.current(ctx)
+	return err
+}
+
+// current reads state and catches the index up to it: the snapshot a new transaction gets. It
+// re-reads a state that is older than the index (errStale), and when the store needs a repair
+// that only a commit lock holder may do (no readable state slot; a NoSync state from another
+// boot, or one naming more log than survived), it takes the lock and recovers first.
+func (db *DB) current(ctx context.Context) (state, *index, error) {
+	repaired := false
+	for tries := 0; ; tries++ {
+		st, err := db.readState()
+		needRepair := errors.Is(err, errNoState) || (err == nil && st.noSync && st.boot != db.boot)
+		var x *index
+		if err == nil && !needRepair {
+			x, err = db.catchUp(st)
+			if errors.Is(err, errStale) && tries < 1000 {
+				continue
+			}
+			needRepair = err != nil && st.noSync && errors.Is(err, pages.ErrCorrupt)
+		}
+		if needRepair && !repaired {
+			repaired = true
+			if _, err := db.withLock(ctx, db.recoverLocked); err != nil {
+				return st, nil, err
+			}
+			continue
+		}
+		if err != nil {
+			return st, nil, err
+		}
+		return st, x, nil
+	}
 }

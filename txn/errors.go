@@ -24,6 +24,9 @@ var (
 	// Commit.
 	ErrConflict      = errors.New("txtdb: conflict")
 	ErrCommitUnknown = errors.New("txtdb: commit outcome unknown")
+	// ErrBroken: an earlier commit's failed write could not be undone, so this handle refuses
+	// all work; open a new handle (its recovery repairs the log).
+	ErrBroken = errors.New("txtdb: handle unusable after a failed log repair")
 )
 
 // ConflictError says why a commit lost: what it depended on changed after its snapshot.
@@ -32,8 +35,8 @@ type ConflictError struct {
 	Namespace string    // namespace name as the transaction saw it
 	Page      string    // page ID, or "" for a namespace-level conflict
 	Snapshot  pages.TSN // the transaction's snapshot
-	Committed pages.TSN // the newer TSN that changed it (0 if it changed within the same commit group)
-	Reason    string    // "read", "write", "scan", "namespace"
+	Committed pages.TSN // the newer TSN that changed it (possibly an earlier member of the same commit group)
+	Reason    string    // "read", "write", "scan", "namespace", "lineage"
 }
 
 func (e *ConflictError) Error() string {

@@ -166,7 +166,8 @@ func TestCommitFaults(t *testing.T) {
 						require.ErrorIs(t, err, errInjected)
 						unknown = true
 						_, err := db.Begin(context.Background(), true)
-						require.ErrorIs(t, err, ErrCommitUnknown, "a broken handle refuses further work")
+						require.ErrorIs(t, err, ErrBroken, "a broken handle refuses further work")
+						require.NotErrorIs(t, err, ErrCommitUnknown, "work never attempted is not 'unknown'")
 					default:
 						require.ErrorIs(t, err, errInjected)
 						clean++

@@ -3,7 +3,6 @@ package txn
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/txtdb/txtdb/pages"
@@ -54,10 +53,38 @@ type index struct {
 	mu      sync.RWMutex
 	applied pages.TSN // guarded by mu
 	pos     logPos    // guarded by mu: end of the last applied record
+	seq     uint64    // guarded by mu: seq of the newest state slot the index reflects
 	lineage string    // guarded by mu
 	incs    map[string]*incarnation
 	names   map[string][]nameVer // oldest first
 	snaps   map[pages.TSN]int    // active snapshots in this process (multiset); guarded by mu
+	dead    []pageKeyTSN         // deleted pages, removed once no snapshot can read them
+}
+
+type pageKeyTSN struct {
+	key pageKey
+	tsn pages.TSN
+}
+
+func (x *index) seqSeen() uint64 {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.seq
+}
+
+// pin registers a snapshot so pruning keeps what it reads; unpin releases it.
+func (x *index) pin(snap pages.TSN) {
+	x.mu.Lock()
+	x.snaps[snap]++
+	x.mu.Unlock()
+}
+
+func (x *index) unpin(snap pages.TSN) {
+	x.mu.Lock()
+	if x.snaps[snap]--; x.snaps[snap] <= 0 {
+		delete(x.snaps, snap)
+	}
+	x.mu.Unlock()
 }
 
 func newIndex() *index {
@@ -93,7 +120,7 @@ func (x *index) nameTSN(name string) pages.TSN {
 func (x *index) namesUnder(prefix string, snap pages.TSN) []string {
 	var out []string
 	for name := range x.names {
-		if (name == prefix || strings.HasPrefix(name, prefix+".")) && x.incAt(name, snap) != "" {
+		if under(name, prefix) && x.incAt(name, snap) != "" {
 			out = append(out, name)
 		}
 	}
@@ -109,7 +136,7 @@ func (x *index) prefixTSN(prefix string) (string, pages.TSN) {
 		max   pages.TSN
 	)
 	for name, vs := range x.names {
-		if name == prefix || strings.HasPrefix(name, prefix+".") {
+		if under(name, prefix) {
 			if t := vs[len(vs)-1].tsn; t > max {
 				worst, max = name, t
 			}
@@ -185,18 +212,15 @@ func (x *index) apply(r *record, end logPos) error {
 	} else if r.TSN != x.applied+1 {
 		return fmt.Errorf("%w: tsn %d after %d", errBadRecord, r.TSN, x.applied)
 	}
+	if err := x.check(r); err != nil {
+		return err
+	}
 	floor := x.floor()
 	for i := range r.Ops {
 		o := &r.Ops[i]
 		in := x.incs[o.Inc]
-		if in == nil && o.Op != opCreate {
-			return fmt.Errorf("%w: op %s on unknown namespace incarnation %s", errBadRecord, o.Op, o.Inc)
-		}
 		switch o.Op {
 		case opCreate:
-			if in != nil {
-				return fmt.Errorf("%w: incarnation %s created twice", errBadRecord, o.Inc)
-			}
 			x.incs[o.Inc] = &incarnation{id: o.Inc, pages: map[uint64]*pageHist{}, reserved: 1}
 			x.names[o.NS] = append(x.names[o.NS], nameVer{tsn: r.TSN, inc: o.Inc})
 		case opDrop:
@@ -210,9 +234,6 @@ func (x *index) apply(r *record, end logPos) error {
 			h := in.pages[o.pageNo]
 			existed := h != nil && !h.latest().deleted
 			if h == nil {
-				if o.Op == opDel {
-					return fmt.Errorf("%w: delete of unknown page %s", errBadRecord, o.Page)
-				}
 				h = &pageHist{}
 				in.pages[o.pageNo] = h
 			}
@@ -222,14 +243,59 @@ func (x *index) apply(r *record, end logPos) error {
 			}
 			in.reserved = max(in.reserved, o.pageNo+1)
 			h.prune(floor)
-			if len(h.vs) == 1 && h.vs[0].deleted && h.vs[0].tsn <= floor {
-				delete(in.pages, o.pageNo) // nobody can read it; its number is never reused
+			if o.Op == opDel {
+				x.dead = append(x.dead, pageKeyTSN{pageKey{o.Inc, o.pageNo}, r.TSN})
 			}
 		}
 	}
 	x.applied = r.TSN
 	x.pos = end
+	x.sweep()
 	return nil
+}
+
+// check verifies that a whole record applies, before any of it is applied.
+// REQUIRES: mu held.
+func (x *index) check(r *record) error {
+	created := map[string]bool{}
+	for i := range r.Ops {
+		o := &r.Ops[i]
+		in := x.incs[o.Inc]
+		if o.Op == opCreate {
+			if in != nil || created[o.Inc] {
+				return fmt.Errorf("%w: incarnation %s created twice", errBadRecord, o.Inc)
+			}
+			created[o.Inc] = true
+			continue
+		}
+		if in == nil && !created[o.Inc] {
+			return fmt.Errorf("%w: op %s on unknown namespace incarnation %s", errBadRecord, o.Op, o.Inc)
+		}
+		if o.Op == opDel && (in == nil || in.pages[o.pageNo] == nil) {
+			return fmt.Errorf("%w: delete of unknown page %s", errBadRecord, o.Page)
+		}
+	}
+	return nil
+}
+
+// sweep forgets deleted pages that no snapshot of this process can read any more (their numbers
+// are never reused, so validation needs no tombstone: nobody can have read them since).
+// REQUIRES: mu held (write).
+func (x *index) sweep() {
+	if len(x.dead) == 0 {
+		return
+	}
+	floor := x.floor()
+	n := 0 // x.dead is in TSN order
+	for ; n < len(x.dead) && x.dead[n].tsn <= floor; n++ {
+		d := x.dead[n]
+		if in := x.incs[d.key.inc]; in != nil {
+			if h := in.pages[d.key.page]; h != nil && h.latest().deleted && h.latest().tsn == d.tsn {
+				delete(in.pages, d.key.page)
+			}
+		}
+	}
+	x.dead = x.dead[n:]
 }
 
 // prune drops versions no reader of this process can reach: all but the newest at or below floor.

@@ -145,6 +145,11 @@ func createSegment(dir string, first pages.TSN, lineage string, perm os.FileMode
 		return 0, err
 	}
 	path := filepath.Join(dir, segName(first))
+	// Never replace a segment: recovery removed any unused one with this name before the
+	// rotation, so one that exists now holds history.
+	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+		return 0, fmt.Errorf("create log segment %s: exists (%v)", segName(first), err)
+	}
 	if err := lockfs.WriteFile(path, buf.Bytes(), perm); err != nil {
 		return 0, fmt.Errorf("create log segment: %w", err)
 	}

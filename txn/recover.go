@@ -35,6 +35,9 @@ func (db *DB) recoverLocked() (state, error) {
 		return st, err
 	}
 	if !containsSeg(segs, st.pos.seg) {
+		if !st.noSync {
+			return st, corrupt(filepath.Join(db.logDir, segName(st.pos.seg)), 0, errors.New("segment named by state is missing"))
+		}
 		return db.rebuildLocked(st)
 	}
 	cur := st
@@ -79,7 +82,12 @@ func (db *DB) recoverLocked() (state, error) {
 			if err != nil {
 				return st, err
 			}
-			return db.rebuildLocked(st) // state names bytes the log does not have
+			if !st.noSync {
+				// With sync on, the log is fsynced before state names it: a shorter log is
+				// damage from outside, reported and not papered over.
+				return st, corrupt(path, size, fmt.Errorf("log ends before state's offset %d", st.pos.off))
+			}
+			return db.rebuildLocked(st) // a NoSync tail lost in a power cut
 		}
 		data, err := readRange(f, start, -1)
 		if err != nil {
@@ -133,8 +141,9 @@ func (db *DB) recoverLocked() (state, error) {
 	}
 	if cur != st {
 		cur.seq = st.seq + 1
-		cur.boot, cur.noSync = db.boot, db.cfg.NoSync && cur.noSync
-		if err := db.state.write(cur); err != nil {
+		cur.noSync = st.noSync && st.boot == db.boot // the log may still hold unsynced records
+		cur.boot = db.boot
+		if err := db.state.write(cur, false); err != nil {
 			return st, err
 		}
 	}
@@ -148,14 +157,15 @@ func (db *DB) cleanTail(st state) bool {
 	if st.noSync && st.boot != db.boot {
 		return false
 	}
-	if db.w == nil || db.wSeg != st.pos.seg {
-		if db.openWriter(st.pos.seg) != nil {
-			return false
-		}
-	}
-	size, err := fileSize(db.w)
-	if err != nil || size != st.pos.off {
+	if db.openWriter(st.pos.seg) != nil {
 		return false
+	}
+	fi, err := db.w.Stat()
+	if err != nil || fi.Size() != st.pos.off {
+		return false
+	}
+	if st.pos.seg == st.tsn+1 {
+		return true // the segment was started after the last commit; no newer one can exist
 	}
 	_, err = os.Lstat(filepath.Join(db.logDir, segName(st.tsn+1)))
 	return errors.Is(err, os.ErrNotExist)
@@ -172,7 +182,13 @@ func (db *DB) rebuildLocked(old state) (state, error) {
 	if len(segs) == 0 {
 		return old, corrupt(db.logDir, 0, errors.New("no log segment"))
 	}
-	cur := state{seq: old.seq + 1, lineage: uuid.NewString(), boot: db.boot}
+	// The new state must order after anything any process has seen: with no readable old
+	// state, jump far ahead of what this process knows.
+	seq := max(old.seq, db.idxp.Load().seqSeen()) + 1
+	if old.lineage == "" {
+		seq += 1 << 32
+	}
+	cur := state{seq: seq, lineage: uuid.NewString(), boot: db.boot}
 	for i, seg := range segs {
 		path := filepath.Join(db.logDir, segName(seg))
 		f, err := os.OpenFile(path, os.O_RDWR, 0)
@@ -215,10 +231,13 @@ func (db *DB) rebuildLocked(old state) (state, error) {
 				return old, err
 			}
 		}
-		_ = f.Sync()
+		if err := f.Sync(); err != nil {
+			_ = f.Close()
+			return old, fmt.Errorf("rebuild state: fsync %s: %w", path, err)
+		}
 		_ = f.Close()
 	}
-	if err := db.state.write(cur); err != nil {
+	if err := db.state.write(cur, true); err != nil {
 		return old, err
 	}
 	return cur, nil

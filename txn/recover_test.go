@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -103,4 +104,117 @@ func TestStateTornSlotFallsBack(t *testing.T) {
 	got, err := sf.read()
 	require.NoError(t, err)
 	require.Equal(t, st, got, "the intact older slot wins over a torn newer one")
+}
+
+// A batch that fails right after rotating must not leave the committer writing into a segment
+// that the next lock holder removes and re-creates under the same name.
+func TestFailedRotationThenReuse(t *testing.T) {
+	dir := t.TempDir()
+	setupPair(t, dir, Config{})
+	a := mustOpen(t, dir, Config{SegmentBytes: 1}) // rotates before every commit
+	b := mustOpen(t, dir, Config{SegmentBytes: 1})
+	var failNext atomic.Bool
+	armFaults(t, func(p faultPoint) error {
+		if p == faultLogWrite && failNext.CompareAndSwap(true, false) {
+			return errInjected
+		}
+		return nil
+	}, nil, nil)
+	bump := func(db *DB) error {
+		_, _, err := update(context.Background(), db, func(tx *Tx) error { _, err := bumpPair(tx); return err })
+		return err
+	}
+	require.NoError(t, bump(a))
+	failNext.Store(true)
+	require.ErrorIs(t, bump(a), errInjected) // rotated, then the append failed
+	require.NoError(t, bump(b))              // recovery removes the empty segment; b re-creates it
+	require.NoError(t, bump(a))
+	require.NoError(t, bump(b))
+	v, err := verifyPair(dir, 3, []int{4})
+	require.NoError(t, err)
+	require.Equal(t, 4, v)
+}
+
+// After a NoSync power cut that lost the log's tail but kept state, the store opens and carries
+// on under a new lineage, and no process is stuck on ErrCorrupt.
+func TestNoSyncPowerCutStartsNewLineage(t *testing.T) {
+	dir := t.TempDir()
+	setupPair(t, dir, Config{})
+	db := mustOpen(t, dir, Config{NoSync: true})
+	for i := 0; i < 5; i++ {
+		_, _, err := update(context.Background(), db, func(tx *Tx) error { _, err := bumpPair(tx); return err })
+		require.NoError(t, err)
+	}
+	before, err := db.state.read()
+	require.NoError(t, err)
+	require.True(t, before.noSync)
+	require.NoError(t, db.Close())
+	// The power cut: the last two records never reached the disk; the kernel boot changes.
+	data, err := os.ReadFile(seg1(dir))
+	require.NoError(t, err)
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	require.NoError(t, os.WriteFile(seg1(dir), bytes.Join(lines[:len(lines)-3], nil), 0o644))
+	old := bootID
+	bootID = func() string { return "another-boot" }
+	t.Cleanup(func() { bootID = old })
+
+	db2 := mustOpen(t, dir, Config{})
+	v, err := verifyPair(dir, 0, []int{3})
+	require.NoError(t, err)
+	require.Equal(t, 3, v)
+	tsn, _, err := update(context.Background(), db2, func(tx *Tx) error { _, err := bumpPair(tx); return err })
+	require.NoError(t, err)
+	require.Equal(t, pages.TSN(5), tsn, "TSNs continue from the log's end")
+	after, err := db2.state.read()
+	require.NoError(t, err)
+	require.NotEqual(t, before.lineage, after.lineage, "a rewound history gets a new lineage")
+}
+
+// With sync on, a log shorter than state is outside damage: ErrCorrupt, nothing rebuilt.
+func TestShortLogWithSyncIsCorrupt(t *testing.T) {
+	dir := t.TempDir()
+	setupPair(t, dir, Config{})
+	bumpN(t, dir, 3)
+	data, err := os.ReadFile(seg1(dir))
+	require.NoError(t, err)
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	short := bytes.Join(lines[:len(lines)-2], nil)
+	require.NoError(t, os.WriteFile(seg1(dir), short, 0o644))
+	_, err = Open(context.Background(), dir, Config{})
+	require.ErrorIs(t, err, pages.ErrCorrupt)
+	after, err := os.ReadFile(seg1(dir))
+	require.NoError(t, err)
+	require.Equal(t, short, after)
+}
+
+// A live handle follows a lineage change: new transactions read the new history; one begun on
+// the old history cannot commit.
+func TestLiveHandleFollowsLineageChange(t *testing.T) {
+	dir := t.TempDir()
+	setupPair(t, dir, Config{})
+	a := mustOpen(t, dir, Config{})
+	bumpN(t, dir, 2)
+	old, err := a.Begin(context.Background(), true)
+	require.NoError(t, err)
+	_, err = bumpPair(old)
+	require.NoError(t, err)
+	// State destroyed; another handle rebuilds it (new lineage) and commits.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, pages.MetaDir, stateName), nil, 0o644))
+	bumpN(t, dir, 1)
+	err = old.Commit()
+	require.ErrorIs(t, err, ErrConflict, "a snapshot of the old history cannot commit")
+	var ce *ConflictError
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, "lineage", ce.Reason)
+	require.NoError(t, view(context.Background(), a, func(tx *Tx) error {
+		v, err := readInt(tx, "c", "page000001")
+		require.NoError(t, err)
+		require.Equal(t, 3, v)
+		return nil
+	}))
+	_, _, err = update(context.Background(), a, func(tx *Tx) error { _, err := bumpPair(tx); return err })
+	require.NoError(t, err)
+	v, err := verifyPair(dir, 4, nil)
+	require.NoError(t, err)
+	require.Equal(t, 4, v)
 }

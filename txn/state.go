@@ -153,15 +153,20 @@ func (sf *stateFile) read() (state, error) {
 	return best, nil
 }
 
-// write stores s (with s.seq already advanced) in slot s.seq%2. No fsync: the state is rebuildable
-// from the log, whose fsync is the commit point. REQUIRES: commit lock held.
-func (sf *stateFile) write(s state) error {
+// write stores s (with s.seq already advanced) in slot s.seq%2. It fsyncs only when asked: state
+// is rebuildable from the log, whose fsync is the commit point. REQUIRES: commit lock held.
+func (sf *stateFile) write(s state, sync bool) error {
 	off := int64(s.seq%2) * stateSlotSize
 	if err := faults.hit(faultStateWrite); err != nil {
 		return err
 	}
 	if _, err := sf.f.WriteAt(s.encode(), off); err != nil {
 		return fmt.Errorf("write state: %w", err)
+	}
+	if sync {
+		if err := sf.f.Sync(); err != nil {
+			return fmt.Errorf("fsync state: %w", err)
+		}
 	}
 	return nil
 }

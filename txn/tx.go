@@ -33,6 +33,7 @@ type pageWrite struct {
 // goroutine at a time; different transactions may run concurrently.
 type Tx struct {
 	db       *DB
+	idx      *index // the index of the snapshot's history
 	ctx      context.Context
 	snap     pages.TSN
 	writable bool
@@ -43,6 +44,7 @@ type Tx struct {
 	// Read and write sets (writable transactions only).
 	nsDeps   map[string]bool // namespace name -> written into (else only read)
 	prefixes map[string]bool // subtrees deleted or renamed
+	listed   bool            // Namespaces was called: any create, delete or rename conflicts
 	reads    map[pageKey]readInfo
 	scans    map[string]string // incarnation -> name, for Match
 	writes   map[pageKey]*pageWrite
@@ -65,28 +67,19 @@ func (db *DB) Begin(ctx context.Context, writable bool) (*Tx, error) {
 		return nil, err
 	}
 	// Pin a floor first so versions this snapshot needs are not pruned while it is chosen.
-	db.idx.mu.Lock()
-	pin := db.idx.applied
-	db.idx.snaps[pin]++
-	db.idx.mu.Unlock()
-	unpin := func() {
-		db.idx.mu.Lock()
-		db.unregister(pin)
-		db.idx.mu.Unlock()
-	}
-	st, err := db.readState()
-	if err == nil {
-		err = db.catchUp(st)
-	}
+	x := db.idxp.Load()
+	x.mu.RLock()
+	pin := x.applied
+	x.mu.RUnlock()
+	x.pin(pin)
+	st, y, err := db.current(ctx)
 	if err != nil {
-		unpin()
+		x.unpin(pin)
 		return nil, fmt.Errorf("txtdb: begin: %w", err)
 	}
-	db.idx.mu.Lock()
-	db.unregister(pin)
-	db.idx.snaps[st.tsn]++
-	db.idx.mu.Unlock()
-	tx := &Tx{db: db, ctx: ctx, snap: st.tsn, writable: writable, iso: db.cfg.Isolation}
+	y.pin(st.tsn)
+	x.unpin(pin)
+	tx := &Tx{db: db, idx: y, ctx: ctx, snap: st.tsn, writable: writable, iso: db.cfg.Isolation}
 	if writable {
 		tx.nsDeps = map[string]bool{}
 		tx.prefixes = map[string]bool{}
@@ -100,13 +93,6 @@ func (db *DB) Begin(ctx context.Context, writable bool) (*Tx, error) {
 		tx.hotTaken = map[string]uint64{}
 	}
 	return tx, nil
-}
-
-// REQUIRES: idx.mu held (write).
-func (db *DB) unregister(snap pages.TSN) {
-	if db.idx.snaps[snap]--; db.idx.snaps[snap] <= 0 {
-		delete(db.idx.snaps, snap)
-	}
 }
 
 // readState reads state without a lock. A torn slot falls back to the other one; if both fail
@@ -156,9 +142,9 @@ func (tx *Tx) resolve(ns string, write bool) (string, error) {
 		tx.nsDeps[ns] = tx.nsDeps[ns] || write
 	}
 	if !mine {
-		tx.db.idx.mu.RLock()
-		inc = tx.db.idx.incAt(ns, tx.snap)
-		tx.db.idx.mu.RUnlock()
+		tx.idx.mu.RLock()
+		inc = tx.idx.incAt(ns, tx.snap)
+		tx.idx.mu.RUnlock()
 	}
 	if inc == "" {
 		return "", fmt.Errorf("%w: %q", ErrNamespaceNotFound, ns)
@@ -168,9 +154,9 @@ func (tx *Tx) resolve(ns string, write bool) (string, error) {
 
 // visibleUnder lists the namespaces equal to or below prefix that this transaction sees.
 func (tx *Tx) visibleUnder(prefix string) []string {
-	tx.db.idx.mu.RLock()
-	names := tx.db.idx.namesUnder(prefix, tx.snap)
-	tx.db.idx.mu.RUnlock()
+	tx.idx.mu.RLock()
+	names := tx.idx.namesUnder(prefix, tx.snap)
+	tx.idx.mu.RUnlock()
 	set := map[string]bool{}
 	for _, n := range names {
 		set[n] = true
@@ -195,16 +181,19 @@ func (tx *Tx) Namespaces() ([]string, error) {
 	if err := tx.check(false); err != nil {
 		return nil, err
 	}
-	tx.db.idx.mu.RLock()
+	tx.idx.mu.RLock()
 	set := map[string]bool{}
-	for name := range tx.db.idx.names {
-		if tx.db.idx.incAt(name, tx.snap) != "" {
+	for name := range tx.idx.names {
+		if tx.idx.incAt(name, tx.snap) != "" {
 			set[name] = true
 		}
 	}
-	tx.db.idx.mu.RUnlock()
+	tx.idx.mu.RUnlock()
 	for n, inc := range tx.names {
 		set[n] = inc != ""
+	}
+	if tx.writable {
+		tx.listed = true // the set of names counts as read
 	}
 	var out []string
 	for n, ok := range set {
@@ -295,9 +284,9 @@ func (tx *Tx) read(ns, inc string, n uint64) ([]pages.Object, error) {
 			return slices.Clone(w.objs), nil
 		}
 	}
-	tx.db.idx.mu.RLock()
-	v, ok := tx.db.idx.get(inc, n, tx.snap)
-	tx.db.idx.mu.RUnlock()
+	tx.idx.mu.RLock()
+	v, ok := tx.idx.get(inc, n, tx.snap)
+	tx.idx.mu.RUnlock()
 	if tx.writable {
 		tx.reads[key] = readInfo{ns: ns, exists: ok}
 	}
@@ -342,9 +331,9 @@ func (tx *Tx) Match(ns, pattern string) (map[string][]pages.Object, error) {
 	if err != nil {
 		return nil, err
 	}
-	tx.db.idx.mu.RLock()
-	nums := tx.db.idx.pagesAt(inc, tx.snap)
-	tx.db.idx.mu.RUnlock()
+	tx.idx.mu.RLock()
+	nums := tx.idx.pagesAt(inc, tx.snap)
+	tx.idx.mu.RUnlock()
 	if tx.writable {
 		tx.scans[inc] = ns
 		for _, k := range tx.order {
@@ -452,10 +441,10 @@ func (tx *Tx) Insert(ns string, obj any) (string, error) {
 			if n, ok := tx.db.alloc.takeHot(inc); ok {
 				tx.hotTaken[inc] = n
 				key := pageKey{inc, n}
-				tx.db.idx.mu.RLock()
-				v, exists := tx.db.idx.get(inc, n, tx.snap)
-				latest := tx.db.idx.pageTSN(inc, n)
-				tx.db.idx.mu.RUnlock()
+				tx.idx.mu.RLock()
+				v, exists := tx.idx.get(inc, n, tx.snap)
+				latest := tx.idx.pageTSN(inc, n)
+				tx.idx.mu.RUnlock()
 				if _, mine := tx.writes[key]; !mine && exists && latest <= tx.snap && layout.Fits(v.objs, o) {
 					tx.reads[key] = readInfo{ns: ns, exists: true}
 					tx.putWrite(key, &pageWrite{ns: ns, objs: append(slices.Clone(v.objs), o)})
@@ -624,9 +613,7 @@ func (tx *Tx) Rollback() error {
 func (tx *Tx) finish(committed bool) {
 	tx.done = true
 	db := tx.db
-	db.idx.mu.Lock()
-	db.unregister(tx.snap)
-	db.idx.mu.Unlock()
+	tx.idx.unpin(tx.snap)
 	if !tx.writable {
 		return
 	}

@@ -44,19 +44,23 @@ func (ov *overlay) add(idx *index, r *record) {
 	}
 }
 
-// under reports whether name is prefix or lies below it.
+// under reports whether name is prefix or lies below it; every name lies below "".
 func under(name, prefix string) bool {
-	return name == prefix || strings.HasPrefix(name, prefix+".")
+	return prefix == "" || name == prefix || strings.HasPrefix(name, prefix+".")
 }
 
 // validate decides whether tx may commit after everything committed and everything accepted
 // before it in this group. REQUIRES: commit lock held, index caught up to state, idx.mu held (read).
-func (db *DB) validate(tx *Tx, ov *overlay) error {
-	idx := db.idx
+func (db *DB) validate(idx *index, tx *Tx, ov *overlay) error {
 	snap := tx.snap
 	ser := tx.iso == Serializable
 	conflict := func(ns, page string, t pages.TSN, reason string) error {
 		return &ConflictError{Namespace: ns, Page: page, Snapshot: snap, Committed: t, Reason: reason}
+	}
+	if tx.idx != idx {
+		// The snapshot belongs to a history that was rebuilt or rewound since: its TSNs mean
+		// something else now.
+		return conflict("", "", idx.applied, "lineage")
 	}
 	// Namespaces written into, created, renamed or deleted must still be what the snapshot saw
 	// (under both levels: nothing lands in a dead or moved namespace); namespaces only read
@@ -69,7 +73,14 @@ func (db *DB) validate(tx *Tx, ov *overlay) error {
 			return conflict(name, "", t, "namespace")
 		}
 	}
-	for prefix := range tx.prefixes {
+	prefixes := tx.prefixes
+	if tx.listed && ser {
+		prefixes = map[string]bool{"": true}
+		for p := range tx.prefixes {
+			prefixes[p] = true
+		}
+	}
+	for prefix := range prefixes {
 		name, t := idx.prefixTSN(prefix)
 		for n, ot := range ov.names {
 			if ot > t && under(n, prefix) {
@@ -107,8 +118,8 @@ func (db *DB) validate(tx *Tx, ov *overlay) error {
 
 // reserveLocked hands out the next block of page IDs of an incarnation.
 // REQUIRES: commit lock held, index caught up, idx.mu held (read).
-func (db *DB) reserveLocked(res *reservation, ov *overlay) error {
-	in := db.idx.incs[res.inc]
+func (db *DB) reserveLocked(idx *index, res *reservation, ov *overlay) error {
+	in := idx.incs[res.inc]
 	if in == nil {
 		return ErrNamespaceNotFound
 	}
