@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -23,9 +24,10 @@ type request struct {
 	opsJSON []byte          // the ops, already encoded (tx != nil)
 	reserve *reservation    // reservation request (tx == nil)
 
-	done chan struct{}
-	err  error     // set before done is closed
-	tsn  pages.TSN // the commit's TSN on success
+	done    chan struct{} // closed when the outcome is known
+	promote chan struct{} // the lead is handed to this request's goroutine
+	err     error         // set before done is closed
+	tsn     pages.TSN     // the commit's TSN on success
 }
 
 type reservation struct {
@@ -34,55 +36,94 @@ type reservation struct {
 	from, upto uint64 // result
 }
 
-// submit hands r to the committer and waits for the group's outcome. Until the committer has
-// taken r, ctx may abandon it (nothing happened); once taken, the caller waits for the outcome,
-// because cancelling then would report failure for a commit that may have happened.
+// submit queues r for the next commit group and waits for the group's outcome. The goroutine
+// that finds no group running leads one itself: it takes every queued request, commits them under
+// one lock acquisition and one fsync, and hands the lead to the oldest request that queued in the
+// meantime. An uncontended commit therefore runs entirely in its caller's goroutine.
+//
+// Until a group has taken r, ctx may abandon it (nothing happened); once taken, the caller waits
+// for the outcome, because cancelling then would report failure for a commit that may have
+// happened.
 func (db *DB) submit(ctx context.Context, r *request) error {
 	if err := db.usable(); err != nil {
 		return err
 	}
-	r.done = make(chan struct{})
 	r.ctx = ctx
+	r.done = make(chan struct{})
+	r.promote = make(chan struct{}, 1)
 	faults.queue(+1)
 	defer faults.queue(-1)
-	select {
-	case db.commitCh <- r:
-	case <-ctx.Done():
-		return fmt.Errorf("txtdb: commit not started: %w", ctx.Err())
-	case <-db.ctx.Done():
+	db.qmu.Lock()
+	if db.closed.Load() {
+		db.qmu.Unlock()
 		return ErrClosed
 	}
-	<-r.done
-	return r.err
+	db.queue = append(db.queue, r)
+	lead := !db.leading
+	db.leading = true
+	db.qmu.Unlock()
+	if lead {
+		db.lead()
+	}
+	cancelled := ctx.Done()
+	for {
+		select {
+		case <-r.done:
+			return r.err
+		case <-r.promote:
+			db.lead()
+		case <-cancelled:
+			db.qmu.Lock()
+			i := slices.Index(db.queue, r)
+			if i < 0 {
+				db.qmu.Unlock()
+				cancelled = nil // taken into a group: wait for its outcome
+				continue
+			}
+			db.queue = slices.Delete(db.queue, i, i+1)
+			promoted := len(r.promote) > 0
+			db.qmu.Unlock()
+			if promoted {
+				<-r.promote
+				db.lead() // the lead was already handed to r: pass it on
+			}
+			return fmt.Errorf("txtdb: commit not started: %w", ctx.Err())
+		}
+	}
 }
 
-// committer is the goroutine that leads every commit group of this process: it takes the first
-// waiting request and everything queued behind it, and commits them under one lock acquisition
-// and one fsync.
-func (db *DB) committer() {
-	defer db.wg.Done()
-	for {
-		var first *request
-		select {
-		case <-db.ctx.Done():
-			return
-		case first = <-db.commitCh:
-		}
-		batch := []*request{first}
-	drain:
-		for len(batch) < maxBatch {
-			select {
-			case r := <-db.commitCh:
-				batch = append(batch, r)
-			default:
-				break drain
-			}
-		}
+// lead runs one commit group from the queue, then hands the lead to the oldest request that
+// queued meanwhile (or gives it up if none did).
+// REQUIRES: the caller holds the lead (db.leading was set for it).
+func (db *DB) lead() {
+	db.qmu.Lock()
+	n := min(len(db.queue), maxBatch)
+	batch := slices.Clone(db.queue[:n])
+	db.queue = slices.Delete(db.queue, 0, n)
+	db.qmu.Unlock()
+	if len(batch) > 0 {
 		db.runBatch(batch)
 		for _, r := range batch {
 			close(r.done)
 		}
 	}
+	db.qmu.Lock()
+	defer db.qmu.Unlock()
+	if len(db.queue) == 0 || db.closed.Load() {
+		db.leading = false
+		db.qidle.Broadcast()
+		return
+	}
+	db.queue[0].promote <- struct{}{} // buffered; a request is promoted at most once
+}
+
+// drainQueue fails every request still queued (Close). REQUIRES: qmu held, no group running.
+func (db *DB) drainQueue() {
+	for _, r := range db.queue {
+		r.err = ErrClosed
+		close(r.done)
+	}
+	db.queue = nil
 }
 
 // Stats counts this handle's commit groups. Safe for concurrent use.
@@ -315,7 +356,7 @@ func (db *DB) appendLog(b []byte, off int64) error {
 	if err := faults.hit(faultLogSync); err != nil {
 		return err
 	}
-	if err := db.w.Sync(); err != nil {
+	if err := datasync(db.w); err != nil {
 		return fmt.Errorf("fsync log: %w", err)
 	}
 	faults.didSync(uint64(db.wSeg), off+int64(len(b)))

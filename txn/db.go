@@ -101,15 +101,19 @@ type DB struct {
 	catchMu sync.Mutex             // serializes reading the log into idx; lock order: catchMu before idx.mu
 	segs    map[pages.TSN]*os.File // guarded by catchMu: read handles on segments
 
-	// Owned by the committer goroutine.
+	// Commit groups: requests queue here; one goroutine at a time leads a group.
+	qmu     sync.Mutex
+	qidle   *sync.Cond // signalled when the lead is given up
+	queue   []*request // guarded by qmu
+	leading bool       // guarded by qmu
+
+	// Owned by the goroutine leading a commit group (or Open, before any group).
 	w    *os.File
 	wSeg pages.TSN
 
-	commitCh chan *request
 	stats    groupStats
 	ctx      context.Context
 	cancel   context.CancelFunc
-	wg       sync.WaitGroup
 	broken   atomic.Pointer[error] // set when the log could not be repaired: the handle refuses work
 	closed   atomic.Bool
 	closeErr error
@@ -139,9 +143,9 @@ func Open(ctx context.Context, dir string, cfg Config) (*DB, error) {
 		cfg:      cfg,
 		boot:     bootID(),
 		segs:     map[pages.TSN]*os.File{},
-		commitCh: make(chan *request),
 	}
 	db.logDir = filepath.Join(db.meta, logDirName)
+	db.qidle = sync.NewCond(&db.qmu)
 	db.idxp.Store(newIndex())
 	db.alloc.reset()
 	if err := lockfs.MkdirAll(db.logDir, dirMode(cfg.FileMode)); err != nil {
@@ -170,8 +174,6 @@ func Open(ctx context.Context, dir string, cfg Config) (*DB, error) {
 		return nil, fmt.Errorf("txtdb: open %s: %w", dir, err)
 	}
 	db.ctx, db.cancel = context.WithCancel(context.Background())
-	db.wg.Add(1)
-	go db.committer()
 	return db, nil
 }
 
@@ -276,8 +278,13 @@ func (db *DB) Layout() pages.Layout { return db.layout }
 func (db *DB) Close() error {
 	db.once.Do(func() {
 		db.closed.Store(true)
-		db.cancel()
-		db.wg.Wait()
+		db.cancel() // a group waiting for the commit lock gives up
+		db.qmu.Lock()
+		for db.leading {
+			db.qidle.Wait()
+		}
+		db.drainQueue()
+		db.qmu.Unlock()
 		var errs []error
 		if db.w != nil {
 			errs = append(errs, db.w.Close())
