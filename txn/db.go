@@ -138,11 +138,11 @@ func Open(ctx context.Context, dir string, cfg Config) (*DB, error) {
 		return nil, fmt.Errorf("txtdb: open: negative page size")
 	}
 	db := &DB{
-		dir:      dir,
-		meta:     filepath.Join(dir, pages.MetaDir),
-		cfg:      cfg,
-		boot:     bootID(),
-		segs:     map[pages.TSN]*os.File{},
+		dir:  dir,
+		meta: filepath.Join(dir, pages.MetaDir),
+		cfg:  cfg,
+		boot: bootID(),
+		segs: map[pages.TSN]*os.File{},
 	}
 	db.logDir = filepath.Join(db.meta, logDirName)
 	db.qidle = sync.NewCond(&db.qmu)
