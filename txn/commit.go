@@ -384,7 +384,7 @@ func (db *DB) undo(accepted []*request, off int64, cause error) {
 	}
 }
 
-// dropWriter closes the committer's segment handle; the next batch reopens by name.
+// dropWriter closes the group leader's segment handle; the next batch reopens by name.
 func (db *DB) dropWriter() {
 	if db.w != nil {
 		_ = db.w.Close()
@@ -392,7 +392,7 @@ func (db *DB) dropWriter() {
 	}
 }
 
-// openWriter makes db.w the read-write handle on segment seg. Owned by the committer.
+// openWriter makes db.w the read-write handle on segment seg. Used only by the goroutine leading a commit group.
 //
 // The cached handle is reused only while the segment's name still leads to the same file.
 func (db *DB) openWriter(seg pages.TSN) error {

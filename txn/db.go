@@ -273,7 +273,7 @@ func (db *DB) Format() pages.Format { return db.format }
 // Layout returns the paging rules this handle inserts with.
 func (db *DB) Layout() pages.Layout { return db.layout }
 
-// Close stops the committer, waits for it, and closes files. Open transactions fail afterwards.
+// Close waits for a running commit group, fails queued commits with ErrClosed, and closes files. Open transactions fail afterwards.
 // Close is idempotent.
 func (db *DB) Close() error {
 	db.once.Do(func() {
