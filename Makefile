@@ -8,7 +8,7 @@ HEAVY_PKGS  := $(shell $(GO) list $(HEAVY) 2>/dev/null)
 LIGHT_PKGS  := $(filter-out $(HEAVY_PKGS),$(PKGS))
 FUZZTIME    ?= 20s
 
-.PHONY: help fmt vet lint test bench fuzz
+.PHONY: help fmt vet lint test stress bench fuzz
 
 help:
 	@echo "txtdb make targets:"
@@ -16,6 +16,7 @@ help:
 	@echo "  make vet     go vet ./..."
 	@echo "  make lint    staticcheck (pinned, fetched through the module proxy)"
 	@echo "  make test    the CI suite: -short, -race, -count=1"
+	@echo "  make stress  multi-process stress run with SIGKILLs (STRESS_ARGS=-duration 60s ...)"
 	@echo "  make bench   benchmarks (compare ratios within one run)"
 	@echo "  make fuzz    every fuzz target for FUZZTIME each (default $(FUZZTIME))"
 
@@ -32,6 +33,9 @@ lint:
 test:
 	$(GO) test -race -short -count=1 -timeout 20m $(LIGHT_PKGS)
 	@if [ -n "$(HEAVY_PKGS)" ]; then $(GO) test -race -short -count=1 -timeout 20m -p 1 $(HEAVY_PKGS); fi
+
+stress:
+	$(GO) run ./cmd/txtdb stress $(STRESS_ARGS)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./...

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +36,7 @@ func stress(args []string) error {
 	killEvery := fs.Duration("kill", 2*time.Second, "SIGKILL and restart a random worker this often (0 = never)")
 	noSync := fs.Bool("nosync", false, "commit without fsync")
 	dir := fs.String("dir", "", "data directory (default: a new temporary directory, removed afterwards)")
+	plant := fs.Bool("plant-violation", false, "one worker commits a half transfer once (shows the checks can fail)")
 	_ = fs.Parse(args)
 
 	if *dir == "" {
@@ -69,7 +71,11 @@ func stress(args []string) error {
 	}
 	var wg sync.WaitGroup
 	for i := 0; i < *procs; i++ {
-		wg.Go(func() { r.keepRunning(ctx, i, workerArgs) })
+		args := workerArgs
+		if *plant && i == 0 {
+			args = append(slices.Clone(args), "-plant-violation")
+		}
+		wg.Go(func() { r.keepRunning(ctx, i, args) })
 	}
 	var ticker <-chan time.Time
 	if *killEvery > 0 {
@@ -294,6 +300,7 @@ func stressWorker(args []string) error {
 	dir := fs.String("dir", "", "data directory")
 	accounts := fs.Int("accounts", 100, "accounts")
 	noSync := fs.Bool("nosync", false, "commit without fsync")
+	plant := fs.Bool("plant-violation", false, "commit one half transfer")
 	_ = fs.Parse(args)
 	db, err := txtdb.Open(*dir, &txtdb.Options{NoSync: *noSync})
 	if err != nil {
@@ -313,8 +320,16 @@ func stressWorker(args []string) error {
 			b++
 		}
 		attempts := 0
+		half := *plant && commits == 10
 		err := db.Update(context.Background(), func(tx *txtdb.Tx) error {
 			attempts++
+			if half { // the planted violation: money appears from nowhere
+				v, err := readBalance(tx, pageID(a))
+				if err != nil {
+					return err
+				}
+				return tx.UpdatePage(bankNS, pageID(a), v+1)
+			}
 			return transfer(tx, a, b, 1+rand.IntN(10))
 		})
 		if err != nil {
