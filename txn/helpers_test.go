@@ -213,7 +213,7 @@ type childConfig struct {
 	N            int
 	SegmentBytes int64
 	NoSync       bool
-	Page         string
+	Packed       bool // several objects per page (the default layout) instead of one per page
 }
 
 func configEnv(tb testing.TB, cc childConfig) string {

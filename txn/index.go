@@ -230,15 +230,19 @@ func (x *index) apply(r *record, end logPos) error {
 			x.names[o.To] = append(x.names[o.To], nameVer{tsn: r.TSN, inc: o.Inc})
 		case opReserve:
 			in.reserved = max(in.reserved, o.Upto)
-		case opPut, opDel:
+		case opPut, opAppend, opDel:
 			h := in.pages[o.pageNo]
 			existed := h != nil && !h.latest().deleted
 			if h == nil {
 				h = &pageHist{}
 				in.pages[o.pageNo] = h
 			}
-			h.vs = append(h.vs, version{tsn: r.TSN, objs: o.objs, deleted: o.Op == opDel})
-			if existed != (o.Op == opPut) {
+			objs := o.objs
+			if o.Op == opAppend {
+				objs = slices.Concat(h.latest().objs, o.objs) // a new slice: versions never share
+			}
+			h.vs = append(h.vs, version{tsn: r.TSN, objs: objs, deleted: o.Op == opDel})
+			if existed != (o.Op != opDel) {
 				in.setTSN = r.TSN
 			}
 			in.reserved = max(in.reserved, o.pageNo+1)
@@ -271,8 +275,10 @@ func (x *index) check(r *record) error {
 		if in == nil && !created[o.Inc] {
 			return fmt.Errorf("%w: op %s on unknown namespace incarnation %s", errBadRecord, o.Op, o.Inc)
 		}
-		if o.Op == opDel && (in == nil || in.pages[o.pageNo] == nil) {
-			return fmt.Errorf("%w: delete of unknown page %s", errBadRecord, o.Page)
+		if o.Op == opDel || o.Op == opAppend {
+			if in == nil || in.pages[o.pageNo] == nil || in.pages[o.pageNo].latest().deleted {
+				return fmt.Errorf("%w: %s of missing page %s", errBadRecord, o.Op, o.Page)
+			}
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package txn
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -138,5 +139,43 @@ func TestProcessesCreateSameStore(t *testing.T) {
 		require.NoError(t, err)
 		require.ElementsMatch(t, want, got, "every creator's namespace is in the one store")
 		require.NoError(t, tx.Rollback())
+	}
+}
+
+// 4 processes x 200 single-insert transactions into one namespace: 800 objects, zero conflicts,
+// zero retries; in both layouts (appending to pages, and a page per object).
+func TestProcessesInsertNoConflicts(t *testing.T) {
+	for _, packed := range []bool{true, false} {
+		t.Run(fmt.Sprintf("packed=%v", packed), func(t *testing.T) {
+			dir := t.TempDir()
+			db := mustOpen(t, dir, Config{})
+			_, _, err := update(context.Background(), db, func(tx *Tx) error { return tx.CreateNamespace("t") })
+			require.NoError(t, err)
+			const procs, each = 4, 200
+			var kids []*child
+			for i := 0; i < procs; i++ {
+				kids = append(kids, startChild(t, "inserter", configEnv(t, childConfig{Dir: dir, N: each, Packed: packed})))
+			}
+			attempts := 0
+			for _, k := range kids {
+				attempts += atoi(t, k.expect(t, "attempts"))
+				_, err := k.all(t)
+				require.NoError(t, err)
+			}
+			require.Equal(t, procs*each, attempts, "every insert committed at its first attempt")
+			seen := map[string]bool{}
+			require.NoError(t, view(context.Background(), db, func(tx *Tx) error {
+				pages, err := tx.Match("t", "*")
+				require.NoError(t, err)
+				for _, objs := range pages {
+					for _, o := range objs {
+						require.False(t, seen[o.Text()], "object %s stored twice", o.Text())
+						seen[o.Text()] = true
+					}
+				}
+				return nil
+			}))
+			require.Len(t, seen, procs*each, "every inserted object is there exactly once")
+		})
 	}
 }

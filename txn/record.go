@@ -25,6 +25,7 @@ const (
 // Op kinds (PART OF THE FORMAT).
 const (
 	opPut     = "put"     // whole-page contents of ns/page
+	opAppend  = "append"  // objects appended to the page's latest version (inserts)
 	opDel     = "del"     // page deleted
 	opCreate  = "create"  // namespace ns created as incarnation inc
 	opDrop    = "drop"    // namespace ns (incarnation inc) deleted
@@ -138,7 +139,7 @@ func decodeOps(f pages.Format, r *record) error {
 	for i := range r.Ops {
 		o := &r.Ops[i]
 		switch o.Op {
-		case opPut, opDel:
+		case opPut, opAppend, opDel:
 			n, err := pages.ParsePageID(o.Page)
 			if err != nil {
 				return fmt.Errorf("%w: %v", errBadRecord, err)

@@ -23,7 +23,7 @@ func runRole(role string) int {
 	if role == "holder" {
 		return holdLock(cc)
 	}
-	db, err := Open(ctx, cc.Dir, Config{SegmentBytes: cc.SegmentBytes, NoSync: cc.NoSync, OneObjectPerPage: true})
+	db, err := Open(ctx, cc.Dir, Config{SegmentBytes: cc.SegmentBytes, NoSync: cc.NoSync, OneObjectPerPage: !cc.Packed})
 	if err != nil {
 		fmt.Println("error open:", err)
 		return 2
@@ -61,18 +61,21 @@ func runRole(role string) int {
 		}
 		fmt.Println("attempts", attempts)
 	case "inserter":
-		// N single-insert transactions into "t"; "tsn <n>" for each.
+		// N single-insert transactions into "t"; "tsn <n>" for each, then "attempts <total>".
+		attempts := 0
 		for i := 0; i < cc.N; i++ {
-			tsn, _, err := update(ctx, db, func(tx *Tx) error {
-				_, err := tx.Insert("t", os.Getpid())
+			tsn, n, err := update(ctx, db, func(tx *Tx) error {
+				_, err := tx.Insert("t", map[string]int{"pid": os.Getpid(), "i": i})
 				return err
 			})
+			attempts += n
 			if err != nil {
 				fmt.Println("error", err)
 				return 3
 			}
 			fmt.Println("tsn", tsn)
 		}
+		fmt.Println("attempts", attempts)
 	case "reader":
 		// N reads of the pair in one snapshot each; they must always agree.
 		for i := 0; i < cc.N; i++ {

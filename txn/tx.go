@@ -27,6 +27,10 @@ type pageWrite struct {
 	objs    []pages.Object
 	deleted bool
 	fresh   bool // a page number nobody committed before this transaction
+	// appends: objs[base:] were appended to the committed version read (objs[:base]) by inserts;
+	// the log then carries only them. Validation guarantees that version is still the latest.
+	appends bool
+	base    int
 }
 
 // Tx is a transaction. It reads exactly its snapshot plus its own writes. A Tx is used by one
@@ -447,7 +451,7 @@ func (tx *Tx) Insert(ns string, obj any) (string, error) {
 				tx.idx.mu.RUnlock()
 				if _, mine := tx.writes[key]; !mine && exists && latest <= tx.snap && layout.Fits(v.objs, o) {
 					tx.reads[key] = readInfo{ns: ns, exists: true}
-					tx.putWrite(key, &pageWrite{ns: ns, objs: append(slices.Clone(v.objs), o)})
+					tx.putWrite(key, &pageWrite{ns: ns, objs: append(slices.Clone(v.objs), o), appends: true, base: len(v.objs)})
 					tx.fill[inc] = n
 					return pages.PageID(n), nil
 				}
@@ -549,11 +553,15 @@ func (tx *Tx) prepare() ([]op, []byte, error) {
 			}
 			continue
 		}
-		raw, err := encodeObjs(tx.db.format, w.objs)
+		kind, objs := opPut, w.objs
+		if w.appends {
+			kind, objs = opAppend, w.objs[w.base:]
+		}
+		raw, err := encodeObjs(tx.db.format, objs)
 		if err != nil {
 			return nil, nil, err
 		}
-		ops = append(ops, op{Op: opPut, NS: w.ns, Inc: key.inc, Page: id, Objs: raw, objs: w.objs, pageNo: key.page})
+		ops = append(ops, op{Op: kind, NS: w.ns, Inc: key.inc, Page: id, Objs: raw, objs: objs, pageNo: key.page})
 	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)

@@ -29,7 +29,7 @@ func (ov *overlay) add(idx *index, r *record) {
 	for i := range r.Ops {
 		o := &r.Ops[i]
 		switch o.Op {
-		case opPut, opDel:
+		case opPut, opAppend, opDel:
 			key := pageKey{inc: o.Inc, page: o.pageNo}
 			if o.Op == opDel || (idx.pageTSN(o.Inc, o.pageNo) == 0 && ov.pages[key] == 0) {
 				ov.sets[o.Inc] = r.TSN
