@@ -19,14 +19,21 @@ var errStale = errors.New("state read older than the index")
 // If target names another lineage (history was rebuilt or rewound), a fresh index is built from
 // the whole log and swapped in whole: transactions that hold the old index keep reading their
 // old, consistent history, and fail validation if they try to commit.
+// With pin, target's TSN is registered as a snapshot of the returned index before catchMu is
+// released: pruning happens only under catchMu, so nothing that snapshot reads can be pruned.
 // Safe for concurrent use; takes no file lock.
-func (db *DB) catchUp(target state) (*index, error) {
+func (db *DB) catchUp(target state, pin bool) (x *index, err error) {
 	db.catchMu.Lock()
 	defer db.catchMu.Unlock()
+	defer func() {
+		if pin && err == nil {
+			x.pin(target.tsn)
+		}
+	}()
 	if db.closed.Load() {
 		return nil, ErrClosed
 	}
-	x := db.idxp.Load()
+	x = db.idxp.Load()
 	x.mu.RLock()
 	seq, lineage := x.seq, x.lineage
 	x.mu.RUnlock()

@@ -205,7 +205,7 @@ func (db *DB) runBatch(batch []*request) {
 	st, err := db.recoverLocked()
 	var x *index
 	if err == nil {
-		x, err = db.catchUp(st)
+		x, err = db.catchUp(st, false)
 		if errors.Is(err, errStale) {
 			err = corrupt(db.state.path, 0, errors.New("state went backwards under the commit lock"))
 		}

@@ -314,22 +314,23 @@ func (db *DB) usable() error {
 // openIndex builds the index up to the current state, repairing the store first if its state is
 // unreadable or names more log than there is after a NoSync power cut.
 func (db *DB) openIndex(ctx context.Context) error {
-	_, _, err := db.current(ctx)
+	_, _, err := db.current(ctx, false)
 	return err
 }
 
-// current reads state and catches the index up to it: the snapshot a new transaction gets. It
+// current reads state and catches the index up to it: the snapshot a new transaction gets (pinned
+// in the returned index if pin is set). It
 // re-reads a state that is older than the index (errStale), and when the store needs a repair
 // that only a commit lock holder may do (no readable state slot; a NoSync state from another
 // boot, or one naming more log than survived), it takes the lock and recovers first.
-func (db *DB) current(ctx context.Context) (state, *index, error) {
+func (db *DB) current(ctx context.Context, pin bool) (state, *index, error) {
 	repaired := false
 	for tries := 0; ; tries++ {
 		st, err := db.readState()
 		needRepair := errors.Is(err, errNoState) || (err == nil && st.noSync && st.boot != db.boot)
 		var x *index
 		if err == nil && !needRepair {
-			x, err = db.catchUp(st)
+			x, err = db.catchUp(st, pin)
 			if errors.Is(err, errStale) && tries < 1000 {
 				continue
 			}

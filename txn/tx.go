@@ -70,19 +70,10 @@ func (db *DB) Begin(ctx context.Context, writable bool) (*Tx, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	// Pin a floor first so versions this snapshot needs are not pruned while it is chosen.
-	x := db.idxp.Load()
-	x.mu.RLock()
-	pin := x.applied
-	x.mu.RUnlock()
-	x.pin(pin)
-	st, y, err := db.current(ctx)
+	st, y, err := db.current(ctx, true) // pins st.tsn in y
 	if err != nil {
-		x.unpin(pin)
 		return nil, fmt.Errorf("txtdb: begin: %w", err)
 	}
-	y.pin(st.tsn)
-	x.unpin(pin)
 	tx := &Tx{db: db, idx: y, ctx: ctx, snap: st.tsn, writable: writable, iso: db.cfg.Isolation}
 	if writable {
 		tx.nsDeps = map[string]bool{}
