@@ -8,7 +8,7 @@ HEAVY_PKGS  := $(shell $(GO) list $(HEAVY) 2>/dev/null)
 LIGHT_PKGS  := $(filter-out $(HEAVY_PKGS),$(PKGS))
 FUZZTIME    ?= 20s
 
-.PHONY: help fmt vet lint test stress bench fuzz
+.PHONY: help fmt vet lint test stress bench bench-peer fuzz
 
 help:
 	@echo "txtdb make targets:"
@@ -18,6 +18,7 @@ help:
 	@echo "  make test    the CI suite: -short, -race, -count=1"
 	@echo "  make stress  multi-process stress run with SIGKILLs (STRESS_ARGS=-duration 60s ...)"
 	@echo "  make bench   benchmarks (compare ratios within one run)"
+	@echo "  make bench-peer  txtdb against SQLite, same workload, one run (module bench/)"
 	@echo "  make fuzz    every fuzz target for FUZZTIME each (default $(FUZZTIME))"
 
 fmt:
@@ -39,6 +40,10 @@ stress:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./...
+
+# bench/ is a module of its own, so the SQLite driver never becomes a dependency of txtdb.
+bench-peer:
+	cd bench && $(GO) test -run '^$$' -bench . -benchtime=3000x -count=3 -timeout 30m
 
 fuzz:
 	@for pkg in $(PKGS); do \

@@ -30,8 +30,9 @@
 //
 // # Metrics
 //
-// commits/s over the whole run (slowest process included); p50-µs and p99-µs of one transfer,
-// retries included, from the worst process; attempts/commit for txtdb (Update's conflict
+// commits/s over the whole run (slowest process included); p50-µs, p99-µs and max-µs of one
+// transfer, lock waits and retries included, from the worst process (max-µs shows starvation
+// that a p99 over all of a process's transfers hides); attempts/commit for txtdb (Update's conflict
 // retries); busy-retries for SQLite (SQLITE_BUSY after busy_timeout, then retried).
 //
 // # Caveats

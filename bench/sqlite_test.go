@@ -1,0 +1,170 @@
+package bench
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// sqliteEngine is SQLite (modernc.org/sqlite, pure Go) in WAL mode, one connection per process.
+type sqliteEngine struct {
+	synchronous string // PRAGMA synchronous in the workers: FULL or NORMAL
+}
+
+// sqliteOpen opens dir's database file with busy_timeout=5000 and WAL mode, on one connection.
+func sqliteOpen(dir, synchronous string) (*sql.DB, error) {
+	q := url.Values{"_pragma": {
+		"busy_timeout(5000)",
+		"journal_mode(WAL)",
+		"synchronous(" + synchronous + ")",
+	}}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "bench.sqlite")+"?"+q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	return db, nil
+}
+
+func (sqliteEngine) setup(tb testing.TB, dir string) {
+	tb.Helper()
+	db, err := sqliteOpen(dir, "FULL")
+	require.NoError(tb, err)
+	defer func() { require.NoError(tb, db.Close()) }()
+	ctx := context.Background()
+	_, err = db.ExecContext(ctx, "CREATE TABLE acct(id INTEGER PRIMARY KEY, balance INTEGER)")
+	require.NoError(tb, err)
+	tx, err := db.BeginTx(ctx, nil)
+	require.NoError(tb, err)
+	for i := 1; i <= benchAccounts; i++ {
+		_, err := tx.ExecContext(ctx, "INSERT INTO acct(id, balance) VALUES(?, ?)", i, initialBalance)
+		require.NoError(tb, err)
+	}
+	require.NoError(tb, tx.Commit())
+}
+
+func (e sqliteEngine) open(ctx context.Context, dir string) (_ store, err error) {
+	db, err := sqliteOpen(dir, e.synchronous)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = db.Close()
+		}
+	}()
+	// Check that the settings took, on the connection the transfers will use.
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var mode string
+	var sync int
+	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return nil, err
+	}
+	if err := conn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
+		return nil, err
+	}
+	if want := map[string]int{"NORMAL": 1, "FULL": 2}[e.synchronous]; mode != "wal" || sync != want {
+		return nil, fmt.Errorf("journal_mode=%s synchronous=%d, want wal and %d", mode, sync, want)
+	}
+	s := &sqliteStore{db: db, conn: conn}
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&s.begin, "BEGIN IMMEDIATE"},
+		{&s.get, "SELECT balance FROM acct WHERE id = ?"},
+		{&s.set, "UPDATE acct SET balance = ? WHERE id = ?"},
+		{&s.commit, "COMMIT"},
+	} {
+		if *p.stmt, err = conn.PrepareContext(ctx, p.sql); err != nil {
+			return nil, fmt.Errorf("prepare %q: %w", p.sql, err)
+		}
+	}
+	return s, nil
+}
+
+func (e sqliteEngine) total(tb testing.TB, dir string) (accounts, sum int64) {
+	tb.Helper()
+	db, err := sqliteOpen(dir, "FULL")
+	require.NoError(tb, err)
+	defer func() { require.NoError(tb, db.Close()) }()
+	err = db.QueryRowContext(context.Background(), "SELECT count(*), sum(balance) FROM acct").Scan(&accounts, &sum)
+	require.NoError(tb, err)
+	return accounts, sum
+}
+
+// sqliteStore is one worker's SQLite connection and its prepared statements.
+type sqliteStore struct {
+	db                      *sql.DB
+	conn                    *sql.Conn
+	begin, get, set, commit *sql.Stmt
+}
+
+// transfer retries the whole transaction when SQLite reports SQLITE_BUSY, which it does only once
+// busy_timeout has run out.
+func (s *sqliteStore) transfer(ctx context.Context, a, b int) (attempts int, err error) {
+	for attempts = 1; ; attempts++ {
+		err := s.try(ctx, a, b)
+		if err == nil || !isBusy(err) {
+			return attempts, err
+		}
+	}
+}
+
+func (s *sqliteStore) try(ctx context.Context, a, b int) (err error) {
+	if _, err := s.begin.ExecContext(ctx); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_, _ = s.conn.ExecContext(ctx, "ROLLBACK")
+		}
+	}()
+	var va, vb int64
+	if err := s.get.QueryRowContext(ctx, a).Scan(&va); err != nil {
+		return fmt.Errorf("select %d: %w", a, err)
+	}
+	if err := s.get.QueryRowContext(ctx, b).Scan(&vb); err != nil {
+		return fmt.Errorf("select %d: %w", b, err)
+	}
+	if _, err := s.set.ExecContext(ctx, va-1, a); err != nil {
+		return fmt.Errorf("update %d: %w", a, err)
+	}
+	if _, err := s.set.ExecContext(ctx, vb+1, b); err != nil {
+		return fmt.Errorf("update %d: %w", b, err)
+	}
+	if _, err := s.commit.ExecContext(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func (s *sqliteStore) Close() error {
+	for _, st := range []*sql.Stmt{s.begin, s.get, s.set, s.commit} {
+		if st != nil {
+			_ = st.Close()
+		}
+	}
+	return errors.Join(s.conn.Close(), s.db.Close())
+}
+
+// isBusy reports whether err is SQLITE_BUSY or SQLITE_LOCKED (extended codes included).
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	code := se.Code() & 0xff
+	return code == sqlite3.SQLITE_BUSY || code == sqlite3.SQLITE_LOCKED
+}

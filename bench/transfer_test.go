@@ -1,0 +1,212 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The workload: benchAccounts accounts holding initialBalance each; transfers move 1 between two.
+const (
+	benchAccounts  = 1000
+	initialBalance = 1000
+)
+
+// Sync levels, the same two names for both engines so that benchstat can line them up.
+const (
+	syncFull    = "full"    // txtdb default (fsync at commit); SQLite synchronous=FULL
+	syncRelaxed = "relaxed" // txtdb NoSync; SQLite synchronous=NORMAL
+)
+
+// engine is a store under test. The parent calls setup and total; workers call open.
+type engine interface {
+	// setup creates a store in dir holding benchAccounts accounts of initialBalance each.
+	setup(tb testing.TB, dir string)
+	// open opens this process's handle on the store in dir.
+	open(ctx context.Context, dir string) (store, error)
+	// total returns how many accounts the store in dir holds and their summed balance.
+	total(tb testing.TB, dir string) (accounts, sum int64)
+}
+
+// store is one process's handle on a store under test.
+type store interface {
+	// transfer moves 1 from account a to account b (1-based, a != b) in one transaction and
+	// returns how many attempts it took (1 when it committed at the first try).
+	transfer(ctx context.Context, a, b int) (attempts int, err error)
+	Close() error
+}
+
+// newEngine returns the engine called name at the given sync level.
+func newEngine(name, sync string) (engine, error) {
+	if sync != syncFull && sync != syncRelaxed {
+		return nil, fmt.Errorf("unknown sync level %q", sync)
+	}
+	switch name {
+	case "txtdb":
+		return txtdbEngine{noSync: sync == syncRelaxed}, nil
+	case "sqlite":
+		return sqliteEngine{synchronous: map[string]string{syncFull: "FULL", syncRelaxed: "NORMAL"}[sync]}, nil
+	}
+	return nil, fmt.Errorf("unknown engine %q", name)
+}
+
+// workerConfig is what the parent hands a worker, as JSON in benchConfigEnv.
+type workerConfig struct {
+	Engine string
+	Sync   string
+	Dir    string
+	N      int // transfers this worker runs
+}
+
+// BenchmarkTransfer runs the transfer workload on txtdb and SQLite with P worker processes that
+// share one store; b.N transfers are split among them. The cases are ordered so that the two
+// engines run back to back under the same conditions.
+func BenchmarkTransfer(b *testing.B) {
+	for _, procs := range []int{1, 4} {
+		for _, sync := range []string{syncFull, syncRelaxed} {
+			for _, eng := range []string{"txtdb", "sqlite"} {
+				name := fmt.Sprintf("engine=%s/sync=%s/procs=%d", eng, sync, procs)
+				b.Run(name, func(b *testing.B) { benchTransfer(b, eng, sync, procs) })
+			}
+		}
+	}
+}
+
+// result is one worker's "done" line.
+type result struct {
+	commits, attempts int
+	p50, p99, slowest float64 // µs
+}
+
+func benchTransfer(b *testing.B, engName, sync string, procs int) {
+	eng, err := newEngine(engName, sync)
+	require.NoError(b, err)
+	dir := b.TempDir()
+	eng.setup(b, dir)
+
+	workers := make([]*worker, procs)
+	for i := range workers {
+		n := b.N / procs
+		if i < b.N%procs {
+			n++
+		}
+		workers[i] = startWorker(b, "transfer", workerConfig{Engine: engName, Sync: sync, Dir: dir, N: n})
+	}
+	for _, w := range workers {
+		w.expect(b, "ready")
+	}
+	b.ResetTimer()
+	for _, w := range workers {
+		w.send(b, "go")
+	}
+	var results []result
+	for _, w := range workers {
+		lines, err := w.wait(b)
+		require.NoError(b, err, "worker: %v", lines)
+		var r result
+		for _, l := range lines {
+			if _, err := fmt.Sscanf(l, "done %d %d %g %g %g", &r.commits, &r.attempts, &r.p50, &r.p99, &r.slowest); err == nil {
+				results = append(results, r)
+			}
+		}
+	}
+	b.StopTimer()
+	require.Len(b, results, procs, "every worker reports")
+
+	var commits, attempts int
+	var p50s, p99s, maxs []float64
+	for _, r := range results {
+		commits += r.commits
+		attempts += r.attempts
+		if r.commits > 0 {
+			p50s = append(p50s, r.p50)
+			p99s = append(p99s, r.p99)
+			maxs = append(maxs, r.slowest)
+		}
+	}
+	require.Equal(b, b.N, commits, "every transfer commits once")
+	accounts, sum := eng.total(b, dir)
+	require.EqualValues(b, benchAccounts, accounts, "accounts after the run")
+	require.EqualValues(b, benchAccounts*initialBalance, sum, "total balance after the run")
+
+	b.ReportMetric(float64(commits)/b.Elapsed().Seconds(), "commits/s")
+	b.ReportMetric(slices.Max(p50s), "p50-µs")
+	b.ReportMetric(slices.Max(p99s), "p99-µs")
+	b.ReportMetric(slices.Max(maxs), "max-µs")
+	switch engName {
+	case "txtdb":
+		b.ReportMetric(float64(attempts)/float64(commits), "attempts/commit")
+	case "sqlite":
+		b.ReportMetric(float64(attempts-commits), "busy-retries")
+	}
+}
+
+// transferRole is the worker side of BenchmarkTransfer: it opens the store, prints "ready", waits
+// for "go", runs cfg.N transfers and prints "done <commits> <attempts> <p50µs> <p99µs> <maxµs>".
+func transferRole(cfg workerConfig, in *bufio.Reader, out io.Writer) (err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), longStop)
+	defer cancel()
+	eng, err := newEngine(cfg.Engine, cfg.Sync)
+	if err != nil {
+		return err
+	}
+	st, err := eng.open(ctx, cfg.Dir)
+	if err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
+	defer func() {
+		if cerr := st.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("close: %w", cerr)
+		}
+	}()
+	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	lats := make([]time.Duration, 0, cfg.N)
+
+	if _, err := fmt.Fprintln(out, "ready"); err != nil {
+		return err
+	}
+	cmd, err := in.ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("read command: %w", err)
+	}
+	if strings.TrimSpace(cmd) != "go" {
+		return fmt.Errorf("unexpected command %q", cmd)
+	}
+	attempts := 0
+	for range cfg.N {
+		a := 1 + rng.IntN(benchAccounts)
+		b := 1 + rng.IntN(benchAccounts-1)
+		if b >= a {
+			b++
+		}
+		start := time.Now()
+		n, err := st.transfer(ctx, a, b)
+		if err != nil {
+			return fmt.Errorf("transfer %d -> %d: %w", a, b, err)
+		}
+		lats = append(lats, time.Since(start))
+		attempts += n
+	}
+	slices.Sort(lats)
+	_, err = fmt.Fprintln(out, "done", len(lats), attempts,
+		micros(percentile(lats, 0.50)), micros(percentile(lats, 0.99)), micros(percentile(lats, 1)))
+	return err
+}
+
+// percentile returns the p-quantile of sorted (0 when it is empty).
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, int(float64(len(sorted))*p))]
+}
+
+func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }

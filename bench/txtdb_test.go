@@ -1,0 +1,124 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/txtdb/txtdb"
+	"github.com/txtdb/txtdb/pages"
+)
+
+// acctNS is the txtdb namespace of the accounts; account i lives alone on page pages.PageID(i).
+const acctNS = "acct"
+
+// txtdbEngine is txtdb with one account per page.
+type txtdbEngine struct {
+	noSync bool // Options.NoSync in the workers
+}
+
+func (txtdbEngine) setup(tb testing.TB, dir string) {
+	tb.Helper()
+	db, err := txtdb.Open(dir, &txtdb.Options{OneObjectPerPage: true})
+	require.NoError(tb, err)
+	err = db.Update(context.Background(), func(tx *txtdb.Tx) error {
+		if err := tx.CreateNamespace(acctNS); err != nil {
+			return err
+		}
+		for i := 1; i <= benchAccounts; i++ {
+			id, err := tx.Insert(acctNS, initialBalance)
+			if err != nil {
+				return err
+			}
+			if want := pages.PageID(uint64(i)); id != want {
+				return fmt.Errorf("insert %d: page %q, want %q", i, id, want)
+			}
+		}
+		return nil
+	})
+	require.NoError(tb, err)
+	require.NoError(tb, db.Close())
+}
+
+func (e txtdbEngine) open(_ context.Context, dir string) (store, error) {
+	db, err := txtdb.Open(dir, &txtdb.Options{OneObjectPerPage: true, NoSync: e.noSync})
+	if err != nil {
+		return nil, err
+	}
+	return txtdbStore{db: db}, nil
+}
+
+func (txtdbEngine) total(tb testing.TB, dir string) (accounts, sum int64) {
+	tb.Helper()
+	db, err := txtdb.Open(dir, nil)
+	require.NoError(tb, err)
+	defer func() { require.NoError(tb, db.Close()) }()
+	err = db.View(context.Background(), func(tx *txtdb.Tx) error {
+		all, err := tx.Match(acctNS, "*")
+		if err != nil {
+			return err
+		}
+		for id, objs := range all {
+			v, err := balance(objs)
+			if err != nil {
+				return fmt.Errorf("page %s: %w", id, err)
+			}
+			accounts++
+			sum += v
+		}
+		return nil
+	})
+	require.NoError(tb, err)
+	return accounts, sum
+}
+
+// txtdbStore is one worker's txtdb handle.
+type txtdbStore struct {
+	db *txtdb.DB
+}
+
+func (s txtdbStore) transfer(ctx context.Context, a, b int) (attempts int, err error) {
+	ida, idb := pages.PageID(uint64(a)), pages.PageID(uint64(b))
+	err = s.db.Update(ctx, func(tx *txtdb.Tx) error {
+		attempts++ // Update runs this once per attempt
+		va, err := readBalance(tx, ida)
+		if err != nil {
+			return err
+		}
+		vb, err := readBalance(tx, idb)
+		if err != nil {
+			return err
+		}
+		if err := tx.UpdatePage(acctNS, ida, va-1); err != nil {
+			return err
+		}
+		return tx.UpdatePage(acctNS, idb, vb+1)
+	})
+	return attempts, err
+}
+
+func (s txtdbStore) Close() error { return s.db.Close() }
+
+// readBalance reads the account on page id.
+func readBalance(tx *txtdb.Tx, id string) (int64, error) {
+	objs, err := tx.ReadPage(acctNS, id)
+	if err != nil {
+		return 0, err
+	}
+	v, err := balance(objs)
+	if err != nil {
+		return 0, fmt.Errorf("page %s: %w", id, err)
+	}
+	return v, nil
+}
+
+// balance decodes the single object of an account page.
+func balance(objs []txtdb.Object) (int64, error) {
+	if len(objs) != 1 {
+		return 0, fmt.Errorf("%d objects, want 1", len(objs))
+	}
+	var v int64
+	err := objs[0].Decode(&v)
+	return v, err
+}
