@@ -14,7 +14,7 @@ import (
 var errStale = errors.New("state read older than the index")
 
 // catchUp brings the current index up to target and returns it. Records at or below target are
-// durable and never truncated, so any bad one is corruption, not a torn tail.
+// durable and never erased, so any bad one is corruption, not a torn tail.
 //
 // If target names another lineage (history was rebuilt or rewound), a fresh index is built from
 // the whole log and swapped in whole: transactions that hold the old index keep reading their
@@ -105,6 +105,11 @@ func (db *DB) follow(x *index, target state) error {
 			return corrupt(f.Name(), pos.off, err)
 		}
 		recs, bad := scanRecords(db.format, data, pos.off)
+		if bad == nil && to >= 0 {
+			if end := endOf(recs, pos.off); end != to {
+				bad = fmt.Errorf("%w: records end at %d, state says %d", errBadRecord, end, to)
+			}
+		}
 		if bad != nil {
 			return corrupt(f.Name(), pos.off, bad)
 		}
@@ -139,6 +144,14 @@ func (db *DB) follow(x *index, target state) error {
 	x.seq = max(x.seq, target.seq)
 	x.mu.Unlock()
 	return nil
+}
+
+// endOf returns where the last of recs ends (from if there are none).
+func endOf(recs []scanned, from int64) int64 {
+	if len(recs) == 0 {
+		return from
+	}
+	return recs[len(recs)-1].end
 }
 
 // applyRecords applies records read from segment seg. Each record is checked whole before any

@@ -277,7 +277,7 @@ func (db *DB) runBatch(batch []*request) {
 			fail(fmt.Errorf("txtdb: commit: fsync log before rotation: %w", err))
 			return
 		}
-		hdr, err := createSegment(db.logDir, st.tsn+1, st.lineage, db.cfg.FileMode)
+		hdr, err := createSegment(db.logDir, st.tsn+1, st.lineage, db.cfg.FileMode, db.growBytes())
 		if err != nil {
 			db.dropWriter()
 			fail(fmt.Errorf("txtdb: commit: %w", err))
@@ -294,7 +294,7 @@ func (db *DB) runBatch(batch []*request) {
 	// Append, fsync (the commit point), publish in state.
 	end := pos.off + int64(buf.Len())
 	if err := db.appendLog(buf.Bytes(), pos.off); err != nil {
-		db.undo(accepted, pos.off, err)
+		db.undo(accepted, pos.off, buf.Len(), err)
 		return
 	}
 	next2 := st
@@ -307,7 +307,7 @@ func (db *DB) runBatch(batch []*request) {
 	// knows its tail may have been lost (and starts a new lineage) rather than reissue TSNs.
 	syncState := next2.noSync && !(st.noSync && st.boot == db.boot)
 	if err := db.state.write(next2, syncState); err != nil {
-		db.undo(accepted, pos.off, err)
+		db.undo(accepted, pos.off, buf.Len(), err)
 		return
 	}
 	crashAt(crashAfterState)
@@ -342,6 +342,16 @@ func (db *DB) appendLog(b []byte, off int64) error {
 	if err := faults.hit(faultLogWrite); err != nil {
 		return err
 	}
+	end := off + int64(len(b))
+	if end > db.wSize {
+		// Grow the segment with real zeros past the batch, so later batches overwrite
+		// preallocated space (their fdatasync then has no size change to journal).
+		grown := end + db.growBytes()
+		if err := writeZeros(db.w, max(db.wSize, end), grown); err != nil {
+			return fmt.Errorf("grow log: %w", err)
+		}
+		db.wSize = grown
+	}
 	if crashHit(crashMidRecord) {
 		_, _ = db.w.WriteAt(b[:len(b)/2], off)
 		die()
@@ -367,9 +377,9 @@ func (db *DB) appendLog(b []byte, off int64) error {
 // undo takes a failed group's bytes back out of the log. If that works, the commits did not happen
 // and used no TSN; if not, their outcome is unknown and the handle refuses further work.
 // REQUIRES: commit lock held.
-func (db *DB) undo(accepted []*request, off int64, cause error) {
+func (db *DB) undo(accepted []*request, off int64, n int, cause error) {
 	err := fmt.Errorf("txtdb: commit: %w", cause)
-	terr := truncateSync(db.w, off)
+	terr := eraseSync(db.w, off, min(off+int64(n), db.wSize))
 	// Forget the handle: after a failure its segment may be removed by the next lock holder's
 	// recovery (an empty rotated segment) and re-created under the same name.
 	db.dropWriter()
@@ -388,28 +398,36 @@ func (db *DB) undo(accepted []*request, off int64, cause error) {
 func (db *DB) dropWriter() {
 	if db.w != nil {
 		_ = db.w.Close()
-		db.w, db.wSeg = nil, 0
+		db.w, db.wSeg, db.wSize = nil, 0, 0
 	}
 }
 
-// openWriter makes db.w the read-write handle on segment seg. Used only by the goroutine leading a commit group.
+// growBytes is how much zeroed space a segment gets ahead of its records.
+func (db *DB) growBytes() int64 { return min(db.cfg.SegmentBytes, 1<<20) }
+
+// openWriter makes db.w the read-write handle on segment seg. Used only by the goroutine leading
+// a commit group.
 //
-// The cached handle is reused only while the segment's name still leads to the same file.
+// INVARIANT: a cached handle names the live file. Only segments past state are ever removed
+// (recovery drops an unused rotated segment) or re-created under their name, and this process
+// writes past state only inside a batch: a batch that fails drops the handle (dropWriter), one
+// that succeeds moves state onto the segment.
 func (db *DB) openWriter(seg pages.TSN) error {
-	path := filepath.Join(db.logDir, segName(seg))
 	if db.w != nil && db.wSeg == seg {
-		a, err1 := db.w.Stat()
-		b, err2 := os.Stat(path)
-		if err1 == nil && err2 == nil && os.SameFile(a, b) {
-			return nil
-		}
+		return nil
 	}
+	path := filepath.Join(db.logDir, segName(seg))
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("open log segment: %w", err)
 	}
+	fi, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return fmt.Errorf("open log segment: %w", err)
+	}
 	db.dropWriter()
-	db.w, db.wSeg = f, seg
+	db.w, db.wSeg, db.wSize = f, seg, fi.Size()
 	return nil
 }
 

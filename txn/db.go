@@ -108,8 +108,9 @@ type DB struct {
 	leading bool       // guarded by qmu
 
 	// Owned by the goroutine leading a commit group (or Open, before any group).
-	w    *os.File
-	wSeg pages.TSN
+	w     *os.File
+	wSeg  pages.TSN
+	wSize int64 // the segment's file size (records, then zeros)
 
 	stats    groupStats
 	ctx      context.Context
@@ -218,7 +219,7 @@ func (db *DB) initStore(ctx context.Context) (storeConfig, error) {
 	// A crash before txtdb.json is published leaves a store nobody has used: the next opener
 	// redoes all of this. Segment 1 and state are published first, txtdb.json last.
 	lineage := uuid.NewString()
-	hdr, err := createSegment(db.logDir, 1, lineage, db.cfg.FileMode)
+	hdr, err := createSegment(db.logDir, 1, lineage, db.cfg.FileMode, db.growBytes())
 	if err != nil {
 		return sc, err
 	}

@@ -21,9 +21,9 @@
 //     sees it.
 //   - Group commit: concurrent commits of one process share one lock acquisition, one append and
 //     one fsync; each member is validated against the members accepted before it.
-//   - Recovery needs no step by anyone: every commit lock holder first truncates a torn tail past
+//   - Recovery needs no step by anyone: every commit lock holder first erases a torn tail past
 //     state, and fsyncs and adopts whole records past it. Nothing at or below state's position is
-//     ever truncated: a bad record there is ErrCorrupt.
+//     ever erased: a bad record there is ErrCorrupt.
 //   - Inserts take page IDs from blocks reserved in the log for one process, so concurrent
 //     inserts into one namespace never conflict.
 //   - A commit that returns an error did not happen and used no TSN, except ErrCommitUnknown (the

@@ -144,7 +144,7 @@ func TestCommitFaults(t *testing.T) {
 						failed.Store(true)
 						return errInjected
 					}
-					if c.broken && p == faultLogTruncate && failed.Load() {
+					if c.broken && p == faultLogErase && failed.Load() {
 						return errInjected
 					}
 					return nil

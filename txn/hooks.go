@@ -15,10 +15,10 @@ import (
 type faultPoint int
 
 const (
-	faultLogWrite    faultPoint = iota // before the batch's bytes are written to the log
-	faultLogSync                       // before the log fsync
-	faultLogTruncate                   // before truncating a failed batch away
-	faultStateWrite                    // before writing the state slot
+	faultLogWrite   faultPoint = iota // before the batch's bytes are written to the log
+	faultLogSync                      // before the log fsync
+	faultLogErase                     // before erasing a failed batch or a torn tail
+	faultStateWrite                   // before writing the state slot
 )
 
 // faultSet injects errors (or pauses) at faultPoints and observes fsyncs.
@@ -69,7 +69,7 @@ const (
 	crashAfterSync       = "after-fsync"       // log fsynced, state not yet written
 	crashAfterState      = "after-state"       // state written, lock not yet released
 	crashRotateCreated   = "rotate-created"    // new segment file published, state still on the old one
-	crashRecoverTruncate = "recover-truncated" // recovery truncated a torn tail, state not yet written
+	crashRecoverTruncate = "recover-truncated" // recovery erased a torn tail, state not yet written
 	crashRecoverAdopted  = "recover-adopted"   // recovery fsynced whole records past state, state not yet written
 )
 

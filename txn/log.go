@@ -90,17 +90,22 @@ type scanned struct {
 	end int64
 }
 
-// scanRecords decodes the records in data, which starts at file offset base. It stops at the first
-// line that is not a whole, valid record and returns what it read before it; bad reports the
-// reason (nil if data ended exactly at a record boundary).
+// scanRecords decodes the records in data, which starts at file offset base. It stops at the end
+// of data, at a NUL byte where a record would start (the zero-filled space a segment is
+// preallocated with: the end of the log), or at the first line that is not a whole, valid record.
+// It returns what it read before; bad reports why it stopped early (nil at the end of the log).
 func scanRecords(f pages.Format, data []byte, base int64) (recs []scanned, bad error) {
 	off := 0
-	for off < len(data) {
-		i := bytes.IndexByte(data[off:], '\n')
+	for off < len(data) && data[off] != 0 {
+		line := data[off:]
+		if z := bytes.IndexByte(line, 0); z >= 0 {
+			line = line[:z] // records never hold a NUL byte: one means a torn write
+		}
+		i := bytes.IndexByte(line, '\n')
 		if i < 0 {
 			return recs, fmt.Errorf("%w: torn record at offset %d", errBadRecord, base+int64(off))
 		}
-		line := data[off : off+i+1]
+		line = data[off : off+i+1]
 		var r record
 		if err := unframe(line, &r); err != nil {
 			return recs, fmt.Errorf("record at offset %d: %w", base+int64(off), err)
@@ -137,13 +142,20 @@ func readRange(f *os.File, from, to int64) ([]byte, error) {
 	return buf, nil
 }
 
-// createSegment publishes a new, empty segment (header only) named first, fsynced and with its
-// directory fsynced, so that it is announced to readers (through state) only once durable.
-func createSegment(dir string, first pages.TSN, lineage string, perm os.FileMode) (int64, error) {
+// createSegment publishes a new, empty segment (header only, then prealloc zero bytes) named
+// first, fsynced and with its directory fsynced, so that it is announced to readers (through
+// state) only once durable. It returns the header's length: where the first record goes.
+//
+// Segments are preallocated with real zeros (not fallocate, whose unwritten extents turn the
+// first write into a metadata change): an fdatasync of a record written over them flushes data
+// only, while one of an append must also journal the file's new size.
+func createSegment(dir string, first pages.TSN, lineage string, perm os.FileMode, prealloc int64) (int64, error) {
 	var buf bytes.Buffer
 	if err := frame(&buf, segHeader{Version: logVersion, First: first, Lineage: lineage}); err != nil {
 		return 0, err
 	}
+	hdr := int64(buf.Len())
+	buf.Write(make([]byte, prealloc))
 	path := filepath.Join(dir, segName(first))
 	// Never replace a segment: recovery removed any unused one with this name before the
 	// rotation, so one that exists now holds history.
@@ -153,5 +165,38 @@ func createSegment(dir string, first pages.TSN, lineage string, perm os.FileMode
 	if err := lockfs.WriteFile(path, buf.Bytes(), perm); err != nil {
 		return 0, fmt.Errorf("create log segment: %w", err)
 	}
-	return int64(buf.Len()), nil
+	return hdr, nil
+}
+
+// nulAt returns the index of the first NUL byte in data at or after i, or len(data).
+func nulAt(data []byte, i int) int {
+	if z := bytes.IndexByte(data[i:], 0); z >= 0 {
+		return i + z
+	}
+	return len(data)
+}
+
+// eraseSync overwrites [from, to) of a segment with zeros and fdatasyncs it: the log ends at
+// from again. Used to take back a failed batch and to remove a torn tail.
+func eraseSync(f *os.File, from, to int64) error {
+	if err := faults.hit(faultLogErase); err != nil {
+		return err
+	}
+	if err := writeZeros(f, from, to); err != nil {
+		return err
+	}
+	return datasync(f)
+}
+
+// writeZeros writes zero bytes over [from, to) of f.
+func writeZeros(f *os.File, from, to int64) error {
+	zeros := make([]byte, min(to-from, 1<<20))
+	for off := from; off < to; {
+		n := min(int64(len(zeros)), to-off)
+		if _, err := f.WriteAt(zeros[:n], off); err != nil {
+			return err
+		}
+		off += n
+	}
+	return nil
 }

@@ -1,8 +1,10 @@
 package txn
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -13,12 +15,12 @@ import (
 
 // recoverLocked repairs what a dead committer left and returns the authoritative state:
 //   - whole, valid records past state's position are fsynced, then adopted (state is rewritten);
-//   - a torn or checksum-failing tail past state's position is truncated (and fsynced);
+//   - a torn or checksum-failing tail past state's position is erased with zeros (and fdatasynced);
 //   - segments past the last good record (a rotation that never got a record) are removed;
 //   - a state file that names a position the log does not reach, or no readable state, is rebuilt
 //     from the log under a new lineage (history may have been rewound).
 //
-// Nothing at or below state's position is ever truncated. REQUIRES: commit lock held.
+// Nothing at or below state's position is ever erased. REQUIRES: commit lock held.
 func (db *DB) recoverLocked() (state, error) {
 	st, err := db.state.read()
 	if errors.Is(err, errNoState) {
@@ -77,7 +79,7 @@ func (db *DB) recoverLocked() (state, error) {
 				stopped = true
 				continue
 			}
-		} else if size, err := fileSize(f); err != nil || size < st.pos.off {
+		} else if ok, err := endsRecordAt(f, st.pos.off); err != nil || !ok {
 			_ = f.Close()
 			if err != nil {
 				return st, err
@@ -85,7 +87,7 @@ func (db *DB) recoverLocked() (state, error) {
 			if !st.noSync {
 				// With sync on, the log is fsynced before state names it: a shorter log is
 				// damage from outside, reported and not papered over.
-				return st, corrupt(path, size, fmt.Errorf("log ends before state's offset %d", st.pos.off))
+				return st, corrupt(path, st.pos.off, errors.New("no record ends where state says the log ends"))
 			}
 			return db.rebuildLocked(st) // a NoSync tail lost in a power cut
 		}
@@ -112,10 +114,10 @@ func (db *DB) recoverLocked() (state, error) {
 			stopped = true
 			continue
 		}
-		if good < start+int64(len(data)) {
-			if err := truncateSync(f, good); err != nil {
+		if dirty := start + int64(nulAt(data, int(good-start))); dirty > good {
+			if err := eraseSync(f, good, dirty); err != nil {
 				_ = f.Close()
-				return st, fmt.Errorf("recover: truncate torn tail of %s at %d: %w (%v)", path, good, err, bad)
+				return st, fmt.Errorf("recover: erase torn tail of %s at %d: %w (%v)", path, good, err, bad)
 			}
 			stopped = true
 			crashAt(crashRecoverTruncate)
@@ -160,14 +162,13 @@ func (db *DB) cleanTail(st state) bool {
 	if db.openWriter(st.pos.seg) != nil {
 		return false
 	}
-	fi, err := db.w.Stat()
-	if err != nil || fi.Size() != st.pos.off {
+	if !tailClean(db.w, st.pos.off) {
 		return false
 	}
 	if st.pos.seg == st.tsn+1 {
 		return true // the segment was started after the last commit; no newer one can exist
 	}
-	_, err = os.Lstat(filepath.Join(db.logDir, segName(st.tsn+1)))
+	_, err := os.Lstat(filepath.Join(db.logDir, segName(st.tsn+1)))
 	return errors.Is(err, os.ErrNotExist)
 }
 
@@ -222,11 +223,12 @@ func (db *DB) rebuildLocked(old state) (state, error) {
 			if cur.pos.seg != seg {
 				end = start
 			}
-			if i != len(segs)-1 || !tornTail(data[end-start:]) {
+			dirty := nulAt(data, int(end-start))
+			if i != len(segs)-1 || bytes.IndexByte(data[end-start:dirty], '\n') >= 0 {
 				_ = f.Close()
 				return old, corrupt(path, end, bad)
 			}
-			if err := truncateSync(f, end); err != nil {
+			if err := eraseSync(f, end, start+int64(dirty)); err != nil {
 				_ = f.Close()
 				return old, err
 			}
@@ -251,16 +253,6 @@ func follows(tsn pages.TSN, r *record) bool {
 	return r.TSN == tsn+1
 }
 
-// tornTail reports whether b is one incomplete last line (no newline in it).
-func tornTail(b []byte) bool {
-	for _, c := range b {
-		if c == '\n' {
-			return false
-		}
-	}
-	return true
-}
-
 func containsSeg(segs []pages.TSN, seg pages.TSN) bool {
 	for _, s := range segs {
 		if s == seg {
@@ -277,20 +269,27 @@ func removeSegment(path string) error {
 	return lockfs.SyncDir(filepath.Dir(path))
 }
 
-func fileSize(f *os.File) (int64, error) {
-	st, err := f.Stat()
-	if err != nil {
-		return 0, err
+// endsRecordAt reports whether a record (or the header) ends at off: the byte before it is a
+// newline.
+func endsRecordAt(f *os.File, off int64) (bool, error) {
+	var b [1]byte
+	n, err := f.ReadAt(b[:], off-1)
+	if n == 1 {
+		return b[0] == '\n', nil
 	}
-	return st.Size(), nil
+	if errors.Is(err, io.EOF) {
+		return false, nil
+	}
+	return false, err
 }
 
-func truncateSync(f *os.File, size int64) error {
-	if err := faults.hit(faultLogTruncate); err != nil {
-		return err
+// tailClean reports whether the log ends exactly at off: a record ends there and nothing (or
+// only preallocated zeros) follows.
+func tailClean(f *os.File, off int64) bool {
+	var b [2]byte
+	n, err := f.ReadAt(b[:], off-1)
+	if n == 0 || b[0] != '\n' {
+		return false
 	}
-	if err := f.Truncate(size); err != nil {
-		return err
-	}
-	return f.Sync()
+	return (n == 1 && errors.Is(err, io.EOF)) || (n == 2 && b[1] == 0)
 }

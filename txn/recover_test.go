@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -48,24 +49,33 @@ func TestCorruptCommittedRecordIsReported(t *testing.T) {
 	require.Equal(t, bad, after, "a corrupt committed record must not be erased")
 }
 
-// Garbage past state's position (a torn write) is cut off by the next committer; everything
+// Garbage past state's position (a torn write) is erased by the next committer; everything
 // committed stays.
-func TestTornTailIsTruncated(t *testing.T) {
+func TestTornTailIsErased(t *testing.T) {
 	dir := t.TempDir()
 	setupPair(t, dir, Config{})
 	bumpN(t, dir, 3)
-	f, err := os.OpenFile(seg1(dir), os.O_WRONLY|os.O_APPEND, 0)
+	sf, err := openStateFile(filepath.Join(dir, pages.MetaDir, stateName), 0o644)
 	require.NoError(t, err)
-	_, err = f.WriteString(`{"tsn":5,"ops":[{"op":"put","ns":"c","inc":"x","pa`)
+	st, err := sf.read()
+	require.NoError(t, err)
+	require.NoError(t, sf.close())
+	// Longer than the next record, so only an erase (not the overwrite) can remove the marker.
+	torn := `{"tsn":5,"ops":[{"op":"put","ns":"c","inc":"x","page":"` + strings.Repeat("x", 4000) + "TORN-MARKER"
+	f, err := os.OpenFile(seg1(dir), os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteAt([]byte(torn), st.pos.off)
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
+
 	bumpN(t, dir, 1)
 	v, err := verifyPair(dir, 3, []int{4})
 	require.NoError(t, err)
 	require.Equal(t, 4, v)
 	data, err := os.ReadFile(seg1(dir))
 	require.NoError(t, err)
-	require.NotContains(t, string(data), `"pa`+"\n", "torn tail removed")
+	require.NotContains(t, string(data), "TORN-MARKER", "torn tail erased")
+	require.Contains(t, string(data), `"tsn":5,`, "the next commit took its place")
 }
 
 // A state file with no readable slot is rebuilt from the log; nothing committed is lost.
