@@ -85,7 +85,7 @@ func (db *DB) follow(x *index, target state) error {
 		if err != nil {
 			return corrupt(f.Name(), 0, err)
 		}
-		pos = logPos{seg: segs[0], off: hdr}
+		pos = hdr
 		setPos(pos)
 	}
 	for pos != target.pos {
@@ -104,20 +104,20 @@ func (db *DB) follow(x *index, target state) error {
 		if err != nil {
 			return corrupt(f.Name(), pos.off, err)
 		}
-		recs, bad := scanRecords(db.format, data, pos.off)
+		recs, bad := scanRecords(db.format, data, pos)
 		if bad == nil && to >= 0 {
-			if end := endOf(recs, pos.off); end != to {
-				bad = fmt.Errorf("%w: records end at %d, state says %d", errBadRecord, end, to)
+			if end := endOf(recs, pos); end != target.pos {
+				bad = fmt.Errorf("%w: records end at %v, state says %v", errBadRecord, end, target.pos)
 			}
 		}
 		if bad != nil {
 			return corrupt(f.Name(), pos.off, bad)
 		}
-		if err := applyRecords(x, pos.seg, recs); err != nil {
+		if err := applyRecords(x, recs); err != nil {
 			return corrupt(f.Name(), pos.off, err)
 		}
 		if to >= 0 {
-			pos.off = to
+			pos = target.pos
 			continue
 		}
 		next, err := nextSegment(db.logDir, pos.seg)
@@ -137,7 +137,7 @@ func (db *DB) follow(x *index, target state) error {
 		}
 		_ = f.Close()
 		delete(db.segs, pos.seg)
-		pos = logPos{seg: next, off: hdr}
+		pos = hdr
 		setPos(pos)
 	}
 	x.mu.Lock()
@@ -147,7 +147,7 @@ func (db *DB) follow(x *index, target state) error {
 }
 
 // endOf returns where the last of recs ends (from if there are none).
-func endOf(recs []scanned, from int64) int64 {
+func endOf(recs []scanned, from logPos) logPos {
 	if len(recs) == 0 {
 		return from
 	}
@@ -156,11 +156,11 @@ func endOf(recs []scanned, from int64) int64 {
 
 // applyRecords applies records read from segment seg. Each record is checked whole before any
 // of it is applied.
-func applyRecords(x *index, seg pages.TSN, recs []scanned) error {
+func applyRecords(x *index, recs []scanned) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for i := range recs {
-		if err := x.apply(&recs[i].rec, logPos{seg: seg, off: recs[i].end}); err != nil {
+		if err := x.apply(&recs[i].rec, recs[i].end); err != nil {
 			return err
 		}
 	}

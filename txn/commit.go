@@ -221,10 +221,8 @@ func (db *DB) runBatch(batch []*request) {
 
 	// Validate in order, against committed data and the members accepted before.
 	var (
-		buf      bytes.Buffer
 		accepted []*request
 		recs     []record
-		ends     []int64
 		ov       = newOverlay()
 		next     = st.tsn
 	)
@@ -234,7 +232,6 @@ func (db *DB) runBatch(batch []*request) {
 			continue
 		}
 		var rec record
-		start := buf.Len()
 		if r.reserve != nil {
 			if err := db.reserveLocked(x, r.reserve, ov); err != nil {
 				r.err = err
@@ -242,25 +239,18 @@ func (db *DB) runBatch(batch []*request) {
 			}
 			rec = record{TSN: next, Ops: []op{{Op: opReserve, NS: r.reserve.ns, Inc: r.reserve.inc,
 				From: r.reserve.from, Upto: r.reserve.upto}}}
-			if err := frame(&buf, &rec); err != nil {
-				buf.Truncate(start)
-				r.err = err
-				continue
-			}
 		} else {
 			if err := db.validate(x, r.tx, ov); err != nil {
 				r.err = err
 				continue
 			}
-			rec = record{TSN: next + 1, Ops: r.ops}
-			frameOps(&buf, rec.TSN, r.opsJSON)
 			next++
+			rec = record{TSN: next, Ops: r.ops}
 			r.tsn = rec.TSN
 			ov.add(x, &rec)
 		}
 		accepted = append(accepted, r)
 		recs = append(recs, rec)
-		ends = append(ends, int64(buf.Len()))
 	}
 	x.mu.RUnlock()
 	if len(accepted) == 0 {
@@ -268,9 +258,9 @@ func (db *DB) runBatch(batch []*request) {
 	}
 
 	// Rotate to a new segment when this one is full; the old one is fsynced first (it holds
-	// what the new one follows, also under NoSync).
-	// A segment is named by the TSN after the last one committed before it; one started since
-	// the last commit (only reservations in it) already has that name, so it is not rotated.
+	// what the new one follows, also under NoSync). A segment is named by the TSN after the last
+	// one committed before it; one started since the last commit (only reservations in it)
+	// already has that name, so it is not rotated.
 	pos := st.pos
 	if pos.off >= db.cfg.SegmentBytes && pos.seg != st.tsn+1 {
 		if err := db.w.Sync(); err != nil {
@@ -284,15 +274,31 @@ func (db *DB) runBatch(batch []*request) {
 			return
 		}
 		crashAt(crashRotateCreated)
-		pos = logPos{seg: st.tsn + 1, off: hdr}
+		pos = hdr
 		if err := db.openWriter(pos.seg); err != nil {
 			fail(fmt.Errorf("txtdb: commit: %w", err))
 			return
 		}
 	}
 
+	// Frame the records, each chained to the one before it.
+	var buf bytes.Buffer
+	ends := make([]logPos, len(recs))
+	chain := pos.chain
+	for i, r := range accepted {
+		var err error
+		if r.reserve != nil {
+			chain, err = frame(&buf, &recs[i], chain)
+		} else {
+			chain = frameOps(&buf, recs[i].TSN, r.opsJSON, chain)
+		}
+		if err != nil { // INVARIANT: a reservation record always encodes
+			panic(fmt.Sprintf("txn: frame reservation: %v", err))
+		}
+		ends[i] = logPos{seg: pos.seg, off: pos.off + int64(buf.Len()), chain: chain}
+	}
+
 	// Append, fsync (the commit point), publish in state.
-	end := pos.off + int64(buf.Len())
 	if err := db.appendLog(buf.Bytes(), pos.off); err != nil {
 		db.undo(accepted, pos.off, buf.Len(), err)
 		return
@@ -300,7 +306,7 @@ func (db *DB) runBatch(batch []*request) {
 	next2 := st
 	next2.seq++
 	next2.tsn = next
-	next2.pos = logPos{seg: pos.seg, off: end}
+	next2.pos = ends[len(ends)-1]
 	next2.boot = db.boot
 	next2.noSync = db.cfg.NoSync
 	// The first NoSync state of a boot is made durable, so that after a power cut the store
@@ -320,7 +326,7 @@ func (db *DB) runBatch(batch []*request) {
 	case next2.pos: // a reader's catch-up got here first
 	case st.pos:
 		for i := range recs {
-			if applyErr = x.apply(&recs[i], logPos{seg: pos.seg, off: pos.off + ends[i]}); applyErr != nil {
+			if applyErr = x.apply(&recs[i], ends[i]); applyErr != nil {
 				break
 			}
 		}
@@ -343,6 +349,12 @@ func (db *DB) appendLog(b []byte, off int64) error {
 		return err
 	}
 	end := off + int64(len(b))
+	if end > db.wSize {
+		// Another process may have grown the segment since this handle last looked.
+		if fi, err := db.w.Stat(); err == nil {
+			db.wSize = max(db.wSize, fi.Size())
+		}
+	}
 	if end > db.wSize {
 		// Grow the segment with real zeros past the batch, so later batches overwrite
 		// preallocated space (their fdatasync then has no size change to journal).
@@ -379,7 +391,7 @@ func (db *DB) appendLog(b []byte, off int64) error {
 // REQUIRES: commit lock held.
 func (db *DB) undo(accepted []*request, off int64, n int, cause error) {
 	err := fmt.Errorf("txtdb: commit: %w", cause)
-	terr := eraseSync(db.w, off, min(off+int64(n), db.wSize))
+	terr := eraseSync(db.w, off, off+int64(n))
 	// Forget the handle: after a failure its segment may be removed by the next lock holder's
 	// recovery (an empty rotated segment) and re-created under the same name.
 	db.dropWriter()
@@ -432,11 +444,11 @@ func (db *DB) openWriter(seg pages.TSN) error {
 }
 
 // frameOps appends a commit record with pre-encoded ops: {"tsn":N,"ops":<ops>,"crc":"..."}.
-func frameOps(buf *bytes.Buffer, tsn pages.TSN, opsJSON []byte) {
+func frameOps(buf *bytes.Buffer, tsn pages.TSN, opsJSON []byte, prev uint32) uint32 {
 	start := buf.Len()
 	buf.WriteString(`{"tsn":`)
 	buf.WriteString(strconv.FormatUint(uint64(tsn), 10))
 	buf.WriteString(`,"ops":`)
 	buf.Write(opsJSON)
-	appendCRC(buf, start)
+	return appendCRC(buf, start, prev)
 }

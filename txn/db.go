@@ -223,7 +223,7 @@ func (db *DB) initStore(ctx context.Context) (storeConfig, error) {
 	if err != nil {
 		return sc, err
 	}
-	st := state{seq: 0, pos: logPos{seg: 1, off: hdr}, lineage: lineage, boot: db.boot}
+	st := state{seq: 0, pos: hdr, lineage: lineage, boot: db.boot}
 	two := append(st.encode(), (state{seq: 1, pos: st.pos, lineage: lineage, boot: db.boot}).encode()...)
 	if err := lockfs.WriteFile(filepath.Join(db.meta, stateName), two, db.cfg.FileMode); err != nil {
 		return sc, fmt.Errorf("txtdb: create store: %w", err)

@@ -103,14 +103,14 @@ func recordEnds(t *testing.T, dir string) map[pages.TSN]int64 {
 	defer f.Close()
 	_, hdr, err := readHeader(f, 1)
 	require.NoError(t, err)
-	data, err := readRange(f, hdr, -1)
+	data, err := readRange(f, hdr.off, -1)
 	require.NoError(t, err)
 	recs, bad := scanRecords(pages.JSON, data, hdr)
 	require.NoError(t, bad)
 	ends := map[pages.TSN]int64{}
 	for _, r := range recs {
 		if !r.rec.isReservation() {
-			ends[r.rec.TSN] = r.end
+			ends[r.rec.TSN] = r.end.off
 		}
 	}
 	return ends

@@ -10,28 +10,29 @@ import (
 // Garbage in a log segment is an error, never a panic; what decodes re-frames to the same bytes.
 func FuzzScanRecords(f *testing.F) {
 	var b bytes.Buffer
-	frameOps(&b, 1, []byte(`[{"op":"create","ns":"a","inc":"i1"},{"op":"put","ns":"a","inc":"i1","page":"page000001","objs":[{"x":1},"s",2.5e300]}]`))
-	_ = frame(&b, &record{TSN: 1, Ops: []op{{Op: opReserve, NS: "a", Inc: "i1", From: 2, Upto: 34}}})
+	c := frameOps(&b, 1, []byte(`[{"op":"create","ns":"a","inc":"i1"},{"op":"put","ns":"a","inc":"i1","page":"page000001","objs":[{"x":1},"s",2.5e300]}]`), 7)
+	_, _ = frame(&b, &record{TSN: 1, Ops: []op{{Op: opReserve, NS: "a", Inc: "i1", From: 2, Upto: 34}}}, c)
 	f.Add(b.Bytes())
 	f.Add([]byte(`{"tsn":1,"ops":[],"crc":"00000000"}` + "\n"))
 	f.Add([]byte("\n\n{"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		recs, _ := scanRecords(pages.JSON, data, 0)
+		from := logPos{seg: 1, chain: 7}
+		recs, _ := scanRecords(pages.JSON, data, from)
 		var off int64
 		for _, r := range recs {
-			if r.end <= off || r.end > int64(len(data)) {
-				t.Fatalf("record end %d after %d in %d bytes", r.end, off, len(data))
+			if r.end.off <= off || r.end.off > int64(len(data)) {
+				t.Fatalf("record end %d after %d in %d bytes", r.end.off, off, len(data))
 			}
-			off = r.end
+			off = r.end.off
 		}
-		_, _ = scanRecords(pages.YAML, data, 0)
-		_, _ = scanRecords(pages.XML, data, 0)
+		_, _ = scanRecords(pages.YAML, data, from)
+		_, _ = scanRecords(pages.XML, data, from)
 	})
 }
 
 // A state slot decodes only if whole and checksummed; what decodes encodes to the same slot.
 func FuzzDecodeState(f *testing.F) {
-	f.Add(state{seq: 3, tsn: 9, pos: logPos{seg: 1, off: 4096}, lineage: "l", boot: "b"}.encode())
+	f.Add(state{seq: 3, tsn: 9, pos: logPos{seg: 1, off: 4096, chain: 0xdeadbeef}, lineage: "l", boot: "b"}.encode())
 	f.Add(bytes.Repeat([]byte(" "), stateSlotSize))
 	f.Fuzz(func(t *testing.T, slot []byte) {
 		s, err := decodeState(slot)

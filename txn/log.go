@@ -63,38 +63,42 @@ func nextSegment(dir string, seg pages.TSN) (pages.TSN, error) {
 	return 0, nil
 }
 
-// readHeader reads and checks a segment's header line; it returns the offset of the first record.
-func readHeader(f *os.File, seg pages.TSN) (segHeader, int64, error) {
+// readHeader reads and checks a segment's header line; it returns the position of the first
+// record (just past the header, chained to the header's crc).
+func readHeader(f *os.File, seg pages.TSN) (segHeader, logPos, error) {
 	buf := make([]byte, 512)
 	n, err := f.ReadAt(buf, 0)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return segHeader{}, 0, err
+		return segHeader{}, logPos{}, err
 	}
 	i := bytes.IndexByte(buf[:n], '\n')
 	if i < 0 {
-		return segHeader{}, 0, fmt.Errorf("%w: segment header missing", errBadRecord)
+		return segHeader{}, logPos{}, fmt.Errorf("%w: segment header missing", errBadRecord)
 	}
 	var h segHeader
-	if err := unframe(buf[:i+1], &h); err != nil {
-		return h, 0, err
+	sum, err := unframe(buf[:i+1], &h, 0)
+	if err != nil {
+		return h, logPos{}, err
 	}
 	if h.Version != logVersion || h.First != seg {
-		return h, 0, fmt.Errorf("%w: segment header version %d first %d", errBadRecord, h.Version, h.First)
+		return h, logPos{}, fmt.Errorf("%w: segment header version %d first %d", errBadRecord, h.Version, h.First)
 	}
-	return h, int64(i + 1), nil
+	return h, logPos{seg: seg, off: int64(i + 1), chain: sum}, nil
 }
 
-// scanned is one record read back from the log, with the offset just past it.
+// scanned is one record read back from the log, with the position just past it.
 type scanned struct {
 	rec record
-	end int64
+	end logPos
 }
 
 // scanRecords decodes the records in data, which starts at file offset base. It stops at the end
 // of data, at a NUL byte where a record would start (the zero-filled space a segment is
 // preallocated with: the end of the log), or at the first line that is not a whole, valid record.
 // It returns what it read before; bad reports why it stopped early (nil at the end of the log).
-func scanRecords(f pages.Format, data []byte, base int64) (recs []scanned, bad error) {
+// data starts at position from, whose chain the first record must continue.
+func scanRecords(f pages.Format, data []byte, from logPos) (recs []scanned, bad error) {
+	base, chain := from.off, from.chain
 	off := 0
 	for off < len(data) && data[off] != 0 {
 		line := data[off:]
@@ -107,14 +111,16 @@ func scanRecords(f pages.Format, data []byte, base int64) (recs []scanned, bad e
 		}
 		line = data[off : off+i+1]
 		var r record
-		if err := unframe(line, &r); err != nil {
+		sum, err := unframe(line, &r, chain)
+		if err != nil {
 			return recs, fmt.Errorf("record at offset %d: %w", base+int64(off), err)
 		}
+		chain = sum
 		if err := decodeOps(f, &r); err != nil {
 			return recs, fmt.Errorf("record at offset %d: %w", base+int64(off), err)
 		}
 		off += i + 1
-		recs = append(recs, scanned{rec: r, end: base + int64(off)})
+		recs = append(recs, scanned{rec: r, end: logPos{seg: from.seg, off: base + int64(off), chain: chain}})
 	}
 	return recs, nil
 }
@@ -149,21 +155,22 @@ func readRange(f *os.File, from, to int64) ([]byte, error) {
 // Segments are preallocated with real zeros (not fallocate, whose unwritten extents turn the
 // first write into a metadata change): an fdatasync of a record written over them flushes data
 // only, while one of an append must also journal the file's new size.
-func createSegment(dir string, first pages.TSN, lineage string, perm os.FileMode, prealloc int64) (int64, error) {
+func createSegment(dir string, first pages.TSN, lineage string, perm os.FileMode, prealloc int64) (logPos, error) {
 	var buf bytes.Buffer
-	if err := frame(&buf, segHeader{Version: logVersion, First: first, Lineage: lineage}); err != nil {
-		return 0, err
+	sum, err := frame(&buf, segHeader{Version: logVersion, First: first, Lineage: lineage}, 0)
+	if err != nil {
+		return logPos{}, err
 	}
-	hdr := int64(buf.Len())
+	hdr := logPos{seg: first, off: int64(buf.Len()), chain: sum}
 	buf.Write(make([]byte, prealloc))
 	path := filepath.Join(dir, segName(first))
 	// Never replace a segment: recovery removed any unused one with this name before the
 	// rotation, so one that exists now holds history.
 	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
-		return 0, fmt.Errorf("create log segment %s: exists (%v)", segName(first), err)
+		return logPos{}, fmt.Errorf("create log segment %s: exists (%v)", segName(first), err)
 	}
 	if err := lockfs.WriteFile(path, buf.Bytes(), perm); err != nil {
-		return 0, fmt.Errorf("create log segment: %w", err)
+		return logPos{}, fmt.Errorf("create log segment: %w", err)
 	}
 	return hdr, nil
 }
@@ -176,14 +183,31 @@ func nulAt(data []byte, i int) int {
 	return len(data)
 }
 
-// eraseSync overwrites [from, to) of a segment with zeros and fdatasyncs it: the log ends at
-// from again. Used to take back a failed batch and to remove a torn tail.
+// dataEnd returns the index just past the last non-NUL byte of data (0 if all are NUL).
+func dataEnd(data []byte) int {
+	for i := len(data) - 1; i >= 0; i-- {
+		if data[i] != 0 {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// eraseSync overwrites [from, to) of a segment with zeros, last bytes first, and fdatasyncs it:
+// the log ends at from again. Used to take back a failed batch and to remove a torn tail.
+// Back to front, so that an erase cut short by a crash leaves a prefix of the old bytes (which
+// recovery reads, whole records and torn tail alike) and never zeros in front of stale records.
 func eraseSync(f *os.File, from, to int64) error {
 	if err := faults.hit(faultLogErase); err != nil {
 		return err
 	}
-	if err := writeZeros(f, from, to); err != nil {
-		return err
+	zeros := make([]byte, min(max(to-from, 0), 1<<20))
+	for end := to; end > from; {
+		n := min(int64(len(zeros)), end-from)
+		if _, err := f.WriteAt(zeros[:n], end-n); err != nil {
+			return err
+		}
+		end -= n
 	}
 	return datasync(f)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"strconv"
 
 	"github.com/txtdb/txtdb/pages"
 )
@@ -14,8 +15,11 @@ import (
 //
 //	{"tsn":42,"ops":[...],"crc":"1a2b3c4d"}\n
 //
-// The crc (CRC-32C, 8 lowercase hex digits) covers every byte before `,"crc":`. The suffix has a
-// fixed length, so a reader finds it without parsing. A segment starts with a header line in the
+// The crc (CRC-32C, 8 lowercase hex digits) covers every byte before `,"crc":` and is chained:
+// it starts from the previous line's crc (the segment header's starts from 0), so a record is
+// valid only right after the record it was written after. A stale record from a failed batch
+// that survives past zeros or past a newer record can therefore never be adopted. The suffix has
+// a fixed length, so a reader finds it without parsing. A segment starts with a header line in the
 // same framing: {"txtdb_log":1,"first":<tsn>,"lineage":"<id>","crc":"..."}.
 const (
 	crcSuffixLen = len(`,"crc":"00000000"}` + "\n")
@@ -68,51 +72,52 @@ type segHeader struct {
 
 var errBadRecord = errors.New("bad log record")
 
-// frame appends v as one checksummed line to buf.
-func frame(buf *bytes.Buffer, v any) error {
+// frame appends v as one checksummed line chained to prev to buf and returns its crc.
+func frame(buf *bytes.Buffer, v any, prev uint32) (uint32, error) {
 	start := buf.Len()
 	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false) // object text is stored as it is
 	if err := enc.Encode(v); err != nil {
 		buf.Truncate(start)
-		return err
+		return 0, err
 	}
 	// Encode wrote `{...}\n`: drop "}\n", checksum the body, add the suffix.
 	buf.Truncate(buf.Len() - 2)
-	appendCRC(buf, start)
-	return nil
+	return appendCRC(buf, start, prev), nil
 }
 
-// appendCRC closes the line that starts at start with its checksum suffix.
-func appendCRC(buf *bytes.Buffer, start int) {
-	sum := crc32.Checksum(buf.Bytes()[start:], crcTable)
+// appendCRC closes the line that starts at start with its checksum suffix, chained to prev.
+func appendCRC(buf *bytes.Buffer, start int, prev uint32) uint32 {
+	sum := crc32.Update(prev, crcTable, buf.Bytes()[start:])
 	fmt.Fprintf(buf, `,"crc":"%08x"}`+"\n", sum)
+	return sum
 }
 
-// unframe checks one line (with its trailing newline) and decodes it into v.
-func unframe(line []byte, v any) error {
+// unframe checks one line (with its trailing newline) chained to prev, decodes it into v, and
+// returns its crc.
+func unframe(line []byte, v any, prev uint32) (uint32, error) {
 	n := len(line)
 	if n < crcSuffixLen+2 || line[n-1] != '\n' || line[0] != '{' {
-		return errBadRecord
+		return 0, errBadRecord
 	}
 	suf := line[n-crcSuffixLen:]
 	if !bytes.HasPrefix(suf, []byte(`,"crc":"`)) || !bytes.HasSuffix(suf, []byte("\"}\n")) {
-		return errBadRecord
+		return 0, errBadRecord
 	}
-	var want uint32
-	if _, err := fmt.Sscanf(string(suf[8:16]), "%08x", &want); err != nil {
-		return errBadRecord
+	want, err := strconv.ParseUint(string(suf[8:16]), 16, 32)
+	if err != nil {
+		return 0, errBadRecord
 	}
 	body := line[:n-crcSuffixLen]
-	if crc32.Checksum(body, crcTable) != want {
-		return errBadRecord
+	if crc32.Update(prev, crcTable, body) != uint32(want) {
+		return 0, fmt.Errorf("%w: checksum (or chain) mismatch", errBadRecord)
 	}
 	js := make([]byte, 0, len(body)+1)
 	js = append(append(js, body...), '}')
 	if err := json.Unmarshal(js, v); err != nil {
-		return fmt.Errorf("%w: %v", errBadRecord, err)
+		return 0, fmt.Errorf("%w: %v", errBadRecord, err)
 	}
-	return nil
+	return uint32(want), nil
 }
 
 // encodeObjs turns page contents into their log form.

@@ -17,20 +17,28 @@ import (
 //   - whole, valid records past state's position are fsynced, then adopted (state is rewritten);
 //   - a torn or checksum-failing tail past state's position is erased with zeros (and fdatasynced);
 //   - segments past the last good record (a rotation that never got a record) are removed;
-//   - a state file that names a position the log does not reach, or no readable state, is rebuilt
-//     from the log under a new lineage (history may have been rewound).
+//   - no readable state slot: state is rebuilt from the log under a new lineage;
+//   - a NoSync state from another boot (a power cut may have cost the log its unsynced tail, or
+//     a page inside it): state is rebuilt from the longest valid chain of records, under a new
+//     lineage, and whatever follows the first broken link is cut off (it was never durable).
 //
-// Nothing at or below state's position is ever erased. REQUIRES: commit lock held.
+// Otherwise nothing at or below state's position is ever erased. REQUIRES: commit lock held.
 func (db *DB) recoverLocked() (state, error) {
 	st, err := db.state.read()
 	if errors.Is(err, errNoState) {
-		return db.rebuildLocked(state{})
+		db.dropWriter()
+		return db.rebuildLocked(state{}, false)
 	}
 	if err != nil {
 		return st, err
 	}
 	if db.cleanTail(st) {
 		return st, nil
+	}
+	// Off the fast path files may be erased, removed or re-created: reopen the writer afterwards.
+	db.dropWriter()
+	if st.noSync && st.boot != db.boot {
+		return db.rebuildLocked(st, true)
 	}
 	segs, err := listSegments(db.logDir)
 	if err != nil {
@@ -40,7 +48,7 @@ func (db *DB) recoverLocked() (state, error) {
 		if !st.noSync {
 			return st, corrupt(filepath.Join(db.logDir, segName(st.pos.seg)), 0, errors.New("segment named by state is missing"))
 		}
-		return db.rebuildLocked(st)
+		return db.rebuildLocked(st, true)
 	}
 	cur := st
 	var dirty []*os.File // files holding adopted records, to fsync before adopting
@@ -69,9 +77,9 @@ func (db *DB) recoverLocked() (state, error) {
 		if err != nil {
 			return st, fmt.Errorf("recover: %w", err)
 		}
-		start := cur.pos.off
+		from := cur.pos
 		if later {
-			if _, start, err = readHeader(f, seg); err != nil {
+			if _, from, err = readHeader(f, seg); err != nil {
 				_ = f.Close()
 				if err := removeSegment(path); err != nil {
 					return st, err
@@ -89,21 +97,21 @@ func (db *DB) recoverLocked() (state, error) {
 				// damage from outside, reported and not papered over.
 				return st, corrupt(path, st.pos.off, errors.New("no record ends where state says the log ends"))
 			}
-			return db.rebuildLocked(st) // a NoSync tail lost in a power cut
+			return db.rebuildLocked(st, true) // a NoSync tail lost in a power cut
 		}
-		data, err := readRange(f, start, -1)
+		data, err := readRange(f, from.off, -1)
 		if err != nil {
 			_ = f.Close()
 			return st, fmt.Errorf("recover: read %s: %w", path, err)
 		}
-		recs, bad := scanRecords(db.format, data, start)
-		good, adopted := start, 0
+		recs, bad := scanRecords(db.format, data, from)
+		good, adopted := from.off, 0
 		for _, r := range recs {
 			if !follows(cur.tsn, &r.rec) {
 				bad = fmt.Errorf("%w: tsn %d does not follow %d", errBadRecord, r.rec.TSN, cur.tsn)
 				break
 			}
-			cur.tsn, cur.pos, good = r.rec.TSN, logPos{seg: seg, off: r.end}, r.end
+			cur.tsn, cur.pos, good = r.rec.TSN, r.end, r.end.off
 			adopted++
 		}
 		if later && adopted == 0 {
@@ -114,8 +122,11 @@ func (db *DB) recoverLocked() (state, error) {
 			stopped = true
 			continue
 		}
-		if dirty := start + int64(nulAt(data, int(good-start))); dirty > good {
-			if err := eraseSync(f, good, dirty); err != nil {
+		// Erase everything past the good records, up to the last non-zero byte: stale bytes of a
+		// failed batch behind zeros would otherwise be found again once a new record ends where
+		// one of them starts (and a retried, byte-identical record even continues their chain).
+		if end := from.off + int64(dataEnd(data)); end > good {
+			if err := eraseSync(f, good, end); err != nil {
 				_ = f.Close()
 				return st, fmt.Errorf("recover: erase torn tail of %s at %d: %w (%v)", path, good, err, bad)
 			}
@@ -136,14 +147,8 @@ func (db *DB) recoverLocked() (state, error) {
 		}
 		crashAt(crashRecoverAdopted)
 	}
-	if st.noSync && st.boot != db.boot {
-		// The host rebooted since a commit that did not fsync: the log may have lost what state
-		// once named. Continue under a new lineage so no reader mixes two histories.
-		cur.lineage = uuid.NewString()
-	}
 	if cur != st {
 		cur.seq = st.seq + 1
-		cur.noSync = st.noSync && st.boot == db.boot // the log may still hold unsynced records
 		cur.boot = db.boot
 		if err := db.state.write(cur, false); err != nil {
 			return st, err
@@ -156,7 +161,9 @@ func (db *DB) recoverLocked() (state, error) {
 // a newer segment behind (a rotation names it by the TSN after state's, so one stat tells).
 // REQUIRES: commit lock held.
 func (db *DB) cleanTail(st state) bool {
-	if st.noSync && st.boot != db.boot {
+	if st.boot != db.boot {
+		// First commit since a reboot: a power cut can leave a batch's later pages on disk
+		// behind zeros; only the slow path looks past the first zero.
 		return false
 	}
 	if db.openWriter(st.pos.seg) != nil {
@@ -172,10 +179,12 @@ func (db *DB) cleanTail(st state) bool {
 	return errors.Is(err, os.ErrNotExist)
 }
 
-// rebuildLocked rebuilds state from the whole log under a new lineage, for a state file that is
-// unreadable or disagrees with the log. A bad record followed by more data is corruption.
+// rebuildLocked rebuilds state from the whole log under a new lineage. Strict (no readable
+// state): only a torn last line of the last segment may go; a bad record followed by more is
+// ErrCorrupt. Lenient (a NoSync state after a reboot, whose unsynced tail may have holes): the
+// log is cut at the first broken link, and later segments are removed.
 // REQUIRES: commit lock held.
-func (db *DB) rebuildLocked(old state) (state, error) {
+func (db *DB) rebuildLocked(old state, lenient bool) (state, error) {
 	segs, err := listSegments(db.logDir)
 	if err != nil {
 		return old, err
@@ -190,45 +199,63 @@ func (db *DB) rebuildLocked(old state) (state, error) {
 		seq += 1 << 32
 	}
 	cur := state{seq: seq, lineage: uuid.NewString(), boot: db.boot}
+	cut := false // the chain broke: every later segment goes
 	for i, seg := range segs {
 		path := filepath.Join(db.logDir, segName(seg))
+		if cut {
+			if err := removeSegment(path); err != nil {
+				return old, err
+			}
+			continue
+		}
 		f, err := os.OpenFile(path, os.O_RDWR, 0)
 		if err != nil {
 			return old, fmt.Errorf("rebuild state: %w", err)
 		}
-		_, start, err := readHeader(f, seg)
+		_, from, err := readHeader(f, seg)
+		if err == nil && i > 0 && seg != cur.tsn+1 {
+			err = fmt.Errorf("%w: segment %s does not follow tsn %d", errBadRecord, segName(seg), cur.tsn)
+		}
 		if err != nil {
 			_ = f.Close()
+			if lenient && i > 0 {
+				cut = true
+				if err := removeSegment(path); err != nil {
+					return old, err
+				}
+				continue
+			}
 			return old, corrupt(path, 0, err)
 		}
-		if cur.pos.seg == 0 {
-			cur.pos = logPos{seg: seg, off: start}
+		if i == 0 {
+			cur.pos = from
 		}
-		data, err := readRange(f, start, -1)
+		data, err := readRange(f, from.off, -1)
 		if err != nil {
 			_ = f.Close()
-			return old, corrupt(path, start, err)
+			return old, corrupt(path, from.off, err)
 		}
-		recs, bad := scanRecords(db.format, data, start)
+		recs, bad := scanRecords(db.format, data, from)
+		end := from
 		for _, r := range recs {
 			if !follows(cur.tsn, &r.rec) {
-				_ = f.Close()
-				return old, corrupt(path, r.end, fmt.Errorf("tsn %d does not follow %d", r.rec.TSN, cur.tsn))
+				bad = fmt.Errorf("%w: tsn %d does not follow %d", errBadRecord, r.rec.TSN, cur.tsn)
+				break
 			}
-			cur.tsn, cur.pos = r.rec.TSN, logPos{seg: seg, off: r.end}
+			cur.tsn, cur.pos, end = r.rec.TSN, r.end, r.end
 		}
 		if bad != nil {
-			// Only a torn last line of the last segment may go.
-			end := cur.pos.off
-			if cur.pos.seg != seg {
-				end = start
+			dirty := nulAt(data, int(end.off-from.off))
+			switch {
+			case lenient:
+				cut = true
+				err = eraseSync(f, end.off, from.off+int64(len(data)))
+			case i == len(segs)-1 && bytes.IndexByte(data[end.off-from.off:dirty], '\n') < 0:
+				err = eraseSync(f, end.off, from.off+int64(dataEnd(data))) // a torn last line
+			default:
+				err = corrupt(path, end.off, bad)
 			}
-			dirty := nulAt(data, int(end-start))
-			if i != len(segs)-1 || bytes.IndexByte(data[end-start:dirty], '\n') >= 0 {
-				_ = f.Close()
-				return old, corrupt(path, end, bad)
-			}
-			if err := eraseSync(f, end, start+int64(dirty)); err != nil {
+			if err != nil {
 				_ = f.Close()
 				return old, err
 			}

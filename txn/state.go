@@ -24,10 +24,12 @@ const (
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-// logPos names a byte position in the log: the segment (by its first TSN) and an offset in it.
+// logPos names a byte position in the log: the segment (by its first TSN), an offset in it, and
+// the chained crc of the line that ends there (the next record's crc starts from it).
 type logPos struct {
-	seg pages.TSN // first TSN of the segment (its file name)
-	off int64     // byte offset just past the last whole record
+	seg   pages.TSN // first TSN of the segment (its file name)
+	off   int64     // byte offset just past the last whole record
+	chain uint32    // crc of the line ending at off
 }
 
 // state is one decoded state slot.
@@ -45,8 +47,8 @@ func (s state) encode() []byte {
 	if s.noSync {
 		ns = 1
 	}
-	body := fmt.Sprintf("txtdb-state %d seq=%d tsn=%d seg=%d off=%d lineage=%s boot=%s nosync=%d",
-		stateVersion, s.seq, s.tsn, s.pos.seg, s.pos.off, s.lineage, s.boot, ns)
+	body := fmt.Sprintf("txtdb-state %d seq=%d tsn=%d seg=%d off=%d chain=%08x lineage=%s boot=%s nosync=%d",
+		stateVersion, s.seq, s.tsn, s.pos.seg, s.pos.off, s.pos.chain, s.lineage, s.boot, ns)
 	line := fmt.Sprintf("%s crc=%08x", body, crc32.Checksum([]byte(body), crcTable))
 	if len(line) > stateSlotSize-1 {
 		panic("txn: state slot overflow") // INVARIANT: fields are bounded (uuid-sized strings)
@@ -75,7 +77,7 @@ func decodeState(slot []byte) (state, error) {
 		return s, errBadSlot
 	}
 	fields := strings.Fields(body)
-	if len(fields) != 9 || fields[0] != "txtdb-state" || fields[1] != strconv.Itoa(stateVersion) {
+	if len(fields) != 10 || fields[0] != "txtdb-state" || fields[1] != strconv.Itoa(stateVersion) {
 		return s, errBadSlot
 	}
 	kv := map[string]string{}
@@ -98,6 +100,11 @@ func decodeState(slot []byte) (state, error) {
 	s.tsn = pages.TSN(num("tsn"))
 	s.pos.seg = pages.TSN(num("seg"))
 	s.pos.off = int64(num("off"))
+	chain, cerr := strconv.ParseUint(kv["chain"], 16, 32)
+	if cerr != nil || len(kv["chain"]) != 8 {
+		return s, errBadSlot
+	}
+	s.pos.chain = uint32(chain)
 	s.noSync = num("nosync") == 1
 	s.lineage = kv["lineage"]
 	s.boot = kv["boot"]
