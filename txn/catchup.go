@@ -48,6 +48,7 @@ func (db *DB) catchUp(target state, pin bool) (x *index, err error) {
 		}
 		db.idxp.Store(y)
 		db.alloc.reset() // reserved numbers and hot pages belonged to the old history
+		db.closeReaders()
 		return y, nil
 	}
 	if lineage == "" {
@@ -165,6 +166,21 @@ func applyRecords(x *index, recs []scanned) error {
 		}
 	}
 	return nil
+}
+
+// dropReaders closes the cached read handles on segments (they are reopened by name).
+func (db *DB) dropReaders() {
+	db.catchMu.Lock()
+	defer db.catchMu.Unlock()
+	db.closeReaders()
+}
+
+// closeReaders: dropReaders with catchMu held.
+func (db *DB) closeReaders() {
+	for seg, f := range db.segs {
+		_ = f.Close()
+		delete(db.segs, seg)
+	}
 }
 
 // segFile returns a read handle on a segment.

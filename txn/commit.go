@@ -311,10 +311,21 @@ func (db *DB) runBatch(batch []*request) {
 	next2.noSync = db.cfg.NoSync
 	// The first NoSync state of a boot is made durable, so that after a power cut the store
 	// knows its tail may have been lost (and starts a new lineage) rather than reissue TSNs.
-	syncState := next2.noSync && !(st.noSync && st.boot == db.boot)
-	if err := db.state.write(next2, syncState); err != nil {
-		db.undo(accepted, pos.off, buf.Len(), err)
+	if err := db.state.write(next2, false); err != nil {
+		db.undo(accepted, pos.off, buf.Len(), err) // a torn slot fails its checksum: readers use the other
 		return
+	}
+	if next2.noSync && !(st.noSync && st.boot == db.boot) {
+		if err := db.state.sync(); err != nil {
+			// The new slot is in place and readers may already have seen the commit: it cannot
+			// be taken back, and whether it would survive a power cut is unknown.
+			e := fmt.Errorf("fsync state: %w", err)
+			db.broken.Store(&e)
+			for _, r := range accepted {
+				r.err = &UnknownError{Err: e}
+			}
+			return
+		}
 	}
 	crashAt(crashAfterState)
 
@@ -332,7 +343,8 @@ func (db *DB) runBatch(batch []*request) {
 		}
 		x.seq = max(x.seq, next2.seq)
 	default:
-		applyErr = fmt.Errorf("index at %v, batch from %v to %v", x.pos, st.pos, next2.pos)
+		// A reader's catch-up stopped between segments (at the new segment's header, say, after
+		// a read error): it will read this batch from the log, as state names it.
 	}
 	x.mu.Unlock()
 	db.catchMu.Unlock()
@@ -359,6 +371,9 @@ func (db *DB) appendLog(b []byte, off int64) error {
 		// Grow the segment with real zeros past the batch, so later batches overwrite
 		// preallocated space (their fdatasync then has no size change to journal).
 		grown := end + db.growBytes()
+		if err := faults.hit(faultLogGrow); err != nil {
+			return err
+		}
 		if err := writeZeros(db.w, max(db.wSize, end), grown); err != nil {
 			return fmt.Errorf("grow log: %w", err)
 		}
@@ -391,7 +406,15 @@ func (db *DB) appendLog(b []byte, off int64) error {
 // REQUIRES: commit lock held.
 func (db *DB) undo(accepted []*request, off int64, n int, cause error) {
 	err := fmt.Errorf("txtdb: commit: %w", cause)
-	terr := eraseSync(db.w, off, off+int64(n))
+	// Erase what may have been written, but not past the file's end: growing the file to erase
+	// would need the very space whose lack may have caused the failure.
+	to := off + int64(n)
+	var terr error
+	if fi, serr := db.w.Stat(); serr != nil {
+		terr = serr
+	} else if to = min(to, fi.Size()); to > off {
+		terr = eraseSync(db.w, off, to)
+	}
 	// Forget the handle: after a failure its segment may be removed by the next lock holder's
 	// recovery (an empty rotated segment) and re-created under the same name.
 	db.dropWriter()

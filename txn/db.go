@@ -217,7 +217,11 @@ func (db *DB) initStore(ctx context.Context) (storeConfig, error) {
 		sc.PageSize = pages.DefaultPageSize
 	}
 	// A crash before txtdb.json is published leaves a store nobody has used: the next opener
-	// redoes all of this. Segment 1 and state are published first, txtdb.json last.
+	// redoes all of this, clearing what the dead creator left. Segment 1 and state are
+	// published first, txtdb.json last.
+	if err := clearUnpublished(db.logDir, filepath.Join(db.meta, stateName)); err != nil {
+		return sc, fmt.Errorf("txtdb: create store: %w", err)
+	}
 	lineage := uuid.NewString()
 	hdr, err := createSegment(db.logDir, 1, lineage, db.cfg.FileMode, db.growBytes())
 	if err != nil {
@@ -233,6 +237,25 @@ func (db *DB) initStore(ctx context.Context) (storeConfig, error) {
 		return sc, fmt.Errorf("txtdb: create store: %w", err)
 	}
 	return sc, nil
+}
+
+// clearUnpublished removes the log segments and state file of a store whose txtdb.json was never
+// published (its creator died): nobody can have committed to it.
+// REQUIRES: commit lock held, no txtdb.json.
+func clearUnpublished(logDir, statePath string) error {
+	segs, err := listSegments(logDir)
+	if err != nil {
+		return err
+	}
+	for _, seg := range segs {
+		if err := os.Remove(filepath.Join(logDir, segName(seg))); err != nil {
+			return err
+		}
+	}
+	if err := os.Remove(statePath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 func readStoreConfig(path string) (storeConfig, error) {
@@ -328,7 +351,10 @@ func (db *DB) current(ctx context.Context, pin bool) (state, *index, error) {
 	repaired := false
 	for tries := 0; ; tries++ {
 		st, err := db.readState()
-		needRepair := errors.Is(err, errNoState) || (err == nil && st.noSync && st.boot != db.boot)
+		// A state from another boot may predate a power cut: with sync on, acknowledged records
+		// past its (unsynced) slot must be adopted before anyone reads; with NoSync, the log may
+		// have lost its tail. Either way the first process after a reboot recovers, once.
+		needRepair := errors.Is(err, errNoState) || (err == nil && st.boot != db.boot)
 		var x *index
 		if err == nil && !needRepair {
 			x, err = db.catchUp(st, pin)

@@ -19,6 +19,8 @@ const (
 	faultLogSync                      // before the log fsync
 	faultLogErase                     // before erasing a failed batch or a torn tail
 	faultStateWrite                   // before writing the state slot
+	faultLogGrow                      // before growing a segment with zeros
+	faultStateSync                    // before the fsync of the state file (first NoSync state of a boot)
 )
 
 // faultSet injects errors (or pauses) at faultPoints and observes fsyncs.

@@ -147,9 +147,9 @@ func (db *DB) recoverLocked() (state, error) {
 		}
 		crashAt(crashRecoverAdopted)
 	}
+	cur.boot = db.boot // off the fast path once per boot: state then records this boot
 	if cur != st {
 		cur.seq = st.seq + 1
-		cur.boot = db.boot
 		if err := db.state.write(cur, false); err != nil {
 			return st, err
 		}
@@ -185,6 +185,7 @@ func (db *DB) cleanTail(st state) bool {
 // log is cut at the first broken link, and later segments are removed.
 // REQUIRES: commit lock held.
 func (db *DB) rebuildLocked(old state, lenient bool) (state, error) {
+	db.dropReaders() // segments may be erased, removed and later re-created under their names
 	segs, err := listSegments(db.logDir)
 	if err != nil {
 		return old, err
@@ -243,6 +244,17 @@ func (db *DB) rebuildLocked(old state, lenient bool) (state, error) {
 				break
 			}
 			cur.tsn, cur.pos, end = r.rec.TSN, r.end, r.end
+		}
+		if bad == nil && from.off+int64(dataEnd(data)) > end.off {
+			// Bytes behind zeros past the chain's end: never acknowledged (every fdatasync
+			// covers the chain up to its record), and dangerous to keep (see recoverLocked).
+			if lenient {
+				cut = true
+			}
+			if err := eraseSync(f, end.off, from.off+int64(dataEnd(data))); err != nil {
+				_ = f.Close()
+				return old, err
+			}
 		}
 		if bad != nil {
 			dirty := nulAt(data, int(end.off-from.off))

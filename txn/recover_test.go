@@ -3,6 +3,7 @@ package txn
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -234,10 +235,16 @@ func TestLiveHandleFollowsLineageChange(t *testing.T) {
 // would end exactly where the stale second one starts, and continue its checksum chain: the
 // first committer after a reboot must erase everything past state, not stop at the first zero.
 func TestStaleRecordsBehindZerosAreErased(t *testing.T) {
+	for _, noSync := range []bool{false, true} {
+		t.Run(fmt.Sprintf("nosync=%v", noSync), func(t *testing.T) { staleBehindZeros(t, noSync) })
+	}
+}
+
+func staleBehindZeros(t *testing.T, noSync bool) {
 	dir := t.TempDir()
 	setupPair(t, dir, Config{})
 	bumpN(t, dir, 3)
-	db := mustOpen(t, dir, Config{})
+	db := mustOpen(t, dir, Config{NoSync: noSync})
 	before, err := db.state.read()
 	require.NoError(t, err)
 	// The batch that will be "lost": two commits, R1 (pair -> 4) and R2 (pair -> 999).
@@ -271,6 +278,7 @@ func TestStaleRecordsBehindZerosAreErased(t *testing.T) {
 	require.NoError(t, err)
 	rolled := before
 	rolled.seq = latest.seq + 1
+	rolled.noSync = noSync // under NoSync, the reboot makes recovery rebuild (leniently) from the log
 	require.NoError(t, sf.write(rolled, true))
 	require.NoError(t, sf.close())
 	old := bootID
@@ -298,4 +306,99 @@ func TestRecordChain(t *testing.T) {
 	recs, bad = scanRecords(pages.JSON, b.Bytes()[first:], logPos{seg: 1, off: int64(first), chain: 100})
 	require.ErrorIs(t, bad, errBadRecord, "second record without its predecessor")
 	require.Empty(t, recs)
+}
+
+// A creator killed before publishing txtdb.json leaves a segment and a state file behind; the
+// next opener creates the store anyway.
+func TestCreatorKilledBeforePublishing(t *testing.T) {
+	dir := t.TempDir()
+	db := mustOpen(t, dir, Config{})
+	require.NoError(t, db.Close())
+	require.NoError(t, os.Remove(filepath.Join(dir, configName)))
+	setupPair(t, dir, Config{})
+	bumpN(t, dir, 1)
+	v, err := verifyPair(dir, 0, []int{1})
+	require.NoError(t, err)
+	require.Equal(t, 1, v)
+}
+
+// With sync on, a power cut can leave an older state slot on disk while the log holds later,
+// acknowledged commits. The first reader after the reboot must see them (it recovers first).
+func TestRebootWithOldStateSlotShowsAcknowledged(t *testing.T) {
+	dir := t.TempDir()
+	setupPair(t, dir, Config{})
+	db := mustOpen(t, dir, Config{})
+	before, err := db.state.read()
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	bumpN(t, dir, 2) // acknowledged: their records were fdatasynced
+	sf, err := openStateFile(filepath.Join(dir, pages.MetaDir, stateName), 0o644)
+	require.NoError(t, err)
+	latest, err := sf.read()
+	require.NoError(t, err)
+	old := before
+	old.seq = latest.seq + 1 // the slot that "survived" names the older position
+	require.NoError(t, sf.write(old, true))
+	require.NoError(t, sf.close())
+	prev := bootID
+	bootID = func() string { return "rebooted" }
+	t.Cleanup(func() { bootID = prev })
+
+	reader := mustOpen(t, dir, Config{})
+	require.NoError(t, view(context.Background(), reader, func(tx *Tx) error {
+		v, err := readInt(tx, "c", "page000001")
+		require.NoError(t, err)
+		require.Equal(t, 2, v, "acknowledged commits visible to the first reader after a reboot")
+		return nil
+	}))
+}
+
+// A failed fsync of the state file after its slot landed (first NoSync state of a boot): the
+// commit may be visible already, so it cannot be taken back: ErrCommitUnknown, handle broken.
+func TestStateFsyncFailure(t *testing.T) {
+	dir := t.TempDir()
+	setupPair(t, dir, Config{})
+	armFaults(t, func(p faultPoint) error {
+		if p == faultStateSync {
+			return errInjected
+		}
+		return nil
+	}, nil, nil)
+	db := mustOpen(t, dir, Config{NoSync: true})
+	_, _, err := update(context.Background(), db, func(tx *Tx) error { _, err := bumpPair(tx); return err })
+	require.ErrorIs(t, err, ErrCommitUnknown)
+	_, err = db.Begin(context.Background(), false)
+	require.ErrorIs(t, err, ErrBroken)
+	armFaults(t, nil, nil, nil)
+	v, err := verifyPair(dir, 0, []int{1})
+	require.NoError(t, err)
+	require.Equal(t, 1, v, "the commit whose state landed is there")
+}
+
+// A segment that cannot grow (a full disk) fails the commit cleanly; the handle carries on.
+func TestGrowthFailureIsClean(t *testing.T) {
+	dir := t.TempDir()
+	setupPair(t, dir, Config{SegmentBytes: 4096})
+	var fail atomic.Bool
+	armFaults(t, func(p faultPoint) error {
+		if p == faultLogGrow && fail.Load() {
+			return errInjected
+		}
+		return nil
+	}, nil, nil)
+	db := mustOpen(t, dir, Config{SegmentBytes: 1 << 30}) // never rotates: must grow
+	fail.Store(true)
+	var clean int
+	for i := 0; i < 40 && clean == 0; i++ {
+		_, _, err := update(context.Background(), db, func(tx *Tx) error { _, err := bumpPair(tx); return err })
+		if err != nil {
+			require.ErrorIs(t, err, errInjected)
+			require.NotErrorIs(t, err, ErrCommitUnknown)
+			clean++
+		}
+	}
+	require.Equal(t, 1, clean, "the commit that needed to grow the segment failed")
+	fail.Store(false)
+	_, _, err := update(context.Background(), db, func(tx *Tx) error { _, err := bumpPair(tx); return err })
+	require.NoError(t, err, "the handle carries on")
 }

@@ -178,4 +178,12 @@ func (sf *stateFile) write(s state, sync bool) error {
 	return nil
 }
 
+// sync makes the state file durable. REQUIRES: commit lock held.
+func (sf *stateFile) sync() error {
+	if err := faults.hit(faultStateSync); err != nil {
+		return err
+	}
+	return sf.f.Sync()
+}
+
 func (sf *stateFile) close() error { return sf.f.Close() }
