@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/txtdb/txtdb/pages"
 )
@@ -119,6 +120,14 @@ func decodeState(slot []byte) (state, error) {
 type stateFile struct {
 	f    *os.File
 	path string
+
+	memo struct { // the last slots decoded, so an unchanged file is not parsed again
+		sync.Mutex
+		raw [2 * stateSlotSize]byte
+		n   int
+		st  state
+		ok  bool
+	}
 }
 
 func openStateFile(path string, perm os.FileMode) (*stateFile, error) {
@@ -140,6 +149,13 @@ func (sf *stateFile) read() (state, error) {
 	if err != nil && !errors.Is(err, io.EOF) {
 		return state{}, fmt.Errorf("read state: %w", err)
 	}
+	sf.memo.Lock()
+	if sf.memo.ok && n == sf.memo.n && buf == sf.memo.raw {
+		st := sf.memo.st
+		sf.memo.Unlock()
+		return st, nil
+	}
+	sf.memo.Unlock()
 	var best state
 	found := false
 	for i := 0; i < 2; i++ {
@@ -157,6 +173,9 @@ func (sf *stateFile) read() (state, error) {
 	if !found {
 		return state{}, errNoState
 	}
+	sf.memo.Lock()
+	sf.memo.raw, sf.memo.n, sf.memo.st, sf.memo.ok = buf, n, best, true
+	sf.memo.Unlock()
 	return best, nil
 }
 
