@@ -76,6 +76,8 @@
 //     nil and values that marshal to several elements are ErrUnsupported.
 //   - YAML uses go.yaml.in/yaml/v3's defaults: struct fields are lowercased
 //     unless tagged, and decoding into any gives int, uint64 or float64.
+//     A value yaml.v3 cannot read back after writing it (a string with a tab
+//     before a line break, say) is ErrUnsupported, never stored damaged.
 //   - time.Time values come back with a fixed zone of the same offset, not
 //     the original *time.Location; their instants and offsets are exact.
 //   - Layout.PageSize is a budget for object text plus ObjectOverhead per

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Fuzz targets for every decoder. Garbage must give an error (matching the
@@ -141,6 +143,9 @@ func FuzzEncodeString(f *testing.F) {
 			}
 			for _, v := range values {
 				o, err := Encode(format, v)
+				if err != nil && format == YAML && errors.Is(err, ErrUnsupported) && !yamlRoundTrips(v) {
+					continue // yaml.v3 cannot read its own output for this value (a tab before a line break): refused clearly
+				}
 				if err != nil {
 					t.Fatalf("Encode(%v, %#v) = %v", format, v, err)
 				}
@@ -224,4 +229,14 @@ func FuzzValidateNamespace(f *testing.F) {
 			t.Fatalf("Namespace(NamespacePath(%q)) = %q, %v", ns, back, err)
 		}
 	})
+}
+
+// yamlRoundTrips reports whether yaml.v3 reads back what it writes for v.
+func yamlRoundTrips(v any) bool {
+	out, err := yaml.Marshal(v)
+	if err != nil {
+		return false
+	}
+	var back any
+	return yaml.Unmarshal(out, &back) == nil
 }
