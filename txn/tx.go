@@ -72,6 +72,9 @@ func (db *DB) Begin(ctx context.Context, writable bool) (*Tx, error) {
 	}
 	st, y, err := db.current(ctx, true) // pins st.tsn in y
 	if err != nil {
+		if db.closed.Load() {
+			return nil, ErrClosed // closed under us: its files went away mid-read
+		}
 		return nil, fmt.Errorf("txtdb: begin: %w", err)
 	}
 	tx := &Tx{db: db, idx: y, ctx: ctx, snap: st.tsn, writable: writable, iso: db.cfg.Isolation}
