@@ -73,6 +73,13 @@ func (o Object) as(f Format) (Object, error) {
 	return o, nil
 }
 
+// ObjectFromTrusted returns an Object for text that an Object of format f produced earlier (its
+// Text), without validating it again: for text read back from a checksummed file txtdb itself
+// wrote, such as the commit log. Text from anywhere else must go through ObjectFromText.
+func ObjectFromTrusted(f Format, text string) Object {
+	return Object{format: f, text: text}
+}
+
 // ObjectFromText validates that text is exactly one value of format f and
 // returns it as an Object. Invalid text gives an error matching ErrCorrupt
 // (a *CorruptError without a path, its offset into text).
