@@ -34,7 +34,6 @@ func Open(dir string, opts *Options) (*DB, error) {
 		NoSync:           opts.NoSync,
 		LockTimeout:      opts.LockTimeout,
 		FileMode:         opts.FileMode,
-		SegmentBytes:     opts.segmentBytes,
 	})
 	if err != nil {
 		return nil, err

@@ -48,8 +48,6 @@ type Options struct {
 	LockTimeout      time.Duration // longest wait for the commit lock; zero = 30s; the shorter of it and a context wins
 	MaxRetries       int           // Update's retries on ErrConflict; zero = 100
 	FileMode         os.FileMode   // mode of files txtdb creates (umask applies); zero = 0644
-
-	segmentBytes int64 // tests: log segment size before rotation
 }
 
 // DefaultMaxRetries is Update's retry budget when Options.MaxRetries is zero.

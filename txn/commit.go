@@ -309,12 +309,12 @@ func (db *DB) runBatch(batch []*request) {
 	next2.pos = ends[len(ends)-1]
 	next2.boot = db.boot
 	next2.noSync = db.cfg.NoSync
-	// The first NoSync state of a boot is made durable, so that after a power cut the store
-	// knows its tail may have been lost (and starts a new lineage) rather than reissue TSNs.
 	if err := db.state.write(next2, false); err != nil {
 		db.undo(accepted, pos.off, buf.Len(), err) // a torn slot fails its checksum: readers use the other
 		return
 	}
+	// The first NoSync state of a boot is made durable, so that after a power cut the store
+	// knows its tail may have been lost (and starts a new lineage) rather than reissue TSNs.
 	if next2.noSync && !(st.noSync && st.boot == db.boot) {
 		if err := db.state.sync(); err != nil {
 			// The new slot is in place and readers may already have seen the commit: it cannot

@@ -171,6 +171,8 @@ func Open(ctx context.Context, dir string, cfg Config) (*DB, error) {
 		return nil, err
 	}
 	if err := db.openIndex(ctx); err != nil {
+		db.dropWriter()
+		db.dropReaders()
 		_ = db.state.close()
 		return nil, fmt.Errorf("txtdb: open %s: %w", dir, err)
 	}

@@ -4,7 +4,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 )
@@ -23,41 +22,32 @@ const (
 	faultStateSync                    // before the fsync of the state file (first NoSync state of a boot)
 )
 
-// faultSet injects errors (or pauses) at faultPoints and observes fsyncs.
+// faultSet injects errors (or pauses) at faultPoints and observes fsyncs and the commit queue.
+// The hooks are atomic pointers: the commit path reads them several times per commit.
 type faultSet struct {
-	mu     sync.Mutex
-	inject func(p faultPoint) error        // guarded by mu; nil = no faults
-	synced func(seg uint64, covered int64) // guarded by mu; called after each good log fsync
-	queued func(delta int)                 // guarded by mu; a request enters (+1) / leaves (-1) submit
-}
-
-func (f *faultSet) queue(delta int) {
-	f.mu.Lock()
-	fn := f.queued
-	f.mu.Unlock()
-	if fn != nil {
-		fn(delta)
-	}
+	inject atomic.Pointer[func(p faultPoint) error]        // nil = no faults
+	synced atomic.Pointer[func(seg uint64, covered int64)] // called after each good log fsync
+	queued atomic.Pointer[func(delta int)]                 // a request enters (+1) / leaves (-1) submit
 }
 
 var faults faultSet
 
 func (f *faultSet) hit(p faultPoint) error {
-	f.mu.Lock()
-	fn := f.inject
-	f.mu.Unlock()
-	if fn == nil {
-		return nil
+	if fn := f.inject.Load(); fn != nil {
+		return (*fn)(p)
 	}
-	return fn(p)
+	return nil
 }
 
 func (f *faultSet) didSync(seg uint64, covered int64) {
-	f.mu.Lock()
-	fn := f.synced
-	f.mu.Unlock()
-	if fn != nil {
-		fn(seg, covered)
+	if fn := f.synced.Load(); fn != nil {
+		(*fn)(seg, covered)
+	}
+}
+
+func (f *faultSet) queue(delta int) {
+	if fn := f.queued.Load(); fn != nil {
+		(*fn)(delta)
 	}
 }
 

@@ -174,33 +174,16 @@ func (tx *Tx) visibleUnder(prefix string) []string {
 	return out
 }
 
-// Namespaces lists the namespaces this transaction sees, sorted.
+// Namespaces lists the namespaces this transaction sees, sorted. Under Serializable, the list
+// counts as read: a concurrent create, delete or rename makes this transaction's commit fail.
 func (tx *Tx) Namespaces() ([]string, error) {
 	if err := tx.check(false); err != nil {
 		return nil, err
 	}
-	tx.idx.mu.RLock()
-	set := map[string]bool{}
-	for name := range tx.idx.names {
-		if tx.idx.incAt(name, tx.snap) != "" {
-			set[name] = true
-		}
-	}
-	tx.idx.mu.RUnlock()
-	for n, inc := range tx.names {
-		set[n] = inc != ""
-	}
 	if tx.writable {
-		tx.listed = true // the set of names counts as read
+		tx.listed = true
 	}
-	var out []string
-	for n, ok := range set {
-		if ok {
-			out = append(out, n)
-		}
-	}
-	slices.Sort(out)
-	return out, nil
+	return tx.visibleUnder(""), nil // every name lies below ""
 }
 
 // CreateNamespace creates ns ("a.b.c" needs no "a" or "a.b" first). ErrNamespaceExists if it exists.
@@ -210,7 +193,7 @@ func (tx *Tx) CreateNamespace(ns string) error {
 	}
 	if _, err := tx.resolve(ns, true); err == nil {
 		return fmt.Errorf("%w: %q", ErrNamespaceExists, ns)
-	} else if !isNotFound(err) {
+	} else if !isNoNamespace(err) {
 		return err
 	}
 	inc := uuid.NewString()
@@ -256,7 +239,7 @@ func (tx *Tx) RenameNamespace(oldNS, newNS string) error {
 		to := newNS + n[len(oldNS):]
 		if _, err := tx.resolve(to, true); err == nil {
 			return fmt.Errorf("%w: %q", ErrNamespaceExists, to)
-		} else if !isNotFound(err) {
+		} else if !isNoNamespace(err) {
 			return err
 		}
 	}
@@ -298,9 +281,7 @@ func notFound(ns string, n uint64) error {
 	return fmt.Errorf("%w: %s/%s", ErrNotFound, ns, pages.PageID(n))
 }
 
-func isNotFound(err error) bool {
-	return err != nil && (errors.Is(err, ErrNamespaceNotFound))
-}
+func isNoNamespace(err error) bool { return errors.Is(err, ErrNamespaceNotFound) }
 
 // ReadPage returns the objects of a page. ErrNotFound if the page does not exist at the snapshot
 // (that, too, is recorded as a read).

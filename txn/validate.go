@@ -1,6 +1,8 @@
 package txn
 
 import (
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/txtdb/txtdb/pages"
@@ -73,14 +75,11 @@ func (db *DB) validate(idx *index, tx *Tx, ov *overlay) error {
 			return conflict(name, "", t, "namespace")
 		}
 	}
-	prefixes := tx.prefixes
+	prefixes := slices.Collect(maps.Keys(tx.prefixes))
 	if tx.listed && ser {
-		prefixes = map[string]bool{"": true}
-		for p := range tx.prefixes {
-			prefixes[p] = true
-		}
+		prefixes = append(prefixes, "") // Namespaces read the whole set of names
 	}
-	for prefix := range prefixes {
+	for _, prefix := range prefixes {
 		name, t := idx.prefixTSN(prefix)
 		for n, ot := range ov.names {
 			if ot > t && under(n, prefix) {
