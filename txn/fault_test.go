@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -20,14 +21,21 @@ import (
 // hooks do not run in parallel: the hooks are process-wide.
 func armFaults(t *testing.T, inject func(faultPoint) error, synced func(uint64, int64), queued func(int)) {
 	t.Helper()
-	faults.mu.Lock()
-	faults.inject, faults.synced, faults.queued = inject, synced, queued
-	faults.mu.Unlock()
-	t.Cleanup(func() {
-		faults.mu.Lock()
-		faults.inject, faults.synced, faults.queued = nil, nil, nil
-		faults.mu.Unlock()
-	})
+	store := func(i func(faultPoint) error, s func(uint64, int64), q func(int)) {
+		faults.inject.Store(ptrOrNil(i))
+		faults.synced.Store(ptrOrNil(s))
+		faults.queued.Store(ptrOrNil(q))
+	}
+	store(inject, synced, queued)
+	t.Cleanup(func() { store(nil, nil, nil) })
+}
+
+// ptrOrNil returns a pointer to fn, or nil for a nil fn (an unarmed hook).
+func ptrOrNil[F any](fn F) *F {
+	if reflect.ValueOf(fn).IsNil() {
+		return nil
+	}
+	return &fn
 }
 
 var errInjected = errors.New("injected fault")

@@ -16,6 +16,35 @@ import (
 
 func seg1(dir string) string { return filepath.Join(dir, pages.MetaDir, logDirName, segName(1)) }
 
+// stateOf reads the store's current state.
+func stateOf(t *testing.T, dir string) state {
+	t.Helper()
+	sf, err := openStateFile(filepath.Join(dir, pages.MetaDir, stateName), 0o644)
+	require.NoError(t, err)
+	defer sf.close()
+	st, err := sf.read()
+	require.NoError(t, err)
+	return st
+}
+
+// rewindState makes to the newest state slot (what a power cut that lost the newer, unsynced
+// slots leaves behind).
+func rewindState(t *testing.T, dir string, to state) {
+	t.Helper()
+	to.seq = stateOf(t, dir).seq + 1
+	sf, err := openStateFile(filepath.Join(dir, pages.MetaDir, stateName), 0o644)
+	require.NoError(t, err)
+	require.NoError(t, sf.write(to, true))
+	require.NoError(t, sf.close())
+}
+
+// reboot makes handles opened from now on run under another kernel boot id.
+func reboot(t *testing.T) {
+	prev := bootID
+	bootID = func() string { return "rebooted" }
+	t.Cleanup(func() { bootID = prev })
+}
+
 // bumpN commits n increments of the pair through a fresh handle.
 func bumpN(t *testing.T, dir string, n int) {
 	t.Helper()
@@ -56,11 +85,7 @@ func TestTornTailIsErased(t *testing.T) {
 	dir := t.TempDir()
 	setupPair(t, dir, Config{})
 	bumpN(t, dir, 3)
-	sf, err := openStateFile(filepath.Join(dir, pages.MetaDir, stateName), 0o644)
-	require.NoError(t, err)
-	st, err := sf.read()
-	require.NoError(t, err)
-	require.NoError(t, sf.close())
+	st := stateOf(t, dir)
 	// Longer than the next record, so only an erase (not the overwrite) can remove the marker.
 	torn := `{"tsn":5,"ops":[{"op":"put","ns":"c","inc":"x","page":"` + strings.Repeat("x", 4000) + "TORN-MARKER"
 	f, err := os.OpenFile(seg1(dir), os.O_WRONLY, 0)
@@ -165,9 +190,7 @@ func TestNoSyncPowerCutStartsNewLineage(t *testing.T) {
 	require.NoError(t, err)
 	lines := bytes.SplitAfter(data, []byte("\n"))
 	require.NoError(t, os.WriteFile(seg1(dir), bytes.Join(lines[:len(lines)-3], nil), 0o644))
-	old := bootID
-	bootID = func() string { return "another-boot" }
-	t.Cleanup(func() { bootID = old })
+	reboot(t)
 
 	db2 := mustOpen(t, dir, Config{})
 	v, err := verifyPair(dir, 0, []int{3})
@@ -272,18 +295,10 @@ func staleBehindZeros(t *testing.T, noSync bool) {
 	_, err = f.WriteAt(make([]byte, mid.pos.off-before.pos.off), before.pos.off)
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
-	sf, err := openStateFile(filepath.Join(dir, pages.MetaDir, stateName), 0o644)
-	require.NoError(t, err)
-	latest, err := sf.read()
-	require.NoError(t, err)
 	rolled := before
-	rolled.seq = latest.seq + 1
 	rolled.noSync = noSync // under NoSync, the reboot makes recovery rebuild (leniently) from the log
-	require.NoError(t, sf.write(rolled, true))
-	require.NoError(t, sf.close())
-	old := bootID
-	bootID = func() string { return "rebooted" }
-	t.Cleanup(func() { bootID = old })
+	rewindState(t, dir, rolled)
+	reboot(t)
 
 	// The retry: the same bump, byte for byte the lost R1; then one more commit.
 	bumpN(t, dir, 2)
@@ -331,18 +346,9 @@ func TestRebootWithOldStateSlotShowsAcknowledged(t *testing.T) {
 	before, err := db.state.read()
 	require.NoError(t, err)
 	require.NoError(t, db.Close())
-	bumpN(t, dir, 2) // acknowledged: their records were fdatasynced
-	sf, err := openStateFile(filepath.Join(dir, pages.MetaDir, stateName), 0o644)
-	require.NoError(t, err)
-	latest, err := sf.read()
-	require.NoError(t, err)
-	old := before
-	old.seq = latest.seq + 1 // the slot that "survived" names the older position
-	require.NoError(t, sf.write(old, true))
-	require.NoError(t, sf.close())
-	prev := bootID
-	bootID = func() string { return "rebooted" }
-	t.Cleanup(func() { bootID = prev })
+	bumpN(t, dir, 2)            // acknowledged: their records were fdatasynced
+	rewindState(t, dir, before) // the slot that "survived" names the older position
+	reboot(t)
 
 	reader := mustOpen(t, dir, Config{})
 	require.NoError(t, view(context.Background(), reader, func(tx *Tx) error {
