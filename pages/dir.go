@@ -112,14 +112,47 @@ func (d *Dir) WriteVersion(nsPath, pageID string, f Format, tsn TSN, objs []Obje
 	if err != nil {
 		return fmt.Errorf("write version %s: %w", rel, err)
 	}
-	if err := d.publish(nsPath, rel, data, perm); err != nil {
+	if err := d.publish(nsPath, rel, data, perm, true); err != nil {
 		return fmt.Errorf("write version %s: %w", rel, err)
 	}
 	return nil
 }
 
+// WriteVersionIn is WriteVersion into any folder inside the directory (a namespace folder, or a
+// folder of the engine's under MetaDir), without the final fsync of the folder: a caller that
+// writes many versions into one folder syncs it once with SyncFolder before relying on them.
+// folder must be a clean, slash-separated relative path (fs.ValidPath).
+func (d *Dir) WriteVersionIn(folder, pageID string, f Format, tsn TSN, objs []Object, perm os.FileMode) error {
+	if !fs.ValidPath(folder) || folder == "." {
+		return fmt.Errorf("write version: %w", &NameError{Kind: "folder", Name: folder, Reason: "not a clean relative path"})
+	}
+	if _, err := ParsePageID(pageID); err != nil {
+		return fmt.Errorf("write version: %w", err)
+	}
+	if err := checkFormat(f); err != nil {
+		return fmt.Errorf("write version: %w", err)
+	}
+	rel := path.Join(folder, VersionFileName(pageID, f, tsn))
+	data, err := EncodePage(f, objs)
+	if err != nil {
+		return fmt.Errorf("write version %s: %w", rel, err)
+	}
+	if err := d.publish(folder, rel, data, perm, false); err != nil {
+		return fmt.Errorf("write version %s: %w", rel, err)
+	}
+	return nil
+}
+
+// SyncFolder fsyncs a folder inside the directory (see WriteVersionIn).
+func (d *Dir) SyncFolder(folder string) error {
+	if !fs.ValidPath(folder) {
+		return fmt.Errorf("sync folder: %w", &NameError{Kind: "folder", Name: folder, Reason: "not a clean relative path"})
+	}
+	return d.syncDir(folder)
+}
+
 // publish writes data to the new file rel in folder dir; see WriteVersion.
-func (d *Dir) publish(dir, rel string, data []byte, perm fs.FileMode) (err error) {
+func (d *Dir) publish(dir, rel string, data []byte, perm fs.FileMode, syncDir bool) (err error) {
 	if _, err := d.root.Lstat(rel); err == nil {
 		return &fs.PathError{Op: "publish", Path: rel, Err: fs.ErrExist}
 	}
@@ -175,6 +208,9 @@ func (d *Dir) publish(dir, rel string, data []byte, perm fs.FileMode) (err error
 		}
 	default:
 		return err
+	}
+	if !syncDir {
+		return nil
 	}
 	return d.syncDir(dir)
 }

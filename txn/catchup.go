@@ -3,6 +3,7 @@ package txn
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -41,22 +42,47 @@ func (db *DB) catchUp(target state, pin bool) (x *index, err error) {
 		return x, errStale
 	}
 	if lineage != target.lineage && lineage != "" {
-		y := newIndex()
-		y.lineage = target.lineage
-		if err := db.follow(y, target); err != nil {
-			return x, err
-		}
-		db.idxp.Store(y)
-		db.alloc.reset() // reserved numbers and hot pages belonged to the old history
-		db.closeReaders()
-		return y, nil
+		return db.rebuildIndex(x, target, true)
 	}
 	if lineage == "" {
 		x.mu.Lock()
 		x.lineage = target.lineage
 		x.mu.Unlock()
 	}
-	return x, db.follow(x, target)
+	err = db.follow(x, target)
+	if errors.Is(err, errSegmentGone) {
+		// Idle while others checkpointed and trimmed the log: start again from the page files.
+		return db.rebuildIndex(x, target, false)
+	}
+	return x, err
+}
+
+// rebuildIndex builds a fresh index from the checkpoint and the log after it, up to target, and
+// swaps it in whole. Transactions that hold the old index keep reading their old, consistent
+// history; they cannot commit (a lineage conflict). A history rewound under a new lineage also
+// loses this process's reserved page numbers and hot pages. REQUIRES: catchMu held.
+func (db *DB) rebuildIndex(old *index, target state, newLineage bool) (*index, error) {
+	for tries := 0; ; tries++ {
+		y, err := db.indexFromCheckpoint()
+		if err != nil {
+			return old, err
+		}
+		y.lineage = target.lineage
+		y.seq = target.seq
+		db.closeReaders()
+		err = db.follow(y, target)
+		if errors.Is(err, errSegmentGone) && tries < 100 {
+			continue // trimmed again while we read: the catalog has moved on too
+		}
+		if err != nil {
+			return old, err
+		}
+		db.idxp.Store(y)
+		if newLineage {
+			db.alloc.reset()
+		}
+		return y, nil
+	}
 }
 
 // follow applies the log from x's position up to target's, following segments in order.
@@ -65,86 +91,169 @@ func (db *DB) follow(x *index, target state) error {
 	x.mu.RLock()
 	pos := x.pos
 	x.mu.RUnlock()
-	setPos := func(p logPos) {
-		x.mu.Lock()
-		x.pos = p
-		x.mu.Unlock()
-	}
 	if pos.seg == 0 {
-		segs, err := listSegments(db.logDir)
+		f, err := db.segFile(1)
 		if err != nil {
-			return err
+			return corrupt(db.logDir, 0, fmt.Errorf("no checkpoint and no first log segment: %w", err))
 		}
-		if len(segs) == 0 {
-			return corrupt(db.logDir, 0, fmt.Errorf("no log segment"))
-		}
-		f, err := db.segFile(segs[0])
-		if err != nil {
-			return err
-		}
-		_, hdr, err := readHeader(f, segs[0])
+		_, hdr, err := readHeader(f, 1)
 		if err != nil {
 			return corrupt(f.Name(), 0, err)
 		}
 		pos = hdr
-		setPos(pos)
+		x.mu.Lock()
+		x.pos = pos
+		x.mu.Unlock()
 	}
-	for pos != target.pos {
-		if pos.seg > target.pos.seg || (pos.seg == target.pos.seg && pos.off > target.pos.off) {
-			return corrupt(db.logDir, 0, fmt.Errorf("index at %v is past state %v", pos, target.pos))
+	r := logReader{open: db.segFile, done: func(seg pages.TSN) {
+		if f := db.segs[seg]; f != nil {
+			_ = f.Close()
+			delete(db.segs, seg)
 		}
-		f, err := db.segFile(pos.seg)
-		if err != nil {
-			return err
+	}}
+	var batch []scanned
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
 		}
-		to := int64(-1)
-		if pos.seg == target.pos.seg {
-			to = target.pos.off
-		}
-		data, err := readRange(f, pos.off, to)
-		if err != nil {
-			return corrupt(f.Name(), pos.off, err)
-		}
-		recs, bad := scanRecords(db.format, data, pos)
-		if bad == nil && to >= 0 {
-			if end := endOf(recs, pos); end != target.pos {
-				bad = fmt.Errorf("%w: records end at %v, state says %v", errBadRecord, end, target.pos)
-			}
-		}
-		if bad != nil {
-			return corrupt(f.Name(), pos.off, bad)
-		}
-		if err := applyRecords(x, recs); err != nil {
-			return corrupt(f.Name(), pos.off, err)
-		}
-		if to >= 0 {
-			pos = target.pos
-			continue
-		}
-		next, err := nextSegment(db.logDir, pos.seg)
-		if err != nil {
-			return err
-		}
-		if next == 0 || next > target.pos.seg {
-			return corrupt(db.logDir, 0, fmt.Errorf("log segment after %s missing", segName(pos.seg)))
-		}
-		nf, err := db.segFile(next)
-		if err != nil {
-			return err
-		}
-		_, hdr, err := readHeader(nf, next)
-		if err != nil {
-			return corrupt(nf.Name(), 0, err)
-		}
-		_ = f.Close()
-		delete(db.segs, pos.seg)
-		pos = hdr
-		setPos(pos)
+		err := applyRecords(x, batch)
+		batch = batch[:0]
+		return err
+	}
+	end, err := db.walk(r, pos, target.pos, func(rec *record, at logPos) bool {
+		batch = append(batch, scanned{rec: *rec, end: at})
+		return true
+	}, flush)
+	if err != nil {
+		return err
 	}
 	x.mu.Lock()
+	x.pos = end
 	x.seq = max(x.seq, target.seq)
 	x.mu.Unlock()
 	return nil
+}
+
+// logReader opens segments for walk and is told when walk is done with one.
+type logReader struct {
+	open func(seg pages.TSN) (*os.File, error)
+	done func(seg pages.TSN)
+}
+
+// errSegmentGone means a segment the walk needed is no longer in the log (trimmed after a
+// checkpoint): the reader must start again from the checkpoint.
+var errSegmentGone = errors.New("log segment trimmed")
+
+// errAheadOfState means the log position to read from (the checkpoint's) is past state: state is
+// an older slot that survived a power cut, and recovery under the commit lock must adopt the log.
+var errAheadOfState = errors.New("checkpoint is ahead of state")
+
+// walkLog reads the records from from up to to with its own file handles, calling fn for each;
+// fn returns false to stop before a record. It returns the end of the last record consumed.
+func (db *DB) walkLog(from, to logPos, fn func(r *record, end logPos) bool) (logPos, error) {
+	open := map[pages.TSN]*os.File{}
+	defer func() {
+		for _, f := range open {
+			_ = f.Close()
+		}
+	}()
+	r := logReader{
+		open: func(seg pages.TSN) (*os.File, error) {
+			if f := open[seg]; f != nil {
+				return f, nil
+			}
+			f, err := os.Open(filepath.Join(db.logDir, segName(seg)))
+			if err != nil {
+				return nil, err
+			}
+			open[seg] = f
+			return f, nil
+		},
+		done: func(seg pages.TSN) {
+			if f := open[seg]; f != nil {
+				_ = f.Close()
+				delete(open, seg)
+			}
+		},
+	}
+	return db.walk(r, from, to, fn, nil)
+}
+
+// walk reads the log from pos up to target, in segment order, checking every record's checksum
+// chain and TSN sequence, and hands each record to fn (which may stop the walk by returning
+// false). flush, if set, runs after each segment's records. Everything at or below target is
+// durable, so a bad record is ErrCorrupt; a segment missing from the log is errSegmentGone.
+func (db *DB) walk(r logReader, pos, target logPos, fn func(rec *record, end logPos) bool, flush func() error) (logPos, error) {
+	openSeg := func(seg pages.TSN) (*os.File, error) {
+		f, err := r.open(seg)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s", errSegmentGone, segName(seg))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("open log segment: %w", err)
+		}
+		return f, nil
+	}
+	for pos != target {
+		if pos.seg > target.seg || (pos.seg == target.seg && pos.off > target.off) {
+			return pos, corrupt(db.logDir, 0, fmt.Errorf("%w: log position %v is past state %v", errAheadOfState, pos, target))
+		}
+		f, err := openSeg(pos.seg)
+		if err != nil {
+			return pos, err
+		}
+		to := int64(-1)
+		if pos.seg == target.seg {
+			to = target.off
+		}
+		data, err := readRange(f, pos.off, to)
+		if err != nil {
+			return pos, corrupt(f.Name(), pos.off, err)
+		}
+		recs, bad := scanRecords(db.format, data, pos)
+		if bad == nil && to >= 0 {
+			if end := endOf(recs, pos); end != target {
+				bad = fmt.Errorf("%w: records end at %v, state says %v", errBadRecord, end, target)
+			}
+		}
+		if bad != nil {
+			return pos, corrupt(f.Name(), pos.off, bad)
+		}
+		stopped := false
+		for i := range recs {
+			if !fn(&recs[i].rec, recs[i].end) {
+				stopped = true
+				break
+			}
+			pos = recs[i].end
+		}
+		if flush != nil {
+			if err := flush(); err != nil {
+				return pos, corrupt(f.Name(), pos.off, err)
+			}
+		}
+		if stopped || to >= 0 {
+			return pos, nil
+		}
+		next, err := nextSegment(db.logDir, pos.seg)
+		if err != nil {
+			return pos, err
+		}
+		if next == 0 || next > target.seg {
+			return pos, corrupt(db.logDir, 0, fmt.Errorf("log segment after %s missing", segName(pos.seg)))
+		}
+		nf, err := openSeg(next)
+		if err != nil {
+			return pos, err
+		}
+		_, hdr, err := readHeader(nf, next)
+		if err != nil {
+			return pos, corrupt(nf.Name(), 0, err)
+		}
+		r.done(pos.seg)
+		pos = hdr
+	}
+	return pos, nil
 }
 
 // endOf returns where the last of recs ends (from if there are none).

@@ -59,13 +59,22 @@ type Config struct {
 	NoSync           bool          // process setting: skip the log fsync at commit
 	LockTimeout      time.Duration // process setting: 0 = DefaultLockTimeout
 	FileMode         os.FileMode   // process setting: mode of files txtdb creates; 0 = 0644
-	SegmentBytes     int64         // log segment size before rotation; 0 = DefaultSegmentBytes
+	SegmentBytes     int64         // store setting: log segment size before rotation; 0 = the store's, or DefaultSegmentBytes
+	LogRetention     int64         // store setting: checkpointed log bytes kept; 0 = the store's, or DefaultLogRetention; < 0 = none
+	ReadOnly         bool          // process setting: never write (no recovery, no registry entry, no checkpoint)
+	CheckpointEvery  time.Duration // process setting: longest checkpoint lag after a commit; 0 = DefaultCheckpointEvery
+
+	testNoRotate bool // tests: this handle never rotates segments (they must grow)
 }
 
 // Defaults.
 const (
 	DefaultLockTimeout  = 30 * time.Second
 	DefaultSegmentBytes = 64 << 20
+	DefaultLogRetention = 64 << 20
+	// DefaultCheckpointEvery bounds the checkpoint lag in time; CheckpointCommits in commits.
+	DefaultCheckpointEvery = time.Second
+	CheckpointCommits      = 4096
 	layoutVersion       = 1 // PART OF THE FORMAT: txtdb.json "txtdb"
 	reserveBlock        = 32
 	maxBatch            = 512
@@ -81,9 +90,11 @@ const (
 
 // storeConfig is txtdb.json, written once when the store is created.
 type storeConfig struct {
-	Layout   int    `json:"txtdb"`
-	Format   string `json:"format"`
-	PageSize int    `json:"page_size"`
+	Layout       int    `json:"txtdb"`
+	Format       string `json:"format"`
+	PageSize     int    `json:"page_size"`
+	SegmentSize  int64  `json:"segment_size"`
+	LogRetention int64  `json:"log_retention"`
 }
 
 // DB is one process's handle on a data directory. It is safe for concurrent use.
@@ -95,6 +106,19 @@ type DB struct {
 	boot              string
 	lock              *lockfs.Lock // the commit lock
 	state             *stateFile
+	root              *os.Root   // the data directory: every page file access goes through it
+	pdir              *pages.Dir // the same, for writing page files
+	procsDir          string
+	reg               *registration // nil for a read-only handle
+	floor             floorTracker
+	horizon           *horizonFile
+	ckptLock          *lockfs.Lock  // .txtdb/checkpoint.lock: one checkpointer at a time, across processes
+	ckptTSN           atomic.Uint64 // the checkpoint TSN this handle last saw or wrote
+	ckptStats         checkpointStats
+	sweepDead         atomic.Bool // a dead process was found: sweep its leftovers at the next cleanup
+	kick              chan struct{} // wakes the housekeeper (a commit pushed the lag past CheckpointCommits)
+	lastCommit        atomic.Uint64 // TSN of this handle's last commit
+	housekeeper       sync.WaitGroup
 	idxp              atomic.Pointer[index] // the current index; swapped whole on a lineage change
 	alloc             allocator
 
@@ -121,22 +145,23 @@ type DB struct {
 	once     sync.Once
 }
 
-// Open opens (creating if needed) the store in dir.
+// Open opens (creating if needed) the store in dir. A read-only handle never creates, repairs or
+// registers anything: the store must exist.
 func Open(ctx context.Context, dir string, cfg Config) (*DB, error) {
 	if cfg.LockTimeout <= 0 {
 		cfg.LockTimeout = DefaultLockTimeout
 	}
-	if cfg.SegmentBytes <= 0 {
-		cfg.SegmentBytes = DefaultSegmentBytes
-	}
 	if cfg.FileMode == 0 {
 		cfg.FileMode = 0o644
+	}
+	if cfg.CheckpointEvery <= 0 {
+		cfg.CheckpointEvery = DefaultCheckpointEvery
 	}
 	if cfg.Format != 0 && !cfg.Format.Valid() {
 		return nil, fmt.Errorf("txtdb: open: invalid format %d", cfg.Format)
 	}
-	if cfg.PageSize < 0 {
-		return nil, fmt.Errorf("txtdb: open: negative page size")
+	if cfg.PageSize < 0 || cfg.SegmentBytes < 0 {
+		return nil, fmt.Errorf("txtdb: open: negative page or segment size")
 	}
 	db := &DB{
 		dir:  dir,
@@ -144,15 +169,23 @@ func Open(ctx context.Context, dir string, cfg Config) (*DB, error) {
 		cfg:  cfg,
 		boot: bootID(),
 		segs: map[pages.TSN]*os.File{},
+		kick: make(chan struct{}, 1),
 	}
 	db.logDir = filepath.Join(db.meta, logDirName)
+	db.procsDir = filepath.Join(db.meta, procsDirName)
 	db.qidle = sync.NewCond(&db.qmu)
 	db.idxp.Store(newIndex())
 	db.alloc.reset()
-	if err := lockfs.MkdirAll(db.logDir, dirMode(cfg.FileMode)); err != nil {
+	db.floor.init()
+	if cfg.ReadOnly {
+		if _, err := os.Stat(filepath.Join(dir, configName)); err != nil {
+			return nil, fmt.Errorf("txtdb: open %s read-only: %w", dir, err)
+		}
+	} else if err := lockfs.MkdirAll(db.logDir, dirMode(cfg.FileMode)); err != nil {
 		return nil, fmt.Errorf("txtdb: open %s: %w", dir, err)
 	}
 	db.lock = lockfs.New(filepath.Join(db.meta, lockName), cfg.FileMode)
+	db.ckptLock = lockfs.New(filepath.Join(db.meta, checkpointLockName), cfg.FileMode)
 	sc, err := db.initStore(ctx)
 	if err != nil {
 		return nil, err
@@ -166,18 +199,76 @@ func Open(ctx context.Context, dir string, cfg Config) (*DB, error) {
 	if cfg.PageSize != 0 && cfg.PageSize != sc.PageSize {
 		return nil, fmt.Errorf("%w: page size %d, store has %d", ErrOptionsMismatch, cfg.PageSize, sc.PageSize)
 	}
+	if cfg.SegmentBytes != 0 && cfg.SegmentBytes != sc.SegmentSize {
+		return nil, fmt.Errorf("%w: segment size %d, store has %d", ErrOptionsMismatch, cfg.SegmentBytes, sc.SegmentSize)
+	}
+	if cfg.LogRetention != 0 && cfg.LogRetention != sc.LogRetention {
+		return nil, fmt.Errorf("%w: log retention %d, store has %d", ErrOptionsMismatch, cfg.LogRetention, sc.LogRetention)
+	}
+	db.cfg.SegmentBytes, db.cfg.LogRetention = sc.SegmentSize, sc.LogRetention
 	db.layout = pages.Layout{PageSize: sc.PageSize, OneObjectPerPage: cfg.OneObjectPerPage}
-	if db.state, err = openStateFile(filepath.Join(db.meta, stateName), cfg.FileMode); err != nil {
-		return nil, err
+	if err := db.openFiles(); err != nil {
+		db.closeFiles()
+		return nil, fmt.Errorf("txtdb: open %s: %w", dir, err)
 	}
 	if err := db.openIndex(ctx); err != nil {
-		db.dropWriter()
-		db.dropReaders()
-		_ = db.state.close()
+		db.closeFiles()
 		return nil, fmt.Errorf("txtdb: open %s: %w", dir, err)
 	}
 	db.ctx, db.cancel = context.WithCancel(context.Background())
+	if !cfg.ReadOnly {
+		db.housekeeper.Add(1)
+		go db.housekeep()
+	}
 	return db, nil
+}
+
+// openFiles opens the state, horizon and data directory handles and, for a writable handle,
+// registers the process (with floor 0, before the first state read).
+func (db *DB) openFiles() error {
+	var err error
+	if db.state, err = openStateFile(filepath.Join(db.meta, stateName), db.cfg.FileMode, db.cfg.ReadOnly); err != nil {
+		return err
+	}
+	if db.horizon, err = openHorizon(filepath.Join(db.meta, horizonName), db.cfg.FileMode, db.cfg.ReadOnly); err != nil {
+		return err
+	}
+	if db.root, err = os.OpenRoot(db.dir); err != nil {
+		return err
+	}
+	if db.pdir, err = pages.OpenDir(db.dir); err != nil {
+		return err
+	}
+	if !db.cfg.ReadOnly {
+		if db.reg, err = register(db.procsDir, db.cfg.FileMode); err != nil {
+			return err
+		}
+		db.floor.reg = db.reg
+	}
+	return nil
+}
+
+// closeFiles closes what openFiles opened (after a failed Open, or in Close).
+func (db *DB) closeFiles() error {
+	db.dropWriter()
+	db.dropReaders()
+	var errs []error
+	if db.reg != nil {
+		errs = append(errs, db.reg.close())
+	}
+	if db.state != nil {
+		errs = append(errs, db.state.close())
+	}
+	if db.horizon != nil {
+		errs = append(errs, db.horizon.close())
+	}
+	if db.pdir != nil {
+		errs = append(errs, db.pdir.Close())
+	}
+	if db.root != nil {
+		errs = append(errs, db.root.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // withLock runs fn under the commit lock.
@@ -197,7 +288,7 @@ func (db *DB) withLock(ctx context.Context, fn func() (state, error)) (state, er
 func (db *DB) initStore(ctx context.Context) (storeConfig, error) {
 	path := filepath.Join(db.dir, configName)
 	sc, err := readStoreConfig(path)
-	if !errors.Is(err, fs.ErrNotExist) {
+	if !errors.Is(err, fs.ErrNotExist) || db.cfg.ReadOnly {
 		return sc, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, db.cfg.LockTimeout)
@@ -214,10 +305,18 @@ func (db *DB) initStore(ctx context.Context) (storeConfig, error) {
 	if f == 0 {
 		f = pages.JSON
 	}
-	sc = storeConfig{Layout: layoutVersion, Format: f.String(), PageSize: db.cfg.PageSize}
+	sc = storeConfig{Layout: layoutVersion, Format: f.String(), PageSize: db.cfg.PageSize,
+		SegmentSize: db.cfg.SegmentBytes, LogRetention: db.cfg.LogRetention}
 	if sc.PageSize == 0 {
 		sc.PageSize = pages.DefaultPageSize
 	}
+	if sc.SegmentSize == 0 {
+		sc.SegmentSize = DefaultSegmentBytes
+	}
+	if sc.LogRetention == 0 {
+		sc.LogRetention = DefaultLogRetention
+	}
+	db.cfg.SegmentBytes = sc.SegmentSize
 	// A crash before txtdb.json is published leaves a store nobody has used: the next opener
 	// redoes all of this, clearing what the dead creator left. Segment 1 and state are
 	// published first, txtdb.json last.
@@ -269,8 +368,11 @@ func readStoreConfig(path string) (storeConfig, error) {
 	if err := json.Unmarshal(data, &sc); err != nil {
 		return sc, fmt.Errorf("txtdb: %s: %w", path, &pages.CorruptError{Path: path, Err: err})
 	}
-	if sc.Layout != layoutVersion || sc.PageSize <= 0 {
-		return sc, fmt.Errorf("txtdb: %s: layout %d page size %d: %w", path, sc.Layout, sc.PageSize, pages.ErrCorrupt)
+	if sc.Layout != layoutVersion {
+		return sc, fmt.Errorf("txtdb: %s: layout %d: %w", path, sc.Layout, ErrVersion)
+	}
+	if sc.PageSize <= 0 || sc.SegmentSize <= 0 || sc.LogRetention == 0 {
+		return sc, fmt.Errorf("txtdb: %s: page size %d segment size %d retention %d: %w", path, sc.PageSize, sc.SegmentSize, sc.LogRetention, pages.ErrCorrupt)
 	}
 	return sc, nil
 }
@@ -299,12 +401,16 @@ func (db *DB) Format() pages.Format { return db.format }
 // Layout returns the paging rules this handle inserts with.
 func (db *DB) Layout() pages.Layout { return db.layout }
 
-// Close waits for a running commit group, fails queued commits with ErrClosed, and closes files. Open transactions fail afterwards.
-// Close is idempotent.
+// Close stops the handle's background work, waits for a running commit group, fails queued commits
+// with ErrClosed, deregisters the process and closes files; open transactions fail afterwards. The
+// last live process to close checkpoints and cleans up first (decided under the checkpoint lock,
+// so two closers never both think the other is last), leaving the directory at rest. Close is
+// idempotent.
 func (db *DB) Close() error {
 	db.once.Do(func() {
 		db.closed.Store(true)
-		db.cancel() // a group waiting for the commit lock gives up
+		db.cancel() // a group waiting for the commit lock gives up; the housekeeper stops
+		db.housekeeper.Wait()
 		db.qmu.Lock()
 		for db.leading {
 			db.qidle.Wait()
@@ -312,19 +418,43 @@ func (db *DB) Close() error {
 		db.drainQueue()
 		db.qmu.Unlock()
 		var errs []error
-		if db.w != nil {
-			errs = append(errs, db.w.Close())
+		if !db.cfg.ReadOnly && db.broken.Load() == nil {
+			errs = append(errs, db.closeLast())
 		}
-		db.catchMu.Lock()
-		for seg, f := range db.segs {
-			errs = append(errs, f.Close())
-			delete(db.segs, seg)
-		}
-		db.catchMu.Unlock()
-		errs = append(errs, db.state.close())
+		errs = append(errs, db.closeFiles())
 		db.closeErr = errors.Join(errs...)
 	})
 	return db.closeErr
+}
+
+// closeLast deregisters under the checkpoint lock, and checkpoints first if no other process is
+// alive.
+func (db *DB) closeLast() error {
+	ctx, cancel := context.WithTimeout(context.Background(), db.cfg.LockTimeout)
+	defer cancel()
+	unlock, err := db.ckptLock.Lock(ctx)
+	if err != nil {
+		return nil // another process is checkpointing: it, or a later one, finishes the job
+	}
+	defer func() { _ = unlock() }()
+	if err := db.reg.publish(0, true); err != nil {
+		return err
+	}
+	peers, err := scanPeers(db.procsDir)
+	if err != nil {
+		return err
+	}
+	last := true
+	for _, p := range peers {
+		if p.alive && p.id != db.reg.id {
+			last = false
+		}
+	}
+	var cerr error
+	if last {
+		cerr = db.checkpointLocked(ctx)
+	}
+	return errors.Join(cerr, db.reg.close())
 }
 
 func (db *DB) usable() error {
@@ -340,8 +470,23 @@ func (db *DB) usable() error {
 // openIndex builds the index up to the current state, repairing the store first if its state is
 // unreadable or names more log than there is after a NoSync power cut.
 func (db *DB) openIndex(ctx context.Context) error {
-	_, _, err := db.current(ctx, false)
-	return err
+	for tries := 0; ; tries++ {
+		db.catchMu.Lock()
+		x, err := db.indexFromCheckpoint()
+		if err == nil {
+			db.idxp.Store(x)
+			db.ckptTSN.Store(uint64(x.base))
+		}
+		db.catchMu.Unlock()
+		if err != nil {
+			return err
+		}
+		_, _, err = db.current(ctx, false)
+		if errors.Is(err, errSegmentGone) && tries < 100 {
+			continue // trimmed after the catalog was read: read the new one
+		}
+		return err
+	}
 }
 
 // current reads state and catches the index up to it: the snapshot a new transaction gets (pinned
@@ -357,13 +502,24 @@ func (db *DB) current(ctx context.Context, pin bool) (state, *index, error) {
 		// past its (unsynced) slot must be adopted before anyone reads; with NoSync, the log may
 		// have lost its tail. Either way the first process after a reboot recovers, once.
 		needRepair := errors.Is(err, errNoState) || (err == nil && st.boot != db.boot)
+		if db.cfg.ReadOnly {
+			needRepair = false // a read-only handle repairs nothing; it reads what is there
+		}
+		if err == nil && pin {
+			// A snapshot below the published cleanup horizon may miss deleted versions: read
+			// state again (cannot happen while the floor protocol holds; checked anyway).
+			if h, _, herr := db.horizon.read(); herr == nil && st.tsn < h && tries < 1000 {
+				continue
+			}
+		}
 		var x *index
 		if err == nil && !needRepair {
 			x, err = db.catchUp(st, pin)
 			if errors.Is(err, errStale) && tries < 1000 {
 				continue
 			}
-			needRepair = err != nil && st.noSync && errors.Is(err, pages.ErrCorrupt)
+			needRepair = err != nil && !db.cfg.ReadOnly &&
+				(errors.Is(err, errAheadOfState) || (st.noSync && errors.Is(err, pages.ErrCorrupt)))
 		}
 		if needRepair && !repaired {
 			repaired = true

@@ -12,6 +12,10 @@ var (
 	// Open.
 	ErrOptionsMismatch = errors.New("txtdb: options contradict the existing store")
 	ErrClosed          = errors.New("txtdb: database closed")
+	// ErrVersion: a file of the store names a layout version this build does not read.
+	ErrVersion = errors.New("txtdb: unsupported layout version")
+	// ErrReadOnlyDB: a write through a handle opened with ReadOnly.
+	ErrReadOnlyDB = errors.New("txtdb: database opened read-only")
 
 	// Transactions.
 	ErrTxClosed          = errors.New("txtdb: transaction closed")

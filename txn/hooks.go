@@ -20,6 +20,8 @@ const (
 	faultStateWrite                   // before writing the state slot
 	faultLogGrow                      // before growing a segment with zeros
 	faultStateSync                    // before the fsync of the state file (first NoSync state of a boot)
+	faultPageWrite                    // before a checkpoint writes a page file
+	faultCheckpointWrite              // before the checkpoint file is published
 )
 
 // faultSet injects errors (or pauses) at faultPoints and observes fsyncs and the commit queue.
@@ -28,6 +30,8 @@ type faultSet struct {
 	inject atomic.Pointer[func(p faultPoint) error]        // nil = no faults
 	synced atomic.Pointer[func(seg uint64, covered int64)] // called after each good log fsync
 	queued atomic.Pointer[func(delta int)]                 // a request enters (+1) / leaves (-1) submit
+	scan   atomic.Pointer[func()]                          // cleanup read state, is about to scan the floors
+	begin  atomic.Pointer[func()]                          // Begin lowered its floor, is about to read state
 }
 
 var faults faultSet
@@ -63,11 +67,22 @@ const (
 	crashRotateCreated   = "rotate-created"    // new segment file published, state still on the old one
 	crashRecoverTruncate = "recover-truncated" // recovery erased a torn tail, state not yet written
 	crashRecoverAdopted  = "recover-adopted"   // recovery fsynced whole records past state, state not yet written
+
+	crashCheckpointPage   = "checkpoint-page"   // a checkpoint wrote a page file
+	crashCheckpointBefore = "checkpoint-before" // page files written and fsynced, checkpoint file not yet advanced
+	crashCheckpointAfter  = "checkpoint-after"  // checkpoint file advanced, cleanup not yet run
+	crashCheckpointMove   = "checkpoint-move"   // a move linked an incarnation's files into their new folder
+	crashCleanupMid       = "cleanup-mid"       // cleanup deleted a superseded page file
+	crashTrimMid          = "trim-mid"          // trimming removed a log segment
 )
 
 // CrashPoints lists the named crash points, for harnesses and docs.
 var CrashPoints = []string{crashMidRecord, crashAfterAppend, crashAfterSync, crashAfterState,
 	crashRotateCreated, crashRecoverTruncate, crashRecoverAdopted}
+
+// CheckpointCrashPoints lists the named crash points of checkpoint and cleanup.
+var CheckpointCrashPoints = []string{crashCheckpointPage, crashCheckpointBefore, crashCheckpointAfter,
+	crashCheckpointMove, crashCleanupMid, crashTrimMid}
 
 var crash struct {
 	point atomic.Value // string

@@ -8,34 +8,46 @@ import (
 	"github.com/txtdb/txtdb/pages"
 )
 
-// version is one committed version of a page.
+// version is one committed version of a page. Its contents are in memory (objs), or in its page
+// file (onDisk: loaded on first read), or its predecessor's plus the objects an append added
+// (base, delta: resolved on first read). A version's fields change only under the index's mu.
 type version struct {
 	tsn     pages.TSN
-	objs    []pages.Object
 	deleted bool
+	loaded  bool           // objs holds the contents
+	objs    []pages.Object // valid if loaded
+	onDisk  bool           // the contents are the page file <inc dir>/<page>.<ext>.v<tsn>
+	base    *version       // append: the version the objects were appended to
+	delta   []pages.Object // append: the objects appended
+	appends int            // appends since the page was last written whole (bounded by maxAppends)
 }
+
+// maxAppends bounds a page's run of append records: the next insert writes the page whole, so
+// rebuilding any version from the log reads at most this many records after a whole page.
+const maxAppends = 16
 
 // pageHist holds a page's versions that some reader may still need, oldest first.
 type pageHist struct {
-	vs []version
+	vs []*version
 }
 
-func (h *pageHist) latest() version { return h.vs[len(h.vs)-1] }
+func (h *pageHist) latest() *version { return h.vs[len(h.vs)-1] }
 
 // at returns the newest version with tsn <= snap.
-func (h *pageHist) at(snap pages.TSN) (version, bool) {
+func (h *pageHist) at(snap pages.TSN) (*version, bool) {
 	for i := len(h.vs) - 1; i >= 0; i-- {
 		if h.vs[i].tsn <= snap {
 			return h.vs[i], true
 		}
 	}
-	return version{}, false
+	return nil, false
 }
 
 // incarnation is one life of a namespace: created once, possibly renamed, dropped at most once.
 // Deleting and re-creating a name makes a new incarnation, so old pages never come back.
 type incarnation struct {
 	id       string
+	dir      string // folder of its page files as the last catalog read said ("" = none)
 	pages    map[uint64]*pageHist
 	setTSN   pages.TSN // last TSN that added or removed a page (the page set changed)
 	reserved uint64    // page numbers below this are committed or reserved by some process
@@ -59,6 +71,13 @@ type index struct {
 	names   map[string][]nameVer // oldest first
 	snaps   map[pages.TSN]int    // active snapshots in this process (multiset); guarded by mu
 	dead    []pageKeyTSN         // deleted pages, removed once no snapshot can read them
+	gone    []incTSN             // dropped incarnations and names, forgotten once no snapshot can read them
+	base    pages.TSN            // the checkpoint TSN the index was built from (0 = the whole log)
+}
+
+type incTSN struct {
+	inc, name string
+	tsn       pages.TSN
 }
 
 type pageKeyTSN struct {
@@ -146,18 +165,18 @@ func (x *index) prefixTSN(prefix string) (string, pages.TSN) {
 }
 
 // REQUIRES: mu held (read).
-func (x *index) get(inc string, page uint64, snap pages.TSN) (version, bool) {
+func (x *index) get(inc string, page uint64, snap pages.TSN) (*version, bool) {
 	in := x.incs[inc]
 	if in == nil {
-		return version{}, false
+		return nil, false
 	}
 	h := in.pages[page]
 	if h == nil {
-		return version{}, false
+		return nil, false
 	}
 	v, ok := h.at(snap)
 	if !ok || v.deleted {
-		return version{}, false
+		return nil, false
 	}
 	return v, true
 }
@@ -225,11 +244,15 @@ func (x *index) apply(r *record, end logPos) error {
 			x.names[o.NS] = append(x.names[o.NS], nameVer{tsn: r.TSN, inc: o.Inc})
 		case opDrop:
 			x.names[o.NS] = append(x.names[o.NS], nameVer{tsn: r.TSN})
+			x.gone = append(x.gone, incTSN{inc: o.Inc, name: o.NS, tsn: r.TSN})
 		case opRename:
 			x.names[o.NS] = append(x.names[o.NS], nameVer{tsn: r.TSN})
 			x.names[o.To] = append(x.names[o.To], nameVer{tsn: r.TSN, inc: o.Inc})
+			x.gone = append(x.gone, incTSN{name: o.NS, tsn: r.TSN})
 		case opReserve:
-			in.reserved = max(in.reserved, o.Upto)
+			if in != nil { // a reservation for an incarnation dropped meanwhile is moot
+				in.reserved = max(in.reserved, o.Upto)
+			}
 		case opPut, opAppend, opDel:
 			h := in.pages[o.pageNo]
 			existed := h != nil && !h.latest().deleted
@@ -237,11 +260,16 @@ func (x *index) apply(r *record, end logPos) error {
 				h = &pageHist{}
 				in.pages[o.pageNo] = h
 			}
-			objs := o.objs
+			v := &version{tsn: r.TSN, deleted: o.Op == opDel, loaded: o.Op == opPut, objs: o.objs}
 			if o.Op == opAppend {
-				objs = slices.Concat(h.latest().objs, o.objs) // a new slice: versions never share
+				v.appends = h.latest().appends + 1
+				if b := h.latest(); b.loaded {
+					v.loaded, v.objs = true, slices.Concat(b.objs, o.objs) // a new slice: versions never share
+				} else {
+					v.base, v.delta = b, o.objs
+				}
 			}
-			h.vs = append(h.vs, version{tsn: r.TSN, objs: objs, deleted: o.Op == opDel})
+			h.vs = append(h.vs, v)
 			if existed != (o.Op != opDel) {
 				in.setTSN = r.TSN
 			}
@@ -272,7 +300,7 @@ func (x *index) check(r *record) error {
 			created[o.Inc] = true
 			continue
 		}
-		if in == nil && !created[o.Inc] {
+		if in == nil && !created[o.Inc] && o.Op != opReserve {
 			return fmt.Errorf("%w: op %s on unknown namespace incarnation %s", errBadRecord, o.Op, o.Inc)
 		}
 		if o.Op == opDel || o.Op == opAppend {
@@ -284,14 +312,24 @@ func (x *index) check(r *record) error {
 	return nil
 }
 
-// sweep forgets deleted pages that no snapshot of this process can read any more (their numbers
-// are never reused, so validation needs no tombstone: nobody can have read them since).
+// sweep forgets deleted pages, dropped incarnations and the old versions of names that no
+// snapshot of this process can read any more (page numbers and incarnations are never reused, so
+// validation needs no tombstone: nobody can have read them since).
 // REQUIRES: mu held (write).
 func (x *index) sweep() {
-	if len(x.dead) == 0 {
+	if len(x.dead) == 0 && len(x.gone) == 0 {
 		return
 	}
 	floor := x.floor()
+	g := 0 // x.gone is in TSN order
+	for ; g < len(x.gone) && x.gone[g].tsn <= floor; g++ {
+		d := x.gone[g]
+		if d.inc != "" {
+			delete(x.incs, d.inc)
+		}
+		x.pruneName(d.name, floor)
+	}
+	x.gone = x.gone[g:]
 	n := 0 // x.dead is in TSN order
 	for ; n < len(x.dead) && x.dead[n].tsn <= floor; n++ {
 		d := x.dead[n]
@@ -302,6 +340,31 @@ func (x *index) sweep() {
 		}
 	}
 	x.dead = x.dead[n:]
+}
+
+// pruneName drops the versions of a name that no snapshot at or above floor can see: all but the
+// newest at or below floor, and that one too if it says the name does not exist.
+// REQUIRES: mu held (write).
+func (x *index) pruneName(name string, floor pages.TSN) {
+	vs := x.names[name]
+	keep := -1
+	for i := len(vs) - 1; i >= 0; i-- {
+		if vs[i].tsn <= floor {
+			keep = i
+			break
+		}
+	}
+	if keep < 0 {
+		return
+	}
+	if vs[keep].inc == "" {
+		keep++
+	}
+	if vs = vs[keep:]; len(vs) == 0 {
+		delete(x.names, name)
+		return
+	}
+	x.names[name] = slices.Clone(vs)
 }
 
 // prune drops versions no reader of this process can reach: all but the newest at or below floor.

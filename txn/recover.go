@@ -199,7 +199,13 @@ func (db *DB) rebuildLocked(old state, lenient bool) (state, error) {
 	if old.lineage == "" {
 		seq += 1 << 32
 	}
-	cur := state{seq: seq, lineage: uuid.NewString(), boot: db.boot}
+	// The log starts at its first retained segment, not at TSN 1: segment F holds the records
+	// from TSN F on (and reservations at F-1).
+	cur := state{seq: seq, lineage: uuid.NewString(), boot: db.boot, tsn: segs[0] - 1}
+	cat, haveCat, err := readCatalog(db.catalogPath())
+	if err != nil {
+		return old, err
+	}
 	cut := false // the chain broke: every later segment goes
 	for i, seg := range segs {
 		path := filepath.Join(db.logDir, segName(seg))
@@ -277,6 +283,11 @@ func (db *DB) rebuildLocked(old state, lenient bool) (state, error) {
 			return old, fmt.Errorf("rebuild state: fsync %s: %w", path, err)
 		}
 		_ = f.Close()
+	}
+	if haveCat && cur.tsn < cat.TSN {
+		// Page files exist for TSNs the log no longer holds: the log was fsynced before they
+		// were written, so this is damage, not a lost NoSync tail.
+		return old, corrupt(db.logDir, 0, fmt.Errorf("log ends at tsn %d, below the checkpoint at %d", cur.tsn, cat.TSN))
 	}
 	if err := db.state.write(cur, true); err != nil {
 		return old, err

@@ -19,7 +19,7 @@ func seg1(dir string) string { return filepath.Join(dir, pages.MetaDir, logDirNa
 // stateOf reads the store's current state.
 func stateOf(t *testing.T, dir string) state {
 	t.Helper()
-	sf, err := openStateFile(filepath.Join(dir, pages.MetaDir, stateName), 0o644)
+	sf, err := openStateFile(filepath.Join(dir, pages.MetaDir, stateName), 0o644, false)
 	require.NoError(t, err)
 	defer sf.close()
 	st, err := sf.read()
@@ -32,7 +32,7 @@ func stateOf(t *testing.T, dir string) state {
 func rewindState(t *testing.T, dir string, to state) {
 	t.Helper()
 	to.seq = stateOf(t, dir).seq + 1
-	sf, err := openStateFile(filepath.Join(dir, pages.MetaDir, stateName), 0o644)
+	sf, err := openStateFile(filepath.Join(dir, pages.MetaDir, stateName), 0o644, false)
 	require.NoError(t, err)
 	require.NoError(t, sf.write(to, true))
 	require.NoError(t, sf.close())
@@ -43,6 +43,20 @@ func reboot(t *testing.T) {
 	prev := bootID
 	bootID = func() string { return "rebooted" }
 	t.Cleanup(func() { bootID = prev })
+}
+
+// uncheckpoint takes a store back to before its first checkpoint: no catalog, no page files, the
+// whole log the only truth (valid while no segment was trimmed).
+func uncheckpoint(t *testing.T, dir string) {
+	t.Helper()
+	require.NoError(t, os.Remove(filepath.Join(dir, pages.MetaDir, checkpointName)))
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range ents {
+		if e.IsDir() && e.Name() != pages.MetaDir {
+			require.NoError(t, os.RemoveAll(filepath.Join(dir, e.Name())))
+		}
+	}
 }
 
 // bumpN commits n increments of the pair through a fresh handle.
@@ -61,6 +75,7 @@ func TestCorruptCommittedRecordIsReported(t *testing.T) {
 	dir := t.TempDir()
 	setupPair(t, dir, Config{})
 	bumpN(t, dir, 5)
+	uncheckpoint(t, dir) // so that Open reads record 3
 	data, err := os.ReadFile(seg1(dir))
 	require.NoError(t, err)
 	i := bytes.Index(data, []byte(`"tsn":3,`))
@@ -125,7 +140,7 @@ func TestStateTornSlotFallsBack(t *testing.T) {
 	dir := t.TempDir()
 	setupPair(t, dir, Config{})
 	bumpN(t, dir, 2)
-	sf, err := openStateFile(filepath.Join(dir, pages.MetaDir, stateName), 0o644)
+	sf, err := openStateFile(filepath.Join(dir, pages.MetaDir, stateName), 0o644, false)
 	require.NoError(t, err)
 	defer sf.close()
 	st, err := sf.read()
@@ -146,7 +161,7 @@ func TestStateTornSlotFallsBack(t *testing.T) {
 // that the next lock holder removes and re-creates under the same name.
 func TestFailedRotationThenReuse(t *testing.T) {
 	dir := t.TempDir()
-	setupPair(t, dir, Config{})
+	setupPair(t, dir, Config{SegmentBytes: 1})
 	a := mustOpen(t, dir, Config{SegmentBytes: 1}) // rotates before every commit
 	b := mustOpen(t, dir, Config{SegmentBytes: 1})
 	var failNext atomic.Bool
@@ -185,6 +200,7 @@ func TestNoSyncPowerCutStartsNewLineage(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, before.noSync)
 	require.NoError(t, db.Close())
+	uncheckpoint(t, dir) // the power cut came before any checkpoint (which fsyncs the log first)
 	// The power cut: the last two records never reached the disk; the kernel boot changes.
 	data, err := os.ReadFile(seg1(dir))
 	require.NoError(t, err)
@@ -209,6 +225,7 @@ func TestShortLogWithSyncIsCorrupt(t *testing.T) {
 	dir := t.TempDir()
 	setupPair(t, dir, Config{})
 	bumpN(t, dir, 3)
+	uncheckpoint(t, dir)
 	data, err := os.ReadFile(seg1(dir))
 	require.NoError(t, err)
 	lines := bytes.SplitAfter(data, []byte("\n"))
@@ -288,6 +305,7 @@ func staleBehindZeros(t *testing.T, noSync bool) {
 	})
 	require.NoError(t, err)
 	require.NoError(t, db.Close())
+	uncheckpoint(t, dir) // the cut came before a checkpoint (which fsyncs the log) could cover R1
 
 	// The power cut: R1's bytes never reached the disk, R2's did, state still names 'before'.
 	f, err := os.OpenFile(seg1(dir), os.O_WRONLY, 0)
@@ -392,7 +410,7 @@ func TestGrowthFailureIsClean(t *testing.T) {
 		}
 		return nil
 	}, nil, nil)
-	db := mustOpen(t, dir, Config{SegmentBytes: 1 << 30}) // never rotates: must grow
+	db := mustOpen(t, dir, Config{testNoRotate: true}) // never rotates: must grow
 	fail.Store(true)
 	var clean int
 	for i := 0; i < 40 && clean == 0; i++ {

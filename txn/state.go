@@ -130,8 +130,12 @@ type stateFile struct {
 	}
 }
 
-func openStateFile(path string, perm os.FileMode) (*stateFile, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, perm)
+func openStateFile(path string, perm os.FileMode, readOnly bool) (*stateFile, error) {
+	flag := os.O_RDWR | os.O_CREATE
+	if readOnly {
+		flag = os.O_RDONLY
+	}
+	f, err := os.OpenFile(path, flag, perm)
 	if err != nil {
 		return nil, fmt.Errorf("open state: %w", err)
 	}

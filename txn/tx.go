@@ -70,7 +70,19 @@ func (db *DB) Begin(ctx context.Context, writable bool) (*Tx, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if writable && db.cfg.ReadOnly {
+		return nil, ErrReadOnlyDB
+	}
+	// The published floor goes down (if it was idle) before state is read: cleanup never deletes
+	// what the snapshot this Begin gets can read.
+	if err := db.floor.enter(); err != nil {
+		return nil, fmt.Errorf("txtdb: begin: %w", err)
+	}
+	if fn := faults.begin.Load(); fn != nil {
+		(*fn)()
+	}
 	st, y, err := db.current(ctx, true) // pins st.tsn in y
+	db.floor.pinned(st.tsn, err == nil)
 	if err != nil {
 		if db.closed.Load() {
 			return nil, ErrClosed // closed under us: its files went away mid-read
@@ -274,7 +286,11 @@ func (tx *Tx) read(ns, inc string, n uint64) ([]pages.Object, error) {
 	if !ok {
 		return nil, notFound(ns, n)
 	}
-	return slices.Clone(v.objs), nil
+	objs, err := tx.db.contents(tx.idx, inc, n, v)
+	if err != nil {
+		return nil, fmt.Errorf("txtdb: read %s/%s: %w", ns, pages.PageID(n), err)
+	}
+	return slices.Clone(objs), nil
 }
 
 func notFound(ns string, n uint64) error {
@@ -424,9 +440,16 @@ func (tx *Tx) Insert(ns string, obj any) (string, error) {
 				v, exists := tx.idx.get(inc, n, tx.snap)
 				latest := tx.idx.pageTSN(inc, n)
 				tx.idx.mu.RUnlock()
-				if _, mine := tx.writes[key]; !mine && exists && latest <= tx.snap && layout.Fits(v.objs, o) {
+				var cur []pages.Object
+				if exists {
+					if cur, err = tx.db.contents(tx.idx, inc, n, v); err != nil {
+						return "", fmt.Errorf("txtdb: insert into %s: %w", ns, err)
+					}
+				}
+				if _, mine := tx.writes[key]; !mine && exists && latest <= tx.snap && layout.Fits(cur, o) {
 					tx.reads[key] = readInfo{ns: ns, exists: true}
-					tx.putWrite(key, &pageWrite{ns: ns, objs: append(slices.Clone(v.objs), o), appends: true, base: len(v.objs)})
+					// After maxAppends appends in a row the page is written whole again.
+					tx.putWrite(key, &pageWrite{ns: ns, objs: append(slices.Clone(cur), o), appends: v.appends < maxAppends, base: len(cur)})
 					tx.fill[inc] = n
 					return pages.PageID(n), nil
 				}
@@ -597,6 +620,7 @@ func (tx *Tx) finish(committed bool) {
 	tx.done = true
 	db := tx.db
 	tx.idx.unpin(tx.snap)
+	db.floor.unpin(tx.snap)
 	if !tx.writable {
 		return
 	}

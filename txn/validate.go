@@ -1,6 +1,7 @@
 package txn
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -120,7 +121,8 @@ func (db *DB) validate(idx *index, tx *Tx, ov *overlay) error {
 func (db *DB) reserveLocked(idx *index, res *reservation, ov *overlay) error {
 	in := idx.incs[res.inc]
 	if in == nil {
-		return ErrNamespaceNotFound
+		// Forgotten (dropped long ago): the inserting transaction cannot commit anyway.
+		return fmt.Errorf("%w: %q", ErrNamespaceNotFound, res.ns)
 	}
 	res.from = max(in.reserved, ov.reserved[res.inc], 1)
 	res.upto = res.from + res.n

@@ -1,0 +1,372 @@
+package txn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+
+	"github.com/txtdb/txtdb/pages"
+)
+
+// checkpointChunk bounds the records one checkpoint step reads (and so its memory): a long lag is
+// worked off in several steps, each of which advances the checkpoint.
+const checkpointChunk = 20000
+
+// Checkpoint brings the page files up to the last committed TSN and runs cleanup: superseded
+// versions no live snapshot can read are deleted and the log is trimmed to its retention. It
+// waits for the checkpoint lock (another process's checkpoint) at most LockTimeout or until ctx
+// ends, and never takes the commit lock: commits go on meanwhile. Safe for concurrent use.
+func (db *DB) Checkpoint(ctx context.Context) error {
+	if err := db.usable(); err != nil {
+		return err
+	}
+	if db.cfg.ReadOnly {
+		return ErrReadOnlyDB
+	}
+	ctx, cancel := context.WithTimeout(ctx, db.cfg.LockTimeout)
+	defer cancel()
+	unlock, err := db.ckptLock.Lock(ctx)
+	if err != nil {
+		return fmt.Errorf("txtdb: checkpoint: %w", err)
+	}
+	defer func() { _ = unlock() }()
+	return db.checkpointLocked(ctx)
+}
+
+// checkpointLocked checkpoints up to the committed TSN, then cleans up. REQUIRES: checkpoint lock.
+func (db *DB) checkpointLocked(ctx context.Context) error {
+	err := db.checkpointRun(ctx)
+	db.ckptStats.record(err)
+	if err != nil {
+		return fmt.Errorf("txtdb: checkpoint: %w", err)
+	}
+	return nil
+}
+
+func (db *DB) checkpointRun(ctx context.Context) error {
+	h, err := db.horizonNow()
+	if err != nil {
+		return err
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		done, err := db.checkpointStep(h)
+		if err != nil {
+			return err
+		}
+		if done {
+			break
+		}
+	}
+	return db.cleanupLocked(h)
+}
+
+// pageChange is the newest version of one page in the records a checkpoint step reads.
+type pageChange struct {
+	inc      string
+	page     uint64
+	tsn      pages.TSN
+	deleted  bool
+	fromFile bool           // objs were appended to the page's checkpointed version
+	objs     []pages.Object // the whole page (or what was appended, if fromFile)
+}
+
+// checkpointStep checkpoints at most checkpointChunk records past the current checkpoint. It
+// reports done when the checkpoint has reached state. REQUIRES: checkpoint lock.
+func (db *DB) checkpointStep(h pages.TSN) (done bool, err error) {
+	old, have, err := readCatalog(db.catalogPath())
+	if err != nil {
+		return false, err
+	}
+	st, err := db.readState()
+	if err != nil {
+		return false, err
+	}
+	from, err := db.checkpointFrom(old, have)
+	if err != nil {
+		return false, err
+	}
+	// Moves left half done by a dead checkpointer are finished first.
+	if err := db.finishMoves(&old); err != nil {
+		return false, err
+	}
+	if have && from == st.pos {
+		return true, nil
+	}
+	// Only durable TSNs are checkpointed: under NoSync the log is fsynced here first.
+	if err := db.syncLog(from.seg, st.pos.seg); err != nil {
+		return false, err
+	}
+	next := cloneCatalog(old)
+	changes := map[pageKey]*pageChange{}
+	var order []pageKey
+	n := 0
+	end, err := db.walkLog(from, st.pos, func(r *record, at logPos) bool {
+		if !r.isReservation() && n >= checkpointChunk {
+			return false // stop before a commit record: the checkpoint ends at a TSN boundary
+		}
+		n++
+		if !r.isReservation() {
+			next.TSN = r.TSN
+		}
+		for i := range r.Ops {
+			o := &r.Ops[i]
+			switch o.Op {
+			case opCreate:
+				next.Incs = append(next.Incs, catalogInc{Inc: o.Inc, NS: o.NS, Reserved: 1})
+			case opDrop:
+				if ci := next.inc(o.Inc); ci != nil {
+					ci.NS, ci.Dropped = "", r.TSN
+				}
+			case opRename:
+				if ci := next.inc(o.Inc); ci != nil {
+					ci.NS = o.To
+				}
+			case opReserve:
+				if ci := next.inc(o.Inc); ci != nil {
+					ci.Reserved = max(ci.Reserved, o.Upto)
+				}
+			case opPut, opAppend, opDel:
+				key := pageKey{o.Inc, o.pageNo}
+				if ci := next.inc(o.Inc); ci != nil {
+					ci.Reserved = max(ci.Reserved, o.pageNo+1)
+				}
+				ch := changes[key]
+				if ch == nil {
+					ch = &pageChange{inc: o.Inc, page: o.pageNo}
+					changes[key] = ch
+					order = append(order, key)
+				}
+				switch {
+				case o.Op == opPut:
+					ch.objs, ch.deleted, ch.fromFile = o.objs, false, false
+				case o.Op == opDel:
+					ch.objs, ch.deleted, ch.fromFile = nil, true, false
+				case ch.tsn == 0: // an append to the checkpointed version
+					ch.objs, ch.fromFile = o.objs, true
+				default:
+					ch.objs = slices.Concat(ch.objs, o.objs)
+				}
+				ch.tsn = r.TSN
+			}
+		}
+		_ = at
+		return true
+	})
+	if err != nil {
+		return false, err
+	}
+	if !have && next.TSN == 0 {
+		next.TSN = 0 // nothing committed yet: no checkpoint to write
+		return true, nil
+	}
+	next.Log = toCatalogPos(end)
+
+	// Every folder holds one incarnation's files: first move out the incarnations whose folder
+	// is not (or no longer) the one their name gives, then give each live one its folder.
+	if err := db.relocate(&old, &next, h); err != nil {
+		return false, err
+	}
+
+	// Write the newest version of every changed page of a live incarnation.
+	pending := map[pendingKey]pendingFile{}
+	for _, p := range next.Pending {
+		pending[pendingKey{p.Inc, p.Page, p.TSN}] = p
+	}
+	listed := map[string]map[uint64][]pages.TSN{} // inc -> page -> existing file TSNs
+	synced := map[string]bool{}
+	for _, key := range order {
+		ch := changes[key]
+		ci := next.inc(ch.inc)
+		if ci == nil || ci.NS == "" {
+			continue // dropped by now: its files go with the incarnation
+		}
+		files, ok := listed[ch.inc]
+		if !ok && ci.Dir != "" {
+			if files, err = db.filesByPage(ci.Dir); err != nil {
+				return false, err
+			}
+			listed[ch.inc] = files
+		}
+		if ci.Dir == "" {
+			ci.Dir = pathOf(ci.NS)
+		}
+		id := pages.PageID(ch.page)
+		existing := files[ch.page]
+		if !ch.deleted {
+			objs := ch.objs
+			if ch.fromFile {
+				base, err := db.checkpointedVersion(ci.Dir, id, existing, old.TSN, ch.inc, pending)
+				if err != nil {
+					return false, err
+				}
+				objs = slices.Concat(base, ch.objs)
+			}
+			if err := faults.hit(faultPageWrite); err != nil {
+				return false, err
+			}
+			err := db.pdir.WriteVersionIn(ci.Dir, id, db.format, ch.tsn, objs, db.cfg.FileMode)
+			if err != nil && !errors.Is(err, fs.ErrExist) {
+				return false, err
+			}
+			synced[ci.Dir] = false
+			crashAt(crashCheckpointPage)
+		}
+		for _, t := range existing {
+			if t >= ch.tsn {
+				continue
+			}
+			k := pendingKey{ch.inc, id, t}
+			if p, ok := pending[k]; !ok || p.Until > ch.tsn {
+				pending[k] = pendingFile{Inc: ch.inc, Page: id, TSN: t, Until: ch.tsn}
+			}
+		}
+	}
+	for dir := range synced {
+		if err := db.pdir.SyncFolder(dir); err != nil {
+			return false, fmt.Errorf("fsync %s: %w", dir, err)
+		}
+	}
+	next.Pending = sortedPending(pending)
+	crashAt(crashCheckpointBefore)
+	if err := writeCatalog(db.catalogPath(), &next, db.cfg.FileMode); err != nil {
+		return false, err
+	}
+	crashAt(crashCheckpointAfter)
+	db.ckptTSN.Store(uint64(next.TSN))
+	return end == st.pos, nil
+}
+
+// checkpointFrom is where the log after the checkpoint starts: the catalog's position, or the
+// first record of segment 1 when nothing was ever checkpointed.
+func (db *DB) checkpointFrom(c catalog, have bool) (logPos, error) {
+	if have {
+		return c.Log.pos()
+	}
+	f, err := os.Open(filepath.Join(db.logDir, segName(1)))
+	if err != nil {
+		return logPos{}, corrupt(db.logDir, 0, fmt.Errorf("no checkpoint and no first log segment: %w", err))
+	}
+	defer f.Close()
+	_, hdr, err := readHeader(f, 1)
+	if err != nil {
+		return logPos{}, corrupt(f.Name(), 0, err)
+	}
+	return hdr, nil
+}
+
+// checkpointedVersion reads the page's checkpointed version: the newest file at or below tsn that
+// is not superseded.
+func (db *DB) checkpointedVersion(dir, id string, existing []pages.TSN, tsn pages.TSN, inc string, pending map[pendingKey]pendingFile) ([]pages.Object, error) {
+	for _, t := range slices.Backward(existing) {
+		if t > tsn {
+			continue
+		}
+		if _, gone := pending[pendingKey{inc, id, t}]; gone {
+			break
+		}
+		rel := path.Join(dir, pages.VersionFileName(id, db.format, t))
+		data, err := db.root.ReadFile(rel)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint: read %s: %w", rel, err)
+		}
+		objs, err := pages.DecodePage(db.format, data)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint: %s: %w", rel, err)
+		}
+		return objs, nil
+	}
+	return nil, corrupt(path.Join(dir, id), 0, errors.New("append to a page with no checkpointed version"))
+}
+
+// filesByPage lists a folder's version files by page number, TSNs ascending.
+func (db *DB) filesByPage(dir string) (map[uint64][]pages.TSN, error) {
+	vs, err := db.listVersions(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := map[uint64][]pages.TSN{}
+	for _, v := range vs {
+		n, _ := pages.ParsePageID(v.PageID) // INVARIANT: listVersions parsed it
+		out[n] = append(out[n], v.TSN)
+	}
+	for _, ts := range out {
+		slices.Sort(ts)
+	}
+	return out, nil
+}
+
+// pathOf is the folder of a namespace name (valid by construction: it came through the log).
+func pathOf(ns string) string {
+	p, err := pages.NamespacePath(ns)
+	if err != nil {
+		panic(fmt.Sprintf("txn: namespace %q from the log: %v", ns, err)) // INVARIANT: names are validated at commit
+	}
+	return p
+}
+
+func atticOf(inc string) string { return path.Join(pages.MetaDir, atticDirName, inc) }
+
+func cloneCatalog(c catalog) catalog {
+	c.Incs = slices.Clone(c.Incs)
+	c.Pending = slices.Clone(c.Pending)
+	return c
+}
+
+func sortedPending(m map[pendingKey]pendingFile) []pendingFile {
+	out := make([]pendingFile, 0, len(m))
+	for _, p := range m {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b pendingFile) int {
+		switch {
+		case a.Inc != b.Inc:
+			return cmpStr(a.Inc, b.Inc)
+		case a.Page != b.Page:
+			return cmpStr(a.Page, b.Page)
+		}
+		return int(a.TSN) - int(b.TSN)
+	})
+	return out
+}
+
+func cmpStr(a, b string) int {
+	if a < b {
+		return -1
+	}
+	if a > b {
+		return 1
+	}
+	return 0
+}
+
+// syncLog fsyncs the segments from first to last (by name), so that what a checkpoint derives from
+// them is durable before it is written. Cheap when nothing is dirty.
+func (db *DB) syncLog(first, last pages.TSN) error {
+	segs, err := listSegments(db.logDir)
+	if err != nil {
+		return err
+	}
+	for _, s := range segs {
+		if s < first || s > last {
+			continue
+		}
+		f, err := os.Open(filepath.Join(db.logDir, segName(s)))
+		if err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+		err = datasync(f)
+		_ = f.Close()
+		if err != nil {
+			return fmt.Errorf("checkpoint: fsync log: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,373 @@
+package txn
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/txtdb/txtdb/lockfs"
+	"github.com/txtdb/txtdb/pages"
+)
+
+// horizonNow computes and publishes the cleanup horizon: the committed TSN, read first, lowered
+// to the floor of every live process that pins one. A registry file that cannot be read or probed
+// pins everything (0). Dead processes' registry files are removed on the way. The horizon is
+// published before anything below it is deleted. REQUIRES: checkpoint lock held.
+//
+// Why reading the committed TSN first matters: a process that was idle lowers its floor to the
+// last TSN it saw before it reads state for a new snapshot. If this scan saw the idle entry, the
+// committed TSN read here was read before that process lowered its floor, hence before its state
+// read, so its snapshot is at or above it; if the scan saw the lowered floor, the horizon is at or
+// below it. Either way no snapshot is below the horizon.
+func (db *DB) horizonNow() (pages.TSN, error) {
+	st, err := db.readState()
+	if err != nil {
+		return 0, err
+	}
+	hook := faults.scan.Load()
+	if hook != nil {
+		(*hook)()
+	}
+	h := st.tsn
+	peers, err := scanPeers(db.procsDir)
+	if err != nil {
+		return 0, err
+	}
+	dead := 0
+	for _, p := range peers {
+		if !p.alive {
+			if gone, err := removeDead(filepath.Join(db.procsDir, p.id+procSuffix)); err == nil && gone {
+				dead++
+			}
+			continue
+		}
+		if f, pins := p.pins(); pins {
+			h = min(h, f)
+		}
+	}
+	if dead > 0 {
+		db.sweepDead.Store(true)
+	}
+	if err := db.horizon.publish(h); err != nil {
+		return 0, err
+	}
+	return h, nil
+}
+
+// relocate gives every incarnation the folder its name calls for, keeping one incarnation per
+// folder: dead incarnations' files are deleted (no snapshot at or above the horizon reads them)
+// or moved to the attic; renamed ones go through the attic to their new folder. Each move is
+// journalled in the published catalog (old) before it starts, so a checkpointer that dies halfway
+// leaves a move the next one finishes. REQUIRES: checkpoint lock held.
+func (db *DB) relocate(old, next *catalog, h pages.TSN) error {
+	for pass := 0; pass < 2; pass++ {
+		for i := range next.Incs {
+			ci := &next.Incs[i]
+			if ci.Dir == "" {
+				continue
+			}
+			want := ""
+			if ci.NS != "" {
+				want = pathOf(ci.NS)
+			}
+			if ci.Dir == want {
+				continue
+			}
+			switch {
+			case ci.NS == "" && ci.Dropped <= h:
+				if err := db.removeFolderFiles(ci.Dir, true); err != nil {
+					return err
+				}
+				ci.Dir = ""
+				if oci := old.inc(ci.Inc); oci != nil {
+					oci.Dir = ""
+				}
+			case pass == 0 && ci.Dir != atticOf(ci.Inc):
+				if err := db.move(old, next, ci.Inc, atticOf(ci.Inc)); err != nil {
+					return err
+				}
+			case pass == 1 && want != "":
+				if err := db.move(old, next, ci.Inc, want); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// move moves incarnation inc's files to folder to: journal, link, repoint, unlink.
+func (db *DB) move(old, next *catalog, inc, to string) error {
+	oci, nci := old.inc(inc), next.inc(inc)
+	if oci == nil || nci == nil {
+		return fmt.Errorf("txn: move of unknown incarnation %s", inc) // INVARIANT: it has files, so old lists it
+	}
+	oci.To, nci.To = to, to
+	if err := writeCatalog(db.catalogPath(), old, db.cfg.FileMode); err != nil {
+		return err
+	}
+	if err := db.finishMove(oci); err != nil {
+		return err
+	}
+	nci.Dir, nci.To = oci.Dir, ""
+	return nil
+}
+
+// finishMoves completes every move the published catalog journals.
+func (db *DB) finishMoves(c *catalog) error {
+	for i := range c.Incs {
+		if c.Incs[i].To != "" {
+			if err := db.finishMove(&c.Incs[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// finishMove links every version file of ci.Dir into ci.To, publishes the catalog naming ci.To,
+// then removes the old names. Idempotent: a link that exists is the same file from an earlier try.
+func (db *DB) finishMove(ci *catalogInc) error {
+	from, to := ci.Dir, ci.To
+	if err := db.root.MkdirAll(to, dirMode(db.cfg.FileMode)); err != nil {
+		return fmt.Errorf("move %s: %w", from, err)
+	}
+	if from != "" {
+		vs, err := db.listVersions(from)
+		if err != nil {
+			return err
+		}
+		for _, v := range vs {
+			name := pages.VersionFileName(v.PageID, db.format, v.TSN)
+			if err := db.root.Link(path.Join(from, name), path.Join(to, name)); err != nil && !errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("move %s: %w", from, err)
+			}
+		}
+	}
+	if err := db.syncFolders(to); err != nil {
+		return err
+	}
+	crashAt(crashCheckpointMove)
+	ci.Dir, ci.To = to, ""
+	return db.publishDir(ci, from)
+}
+
+// publishDir publishes the catalog with ci's new folder, then removes the files left in from.
+func (db *DB) publishDir(ci *catalogInc, from string) error {
+	cur, _, err := readCatalog(db.catalogPath())
+	if err != nil {
+		return err
+	}
+	if c := cur.inc(ci.Inc); c != nil {
+		c.Dir, c.To = ci.Dir, ci.To
+	}
+	if err := writeCatalog(db.catalogPath(), &cur, db.cfg.FileMode); err != nil {
+		return err
+	}
+	if from == "" {
+		return nil
+	}
+	return db.removeFolderFiles(from, true)
+}
+
+// removeFolderFiles deletes the version files (and temporary files) in a folder, fsyncs it, and
+// removes it and its parents while they are empty.
+func (db *DB) removeFolderFiles(dir string, prune bool) error {
+	ents, err := fs.ReadDir(db.root.FS(), dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cleanup %s: %w", dir, err)
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() || !strings.Contains(e.Name(), ".") {
+			continue
+		}
+		if err := db.root.Remove(path.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("cleanup %s: %w", dir, err)
+		}
+	}
+	if err := db.syncFolders(dir); err != nil {
+		return err
+	}
+	if prune {
+		db.pruneEmpty(dir)
+	}
+	return nil
+}
+
+// pruneEmpty removes dir and then its parents while they are empty, never the data directory or
+// the metadata folder. Best effort: a folder that is not empty stays.
+func (db *DB) pruneEmpty(dir string) {
+	for dir != "." && dir != "" && dir != pages.MetaDir && dir != path.Join(pages.MetaDir, atticDirName) {
+		if err := db.root.Remove(dir); err != nil {
+			return
+		}
+		_ = db.syncFolders(path.Dir(dir))
+		dir = path.Dir(dir)
+	}
+}
+
+func (db *DB) syncFolders(dirs ...string) error {
+	for _, d := range dirs {
+		if err := db.pdir.SyncFolder(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("fsync %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// cleanupLocked deletes what no snapshot at or above the horizon h can read: superseded page
+// files, the files of dead incarnations, log segments past their retention; and the leftovers of
+// dead processes. REQUIRES: checkpoint lock held, h published.
+func (db *DB) cleanupLocked(h pages.TSN) error {
+	cat, have, err := readCatalog(db.catalogPath())
+	if err != nil || !have {
+		return err
+	}
+	changed := false
+	dirs := map[string]bool{}
+	keep := cat.Incs[:0]
+	for _, ci := range cat.Incs {
+		if ci.NS == "" && ci.Dropped <= h && ci.To == "" {
+			if ci.Dir != "" {
+				if err := db.removeFolderFiles(ci.Dir, true); err != nil {
+					return err
+				}
+			}
+			changed = true
+			continue
+		}
+		keep = append(keep, ci)
+	}
+	cat.Incs = keep
+	left := cat.Pending[:0]
+	for _, p := range cat.Pending {
+		ci := cat.inc(p.Inc)
+		if ci == nil {
+			changed = true // its incarnation is gone, files and all
+			continue
+		}
+		if p.Until > h || ci.To != "" {
+			left = append(left, p)
+			continue
+		}
+		rel := path.Join(ci.Dir, pages.VersionFileName(p.Page, db.format, p.TSN))
+		if err := db.root.Remove(rel); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("cleanup: %w", err)
+		}
+		dirs[ci.Dir] = true
+		changed = true
+		crashAt(crashCleanupMid)
+	}
+	cat.Pending = left
+	for d := range dirs {
+		if err := db.syncFolders(d); err != nil {
+			return err
+		}
+	}
+	if changed {
+		if err := writeCatalog(db.catalogPath(), &cat, db.cfg.FileMode); err != nil {
+			return err
+		}
+	}
+	if db.sweepDead.Swap(false) {
+		if err := db.removeLeftovers(&cat); err != nil {
+			return err
+		}
+	}
+	return db.trimLog(&cat, h)
+}
+
+// removeLeftovers removes what dead processes may have left outside the log: temporary page
+// files of a checkpoint, a temporary checkpoint file, registry files under temporary names.
+// REQUIRES: checkpoint lock held (so no live checkpoint is writing any of them).
+func (db *DB) removeLeftovers(cat *catalog) error {
+	for _, ci := range cat.Incs {
+		for _, d := range []string{ci.Dir, ci.To} {
+			if d == "" {
+				continue
+			}
+			if err := db.removeTemps(d); err != nil {
+				return err
+			}
+		}
+	}
+	ents, err := os.ReadDir(db.meta)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if lockfs.IsTempName(e.Name()) && (strings.HasPrefix(e.Name(), "."+checkpointName) || strings.HasPrefix(e.Name(), "."+horizonName)) {
+			_ = os.Remove(filepath.Join(db.meta, e.Name()))
+		}
+	}
+	return removeDeadTemps(db.procsDir)
+}
+
+// removeTemps removes the temporary files of page writes in a folder.
+func (db *DB) removeTemps(dir string) error {
+	ents, err := fs.ReadDir(db.root.FS(), dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	for _, e := range ents {
+		if e.Type().IsRegular() && strings.HasPrefix(e.Name(), ".") && strings.HasSuffix(e.Name(), ".tmp") {
+			if err := db.root.Remove(path.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// trimLog removes log segments that nobody needs: every record in them is at or below both the
+// checkpoint and the horizon, the checkpoint's position lies in a later segment, and the newer
+// segments already hold the retention. Oldest first, so the log stays contiguous.
+// REQUIRES: checkpoint lock held.
+func (db *DB) trimLog(cat *catalog, h pages.TSN) error {
+	segs, err := listSegments(db.logDir)
+	if err != nil {
+		return err
+	}
+	limit := min(cat.TSN, h)
+	var cand []pages.TSN
+	for i := 0; i+1 < len(segs); i++ {
+		if segs[i] >= cat.Log.Seg || segs[i+1]-1 > limit {
+			break
+		}
+		cand = append(cand, segs[i])
+	}
+	keep := db.cfg.LogRetention
+	// Keep the newest candidates while the kept bytes are below the retention.
+	n := len(cand)
+	var kept int64
+	for n > 0 && keep > 0 && kept < keep {
+		fi, err := os.Stat(filepath.Join(db.logDir, segName(cand[n-1])))
+		if err != nil {
+			return err
+		}
+		kept += fi.Size()
+		n--
+	}
+	for i, s := range cand[:n] {
+		if err := os.Remove(filepath.Join(db.logDir, segName(s))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("trim log: %w", err)
+		}
+		if i == 0 {
+			crashAt(crashTrimMid)
+		}
+	}
+	if n > 0 {
+		return lockfs.SyncDir(db.logDir)
+	}
+	return nil
+}

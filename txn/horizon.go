@@ -1,0 +1,117 @@
+package txn
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/txtdb/txtdb/pages"
+)
+
+// The horizon file, .txtdb/horizon (PART OF THE FORMAT), publishes the cleanup horizon: versions
+// that only snapshots older than it could read may be deleted. Cleanup (under the checkpoint lock)
+// writes it before it deletes anything; it only ever grows. Two checksummed 64-byte slots, like
+// state, so a lock-free reader never sees a torn value. Begin reads it after state and retries a
+// snapshot below it.
+const (
+	horizonName     = "horizon"
+	horizonSlotSize = 64
+)
+
+type horizonFile struct {
+	f *os.File
+}
+
+func openHorizon(path string, perm os.FileMode, readOnly bool) (*horizonFile, error) {
+	flag := os.O_RDWR | os.O_CREATE
+	if readOnly {
+		flag = os.O_RDONLY
+	}
+	f, err := os.OpenFile(path, flag, perm)
+	if readOnly && errors.Is(err, os.ErrNotExist) {
+		return &horizonFile{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open horizon: %w", err)
+	}
+	return &horizonFile{f: f}, nil
+}
+
+func encodeHorizon(seq uint64, h pages.TSN) []byte {
+	body := fmt.Sprintf("txtdb-horizon seq=%d h=%d", seq, h)
+	line := fmt.Sprintf("%s crc=%08x", body, crc32.Checksum([]byte(body), crcTable))
+	buf := bytes.Repeat([]byte{' '}, horizonSlotSize)
+	copy(buf, line)
+	buf[horizonSlotSize-1] = '\n'
+	return buf
+}
+
+func decodeHorizon(slot []byte) (seq uint64, h pages.TSN, ok bool) {
+	if len(slot) != horizonSlotSize || slot[horizonSlotSize-1] != '\n' {
+		return 0, 0, false
+	}
+	line := strings.TrimRight(string(slot[:horizonSlotSize-1]), " ")
+	i := strings.LastIndex(line, " crc=")
+	if i < 0 {
+		return 0, 0, false
+	}
+	body := line[:i]
+	want, err := strconv.ParseUint(line[i+5:], 16, 32)
+	if err != nil || uint32(want) != crc32.Checksum([]byte(body), crcTable) {
+		return 0, 0, false
+	}
+	var s, v uint64
+	if _, err := fmt.Sscanf(body, "txtdb-horizon seq=%d h=%d", &s, &v); err != nil {
+		return 0, 0, false
+	}
+	return s, pages.TSN(v), true
+}
+
+// read returns the published horizon and the sequence number of its slot (0, 0 if none).
+func (hf *horizonFile) read() (pages.TSN, uint64, error) {
+	if hf.f == nil {
+		return 0, 0, nil
+	}
+	var buf [2 * horizonSlotSize]byte
+	n, err := hf.f.ReadAt(buf[:], 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return 0, 0, fmt.Errorf("read horizon: %w", err)
+	}
+	var best pages.TSN
+	var bestSeq uint64
+	for i := 0; i < 2 && (i+1)*horizonSlotSize <= n; i++ {
+		s, h, ok := decodeHorizon(buf[i*horizonSlotSize : (i+1)*horizonSlotSize])
+		if ok && s%2 == uint64(i) && s >= bestSeq {
+			best, bestSeq = h, s
+		}
+	}
+	return best, bestSeq, nil
+}
+
+// publish raises the horizon to h (never lowers it). REQUIRES: checkpoint lock held.
+func (hf *horizonFile) publish(h pages.TSN) error {
+	cur, seq, err := hf.read()
+	if err != nil {
+		return err
+	}
+	if h <= cur {
+		return nil
+	}
+	seq++
+	if _, err := hf.f.WriteAt(encodeHorizon(seq, h), int64(seq%2)*horizonSlotSize); err != nil {
+		return fmt.Errorf("publish horizon: %w", err)
+	}
+	return nil
+}
+
+func (hf *horizonFile) close() error {
+	if hf.f == nil {
+		return nil
+	}
+	return hf.f.Close()
+}

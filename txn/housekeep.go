@@ -1,0 +1,212 @@
+package txn
+
+import (
+	"sync"
+	"time"
+
+	"github.com/txtdb/txtdb/pages"
+)
+
+// floorTracker publishes this process's snapshot floor in its registry entry, lazily: a Begin
+// writes only when the entry says idle (one write after an idle spell), and the housekeeper raises
+// the floor to the oldest pinned snapshot, or to idle once no transaction has been open for a
+// tick. Lock order: floorTracker.mu before catchMu.
+type floorTracker struct {
+	mu        sync.Mutex
+	reg       *registration     // nil for a read-only handle
+	pins      map[pages.TSN]int // guarded by mu: snapshots of open transactions (multiset)
+	beginning int               // guarded by mu: Begins between lowering the floor and pinning
+	busy      bool              // guarded by mu: a Begin ran since the last tick
+	seen      pages.TSN         // guarded by mu: the newest committed TSN this process has read
+}
+
+func (f *floorTracker) init() { f.pins = map[pages.TSN]int{} }
+
+// enter is called by Begin before it reads state: the published floor must be at or below every
+// snapshot this Begin can get. Whatever state says next is at or above seen.
+func (f *floorTracker) enter() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.beginning++
+	f.busy = true
+	if f.reg == nil {
+		return nil
+	}
+	f.reg.mu.Lock()
+	idle := f.reg.entry.idle
+	f.reg.mu.Unlock()
+	if !idle {
+		return nil
+	}
+	if err := f.reg.publish(f.seen, false); err != nil {
+		f.beginning--
+		return err
+	}
+	return nil
+}
+
+// pinned ends a Begin: its snapshot is now an open transaction (ok) or the Begin failed.
+func (f *floorTracker) pinned(snap pages.TSN, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.beginning--
+	if ok {
+		f.pins[snap]++
+		f.seen = max(f.seen, snap)
+	}
+}
+
+// unpin ends a transaction.
+func (f *floorTracker) unpin(snap pages.TSN) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.pins[snap]--; f.pins[snap] <= 0 {
+		delete(f.pins, snap)
+	}
+}
+
+// saw records a committed TSN this process read (its own commits included).
+func (f *floorTracker) saw(t pages.TSN) {
+	f.mu.Lock()
+	f.seen = max(f.seen, t)
+	f.mu.Unlock()
+}
+
+// raise moves the published floor up: to the oldest open snapshot, or to idle when no
+// transaction was open or begun since the last tick.
+func (f *floorTracker) raise() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.reg == nil || f.beginning > 0 {
+		return nil
+	}
+	busy := f.busy
+	f.busy = false
+	if len(f.pins) == 0 {
+		if busy {
+			return nil // transactions come and go: keep the floor, save the writes
+		}
+		return f.reg.publish(0, true)
+	}
+	low := pages.TSN(0)
+	first := true
+	for s := range f.pins {
+		if first || s < low {
+			low, first = s, false
+		}
+	}
+	f.reg.mu.Lock()
+	cur := f.reg.entry
+	f.reg.mu.Unlock()
+	if cur.idle || low > cur.floor {
+		return f.reg.publish(low, false)
+	}
+	return nil
+}
+
+// oldest returns the oldest open snapshot of this process and whether there is one.
+func (f *floorTracker) oldest() (pages.TSN, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var low pages.TSN
+	found := false
+	for s := range f.pins {
+		if !found || s < low {
+			low, found = s, true
+		}
+	}
+	return low, found
+}
+
+// housekeepTick is how often the housekeeper raises the floor and looks at the checkpoint lag.
+const housekeepTick = 200 * time.Millisecond
+
+// housekeep is the handle's background goroutine (owned by the DB; Close stops it): it raises the
+// snapshot floor, and checkpoints when this process committed and the checkpoint lags by more than
+// CheckpointEvery or CheckpointCommits. Whoever commits takes its turn, so the lag stays bounded
+// without any long-lived process.
+func (db *DB) housekeep() {
+	defer db.housekeeper.Done()
+	t := time.NewTicker(housekeepTick)
+	defer t.Stop()
+	var dirtySince time.Time // first commit of this process not yet checkpointed
+	for {
+		kicked := false
+		select {
+		case <-db.ctx.Done():
+			return
+		case <-t.C:
+		case <-db.kick:
+			kicked = true
+		}
+		_ = db.floor.raise()
+		if db.commitsSinceCheckpoint() == 0 {
+			dirtySince = time.Time{}
+			continue
+		}
+		if dirtySince.IsZero() {
+			dirtySince = time.Now()
+		}
+		if !kicked && time.Since(dirtySince) < db.cfg.CheckpointEvery {
+			continue
+		}
+		if db.tryCheckpoint() {
+			dirtySince = time.Time{}
+		}
+	}
+}
+
+// commitsSinceCheckpoint is how far this handle's last commit is past the checkpoint it last saw.
+func (db *DB) commitsSinceCheckpoint() uint64 {
+	last, ck := db.lastCommit.Load(), db.ckptTSN.Load()
+	if last <= ck {
+		return 0
+	}
+	return last - ck
+}
+
+// tryCheckpoint checkpoints if no other process is doing it; it reports whether the checkpoint
+// is now at or past this handle's last commit.
+func (db *DB) tryCheckpoint() bool {
+	unlock, ok, err := db.ckptLock.TryLock()
+	if err != nil || !ok {
+		return false
+	}
+	defer func() { _ = unlock() }()
+	if db.checkpointLocked(db.ctx) != nil {
+		return false
+	}
+	return db.commitsSinceCheckpoint() == 0
+}
+
+// noteCommit tells the housekeeper about a commit group that ended at tsn.
+func (db *DB) noteCommit(tsn pages.TSN) {
+	db.lastCommit.Store(uint64(tsn))
+	db.floor.saw(tsn)
+	if uint64(tsn)-min(uint64(tsn), db.ckptTSN.Load()) >= CheckpointCommits {
+		select {
+		case db.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// checkpointStats counts checkpoint runs and keeps the last error.
+type checkpointStats struct {
+	mu      sync.Mutex
+	runs    int64 // guarded by mu
+	fails   int64 // guarded by mu
+	lastErr error // guarded by mu
+	lastAt  time.Time
+}
+
+func (c *checkpointStats) record(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.runs++
+	if err != nil {
+		c.fails++
+	}
+	c.lastErr = err
+	c.lastAt = time.Now()
+}
