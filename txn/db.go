@@ -75,9 +75,9 @@ const (
 	// DefaultCheckpointEvery bounds the checkpoint lag in time; CheckpointCommits in commits.
 	DefaultCheckpointEvery = time.Second
 	CheckpointCommits      = 4096
-	layoutVersion       = 1 // PART OF THE FORMAT: txtdb.json "txtdb"
-	reserveBlock        = 32
-	maxBatch            = 512
+	layoutVersion          = 1 // PART OF THE FORMAT: txtdb.json "txtdb"
+	reserveBlock           = 32
+	maxBatch               = 512
 )
 
 // Store layout (PART OF THE FORMAT).
@@ -115,7 +115,7 @@ type DB struct {
 	ckptLock          *lockfs.Lock  // .txtdb/checkpoint.lock: one checkpointer at a time, across processes
 	ckptTSN           atomic.Uint64 // the checkpoint TSN this handle last saw or wrote
 	ckptStats         checkpointStats
-	sweepDead         atomic.Bool // a dead process was found: sweep its leftovers at the next cleanup
+	sweepDead         atomic.Bool   // a dead process was found: sweep its leftovers at the next cleanup
 	kick              chan struct{} // wakes the housekeeper (a commit pushed the lag past CheckpointCommits)
 	lastCommit        atomic.Uint64 // TSN of this handle's last commit
 	housekeeper       sync.WaitGroup

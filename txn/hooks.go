@@ -14,14 +14,14 @@ import (
 type faultPoint int
 
 const (
-	faultLogWrite   faultPoint = iota // before the batch's bytes are written to the log
-	faultLogSync                      // before the log fsync
-	faultLogErase                     // before erasing a failed batch or a torn tail
-	faultStateWrite                   // before writing the state slot
-	faultLogGrow                      // before growing a segment with zeros
-	faultStateSync                    // before the fsync of the state file (first NoSync state of a boot)
-	faultPageWrite                    // before a checkpoint writes a page file
-	faultCheckpointWrite              // before the checkpoint file is published
+	faultLogWrite        faultPoint = iota // before the batch's bytes are written to the log
+	faultLogSync                           // before the log fsync
+	faultLogErase                          // before erasing a failed batch or a torn tail
+	faultStateWrite                        // before writing the state slot
+	faultLogGrow                           // before growing a segment with zeros
+	faultStateSync                         // before the fsync of the state file (first NoSync state of a boot)
+	faultPageWrite                         // before a checkpoint writes a page file
+	faultCheckpointWrite                   // before the checkpoint file is published
 )
 
 // faultSet injects errors (or pauses) at faultPoints and observes fsyncs and the commit queue.
