@@ -78,6 +78,7 @@ func (db *DB) rebuildIndex(old *index, target state, newLineage bool) (*index, e
 			return old, err
 		}
 		db.idxp.Store(y)
+		db.rebuilds.Add(1)
 		if newLineage {
 			db.alloc.reset()
 		}

@@ -118,6 +118,7 @@ type DB struct {
 	sweepDead         atomic.Bool   // a dead process was found: sweep its leftovers at the next cleanup
 	kick              chan struct{} // wakes the housekeeper (a commit pushed the lag past CheckpointCommits)
 	lastCommit        atomic.Uint64 // TSN of this handle's last commit
+	rebuilds          atomic.Int64  // indexes rebuilt from the checkpoint (lineage change, trimmed log)
 	housekeeper       sync.WaitGroup
 	idxp              atomic.Pointer[index] // the current index; swapped whole on a lineage change
 	alloc             allocator

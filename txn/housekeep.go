@@ -82,19 +82,17 @@ func (f *floorTracker) raise() error {
 	}
 	busy := f.busy
 	f.busy = false
-	if len(f.pins) == 0 {
-		if busy {
-			return nil // transactions come and go: keep the floor, save the writes
-		}
-		return f.reg.publish(0, true)
-	}
-	low := pages.TSN(0)
-	first := true
+	low, first := f.seen, true
 	for s := range f.pins {
 		if first || s < low {
 			low, first = s, false
 		}
 	}
+	if len(f.pins) == 0 && !busy {
+		return f.reg.publish(0, true)
+	}
+	// Busy: stay non-idle (so Begins write nothing) but rise to the oldest open snapshot, or, with
+	// none open, to the newest TSN seen: every Begin from now on reads a state at or above it.
 	f.reg.mu.Lock()
 	cur := f.reg.entry
 	f.reg.mu.Unlock()

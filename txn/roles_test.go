@@ -99,6 +99,20 @@ func runRole(role string) int {
 			}
 		}
 		fmt.Println("checked", cc.N)
+	case "snapshot-holder":
+		// Opens a read transaction, says "holding <snapshot>", and keeps it until killed.
+		tx, err := db.Begin(ctx, false)
+		if err != nil {
+			fmt.Println("error", err)
+			return 3
+		}
+		if _, err := readInt(tx, "c", "page000001"); err != nil {
+			fmt.Println("error", err)
+			return 3
+		}
+		fmt.Println("holding", tx.Snapshot())
+		_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
+		_ = tx.Rollback()
 	default:
 		fmt.Println("error unknown role", role)
 		return 2

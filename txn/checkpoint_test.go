@@ -1,0 +1,326 @@
+package txn
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/txtdb/txtdb/pages"
+)
+
+// dataFiles lists the files of a store outside .txtdb/, as slash paths.
+func dataFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	require.NoError(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if d.IsDir() && rel == pages.MetaDir {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && rel != configName {
+			out = append(out, filepath.ToSlash(rel))
+		}
+		return nil
+	}))
+	slices.Sort(out)
+	return out
+}
+
+// dataDirs lists the folders of a store outside .txtdb/.
+func dataDirs(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	require.NoError(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if d.IsDir() && rel == pages.MetaDir {
+			return filepath.SkipDir
+		}
+		if d.IsDir() && rel != "." {
+			out = append(out, filepath.ToSlash(rel))
+		}
+		return nil
+	}))
+	slices.Sort(out)
+	return out
+}
+
+// pagesAt reads every page of the namespaces a transaction sees: ns -> page -> object texts.
+func allPages(t *testing.T, db *DB) map[string]map[string][]string {
+	t.Helper()
+	out := map[string]map[string][]string{}
+	require.NoError(t, view(context.Background(), db, func(tx *Tx) error {
+		names, err := tx.Namespaces()
+		if err != nil {
+			return err
+		}
+		for _, ns := range names {
+			m, err := tx.Match(ns, "*")
+			if err != nil {
+				return err
+			}
+			out[ns] = map[string][]string{}
+			for id, objs := range m {
+				for _, o := range objs {
+					out[ns][id] = append(out[ns][id], o.Text())
+				}
+			}
+		}
+		return nil
+	}))
+	return out
+}
+
+// A store at rest holds one version file per page, with its current contents, in the folder of
+// the namespace's current name: renamed namespaces moved, dropped ones gone, a re-created name
+// holding only its new pages. Reopening reads the same data from the files.
+func TestCheckpointAtRest(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	db := mustOpen(t, dir, Config{})
+	mustUpdate := func(fn func(tx *Tx) error) {
+		t.Helper()
+		_, _, err := update(ctx, db, fn)
+		require.NoError(t, err)
+	}
+	mustUpdate(func(tx *Tx) error {
+		for _, ns := range []string{"a", "a.b", "gone", "moved"} {
+			if err := tx.CreateNamespace(ns); err != nil {
+				return err
+			}
+		}
+		for i := range 3 {
+			for _, ns := range []string{"a", "a.b", "gone", "moved"} {
+				if _, err := tx.Insert(ns, map[string]any{"ns": ns, "i": i}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	require.NoError(t, db.Checkpoint(ctx)) // the files exist before the renames and drops below
+	for i := range 5 {
+		mustUpdate(func(tx *Tx) error {
+			objs, err := tx.ReadPage("a", "page000001")
+			if err != nil {
+				return err
+			}
+			o, err := pages.ObjectFromText(pages.JSON, fmt.Appendf(nil, `{"u":%d}`, i))
+			if err != nil {
+				return err
+			}
+			vs := make([]any, 0, len(objs)+1)
+			for _, x := range objs {
+				vs = append(vs, x)
+			}
+			return tx.UpdatePage("a", "page000001", append(vs, o)...)
+		})
+		require.NoError(t, db.Checkpoint(ctx))
+	}
+	mustUpdate(func(tx *Tx) error { return tx.RenameNamespace("moved", "there.now") })
+	mustUpdate(func(tx *Tx) error { return tx.DeleteNamespace("gone") })
+	require.NoError(t, db.Checkpoint(ctx))
+	mustUpdate(func(tx *Tx) error {
+		if err := tx.CreateNamespace("gone"); err != nil {
+			return err
+		}
+		_, err := tx.Insert("gone", map[string]any{"reborn": true})
+		return err
+	})
+	want := allPages(t, db)
+	require.NoError(t, db.Close())
+
+	files := dataFiles(t, dir)
+	byPage := map[string]int{}
+	for _, f := range files {
+		i := strings.LastIndex(f, ".v")
+		byPage[f[:i]]++
+	}
+	for p, n := range byPage {
+		require.Equal(t, 1, n, "page %s has %d version files at rest: %v", p, n, files)
+	}
+	require.Equal(t, []string{"a", "a/b", "gone", "there", "there/now"}, dataDirs(t, dir), "folders at rest: %v", files)
+	require.Equal(t, []string{"a/b/page000001.json.v1", "a/page000001.json.v6", "gone/page000001.json.v9", "there/now/page000001.json.v1"}, files)
+	require.NoFileExists(t, filepath.Join(dir, "moved", "page000001.json.v1"))
+
+	// The files hold the data: a fresh handle reads everything from them.
+	db2 := mustOpen(t, dir, Config{})
+	require.Equal(t, want, allPages(t, db2))
+	data, err := os.ReadFile(filepath.Join(dir, "gone", "page000001.json.v"+fmt.Sprint(db2.idxp.Load().applied)))
+	require.NoError(t, err, "the re-created namespace's page: %v", files)
+	require.Contains(t, string(data), `"reborn": true`)
+}
+
+// A long-lived snapshot keeps reading the versions it saw while others commit and checkpoint;
+// the superseded files stay until it ends, then cleanup removes them.
+func TestCheckpointKeepsWhatSnapshotsRead(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	setupPair(t, dir, Config{})
+	w := mustOpen(t, dir, Config{})
+	r := mustOpen(t, dir, Config{})
+	require.NoError(t, w.Checkpoint(ctx))
+	old, err := r.Begin(ctx, false)
+	require.NoError(t, err)
+	before, err := readInt(old, "c", "page000001")
+	require.NoError(t, err)
+	for range 20 {
+		_, _, err := update(ctx, w, func(tx *Tx) error { _, err := bumpPair(tx); return err })
+		require.NoError(t, err)
+		require.NoError(t, w.Checkpoint(ctx))
+	}
+	// The old snapshot still reads what it read.
+	for _, p := range []string{"page000001", "page000002"} {
+		v, err := readInt(old, "c", p)
+		require.NoError(t, err)
+		require.Equal(t, before, v)
+	}
+	files := dataFiles(t, dir)
+	require.Greater(t, len(files), 2, "versions the old snapshot may read are kept: %v", files)
+	// A handle opened now reads the new values from the files.
+	fresh := mustOpen(t, dir, Config{})
+	require.NoError(t, view(ctx, fresh, func(tx *Tx) error {
+		v, err := readInt(tx, "c", "page000001")
+		require.NoError(t, err)
+		require.Equal(t, before+20, v)
+		return nil
+	}))
+	require.NoError(t, old.Rollback())
+	require.NoError(t, fresh.Close())
+	require.NoError(t, r.Close())
+	require.NoError(t, w.Close()) // the last one: checkpoint and cleanup
+	require.Len(t, dataFiles(t, dir), 2, "at rest: one file per page")
+}
+
+// With a tiny segment size and no retention, the log is trimmed behind the checkpoint; a handle
+// that was idle meanwhile notices its segment is gone and rebuilds from the page files.
+func TestTrimmedLogIdleHandleRebuilds(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	setupPair(t, dir, Config{SegmentBytes: 512, LogRetention: -1})
+	idle := mustOpen(t, dir, Config{})
+	var v0 int
+	require.NoError(t, view(ctx, idle, func(tx *Tx) error {
+		var err error
+		v0, err = readInt(tx, "c", "page000001")
+		return err
+	}))
+	w := mustOpen(t, dir, Config{})
+	for range 50 {
+		_, _, err := update(ctx, w, func(tx *Tx) error { _, err := bumpPair(tx); return err })
+		require.NoError(t, err)
+	}
+	// The idle handle pins nothing once its housekeeper marked it idle.
+	require.Eventually(t, func() bool { return idleEntry(t, idle) }, longStop, housekeepTick/4)
+	require.NoError(t, w.Checkpoint(ctx))
+	segs, err := listSegments(filepath.Join(dir, pages.MetaDir, logDirName))
+	require.NoError(t, err)
+	require.Greater(t, segs[0], pages.TSN(1), "segment 1 was trimmed: %v", segs)
+	require.NoError(t, view(ctx, idle, func(tx *Tx) error {
+		v, err := readInt(tx, "c", "page000001")
+		require.NoError(t, err)
+		require.Equal(t, v0+50, v)
+		return nil
+	}))
+	require.Equal(t, int64(1), idle.rebuilds.Load(), "the idle handle rebuilt its view from the checkpoint")
+	// It commits from the rebuilt view too.
+	_, _, err = update(ctx, idle, func(tx *Tx) error { _, err := bumpPair(tx); return err })
+	require.NoError(t, err)
+	require.NoError(t, view(ctx, w, func(tx *Tx) error {
+		v, err := readInt(tx, "c", "page000002")
+		require.NoError(t, err)
+		require.Equal(t, v0+51, v)
+		return nil
+	}))
+	// And a fresh handle opens from the checkpoint and the remaining log.
+	require.Equal(t, allPages(t, w), allPages(t, mustOpen(t, dir, Config{})))
+}
+
+func idleEntry(t *testing.T, db *DB) bool {
+	db.reg.mu.Lock()
+	defer db.reg.mu.Unlock()
+	return db.reg.entry.idle
+}
+
+// Inserts append to a page until maxAppends in a row; then the page is written whole, so no
+// version needs more than maxAppends log records to rebuild. The checkpoint resolves appends
+// to a page whose base is only in its page file.
+func TestAppendsAcrossCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	db := mustOpen(t, dir, Config{})
+	_, _, err := update(ctx, db, func(tx *Tx) error { return tx.CreateNamespace("q") })
+	require.NoError(t, err)
+	for i := range 3 * maxAppends {
+		_, _, err := update(ctx, db, func(tx *Tx) error { _, err := tx.Insert("q", i); return err })
+		require.NoError(t, err)
+		if i%7 == 0 {
+			require.NoError(t, db.Checkpoint(ctx))
+		}
+	}
+	want := allPages(t, db)
+	require.NoError(t, db.Close())
+	db2 := mustOpen(t, dir, Config{})
+	require.Equal(t, want, allPages(t, db2))
+	n := 0
+	for _, objs := range want["q"] {
+		n += len(objs)
+	}
+	require.Equal(t, 3*maxAppends, n)
+	data, err := os.ReadFile(seg1(dir))
+	require.NoError(t, err)
+	puts := strings.Count(string(data), `"op":"put"`)
+	require.GreaterOrEqual(t, puts, 2, "after %d appends the page is written whole", maxAppends)
+}
+
+// A process SIGKILLed while it holds an old snapshot stops pinning versions the moment it is
+// dead (its registry lock is free), and the next cleanup by another process removes its registry
+// file and the versions only it could read.
+func TestKilledSnapshotHolderStopsPinning(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	setupPair(t, dir, Config{})
+	w := mustOpen(t, dir, Config{})
+	require.NoError(t, w.Checkpoint(ctx))
+	k := startChild(t, "snapshot-holder", configEnv(t, childConfig{Dir: dir}))
+	held := pages.TSN(atoi(t, k.expect(t, "holding")))
+	for range 10 {
+		_, _, err := update(ctx, w, func(tx *Tx) error { _, err := bumpPair(tx); return err })
+		require.NoError(t, err)
+		require.NoError(t, w.Checkpoint(ctx))
+	}
+	h, _, err := w.horizon.read()
+	require.NoError(t, err)
+	require.Equal(t, held, h, "the holder's snapshot is the horizon")
+	require.Greater(t, len(dataFiles(t, dir)), 2, "versions the holder may read are kept")
+	procs := filepath.Join(dir, pages.MetaDir, procsDirName)
+	ents, err := os.ReadDir(procs)
+	require.NoError(t, err)
+	require.Len(t, ents, 2, "two live registry files")
+
+	require.NoError(t, k.cmd.Process.Kill())
+	<-k.done
+	k.done <- nil
+	// This handle's own floor rises at its next housekeeping tick; nothing else holds it back.
+	require.Eventually(t, func() bool {
+		require.NoError(t, w.Checkpoint(ctx))
+		h, _, err = w.horizon.read()
+		require.NoError(t, err)
+		return h == w.idxp.Load().applied
+	}, longStop, housekeepTick/4, "a dead process pins nothing")
+	require.Len(t, dataFiles(t, dir), 2, "one file per page once nobody can read the old ones")
+	ents, err = os.ReadDir(procs)
+	require.NoError(t, err)
+	require.Len(t, ents, 1, "the dead process's registry file is gone")
+}
