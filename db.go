@@ -34,6 +34,9 @@ func Open(dir string, opts *Options) (*DB, error) {
 		NoSync:           opts.NoSync,
 		LockTimeout:      opts.LockTimeout,
 		FileMode:         opts.FileMode,
+		SegmentBytes:     opts.SegmentSize,
+		LogRetention:     opts.LogRetention,
+		CheckpointEvery:  opts.CheckpointEvery,
 	})
 	if err != nil {
 		return nil, err
@@ -56,6 +59,13 @@ func (db *DB) Format() Format { return db.eng.Format() }
 
 // Stats returns this handle's commit counters (groups, commits, fsyncs).
 func (db *DB) Stats() Stats { return db.eng.Stats() }
+
+// Checkpoint brings the page files up to the last committed transaction now and runs cleanup
+// (superseded versions no live transaction can read, log segments past the retention). It never
+// blocks commits; it waits for another process's checkpoint at most LockTimeout or until ctx ends.
+// Checkpoints also run by themselves (see Options.CheckpointEvery), and the last process to close
+// a store leaves it checkpointed.
+func (db *DB) Checkpoint(ctx context.Context) error { return db.eng.Checkpoint(ctx) }
 
 // Begin starts a transaction at the last committed TSN (it takes no lock and allocates nothing).
 // ctx bounds everything the transaction does, its Commit included. The caller must end it with

@@ -40,6 +40,12 @@ type Options struct {
 	// existing store fails with ErrOptionsMismatch.
 	Format   Format
 	PageSize int
+	// SegmentSize is the size in bytes a log segment reaches before the next commit starts a new
+	// one (default 64 MiB). LogRetention is how many bytes of already checkpointed log are kept
+	// for readers that resume from an older TSN (default 64 MiB; negative keeps nothing beyond what
+	// recovery and live snapshots need).
+	SegmentSize  int64
+	LogRetention int64
 
 	// Process settings.
 	Isolation        Isolation     // zero = Serializable
@@ -48,6 +54,10 @@ type Options struct {
 	LockTimeout      time.Duration // longest wait for the commit lock; zero = 30s; the shorter of it and a context wins
 	MaxRetries       int           // Update's retries on ErrConflict; zero = 100
 	FileMode         os.FileMode   // mode of files txtdb creates (umask applies); zero = 0644
+	// CheckpointEvery bounds the checkpoint lag after this process commits: the page files are
+	// brought up to date at most this long after a commit (zero = 1s), and at once when the lag
+	// reaches txn.CheckpointCommits commits.
+	CheckpointEvery time.Duration
 }
 
 // DefaultMaxRetries is Update's retry budget when Options.MaxRetries is zero.
@@ -56,11 +66,14 @@ const DefaultMaxRetries = 100
 // DefaultOptions returns a fresh Options with every default spelled out.
 func DefaultOptions() *Options {
 	return &Options{
-		Format:      JSON,
-		PageSize:    pages.DefaultPageSize,
-		Isolation:   Serializable,
-		LockTimeout: txn.DefaultLockTimeout,
-		MaxRetries:  DefaultMaxRetries,
-		FileMode:    0o644,
+		Format:          JSON,
+		PageSize:        pages.DefaultPageSize,
+		SegmentSize:     txn.DefaultSegmentBytes,
+		LogRetention:    txn.DefaultLogRetention,
+		Isolation:       Serializable,
+		LockTimeout:     txn.DefaultLockTimeout,
+		MaxRetries:      DefaultMaxRetries,
+		FileMode:        0o644,
+		CheckpointEvery: txn.DefaultCheckpointEvery,
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/txtdb/txtdb/pages"
@@ -323,4 +324,124 @@ func TestKilledSnapshotHolderStopsPinning(t *testing.T) {
 	ents, err = os.ReadDir(procs)
 	require.NoError(t, err)
 	require.Len(t, ents, 1, "the dead process's registry file is gone")
+}
+
+// Bounded growth: several processes commit tens of thousands of transactions over a few hundred
+// pages; the files and bytes on disk stay within a bound set by the options (page count, segment
+// size, retention), sampled throughout the run, and the store ends at rest.
+func TestBoundedGrowth(t *testing.T) {
+	const (
+		procs    = 4
+		nPages   = 200
+		segBytes = 64 << 10
+	)
+	perProc := 10000
+	if testing.Short() {
+		perProc = 1500
+	}
+	dir := t.TempDir()
+	ctx := context.Background()
+	cfg := Config{SegmentBytes: segBytes, LogRetention: -1, OneObjectPerPage: true}
+	db := mustOpen(t, dir, cfg)
+	_, _, err := update(ctx, db, func(tx *Tx) error {
+		if err := tx.CreateNamespace("g"); err != nil {
+			return err
+		}
+		for range nPages {
+			if _, err := tx.Insert("g", 0); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	type usage struct{ files, pageFiles, logBytes, bytes int64 }
+	measure := func() usage {
+		var u usage
+		_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return nil // files come and go while we walk
+			}
+			fi, err := d.Info()
+			if err != nil {
+				return nil
+			}
+			u.files++
+			u.bytes += fi.Size()
+			if strings.Contains(p, string(filepath.Separator)+logDirName+string(filepath.Separator)) {
+				u.logBytes += fi.Size()
+			} else if strings.Contains(d.Name(), ".json.v") {
+				u.pageFiles++
+			}
+			return nil
+		})
+		return u
+	}
+	var peak usage
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			u := measure()
+			peak = usage{max(peak.files, u.files), max(peak.pageFiles, u.pageFiles), max(peak.logBytes, u.logBytes), max(peak.bytes, u.bytes)}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	cc := childConfig{Dir: dir, N: perProc, SegmentBytes: segBytes, NoSync: true, Pages: nPages, CheckpointEvery: 100 * time.Millisecond}
+	var kids []*child
+	for range procs {
+		kids = append(kids, startChild(t, "spreader", configEnv(t, cc)))
+	}
+	for _, k := range kids {
+		lines, err := k.all(t)
+		require.NoError(t, err, "spreader: %v", tail(lines))
+	}
+	close(stop)
+	<-sampled
+	end := measure()
+	t.Logf("%d commits over %d pages: peak %d files (%d page files), %d log bytes, %d bytes; at rest %d files, %d bytes",
+		procs*perProc, nPages, peak.files, peak.pageFiles, peak.logBytes, peak.bytes, end.files, end.bytes)
+	// Page files: the current one per page plus the versions superseded since the horizon last
+	// rose (each busy process's floor trails by a housekeeping tick); the log: what is written
+	// during a checkpoint interval and a floor tick, in segments of segBytes plus their zeros.
+	// Neither depends on how many commits came before (the full run makes 6.7 times as many).
+	require.LessOrEqual(t, peak.pageFiles, int64(4*nPages), "page files stay bounded")
+	require.LessOrEqual(t, peak.logBytes, int64(32*2*segBytes), "log bytes stay bounded")
+	require.Equal(t, int64(nPages), countVersionFiles(t, dir), "at rest: one file per page")
+
+	db = mustOpen(t, dir, cfg)
+	sum := 0
+	require.NoError(t, view(ctx, db, func(tx *Tx) error {
+		m, err := tx.Match("g", "*")
+		if err != nil {
+			return err
+		}
+		for _, objs := range m {
+			var v int
+			require.NoError(t, objs[0].Decode(&v))
+			sum += v
+		}
+		return nil
+	}))
+	require.Equal(t, procs*perProc, sum, "every acknowledged increment is there")
+}
+
+func countVersionFiles(t *testing.T, dir string) int64 {
+	t.Helper()
+	var n int64
+	for _, f := range dataFiles(t, dir) {
+		if strings.Contains(f, ".json.v") {
+			n++
+		}
+	}
+	return n
 }

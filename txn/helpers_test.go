@@ -214,6 +214,9 @@ type childConfig struct {
 	SegmentBytes int64
 	NoSync       bool
 	Packed       bool // several objects per page (the default layout) instead of one per page
+	Pages        int  // spreader: pages of "g"
+	// CheckpointEvery is passed to Open.
+	CheckpointEvery time.Duration
 }
 
 func configEnv(tb testing.TB, cc childConfig) string {

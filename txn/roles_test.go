@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 
@@ -23,7 +24,8 @@ func runRole(role string) int {
 	if role == "holder" {
 		return holdLock(cc)
 	}
-	db, err := Open(ctx, cc.Dir, Config{SegmentBytes: cc.SegmentBytes, NoSync: cc.NoSync, OneObjectPerPage: !cc.Packed})
+	db, err := Open(ctx, cc.Dir, Config{SegmentBytes: cc.SegmentBytes, NoSync: cc.NoSync, OneObjectPerPage: !cc.Packed,
+		CheckpointEvery: cc.CheckpointEvery})
 	if err != nil {
 		fmt.Println("error open:", err)
 		return 2
@@ -99,6 +101,23 @@ func runRole(role string) int {
 			}
 		}
 		fmt.Println("checked", cc.N)
+	case "spreader":
+		// N commits, each incrementing one of cc.Pages pages of "g" chosen at random.
+		for i := 0; i < cc.N; i++ {
+			p := pages.PageID(uint64(1 + rand.IntN(cc.Pages)))
+			_, _, err := update(ctx, db, func(tx *Tx) error {
+				v, err := readInt(tx, "g", p)
+				if err != nil {
+					return err
+				}
+				return tx.UpdatePage("g", p, v+1)
+			})
+			if err != nil {
+				fmt.Println("error", err)
+				return 3
+			}
+		}
+		fmt.Println("done", cc.N)
 	case "snapshot-holder":
 		// Opens a read transaction, says "holding <snapshot>", and keeps it until killed.
 		tx, err := db.Begin(ctx, false)
