@@ -81,6 +81,7 @@ func (db *DB) rebuildIndex(old *index, target state, newLineage bool) (*index, e
 		db.rebuilds.Add(1)
 		if newLineage {
 			db.alloc.reset()
+			db.floor.rewind(target.tsn) // TSNs of the old history mean nothing now
 		}
 		return y, nil
 	}

@@ -2,12 +2,14 @@ package txn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -444,4 +446,70 @@ func countVersionFiles(t *testing.T, dir string) int64 {
 		}
 	}
 	return n
+}
+
+// GC safety against the two nasty interleavings. A Begin of a handle that was idle reads state,
+// and before it has recorded its snapshot, another process supersedes the pages and runs
+// checkpoint and cleanup (first variant: the cleanup scans the floors in that window; second: a
+// Begin races the horizon publication, the cleanup's own state read coming after the Begin's).
+// The snapshot must still read its versions from the page files. With the floor lowering planted
+// away, the same schedule deletes them: the test can fail.
+func TestGCRaces(t *testing.T) {
+	for _, planted := range []bool{false, true} {
+		t.Run(fmt.Sprintf("planted=%v", planted), func(t *testing.T) { gcRace(t, planted) })
+	}
+}
+
+func gcRace(t *testing.T, planted bool) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	setupPair(t, dir, Config{})
+	w := mustOpen(t, dir, Config{})
+	bump := func() {
+		_, _, err := update(ctx, w, func(tx *Tx) error { _, err := bumpPair(tx); return err })
+		require.NoError(t, err)
+	}
+	bump()
+	require.NoError(t, w.Checkpoint(ctx))
+	r := mustOpen(t, dir, Config{}) // its index points at the page files; nothing loaded yet
+	r.floor.plantNoLower = planted
+	require.Eventually(t, func() bool { return idleEntry(t, r) }, longStop, housekeepTick/4)
+	require.Eventually(t, func() bool { return !idleEntry(t, w) }, longStop, housekeepTick/4)
+
+	var fired atomic.Bool
+	hook := func() {
+		if !fired.CompareAndSwap(false, true) {
+			return
+		}
+		// In the window: the pages move on, and cleanup runs with w's floor the only one pinned.
+		bump()
+		bump()
+		latest := w.idxp.Load().applied
+		require.Eventually(t, func() bool { // w itself pins nothing older than latest
+			w.reg.mu.Lock()
+			defer w.reg.mu.Unlock()
+			return w.reg.entry.idle || w.reg.entry.floor >= latest
+		}, longStop, housekeepTick/4)
+		require.NoError(t, w.Checkpoint(ctx))
+	}
+	faults.begin.Store(&hook)
+	t.Cleanup(func() { faults.begin.Store(nil) })
+	tx, err := r.Begin(ctx, false)
+	require.NoError(t, err)
+	faults.begin.Store(nil)
+	defer tx.Rollback()
+	a, errA := readInt(tx, "c", "page000001")
+	b, errB := readInt(tx, "c", "page000002")
+	if planted {
+		require.True(t, errA != nil || errB != nil, "with the floor left idle the old versions are deleted under the snapshot")
+		require.ErrorIs(t, errors.Join(errA, errB), pages.ErrCorrupt)
+		return
+	}
+	require.NoError(t, errA)
+	require.NoError(t, errB)
+	require.Equal(t, a, b)
+	require.Equal(t, 1, a, "the snapshot reads the values it began with")
+	h, _, err := w.horizon.read()
+	require.NoError(t, err)
+	require.LessOrEqual(t, h, tx.Snapshot(), "no snapshot below the horizon")
 }

@@ -499,6 +499,9 @@ func (db *DB) current(ctx context.Context, pin bool) (state, *index, error) {
 	repaired := false
 	for tries := 0; ; tries++ {
 		st, err := db.readState()
+		if err == nil {
+			db.floor.saw(st.tsn)
+		}
 		// A state from another boot may predate a power cut: with sync on, acknowledged records
 		// past its (unsynced) slot must be adopted before anyone reads; with NoSync, the log may
 		// have lost its tail. Either way the first process after a reboot recovers, once.

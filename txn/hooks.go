@@ -31,7 +31,7 @@ type faultSet struct {
 	synced atomic.Pointer[func(seg uint64, covered int64)] // called after each good log fsync
 	queued atomic.Pointer[func(delta int)]                 // a request enters (+1) / leaves (-1) submit
 	scan   atomic.Pointer[func()]                          // cleanup read state, is about to scan the floors
-	begin  atomic.Pointer[func()]                          // Begin lowered its floor, is about to read state
+	begin  atomic.Pointer[func()]                          // Begin read state for its snapshot, has not yet recorded it in the floor
 }
 
 var faults faultSet

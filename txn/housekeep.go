@@ -18,6 +18,8 @@ type floorTracker struct {
 	beginning int               // guarded by mu: Begins between lowering the floor and pinning
 	busy      bool              // guarded by mu: a Begin ran since the last tick
 	seen      pages.TSN         // guarded by mu: the newest committed TSN this process has read
+
+	plantNoLower bool // tests: a planted violation, Begin leaves an idle floor idle
 }
 
 func (f *floorTracker) init() { f.pins = map[pages.TSN]int{} }
@@ -35,7 +37,7 @@ func (f *floorTracker) enter() error {
 	f.reg.mu.Lock()
 	idle := f.reg.entry.idle
 	f.reg.mu.Unlock()
-	if !idle {
+	if !idle || f.plantNoLower {
 		return nil
 	}
 	if err := f.reg.publish(f.seen, false); err != nil {
@@ -69,6 +71,13 @@ func (f *floorTracker) unpin(snap pages.TSN) {
 func (f *floorTracker) saw(t pages.TSN) {
 	f.mu.Lock()
 	f.seen = max(f.seen, t)
+	f.mu.Unlock()
+}
+
+// rewind forgets the TSNs seen in a history that was rewound (a new lineage).
+func (f *floorTracker) rewind(t pages.TSN) {
+	f.mu.Lock()
+	f.seen = t
 	f.mu.Unlock()
 }
 

@@ -78,10 +78,10 @@ func (db *DB) Begin(ctx context.Context, writable bool) (*Tx, error) {
 	if err := db.floor.enter(); err != nil {
 		return nil, fmt.Errorf("txtdb: begin: %w", err)
 	}
+	st, y, err := db.current(ctx, true) // pins st.tsn in y
 	if fn := faults.begin.Load(); fn != nil {
 		(*fn)()
 	}
-	st, y, err := db.current(ctx, true) // pins st.tsn in y
 	db.floor.pinned(st.tsn, err == nil)
 	if err != nil {
 		if db.closed.Load() {
