@@ -101,15 +101,14 @@ func scanRecords(f pages.Format, data []byte, from logPos) (recs []scanned, bad 
 	base, chain := from.off, from.chain
 	off := 0
 	for off < len(data) && data[off] != 0 {
-		line := data[off:]
-		if z := bytes.IndexByte(line, 0); z >= 0 {
-			line = line[:z] // records never hold a NUL byte: one means a torn write
-		}
-		i := bytes.IndexByte(line, '\n')
-		if i < 0 {
+		// The line end first, then a NUL only inside the line: looking for a NUL from here would
+		// run over every later record (up to the zeros behind the last), for every record.
+		i := bytes.IndexByte(data[off:], '\n')
+		if i < 0 || bytes.IndexByte(data[off:off+i], 0) >= 0 {
+			// No newline, or a NUL before it (records never hold a NUL byte): a torn write.
 			return recs, fmt.Errorf("%w: torn record at offset %d", errBadRecord, base+int64(off))
 		}
-		line = data[off : off+i+1]
+		line := data[off : off+i+1]
 		var r record
 		sum, err := unframe(line, &r, chain)
 		if err != nil {
