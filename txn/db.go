@@ -60,6 +60,8 @@ type Config struct {
 	LockTimeout      time.Duration // process setting: 0 = DefaultLockTimeout
 	FileMode         os.FileMode   // process setting: mode of files txtdb creates; 0 = 0644
 	SegmentBytes     int64         // log segment size before rotation; 0 = DefaultSegmentBytes
+
+	boot *string // tests only: this handle's boot id instead of the host's (bootID)
 }
 
 // Defaults.
@@ -92,11 +94,17 @@ type DB struct {
 	cfg               Config
 	format            pages.Format
 	layout            pages.Layout
-	boot              string
+	boot              string       // this handle's kernel boot id
 	lock              *lockfs.Lock // the commit lock
 	state             *stateFile
 	idxp              atomic.Pointer[index] // the current index; swapped whole on a lineage change
 	alloc             allocator
+
+	// verified: since this handle started, it has recovered under the commit lock, or read a
+	// state written under its own boot id (by a process that had recovered in this boot). A
+	// reboot cannot happen while this process lives, so every state read from then on was
+	// written in this boot: a state carrying another boot id is no reason to recover again.
+	verified atomic.Bool
 
 	catchMu sync.Mutex             // serializes reading the log into idx; lock order: catchMu before idx.mu
 	segs    map[pages.TSN]*os.File // guarded by catchMu: read handles on segments
@@ -142,8 +150,12 @@ func Open(ctx context.Context, dir string, cfg Config) (*DB, error) {
 		dir:  dir,
 		meta: filepath.Join(dir, pages.MetaDir),
 		cfg:  cfg,
-		boot: bootID(),
 		segs: map[pages.TSN]*os.File{},
+	}
+	if cfg.boot != nil {
+		db.boot = *cfg.boot
+	} else {
+		db.boot = bootID()
 	}
 	db.logDir = filepath.Join(db.meta, logDirName)
 	db.qidle = sync.NewCond(&db.qmu)
@@ -345,18 +357,23 @@ func (db *DB) openIndex(ctx context.Context) error {
 }
 
 // current reads state and catches the index up to it: the snapshot a new transaction gets (pinned
-// in the returned index if pin is set). It
-// re-reads a state that is older than the index (errStale), and when the store needs a repair
-// that only a commit lock holder may do (no readable state slot; a NoSync state from another
-// boot, or one naming more log than survived), it takes the lock and recovers first.
+// in the returned index if pin is set). It re-reads a state that is older than the index
+// (errStale). When the store needs a repair that only a commit lock holder may do (no readable
+// state slot; this handle not yet verified since it started, so state may predate a reboot; a
+// NoSync state naming more log than there is), it takes the lock and recovers first, once: a
+// store that still needs repair after that is an error, never a snapshot without an index.
+// In steady state (verified, state readable) it takes no lock.
 func (db *DB) current(ctx context.Context, pin bool) (state, *index, error) {
 	repaired := false
 	for tries := 0; ; tries++ {
 		st, err := db.readState()
-		// A state from another boot may predate a power cut: with sync on, acknowledged records
+		if err == nil {
+			db.noteBoot(st)
+		}
+		// Until verified, a state may predate a power cut: with sync on, acknowledged records
 		// past its (unsynced) slot must be adopted before anyone reads; with NoSync, the log may
-		// have lost its tail. Either way the first process after a reboot recovers, once.
-		needRepair := errors.Is(err, errNoState) || (err == nil && st.boot != db.boot)
+		// have lost its tail. Either way the handle recovers under the lock, once.
+		needRepair := errors.Is(err, errNoState) || (err == nil && !db.verified.Load())
 		var x *index
 		if err == nil && !needRepair {
 			x, err = db.catchUp(st, pin)
@@ -365,16 +382,31 @@ func (db *DB) current(ctx context.Context, pin bool) (state, *index, error) {
 			}
 			needRepair = err != nil && st.noSync && errors.Is(err, pages.ErrCorrupt)
 		}
-		if needRepair && !repaired {
+		if needRepair && repaired {
+			if err == nil {
+				err = corrupt(db.state.path, 0, errors.New("state needs repair right after recovery"))
+			}
+			return st, nil, fmt.Errorf("state still needs repair after recovery: %w", err)
+		}
+		if needRepair {
 			repaired = true
 			if _, err := db.withLock(ctx, db.recoverLocked); err != nil {
 				return st, nil, err
 			}
+			faults.didRepair(db)
 			continue
 		}
 		if err != nil {
 			return st, nil, err
 		}
-		return st, x, nil
+		return st, x, nil // INVARIANT: x != nil
+	}
+}
+
+// noteBoot marks the handle verified if st was written under its own boot id: the writer
+// recovered in this boot before writing it.
+func (db *DB) noteBoot(st state) {
+	if st.boot == db.boot && !db.verified.Load() {
+		db.verified.Store(true)
 	}
 }

@@ -22,12 +22,16 @@ const (
 	faultStateSync                    // before the fsync of the state file (first NoSync state of a boot)
 )
 
-// faultSet injects errors (or pauses) at faultPoints and observes fsyncs and the commit queue.
+// faultSet injects errors (or pauses) at faultPoints and observes fsyncs, the commit queue and
+// recoveries.
 // The hooks are atomic pointers: the commit path reads them several times per commit.
 type faultSet struct {
 	inject atomic.Pointer[func(p faultPoint) error]        // nil = no faults
 	synced atomic.Pointer[func(seg uint64, covered int64)] // called after each good log fsync
 	queued atomic.Pointer[func(delta int)]                 // a request enters (+1) / leaves (-1) submit
+
+	recovered atomic.Pointer[func(db *DB, slow bool)] // a commit lock holder recovered (slow: off the fast path)
+	repaired  atomic.Pointer[func(db *DB)]            // Begin or Open recovered under the lock; called once it is released
 }
 
 var faults faultSet
@@ -48,6 +52,18 @@ func (f *faultSet) didSync(seg uint64, covered int64) {
 func (f *faultSet) queue(delta int) {
 	if fn := f.queued.Load(); fn != nil {
 		(*fn)(delta)
+	}
+}
+
+func (f *faultSet) didRecover(db *DB, slow bool) {
+	if fn := f.recovered.Load(); fn != nil {
+		(*fn)(db, slow)
+	}
+}
+
+func (f *faultSet) didRepair(db *DB) {
+	if fn := f.repaired.Load(); fn != nil {
+		(*fn)(db)
 	}
 }
 
