@@ -100,3 +100,42 @@ func TestBootMismatchBetweenLiveHandles(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, want, v)
 }
+
+// bumpWith commits n increments of the pair through a fresh handle opened with cfg.
+func bumpWith(t *testing.T, dir string, cfg Config, n int) {
+	t.Helper()
+	db := mustOpen(t, dir, cfg)
+	for i := 0; i < n; i++ {
+		_, _, err := update(context.Background(), db, func(tx *Tx) error { _, err := bumpPair(tx); return err })
+		require.NoError(t, err)
+	}
+	require.NoError(t, db.Close())
+}
+
+// Where the host gives no boot signal (an empty boot id), a reboot cannot be told from a
+// restart: every handle recovers on the slow path first, as after a reboot. After a power cut
+// that kept an older state slot, the first reader still sees every acknowledged commit.
+func TestNoBootSignalRecoversFirst(t *testing.T) {
+	dir := t.TempDir()
+	none := withBoot(Config{}, "")
+	setupPair(t, dir, none)
+	before := stateOf(t, dir)
+	bumpWith(t, dir, none, 2)   // acknowledged: their records were fdatasynced
+	rewindState(t, dir, before) // the slot that "survived" names the older position
+	require.Empty(t, stateOf(t, dir).boot)
+
+	var slow atomic.Int64
+	armRecovery(t, func(_ *DB, s bool) {
+		if s {
+			slow.Add(1)
+		}
+	}, nil)
+	reader := mustOpen(t, dir, none)
+	require.NoError(t, view(context.Background(), reader, func(tx *Tx) error {
+		v, err := readInt(tx, "c", "page000001")
+		require.NoError(t, err)
+		require.Equal(t, 2, v, "acknowledged commits visible to the first reader")
+		return nil
+	}))
+	require.Equal(t, int64(1), slow.Load(), "one slow recovery, at Open")
+}

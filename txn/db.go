@@ -290,17 +290,11 @@ func readStoreConfig(path string) (storeConfig, error) {
 // dirMode gives directories search permission wherever files get read permission (0644 -> 0755).
 func dirMode(file os.FileMode) os.FileMode { return file | (file&0o444)>>2 | 0o700 }
 
-// bootID identifies the running kernel boot, so a NoSync store can tell a reboot happened. A
-// variable so tests can stage a reboot.
+// bootID identifies the running kernel boot, host-wide (the same in every process of one boot;
+// boot_*.go), so a handle can tell that state may predate a reboot. "" means the host gives no
+// such signal: then every handle recovers on the slow path first, as after a reboot. A variable
+// so tests can stage a reboot.
 var bootID = readBootID
-
-func readBootID() string {
-	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	if err != nil {
-		return "unknown"
-	}
-	return strings.TrimSpace(string(b))
-}
 
 // Dir returns the data directory.
 func (db *DB) Dir() string { return db.dir }
@@ -404,9 +398,10 @@ func (db *DB) current(ctx context.Context, pin bool) (state, *index, error) {
 }
 
 // noteBoot marks the handle verified if st was written under its own boot id: the writer
-// recovered in this boot before writing it.
+// recovered in this boot before writing it. An empty boot id (no signal) proves nothing: the
+// handle is verified only by its own recovery under the lock.
 func (db *DB) noteBoot(st state) {
-	if st.boot == db.boot && !db.verified.Load() {
+	if db.boot != "" && st.boot == db.boot && !db.verified.Load() {
 		db.verified.Store(true)
 	}
 }

@@ -56,6 +56,12 @@ func (db *DB) recoverLocked() (st state, err error) {
 		// A NoSync state from before this handle started, written in another boot.
 		return db.rebuildLocked(st, true)
 	}
+	// TODO(registry): with no boot signal (db.boot == "" and st.boot == ""), a NoSync state
+	// from before a reboot cannot be told from one a live peer wrote, so no new lineage is
+	// started here and TSNs lost to a power cut could be issued again. Requirement: under
+	// NoSync, start a new lineage when no live process is registered (needs the process
+	// registry, .txtdb/procs/, which does not exist yet). The slow path below still adopts and
+	// erases what it finds, and rebuilds when the log is shorter than state.
 	segs, err := listSegments(db.logDir)
 	if err != nil {
 		return st, err
