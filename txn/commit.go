@@ -267,6 +267,10 @@ func (db *DB) runBatch(batch []*request) {
 			fail(fmt.Errorf("txtdb: commit: fsync log before rotation: %w", err))
 			return
 		}
+		if err := removeTemps(db.logDir); err != nil { // what a rotation killed midway left
+			fail(fmt.Errorf("txtdb: commit: %w", err))
+			return
+		}
 		hdr, err := createSegment(db.logDir, st.tsn+1, st.lineage, db.cfg.FileMode, db.growBytes())
 		if err != nil {
 			db.dropWriter()

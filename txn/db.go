@@ -253,10 +253,13 @@ func (db *DB) initStore(ctx context.Context) (storeConfig, error) {
 	return sc, nil
 }
 
-// clearUnpublished removes the log segments and state file of a store whose txtdb.json was never
-// published (its creator died): nobody can have committed to it.
+// clearUnpublished removes the log segments (and temporary segment files) and state file of a
+// store whose txtdb.json was never published (its creator died): nobody can have committed to it.
 // REQUIRES: commit lock held, no txtdb.json.
 func clearUnpublished(logDir, statePath string) error {
+	if err := removeTemps(logDir); err != nil {
+		return err
+	}
 	segs, err := listSegments(logDir)
 	if err != nil {
 		return err

@@ -174,6 +174,32 @@ func createSegment(dir string, first pages.TSN, lineage string, perm os.FileMode
 	return hdr, nil
 }
 
+// removeTemps removes the temporary files that a process killed while publishing a segment left in
+// the log directory (lockfs.WriteFile's, see lockfs.IsTempName), then fsyncs the directory if
+// it removed any. Rotation, the slow recovery path and store creation call it.
+// REQUIRES: commit lock held: only its holder publishes segments, so no temporary file in the
+// log directory belongs to a live writer.
+func removeTemps(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("list log: %w", err)
+	}
+	removed := false
+	for _, e := range ents {
+		if !lockfs.IsTempName(e.Name()) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove temporary log file: %w", err)
+		}
+		removed = true
+	}
+	if removed {
+		return lockfs.SyncDir(dir)
+	}
+	return nil
+}
+
 // nulAt returns the index of the first NUL byte in data at or after i, or len(data).
 func nulAt(data []byte, i int) int {
 	if z := bytes.IndexByte(data[i:], 0); z >= 0 {

@@ -40,6 +40,9 @@ func (db *DB) recoverLocked() (st state, err error) {
 	if errors.Is(err, errNoState) {
 		faults.didRecover(db, true)
 		db.dropWriter()
+		if err := removeTemps(db.logDir); err != nil {
+			return st, fmt.Errorf("recover: %w", err)
+		}
 		return db.rebuildLocked(state{}, false)
 	}
 	if err != nil {
@@ -52,6 +55,9 @@ func (db *DB) recoverLocked() (st state, err error) {
 	faults.didRecover(db, true)
 	// Off the fast path files may be erased, removed or re-created: reopen the writer afterwards.
 	db.dropWriter()
+	if err := removeTemps(db.logDir); err != nil { // what a rotation killed midway left
+		return st, fmt.Errorf("recover: %w", err)
+	}
 	if st.noSync && st.boot != db.boot && !db.verified.Load() {
 		// A NoSync state from before this handle started, written in another boot.
 		return db.rebuildLocked(st, true)
