@@ -385,7 +385,7 @@ func (db *DB) appendLog(b []byte, off int64) error {
 	}
 	if crashHit(crashMidRecord) {
 		_, _ = db.w.WriteAt(b[:len(b)/2], off)
-		die()
+		die(crashMidRecord)
 	}
 	if _, err := db.w.WriteAt(b, off); err != nil {
 		return fmt.Errorf("write log: %w", err)

@@ -37,6 +37,8 @@
 //     checkpoints and log trimming are not built yet, so the log grows without bound.
 //   - Not for network file systems: flock(2) and fsync semantics are those of a local disk.
 //   - A Tx is used by one goroutine at a time.
-//   - Crash points and fault hooks (hooks.go) exist for tests; TXTDB_CRASHPOINT arms a crash point
-//     in any process and must never be set in production.
+//   - Crash points and fault hooks (hooks.go) exist for tests. A production build ignores
+//     TXTDB_CRASHPOINT: only a binary built with the txtdb_crashpoints tag reads it (and this
+//     package's test binary, for the children it re-executes). A process that reaches an armed
+//     crash point writes "crash <point>" to stderr and kills itself with SIGKILL.
 package txn
