@@ -83,6 +83,9 @@ func (db *DB) follow(x *index, target state) error {
 			return err
 		}
 		_, hdr, err := readHeader(f, segs[0])
+		if errors.Is(err, ErrVersion) {
+			return err
+		}
 		if err != nil {
 			return corrupt(f.Name(), 0, err)
 		}
@@ -133,6 +136,9 @@ func (db *DB) follow(x *index, target state) error {
 			return err
 		}
 		_, hdr, err := readHeader(nf, next)
+		if errors.Is(err, ErrVersion) {
+			return err
+		}
 		if err != nil {
 			return corrupt(nf.Name(), 0, err)
 		}

@@ -68,9 +68,12 @@ type Config struct {
 const (
 	DefaultLockTimeout  = 30 * time.Second
 	DefaultSegmentBytes = 64 << 20
-	layoutVersion       = 1 // PART OF THE FORMAT: txtdb.json "txtdb"
-	reserveBlock        = 32
-	maxBatch            = 512
+	// PART OF THE FORMAT: the layout version, in txtdb.json ("txtdb"), in every state slot
+	// ("txtdb-state N") and in every log segment header ("txtdb_log"). A file naming another
+	// version is refused with ErrVersion, never read or repaired.
+	layoutVersion = 2
+	reserveBlock  = 32
+	maxBatch      = 512
 )
 
 // Store layout (PART OF THE FORMAT).
@@ -284,8 +287,11 @@ func readStoreConfig(path string) (storeConfig, error) {
 	if err := json.Unmarshal(data, &sc); err != nil {
 		return sc, fmt.Errorf("txtdb: %s: %w", path, &pages.CorruptError{Path: path, Err: err})
 	}
-	if sc.Layout != layoutVersion || sc.PageSize <= 0 {
+	if sc.Layout <= 0 || sc.PageSize <= 0 {
 		return sc, fmt.Errorf("txtdb: %s: layout %d page size %d: %w", path, sc.Layout, sc.PageSize, pages.ErrCorrupt)
+	}
+	if sc.Layout != layoutVersion {
+		return sc, fmt.Errorf("%w: %s names layout version %d, this build reads %d", ErrVersion, path, sc.Layout, layoutVersion)
 	}
 	return sc, nil
 }

@@ -12,6 +12,9 @@ var (
 	// Open.
 	ErrOptionsMismatch = errors.New("txtdb: options contradict the existing store")
 	ErrClosed          = errors.New("txtdb: database closed")
+	// ErrVersion: txtdb.json, a state slot or a log segment header names another layout version
+	// than this build reads. Nothing was changed.
+	ErrVersion = errors.New("txtdb: unsupported layout version")
 
 	// Transactions.
 	ErrTxClosed          = errors.New("txtdb: transaction closed")

@@ -40,6 +40,9 @@ func (db *DB) recoverLocked() (st state, err error) {
 	if errors.Is(err, errNoState) {
 		faults.didRecover(db, true)
 		db.dropWriter()
+		if err := checkVersions(db.logDir); err != nil { // before anything changes
+			return st, err
+		}
 		if err := removeTemps(db.logDir); err != nil {
 			return st, fmt.Errorf("recover: %w", err)
 		}
@@ -55,6 +58,9 @@ func (db *DB) recoverLocked() (st state, err error) {
 	faults.didRecover(db, true)
 	// Off the fast path files may be erased, removed or re-created: reopen the writer afterwards.
 	db.dropWriter()
+	if err := checkVersions(db.logDir); err != nil { // before anything changes
+		return st, err
+	}
 	if err := removeTemps(db.logDir); err != nil { // what a rotation killed midway left
 		return st, fmt.Errorf("recover: %w", err)
 	}
@@ -109,6 +115,9 @@ func (db *DB) recoverLocked() (st state, err error) {
 		if later {
 			if _, from, err = readHeader(f, seg); err != nil {
 				_ = f.Close()
+				if errors.Is(err, ErrVersion) {
+					return st, err
+				}
 				if err := removeSegment(path); err != nil {
 					return st, err
 				}
@@ -248,6 +257,9 @@ func (db *DB) rebuildLocked(old state, lenient bool) (state, error) {
 		}
 		if err != nil {
 			_ = f.Close()
+			if errors.Is(err, ErrVersion) {
+				return old, err
+			}
 			if lenient && i > 0 {
 				cut = true
 				if err := removeSegment(path); err != nil {
