@@ -21,6 +21,7 @@ var (
 	ErrReadOnly          = txn.ErrReadOnly          // a write in a read-only transaction
 	ErrCorrupt           = pages.ErrCorrupt         // a damaged file; nothing was changed
 	ErrOptionsMismatch   = txn.ErrOptionsMismatch   // Options contradict the existing store
+	ErrVersion           = txn.ErrVersion           // the store is of another layout version; nothing was changed
 	ErrClosed            = txn.ErrClosed            // the DB was closed
 	ErrUnsupported       = pages.ErrUnsupported     // a value the store's format cannot represent
 )

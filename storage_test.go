@@ -1,11 +1,14 @@
 package txtdb
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -467,4 +470,24 @@ func TestClosedHandle(t *testing.T) {
 	assert.ErrorIs(t, db.Update(t.Context(), func(*Tx) error { return nil }), ErrClosed, "Update on a closed handle")
 	assert.ErrorIs(t, db.View(t.Context(), func(*Tx) error { return nil }), ErrClosed, "View on a closed handle")
 	assert.Equal(t, 1, committedN(t, other, "ns", id), "the closed handle's open transaction must not have committed")
+}
+
+// A store of another layout version (here the old version 1 in txtdb.json) is refused with
+// ErrVersion, the root package's re-export, and left as it was.
+func TestOtherLayoutVersion(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(dir, nil)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	path := filepath.Join(dir, "txtdb.json")
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	old := bytes.Replace(data, []byte(`"txtdb": 2,`), []byte(`"txtdb": 1,`), 1)
+	require.NotEqual(t, data, old, "txtdb.json names layout version 2")
+	require.NoError(t, os.WriteFile(path, old, 0o644))
+	_, err = Open(dir, nil)
+	require.ErrorIs(t, err, ErrVersion)
+	after, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, old, after)
 }

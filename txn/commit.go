@@ -262,9 +262,13 @@ func (db *DB) runBatch(batch []*request) {
 	// one committed before it; one started since the last commit (only reservations in it)
 	// already has that name, so it is not rotated.
 	pos := st.pos
-	if pos.off >= db.cfg.SegmentBytes && pos.seg != st.tsn+1 && !db.cfg.testNoRotate {
+	if pos.off >= db.cfg.SegmentBytes && pos.seg != st.tsn+1 {
 		if err := db.w.Sync(); err != nil {
 			fail(fmt.Errorf("txtdb: commit: fsync log before rotation: %w", err))
+			return
+		}
+		if err := removeTemps(db.logDir); err != nil { // what a rotation killed midway left
+			fail(fmt.Errorf("txtdb: commit: %w", err))
 			return
 		}
 		hdr, err := createSegment(db.logDir, st.tsn+1, st.lineage, db.cfg.FileMode, db.growBytes())
@@ -382,7 +386,7 @@ func (db *DB) appendLog(b []byte, off int64) error {
 	}
 	if crashHit(crashMidRecord) {
 		_, _ = db.w.WriteAt(b[:len(b)/2], off)
-		die()
+		die(crashMidRecord)
 	}
 	if _, err := db.w.WriteAt(b, off); err != nil {
 		return fmt.Errorf("write log: %w", err)

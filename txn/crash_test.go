@@ -58,18 +58,48 @@ func TestCrashPoints(t *testing.T) {
 	}
 }
 
-// runKilled runs a bumper armed at a crash point, requires that SIGKILL ended it, and returns the
-// values it acknowledged.
+// runKilled runs a bumper armed at a crash point, requires that it announced that crash point
+// and that SIGKILL ended it (a child that never reached the point, or a build that ignores the
+// switch, fails here rather than passing by never crashing), and returns the values it
+// acknowledged.
 func runKilled(t *testing.T, cc childConfig, arm string) []int {
 	t.Helper()
-	k := startChild(t, "bumper", configEnv(t, cc), "TXTDB_CRASHPOINT="+arm)
+	k := startChild(t, "bumper", configEnv(t, cc), crashEnv+"="+arm)
 	lines, err := k.all(t)
+	requireCrashed(t, k, err, arm)
+	return acksOf(t, lines)
+}
+
+// requireCrashed fails unless the child armed at arm ("<point>[:<n>]") printed "crash <point>"
+// on stderr and then died of SIGKILL; err is its exit error.
+func requireCrashed(t *testing.T, k *child, err error, arm string) {
+	t.Helper()
+	point, _, _ := strings.Cut(arm, ":")
+	stderr := k.stderr.String()
+	require.Contains(t, strings.Split(stderr, "\n"), "crash "+point,
+		"child armed at %s did not announce the crash point; stderr: %q", arm, stderr)
 	var ee *exec.ExitError
-	require.ErrorAs(t, err, &ee, "child armed at %s exited normally: %v", arm, tail(lines))
+	require.ErrorAs(t, err, &ee, "child armed at %s exited normally", arm)
 	ws, ok := ee.Sys().(syscall.WaitStatus)
 	require.True(t, ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL,
-		"child armed at %s must die by SIGKILL, got %v: %v", arm, err, tail(lines))
-	return acksOf(t, lines)
+		"child armed at %s must die by SIGKILL, got %v", arm, err)
+}
+
+// A build without the txtdb_crashpoints tag ignores TXTDB_CRASHPOINT: a child that inherits it
+// but is not armed by this test binary commits to the end. Fails if any init of a plain build
+// reads the variable again.
+func TestPlainBuildIgnoresCrashEnv(t *testing.T) {
+	if crashEnvEnabled {
+		t.Skip("built with the txtdb_crashpoints tag: the environment arms crash points")
+	}
+	dir := t.TempDir()
+	setupPair(t, dir, Config{})
+	k := startChild(t, "bumper", configEnv(t, childConfig{Dir: dir, N: 3}),
+		crashEnv+"="+crashAfterAppend+":1", "TXN_UNARMED=1")
+	lines, err := k.all(t)
+	require.NoError(t, err, "an inherited %s killed a plain build: %v", crashEnv, tail(lines))
+	require.NotContains(t, k.stderr.String(), "crash ")
+	require.Equal(t, []int{1, 2, 3}, acksOf(t, lines))
 }
 
 func acksOf(t *testing.T, lines []string) []int {

@@ -64,7 +64,8 @@ type Config struct {
 	ReadOnly         bool          // process setting: never write (no recovery, no registry entry, no checkpoint)
 	CheckpointEvery  time.Duration // process setting: longest checkpoint lag after a commit; 0 = DefaultCheckpointEvery
 
-	testNoRotate bool // tests: this handle never rotates segments (they must grow)
+	testSegmentBytes int64 // tests: this handle rotates at this size instead of the store's
+	boot *string // tests only: this handle's boot id instead of the host's (bootID)
 }
 
 // Defaults.
@@ -75,9 +76,13 @@ const (
 	// DefaultCheckpointEvery bounds the checkpoint lag in time; CheckpointCommits in commits.
 	DefaultCheckpointEvery = time.Second
 	CheckpointCommits      = 4096
-	layoutVersion          = 1 // PART OF THE FORMAT: txtdb.json "txtdb"
-	reserveBlock           = 32
-	maxBatch               = 512
+	// PART OF THE FORMAT: the layout version, in txtdb.json ("txtdb"), in every state slot
+	// ("txtdb-state N"), in every log segment header ("txtdb_log"), in the checkpoint file and in
+	// registry slots. A file naming another version is refused with ErrVersion, never read or
+	// repaired.
+	layoutVersion = 2
+	reserveBlock  = 32
+	maxBatch      = 512
 )
 
 // Store layout (PART OF THE FORMAT).
@@ -103,7 +108,7 @@ type DB struct {
 	cfg               Config
 	format            pages.Format
 	layout            pages.Layout
-	boot              string
+	boot              string       // this handle's kernel boot id
 	lock              *lockfs.Lock // the commit lock
 	state             *stateFile
 	root              *os.Root   // the data directory: every page file access goes through it
@@ -122,6 +127,12 @@ type DB struct {
 	housekeeper       sync.WaitGroup
 	idxp              atomic.Pointer[index] // the current index; swapped whole on a lineage change
 	alloc             allocator
+
+	// verified: since this handle started, it has recovered under the commit lock, or read a
+	// state written under its own boot id (by a process that had recovered in this boot). A
+	// reboot cannot happen while this process lives, so every state read from then on was
+	// written in this boot: a state carrying another boot id is no reason to recover again.
+	verified atomic.Bool
 
 	catchMu sync.Mutex             // serializes reading the log into idx; lock order: catchMu before idx.mu
 	segs    map[pages.TSN]*os.File // guarded by catchMu: read handles on segments
@@ -168,9 +179,13 @@ func Open(ctx context.Context, dir string, cfg Config) (*DB, error) {
 		dir:  dir,
 		meta: filepath.Join(dir, pages.MetaDir),
 		cfg:  cfg,
-		boot: bootID(),
 		segs: map[pages.TSN]*os.File{},
 		kick: make(chan struct{}, 1),
+	}
+	if cfg.boot != nil {
+		db.boot = *cfg.boot
+	} else {
+		db.boot = bootID()
 	}
 	db.logDir = filepath.Join(db.meta, logDirName)
 	db.procsDir = filepath.Join(db.meta, procsDirName)
@@ -207,6 +222,9 @@ func Open(ctx context.Context, dir string, cfg Config) (*DB, error) {
 		return nil, fmt.Errorf("%w: log retention %d, store has %d", ErrOptionsMismatch, cfg.LogRetention, sc.LogRetention)
 	}
 	db.cfg.SegmentBytes, db.cfg.LogRetention = sc.SegmentSize, sc.LogRetention
+	if cfg.testSegmentBytes > 0 {
+		db.cfg.SegmentBytes = cfg.testSegmentBytes
+	}
 	db.layout = pages.Layout{PageSize: sc.PageSize, OneObjectPerPage: cfg.OneObjectPerPage}
 	if err := db.openFiles(); err != nil {
 		db.closeFiles()
@@ -341,10 +359,13 @@ func (db *DB) initStore(ctx context.Context) (storeConfig, error) {
 	return sc, nil
 }
 
-// clearUnpublished removes the log segments and state file of a store whose txtdb.json was never
-// published (its creator died): nobody can have committed to it.
+// clearUnpublished removes the log segments (and temporary segment files) and state file of a
+// store whose txtdb.json was never published (its creator died): nobody can have committed to it.
 // REQUIRES: commit lock held, no txtdb.json.
 func clearUnpublished(logDir, statePath string) error {
+	if err := removeTemps(logDir); err != nil {
+		return err
+	}
 	segs, err := listSegments(logDir)
 	if err != nil {
 		return err
@@ -369,8 +390,11 @@ func readStoreConfig(path string) (storeConfig, error) {
 	if err := json.Unmarshal(data, &sc); err != nil {
 		return sc, fmt.Errorf("txtdb: %s: %w", path, &pages.CorruptError{Path: path, Err: err})
 	}
+	if sc.Layout <= 0 {
+		return sc, fmt.Errorf("txtdb: %s: layout %d: %w", path, sc.Layout, pages.ErrCorrupt)
+	}
 	if sc.Layout != layoutVersion {
-		return sc, fmt.Errorf("txtdb: %s: layout %d: %w", path, sc.Layout, ErrVersion)
+		return sc, fmt.Errorf("%w: %s names layout version %d, this build reads %d", ErrVersion, path, sc.Layout, layoutVersion)
 	}
 	if sc.PageSize <= 0 || sc.SegmentSize <= 0 || sc.LogRetention == 0 {
 		return sc, fmt.Errorf("txtdb: %s: page size %d segment size %d retention %d: %w", path, sc.PageSize, sc.SegmentSize, sc.LogRetention, pages.ErrCorrupt)
@@ -381,17 +405,11 @@ func readStoreConfig(path string) (storeConfig, error) {
 // dirMode gives directories search permission wherever files get read permission (0644 -> 0755).
 func dirMode(file os.FileMode) os.FileMode { return file | (file&0o444)>>2 | 0o700 }
 
-// bootID identifies the running kernel boot, so a NoSync store can tell a reboot happened. A
-// variable so tests can stage a reboot.
+// bootID identifies the running kernel boot, host-wide (the same in every process of one boot;
+// boot_*.go), so a handle can tell that state may predate a reboot. "" means the host gives no
+// such signal: then every handle recovers on the slow path first, as after a reboot. A variable
+// so tests can stage a reboot.
 var bootID = readBootID
-
-func readBootID() string {
-	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	if err != nil {
-		return "unknown"
-	}
-	return strings.TrimSpace(string(b))
-}
 
 // Dir returns the data directory.
 func (db *DB) Dir() string { return db.dir }
@@ -491,21 +509,24 @@ func (db *DB) openIndex(ctx context.Context) error {
 }
 
 // current reads state and catches the index up to it: the snapshot a new transaction gets (pinned
-// in the returned index if pin is set). It
-// re-reads a state that is older than the index (errStale), and when the store needs a repair
-// that only a commit lock holder may do (no readable state slot; a NoSync state from another
-// boot, or one naming more log than survived), it takes the lock and recovers first.
+// in the returned index if pin is set). It re-reads a state that is older than the index
+// (errStale). When the store needs a repair that only a commit lock holder may do (no readable
+// state slot; this handle not yet verified since it started, so state may predate a reboot; a
+// NoSync state naming more log than there is), it takes the lock and recovers first, once: a
+// store that still needs repair after that is an error, never a snapshot without an index.
+// In steady state (verified, state readable) it takes no lock.
 func (db *DB) current(ctx context.Context, pin bool) (state, *index, error) {
 	repaired := false
 	for tries := 0; ; tries++ {
 		st, err := db.readState()
 		if err == nil {
 			db.floor.saw(st.tsn)
+			db.noteBoot(st)
 		}
-		// A state from another boot may predate a power cut: with sync on, acknowledged records
+		// Until verified, a state may predate a power cut: with sync on, acknowledged records
 		// past its (unsynced) slot must be adopted before anyone reads; with NoSync, the log may
-		// have lost its tail. Either way the first process after a reboot recovers, once.
-		needRepair := errors.Is(err, errNoState) || (err == nil && st.boot != db.boot)
+		// have lost its tail. Either way the handle recovers under the lock, once.
+		needRepair := errors.Is(err, errNoState) || (err == nil && !db.verified.Load())
 		if db.cfg.ReadOnly {
 			needRepair = false // a read-only handle repairs nothing; it reads what is there
 		}
@@ -525,16 +546,32 @@ func (db *DB) current(ctx context.Context, pin bool) (state, *index, error) {
 			needRepair = err != nil && !db.cfg.ReadOnly &&
 				(errors.Is(err, errAheadOfState) || (st.noSync && errors.Is(err, pages.ErrCorrupt)))
 		}
-		if needRepair && !repaired {
+		if needRepair && repaired {
+			if err == nil {
+				err = corrupt(db.state.path, 0, errors.New("state needs repair right after recovery"))
+			}
+			return st, nil, fmt.Errorf("state still needs repair after recovery: %w", err)
+		}
+		if needRepair {
 			repaired = true
 			if _, err := db.withLock(ctx, db.recoverLocked); err != nil {
 				return st, nil, err
 			}
+			faults.didRepair(db)
 			continue
 		}
 		if err != nil {
 			return st, nil, err
 		}
-		return st, x, nil
+		return st, x, nil // INVARIANT: x != nil
+	}
+}
+
+// noteBoot marks the handle verified if st was written under its own boot id: the writer
+// recovered in this boot before writing it. An empty boot id (no signal) proves nothing: the
+// handle is verified only by its own recovery under the lock.
+func (db *DB) noteBoot(st state) {
+	if db.boot != "" && st.boot == db.boot && !db.verified.Load() {
+		db.verified.Store(true)
 	}
 }

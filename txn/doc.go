@@ -8,8 +8,9 @@
 //
 // # Guarantees
 //
-//   - Begin takes no lock and allocates nothing (except once per boot: the first Begin after a
-//     reboot recovers under the commit lock): its snapshot is the TSN state names. Reads are
+//   - Begin takes no lock and allocates nothing (except once per handle: the first Begin or Open
+//     that finds a state from another boot recovers under the commit lock): its snapshot is the
+//     TSN state names. Reads are
 //     served from an in-memory index that has applied every record up to that TSN, each whole and
 //     only after it was durable; a read takes no lock and costs no fsync.
 //   - TSNs are allocated at commit, under the commit lock, so commit order is TSN order in every
@@ -36,6 +37,8 @@
 //     checkpoints and log trimming are not built yet, so the log grows without bound.
 //   - Not for network file systems: flock(2) and fsync semantics are those of a local disk.
 //   - A Tx is used by one goroutine at a time.
-//   - Crash points and fault hooks (hooks.go) exist for tests; TXTDB_CRASHPOINT arms a crash point
-//     in any process and must never be set in production.
+//   - Crash points and fault hooks (hooks.go) exist for tests. A production build ignores
+//     TXTDB_CRASHPOINT: only a binary built with the txtdb_crashpoints tag reads it (and this
+//     package's test binary, for the children it re-executes). A process that reaches an armed
+//     crash point writes "crash <point>" to stderr and kills itself with SIGKILL.
 package txn

@@ -12,7 +12,8 @@ var (
 	// Open.
 	ErrOptionsMismatch = errors.New("txtdb: options contradict the existing store")
 	ErrClosed          = errors.New("txtdb: database closed")
-	// ErrVersion: a file of the store names a layout version this build does not read.
+	// ErrVersion: txtdb.json, a state slot or a log segment header names another layout version
+	// than this build reads. Nothing was changed.
 	ErrVersion = errors.New("txtdb: unsupported layout version")
 	// ErrReadOnlyDB: a write through a handle opened with ReadOnly.
 	ErrReadOnlyDB = errors.New("txtdb: database opened read-only")

@@ -2,6 +2,7 @@ package txn
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,8 +23,13 @@ import (
 
 // Cross-process tests re-exec this test binary with TXN_ROLE set; TestMain runs the role instead
 // of the tests. Roles talk to the parent through stdout lines and read commands from stdin.
+// A child arms the crash point named in TXTDB_CRASHPOINT (the package itself reads it only when
+// built with the txtdb_crashpoints tag), unless TXN_UNARMED is set.
 func TestMain(m *testing.M) {
 	if role := os.Getenv("TXN_ROLE"); role != "" {
+		if os.Getenv("TXN_UNARMED") == "" {
+			armCrashFrom(os.Getenv(crashEnv))
+		}
 		os.Exit(runRole(role))
 	}
 	os.Exit(m.Run())
@@ -126,23 +133,44 @@ func bumpPair(tx *Tx) (int, error) {
 
 // child is a re-executed test binary running a role.
 type child struct {
-	cmd   *exec.Cmd
-	in    io.WriteCloser
-	lines chan string
-	done  chan error
+	cmd    *exec.Cmd
+	in     io.WriteCloser
+	lines  chan string
+	done   chan error
+	stderr lockedBuffer // everything the child wrote to stderr (also copied to ours)
+}
+
+// lockedBuffer is a bytes.Buffer safe for one writer and concurrent readers.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func startChild(tb testing.TB, role string, env ...string) *child {
 	tb.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(append(os.Environ(), "TXN_ROLE="+role), env...)
-	cmd.Stderr = os.Stderr
+	c := &child{cmd: cmd, lines: make(chan string, 1<<16), done: make(chan error, 1)}
+	// Not an *os.File: cmd.Wait returns only once all of the child's stderr is copied.
+	cmd.Stderr = io.MultiWriter(os.Stderr, &c.stderr)
 	in, err := cmd.StdinPipe()
 	require.NoError(tb, err)
+	c.in = in
 	out, err := cmd.StdoutPipe()
 	require.NoError(tb, err)
 	require.NoError(tb, cmd.Start())
-	c := &child{cmd: cmd, in: in, lines: make(chan string, 1<<16), done: make(chan error, 1)}
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {

@@ -9,7 +9,8 @@ import (
 )
 
 // Test hooks. Production code calls them at the few syscalls that matter; they do nothing unless a
-// test (or the worker binary, through the environment) arms them. They are unexported on purpose.
+// test arms them (or, for crash points, the environment in a build with the txtdb_crashpoints
+// tag). They are unexported on purpose.
 
 type faultPoint int
 
@@ -24,7 +25,8 @@ const (
 	faultCheckpointWrite                   // before the checkpoint file is published
 )
 
-// faultSet injects errors (or pauses) at faultPoints and observes fsyncs and the commit queue.
+// faultSet injects errors (or pauses) at faultPoints and observes fsyncs, the commit queue and
+// recoveries.
 // The hooks are atomic pointers: the commit path reads them several times per commit.
 type faultSet struct {
 	inject atomic.Pointer[func(p faultPoint) error]        // nil = no faults
@@ -32,6 +34,9 @@ type faultSet struct {
 	queued atomic.Pointer[func(delta int)]                 // a request enters (+1) / leaves (-1) submit
 	scan   atomic.Pointer[func()]                          // cleanup read state, is about to scan the floors
 	begin  atomic.Pointer[func()]                          // Begin read state for its snapshot, has not yet recorded it in the floor
+
+	recovered atomic.Pointer[func(db *DB, slow bool)] // a commit lock holder recovered (slow: off the fast path)
+	repaired  atomic.Pointer[func(db *DB)]            // Begin or Open recovered under the lock; called once it is released
 }
 
 var faults faultSet
@@ -55,10 +60,24 @@ func (f *faultSet) queue(delta int) {
 	}
 }
 
+func (f *faultSet) didRecover(db *DB, slow bool) {
+	if fn := f.recovered.Load(); fn != nil {
+		(*fn)(db, slow)
+	}
+}
+
+func (f *faultSet) didRepair(db *DB) {
+	if fn := f.repaired.Load(); fn != nil {
+		(*fn)(db)
+	}
+}
+
 // Crash points: named places in the commit and recovery paths where a test makes the process
-// kill itself with SIGKILL, to hit windows that random kills rarely reach. Armed by setting
-// TXTDB_CRASHPOINT=<name>[:<n>] in the environment (the n-th time the point is reached, default
-// 1), read once at start-up, or by tests through armCrash.
+// kill itself with SIGKILL, to hit windows that random kills rarely reach. Armed by tests through
+// armCrash or armCrashFrom("<name>[:<n>]": the n-th time the point is reached, default 1); this
+// package's test binary arms its re-executed children from TXTDB_CRASHPOINT. A production build
+// never reads the environment: only a build with the txtdb_crashpoints tag does, once at
+// start-up (crashenv.go), so an inherited variable cannot kill a production process.
 const (
 	crashMidRecord       = "mid-record"        // part of the batch written to the log
 	crashAfterAppend     = "after-append"      // batch written, not yet fsynced
@@ -89,15 +108,20 @@ var crash struct {
 	left  atomic.Int64
 }
 
-func init() {
-	if v := os.Getenv("TXTDB_CRASHPOINT"); v != "" {
-		name, n, _ := strings.Cut(v, ":")
-		count, err := strconv.Atoi(n)
-		if err != nil || count < 1 {
-			count = 1
-		}
-		armCrash(name, count)
+// crashEnv names the environment variable that arms a crash point where anything reads it.
+const crashEnv = "TXTDB_CRASHPOINT"
+
+// armCrashFrom arms the crash point v names ("<name>[:<n>]"); "" arms nothing.
+func armCrashFrom(v string) {
+	if v == "" {
+		return
 	}
+	name, n, _ := strings.Cut(v, ":")
+	count, err := strconv.Atoi(n)
+	if err != nil || count < 1 {
+		count = 1
+	}
+	armCrash(name, count)
 }
 
 func armCrash(point string, n int) {
@@ -114,11 +138,14 @@ func crashHit(point string) bool {
 // crashAt kills the process with SIGKILL if point is armed and this is its n-th hit.
 func crashAt(point string) {
 	if crashHit(point) {
-		die()
+		die(point)
 	}
 }
 
-func die() {
+// die announces the crash point on stderr ("crash <point>", unbuffered), so a test can tell a
+// crash at the point from any other death, then kills the process with SIGKILL.
+func die(point string) {
+	_, _ = os.Stderr.Write([]byte("crash " + point + "\n"))
 	_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 	select {} // the signal is on its way; never run past the point
 }

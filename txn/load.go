@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"path/filepath"
 	"slices"
@@ -26,6 +27,23 @@ func (db *DB) indexFromCheckpoint() (*index, error) {
 		return x, err
 	}
 	pos, _ := cat.Log.pos() // INVARIANT: readCatalog checked it
+	// The log after the checkpoint is read from its segment on: check that segment's header (a
+	// store of another layout version is refused, not misread).
+	f, err := os.Open(filepath.Join(db.logDir, segName(pos.seg)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", errSegmentGone, segName(pos.seg))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open log segment: %w", err)
+	}
+	_, _, err = readHeader(f, pos.seg)
+	_ = f.Close()
+	if errors.Is(err, ErrVersion) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, corrupt(f.Name(), 0, err)
+	}
 	pending := map[pendingKey]bool{}
 	for _, p := range cat.Pending {
 		pending[pendingKey{p.Inc, p.Page, p.TSN}] = true

@@ -64,7 +64,8 @@ func nextSegment(dir string, seg pages.TSN) (pages.TSN, error) {
 }
 
 // readHeader reads and checks a segment's header line; it returns the position of the first
-// record (just past the header, chained to the header's crc).
+// record (just past the header, chained to the header's crc). A valid header of another layout
+// version is an error matching ErrVersion (not errBadRecord).
 func readHeader(f *os.File, seg pages.TSN) (segHeader, logPos, error) {
 	buf := make([]byte, 512)
 	n, err := f.ReadAt(buf, 0)
@@ -80,7 +81,11 @@ func readHeader(f *os.File, seg pages.TSN) (segHeader, logPos, error) {
 	if err != nil {
 		return h, logPos{}, err
 	}
-	if h.Version != logVersion || h.First != seg {
+	if h.Version != layoutVersion && h.Version > 0 {
+		return h, logPos{}, fmt.Errorf("%w: log segment %s names layout version %d, this build reads %d",
+			ErrVersion, segName(seg), h.Version, layoutVersion)
+	}
+	if h.Version != layoutVersion || h.First != seg {
 		return h, logPos{}, fmt.Errorf("%w: segment header version %d first %d", errBadRecord, h.Version, h.First)
 	}
 	return h, logPos{seg: seg, off: int64(i + 1), chain: sum}, nil
@@ -101,15 +106,14 @@ func scanRecords(f pages.Format, data []byte, from logPos) (recs []scanned, bad 
 	base, chain := from.off, from.chain
 	off := 0
 	for off < len(data) && data[off] != 0 {
-		line := data[off:]
-		if z := bytes.IndexByte(line, 0); z >= 0 {
-			line = line[:z] // records never hold a NUL byte: one means a torn write
-		}
-		i := bytes.IndexByte(line, '\n')
-		if i < 0 {
+		// The line end first, then a NUL only inside the line: looking for a NUL from here would
+		// run over every later record (up to the zeros behind the last), for every record.
+		i := bytes.IndexByte(data[off:], '\n')
+		if i < 0 || bytes.IndexByte(data[off:off+i], 0) >= 0 {
+			// No newline, or a NUL before it (records never hold a NUL byte): a torn write.
 			return recs, fmt.Errorf("%w: torn record at offset %d", errBadRecord, base+int64(off))
 		}
-		line = data[off : off+i+1]
+		line := data[off : off+i+1]
 		var r record
 		sum, err := unframe(line, &r, chain)
 		if err != nil {
@@ -157,7 +161,7 @@ func readRange(f *os.File, from, to int64) ([]byte, error) {
 // only, while one of an append must also journal the file's new size.
 func createSegment(dir string, first pages.TSN, lineage string, perm os.FileMode, prealloc int64) (logPos, error) {
 	var buf bytes.Buffer
-	sum, err := frame(&buf, segHeader{Version: logVersion, First: first, Lineage: lineage}, 0)
+	sum, err := frame(&buf, segHeader{Version: layoutVersion, First: first, Lineage: lineage}, 0)
 	if err != nil {
 		return logPos{}, err
 	}
@@ -173,6 +177,54 @@ func createSegment(dir string, first pages.TSN, lineage string, perm os.FileMode
 		return logPos{}, fmt.Errorf("create log segment: %w", err)
 	}
 	return hdr, nil
+}
+
+// checkVersions returns an error matching ErrVersion if any segment in dir has a valid header of
+// another layout version. Recovery's slow path calls it before it changes anything. Other header
+// problems are left to the caller.
+func checkVersions(dir string) error {
+	segs, err := listSegments(dir)
+	if err != nil {
+		return err
+	}
+	for _, seg := range segs {
+		f, err := os.Open(filepath.Join(dir, segName(seg)))
+		if err != nil {
+			return fmt.Errorf("open log segment: %w", err)
+		}
+		_, _, err = readHeader(f, seg)
+		_ = f.Close()
+		if errors.Is(err, ErrVersion) {
+			return err
+		}
+	}
+	return nil
+}
+
+// removeTemps removes the temporary files that a process killed while publishing a segment left in
+// the log directory (lockfs.WriteFile's, see lockfs.IsTempName), then fsyncs the directory if
+// it removed any. Rotation, the slow recovery path and store creation call it.
+// REQUIRES: commit lock held: only its holder publishes segments, so no temporary file in the
+// log directory belongs to a live writer.
+func removeTemps(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("list log: %w", err)
+	}
+	removed := false
+	for _, e := range ents {
+		if !lockfs.IsTempName(e.Name()) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove temporary log file: %w", err)
+		}
+		removed = true
+	}
+	if removed {
+		return lockfs.SyncDir(dir)
+	}
+	return nil
 }
 
 // nulAt returns the index of the first NUL byte in data at or after i, or len(data).

@@ -20,11 +20,8 @@ import (
 // valid only right after the record it was written after. A stale record from a failed batch
 // that survives past zeros or past a newer record can therefore never be adopted. The suffix has
 // a fixed length, so a reader finds it without parsing. A segment starts with a header line in the
-// same framing: {"txtdb_log":1,"first":<tsn>,"lineage":"<id>","crc":"..."}.
-const (
-	crcSuffixLen = len(`,"crc":"00000000"}` + "\n")
-	logVersion   = 1
-)
+// same framing: {"txtdb_log":<layoutVersion>,"first":<tsn>,"lineage":"<id>","crc":"..."}.
+const crcSuffixLen = len(`,"crc":"00000000"}` + "\n")
 
 // Op kinds (PART OF THE FORMAT).
 const (

@@ -23,23 +23,57 @@ import (
 //     lineage, and whatever follows the first broken link is cut off (it was never durable).
 //
 // Otherwise nothing at or below state's position is ever erased. REQUIRES: commit lock held.
-func (db *DB) recoverLocked() (state, error) {
-	st, err := db.state.read()
+//
+// Until the handle is verified (see DB.verified), the fast path is not taken: the first
+// recovery since this process started looks past the first zero, as after a reboot. A successful
+// recovery verifies the handle.
+func (db *DB) recoverLocked() (st state, err error) {
+	defer func() {
+		if err == nil && !db.verified.Load() {
+			db.verified.Store(true)
+		}
+	}()
+	st, err = db.state.read()
+	if err == nil {
+		db.noteBoot(st)
+	}
 	if errors.Is(err, errNoState) {
+		faults.didRecover(db, true)
 		db.dropWriter()
+		if err := checkVersions(db.logDir); err != nil { // before anything changes
+			return st, err
+		}
+		if err := removeTemps(db.logDir); err != nil {
+			return st, fmt.Errorf("recover: %w", err)
+		}
 		return db.rebuildLocked(state{}, false)
 	}
 	if err != nil {
 		return st, err
 	}
 	if db.cleanTail(st) {
+		faults.didRecover(db, false)
 		return st, nil
 	}
+	faults.didRecover(db, true)
 	// Off the fast path files may be erased, removed or re-created: reopen the writer afterwards.
 	db.dropWriter()
-	if st.noSync && st.boot != db.boot {
+	if err := checkVersions(db.logDir); err != nil { // before anything changes
+		return st, err
+	}
+	if err := removeTemps(db.logDir); err != nil { // what a rotation killed midway left
+		return st, fmt.Errorf("recover: %w", err)
+	}
+	if st.noSync && st.boot != db.boot && !db.verified.Load() {
+		// A NoSync state from before this handle started, written in another boot.
 		return db.rebuildLocked(st, true)
 	}
+	// TODO(registry): with no boot signal (db.boot == "" and st.boot == ""), a NoSync state
+	// from before a reboot cannot be told from one a live peer wrote, so no new lineage is
+	// started here and TSNs lost to a power cut could be issued again. Requirement: under
+	// NoSync, start a new lineage when no live process is registered (needs the process
+	// registry, .txtdb/procs/, which does not exist yet). The slow path below still adopts and
+	// erases what it finds, and rebuilds when the log is shorter than state.
 	segs, err := listSegments(db.logDir)
 	if err != nil {
 		return st, err
@@ -81,6 +115,9 @@ func (db *DB) recoverLocked() (state, error) {
 		if later {
 			if _, from, err = readHeader(f, seg); err != nil {
 				_ = f.Close()
+				if errors.Is(err, ErrVersion) {
+					return st, err
+				}
 				if err := removeSegment(path); err != nil {
 					return st, err
 				}
@@ -147,7 +184,7 @@ func (db *DB) recoverLocked() (state, error) {
 		}
 		crashAt(crashRecoverAdopted)
 	}
-	cur.boot = db.boot // off the fast path once per boot: state then records this boot
+	cur.boot = db.boot // off the fast path: state then records a boot that has recovered
 	if cur != st {
 		cur.seq = st.seq + 1
 		if err := db.state.write(cur, false); err != nil {
@@ -161,9 +198,10 @@ func (db *DB) recoverLocked() (state, error) {
 // a newer segment behind (a rotation names it by the TSN after state's, so one stat tells).
 // REQUIRES: commit lock held.
 func (db *DB) cleanTail(st state) bool {
-	if st.boot != db.boot {
-		// First commit since a reboot: a power cut can leave a batch's later pages on disk
-		// behind zeros; only the slow path looks past the first zero.
+	if !db.verified.Load() {
+		// State may predate a reboot: a power cut can leave a batch's later pages on disk
+		// behind zeros; only the slow path looks past the first zero. Once verified, state
+		// was written in this boot, whatever boot id it carries.
 		return false
 	}
 	if db.openWriter(st.pos.seg) != nil {
@@ -225,6 +263,9 @@ func (db *DB) rebuildLocked(old state, lenient bool) (state, error) {
 		}
 		if err != nil {
 			_ = f.Close()
+			if errors.Is(err, ErrVersion) {
+				return old, err
+			}
 			if lenient && i > 0 {
 				cut = true
 				if err := removeSegment(path); err != nil {

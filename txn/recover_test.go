@@ -410,7 +410,7 @@ func TestGrowthFailureIsClean(t *testing.T) {
 		}
 		return nil
 	}, nil, nil)
-	db := mustOpen(t, dir, Config{testNoRotate: true}) // never rotates: must grow
+	db := mustOpen(t, dir, Config{testSegmentBytes: 1 << 40}) // never rotates: must grow
 	fail.Store(true)
 	var clean int
 	for i := 0; i < 40 && clean == 0; i++ {
@@ -425,4 +425,59 @@ func TestGrowthFailureIsClean(t *testing.T) {
 	fail.Store(false)
 	_, _, err := update(context.Background(), db, func(tx *Tx) error { _, err := bumpPair(tx); return err })
 	require.NoError(t, err, "the handle carries on")
+}
+
+// A process killed while publishing a segment leaves lockfs.WriteFile's temporary file in the
+// log directory. Rotation, the slow recovery path and store creation remove such leftovers
+// (only the commit lock holder writes there); the data stay.
+func TestSegmentTempLeftoversRemoved(t *testing.T) {
+	plant := func(t *testing.T, dir string, seg pages.TSN) string {
+		t.Helper()
+		logDir := filepath.Join(dir, pages.MetaDir, logDirName)
+		require.NoError(t, os.MkdirAll(logDir, 0o755))
+		path := filepath.Join(logDir, "."+segName(seg)+".tmp-0123456789abcdef")
+		require.NoError(t, os.WriteFile(path, []byte("half a segment"), 0o644))
+		return path
+	}
+	t.Run("rotation", func(t *testing.T) {
+		dir := t.TempDir()
+		setupPair(t, dir, Config{})
+		tmp := plant(t, dir, stateOf(t, dir).tsn+1)
+		db := mustOpen(t, dir, Config{})
+		_, _, err := update(context.Background(), db, func(tx *Tx) error { _, err := bumpPair(tx); return err })
+		require.NoError(t, err)
+		require.FileExists(t, tmp, "no rotation yet: the leftover stays")
+		rot := mustOpen(t, dir, Config{testSegmentBytes: 1}) // rotates before its commit
+		_, _, err = update(context.Background(), rot, func(tx *Tx) error { _, err := bumpPair(tx); return err })
+		require.NoError(t, err)
+		require.NoFileExists(t, tmp)
+		segs, err := listSegments(filepath.Join(dir, pages.MetaDir, logDirName))
+		require.NoError(t, err)
+		require.Len(t, segs, 2, "the commit rotated")
+		v, err := verifyPair(dir, 0, []int{1, 2})
+		require.NoError(t, err)
+		require.Equal(t, 2, v)
+	})
+	t.Run("slow recovery", func(t *testing.T) {
+		dir := t.TempDir()
+		setupPair(t, dir, Config{})
+		bumpN(t, dir, 2)
+		tmp := plant(t, dir, stateOf(t, dir).tsn+1)
+		mustOpen(t, dir, Config{}) // same boot: fast path, nothing removed
+		require.FileExists(t, tmp)
+		mustOpen(t, dir, withBoot(Config{}, "rebooted")) // state from another boot: slow path
+		require.NoFileExists(t, tmp)
+		v, err := verifyPair(dir, 0, []int{1, 2})
+		require.NoError(t, err)
+		require.Equal(t, 2, v)
+	})
+	t.Run("creation", func(t *testing.T) {
+		dir := t.TempDir()
+		tmp := plant(t, dir, 1) // a creator killed while publishing segment 1
+		setupPair(t, dir, Config{})
+		require.NoFileExists(t, tmp)
+		v, err := verifyPair(dir, 0, nil)
+		require.NoError(t, err)
+		require.Equal(t, 0, v)
+	})
 }

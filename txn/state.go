@@ -18,10 +18,8 @@ import (
 // two fixed-size text slots; a writer (only ever the commit lock holder) overwrites the slot its
 // previous write did not use, so a reader that catches a slot half-written (a torn read) still finds
 // the other, older slot intact and checksummed. PART OF THE FORMAT: slot size, layout and fields.
-const (
-	stateSlotSize = 256
-	stateVersion  = 1
-)
+// The slot's magic carries the layout version: "txtdb-state <layoutVersion>".
+const stateSlotSize = 256
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
@@ -49,7 +47,7 @@ func (s state) encode() []byte {
 		ns = 1
 	}
 	body := fmt.Sprintf("txtdb-state %d seq=%d tsn=%d seg=%d off=%d chain=%08x lineage=%s boot=%s nosync=%d",
-		stateVersion, s.seq, s.tsn, s.pos.seg, s.pos.off, s.pos.chain, s.lineage, s.boot, ns)
+		layoutVersion, s.seq, s.tsn, s.pos.seg, s.pos.off, s.pos.chain, s.lineage, s.boot, ns)
 	line := fmt.Sprintf("%s crc=%08x", body, crc32.Checksum([]byte(body), crcTable))
 	if len(line) > stateSlotSize-1 {
 		panic("txn: state slot overflow") // INVARIANT: fields are bounded (uuid-sized strings)
@@ -78,7 +76,19 @@ func decodeState(slot []byte) (state, error) {
 		return s, errBadSlot
 	}
 	fields := strings.Fields(body)
-	if len(fields) != 10 || fields[0] != "txtdb-state" || fields[1] != strconv.Itoa(stateVersion) {
+	if len(fields) < 2 || fields[0] != "txtdb-state" {
+		return s, errBadSlot
+	}
+	// A whole, checksummed slot of another layout version is not a torn one: it must not be
+	// mistaken for "no readable state" (and rebuilt).
+	v, verr := strconv.Atoi(fields[1])
+	if verr != nil || v <= 0 || strconv.Itoa(v) != fields[1] {
+		return s, errBadSlot
+	}
+	if v != layoutVersion {
+		return s, fmt.Errorf("%w: state slot names layout version %d, this build reads %d", ErrVersion, v, layoutVersion)
+	}
+	if len(fields) != 10 {
 		return s, errBadSlot
 	}
 	kv := map[string]string{}
@@ -167,6 +177,9 @@ func (sf *stateFile) read() (state, error) {
 			break
 		}
 		s, err := decodeState(buf[i*stateSlotSize : (i+1)*stateSlotSize])
+		if errors.Is(err, ErrVersion) {
+			return state{}, fmt.Errorf("read state %s: %w", sf.path, err)
+		}
 		if err != nil || s.seq%2 != uint64(i) {
 			continue
 		}

@@ -111,8 +111,8 @@ func (db *DB) readState() (state, error) {
 	var err error
 	for range 100 {
 		var st state
-		if st, err = db.state.read(); err == nil {
-			return st, nil
+		if st, err = db.state.read(); err == nil || errors.Is(err, ErrVersion) {
+			return st, err
 		}
 	}
 	return state{}, err
