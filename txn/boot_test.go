@@ -139,3 +139,33 @@ func TestNoBootSignalRecoversFirst(t *testing.T) {
 	}))
 	require.Equal(t, int64(1), slow.Load(), "one slow recovery, at Open")
 }
+
+// With no boot signal, a NoSync store starts a new lineage when a handle recovers with no other
+// process alive (a power cut may have cost the log its unsynced tail, and nobody alive can have
+// seen it); with a live peer it does not (the peer wrote that state in this boot).
+func TestNoBootSignalNoSyncNewLineageWhenAlone(t *testing.T) {
+	dir := t.TempDir()
+	none := withBoot(Config{NoSync: true}, "")
+	setupPair(t, dir, none)
+	bumpWith(t, dir, none, 2)
+	before := stateOf(t, dir)
+	require.True(t, before.noSync)
+
+	peer := mustOpen(t, dir, none) // recovers alone at Open: a new lineage
+	mid := stateOf(t, dir)
+	require.NotEqual(t, before.lineage, mid.lineage, "alone after a possible power cut: new lineage")
+	second := mustOpen(t, dir, none) // the peer is alive: nothing to start anew
+	_, _, err := update(context.Background(), second, func(tx *Tx) error { _, err := bumpPair(tx); return err })
+	require.NoError(t, err)
+	require.Equal(t, mid.lineage, stateOf(t, dir).lineage, "a live peer: same lineage")
+	require.NoError(t, second.Close())
+	require.NoError(t, peer.Close())
+
+	alone := mustOpen(t, dir, none)
+	_, _, err = update(context.Background(), alone, func(tx *Tx) error { _, err := bumpPair(tx); return err })
+	require.NoError(t, err)
+	require.NotEqual(t, mid.lineage, stateOf(t, dir).lineage, "alone again: new lineage")
+	v, err := verifyPair(dir, 0, []int{4})
+	require.NoError(t, err)
+	require.Equal(t, 4, v, "nothing durable was lost")
+}

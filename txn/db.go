@@ -64,8 +64,8 @@ type Config struct {
 	ReadOnly         bool          // process setting: never write (no recovery, no registry entry, no checkpoint)
 	CheckpointEvery  time.Duration // process setting: longest checkpoint lag after a commit; 0 = DefaultCheckpointEvery
 
-	testSegmentBytes int64 // tests: this handle rotates at this size instead of the store's
-	boot *string // tests only: this handle's boot id instead of the host's (bootID)
+	testSegmentBytes int64   // tests: this handle rotates at this size instead of the store's
+	boot             *string // tests only: this handle's boot id instead of the host's (bootID)
 }
 
 // Defaults.

@@ -68,12 +68,13 @@ func (db *DB) recoverLocked() (st state, err error) {
 		// A NoSync state from before this handle started, written in another boot.
 		return db.rebuildLocked(st, true)
 	}
-	// TODO(registry): with no boot signal (db.boot == "" and st.boot == ""), a NoSync state
-	// from before a reboot cannot be told from one a live peer wrote, so no new lineage is
-	// started here and TSNs lost to a power cut could be issued again. Requirement: under
-	// NoSync, start a new lineage when no live process is registered (needs the process
-	// registry, .txtdb/procs/, which does not exist yet). The slow path below still adopts and
-	// erases what it finds, and rebuilds when the log is shorter than state.
+	if st.noSync && db.boot == "" && !db.verified.Load() && !db.livePeers() {
+		// No boot signal: a NoSync state cannot be told from one a live peer wrote in this boot,
+		// unless no other process is alive. Then nobody can have seen TSNs past the log's durable
+		// part in this boot, and a power cut may have cost the log its tail: a new lineage, so
+		// TSNs lost to the cut are never issued again under the old one.
+		return db.rebuildLocked(st, true)
+	}
 	segs, err := listSegments(db.logDir)
 	if err != nil {
 		return st, err

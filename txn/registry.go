@@ -329,3 +329,18 @@ func samePath(f *os.File, path string) (bool, error) {
 	}
 	return os.SameFile(a, b), nil
 }
+
+// livePeers reports whether a process other than this handle holds a registry entry (an entry
+// that cannot be probed counts as alive).
+func (db *DB) livePeers() bool {
+	peers, err := scanPeers(db.procsDir)
+	if err != nil {
+		return true
+	}
+	for _, p := range peers {
+		if p.alive && (db.reg == nil || p.id != db.reg.id) {
+			return true
+		}
+	}
+	return false
+}
