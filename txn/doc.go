@@ -31,10 +31,16 @@
 //   - A commit that returns an error did not happen and used no TSN, except ErrCommitUnknown (the
 //     log could not be repaired after a failed write or fsync; the handle then refuses work).
 //
+//   - Checkpoints (checkpoint.go, under their own lock, never under the commit lock) write each
+//     page's newest version to a page file; a handle opens from the checkpoint plus the log after
+//     it. Every writable handle holds a liveness lock with its snapshot floor (registry.go);
+//     cleanup deletes only what no live snapshot can read, and trims the log behind the
+//     checkpoint and the retention (cleanup.go).
+//
 // # Caveats
 //
-//   - The whole committed history that live snapshots may need is held in memory; page files,
-//     checkpoints and log trimming are not built yet, so the log grows without bound.
+//   - Page contents read or committed since a handle opened stay in its memory (page files load
+//     lazily, but nothing is evicted yet): memory is bounded by the data, not by the history.
 //   - Not for network file systems: flock(2) and fsync semantics are those of a local disk.
 //   - A Tx is used by one goroutine at a time.
 //   - Crash points and fault hooks (hooks.go) exist for tests. A production build ignores
