@@ -13,21 +13,28 @@
 //     TSN state names. Reads are
 //     served from an in-memory index that has applied every record up to that TSN, each whole and
 //     only after it was durable; a read takes no lock and costs no fsync.
+//
 //   - TSNs are allocated at commit, under the commit lock, so commit order is TSN order in every
 //     process and a TSN is never used by two transactions.
+//
 //   - Serializable (default): a commit fails with ErrConflict if any page it read or wrote, any
 //     namespace it used, or the page set of any namespace it scanned changed after its snapshot.
 //     Snapshot isolation checks writes (and the namespaces written into) only.
+//
 //   - Durability: with sync on, Commit returns nil only after an fsync covered the transaction's
 //     record and state names its TSN, so a transaction that begins afterwards, in any process,
 //     sees it.
+//
 //   - Group commit: concurrent commits of one process share one lock acquisition, one append and
 //     one fsync; each member is validated against the members accepted before it.
+//
 //   - Recovery needs no step by anyone: every commit lock holder first erases a torn tail past
 //     state, and fsyncs and adopts whole records past it. Nothing at or below state's position is
 //     ever erased: a bad record there is ErrCorrupt.
+//
 //   - Inserts take page IDs from blocks reserved in the log for one process, so concurrent
 //     inserts into one namespace never conflict.
+//
 //   - A commit that returns an error did not happen and used no TSN, except ErrCommitUnknown (the
 //     log could not be repaired after a failed write or fsync; the handle then refuses work).
 //
