@@ -18,45 +18,31 @@ import (
 )
 
 // dataFiles lists the files of a store outside .txtdb/, as slash paths.
-func dataFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	var out []string
-	require.NoError(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if d.IsDir() && rel == pages.MetaDir {
-			return filepath.SkipDir
-		}
-		if !d.IsDir() && rel != configName {
-			out = append(out, filepath.ToSlash(rel))
-		}
-		return nil
-	}))
-	slices.Sort(out)
-	return out
-}
+func dataFiles(t *testing.T, dir string) []string { files, _ := dataTree(t, dir); return files }
 
 // dataDirs lists the folders of a store outside .txtdb/.
-func dataDirs(t *testing.T, dir string) []string {
+func dataDirs(t *testing.T, dir string) []string { _, dirs := dataTree(t, dir); return dirs }
+
+func dataTree(t *testing.T, dir string) (files, dirs []string) {
 	t.Helper()
-	var out []string
 	require.NoError(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		rel, _ := filepath.Rel(dir, p)
-		if d.IsDir() && rel == pages.MetaDir {
+		switch {
+		case d.IsDir() && rel == pages.MetaDir:
 			return filepath.SkipDir
-		}
-		if d.IsDir() && rel != "." {
-			out = append(out, filepath.ToSlash(rel))
+		case d.IsDir() && rel != ".":
+			dirs = append(dirs, filepath.ToSlash(rel))
+		case !d.IsDir() && rel != configName:
+			files = append(files, filepath.ToSlash(rel))
 		}
 		return nil
 	}))
-	slices.Sort(out)
-	return out
+	slices.Sort(files)
+	slices.Sort(dirs)
+	return files, dirs
 }
 
 // pagesAt reads every page of the namespaces a transaction sees: ns -> page -> object texts.

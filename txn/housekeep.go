@@ -111,20 +111,6 @@ func (f *floorTracker) raise() error {
 	return nil
 }
 
-// oldest returns the oldest open snapshot of this process and whether there is one.
-func (f *floorTracker) oldest() (pages.TSN, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var low pages.TSN
-	found := false
-	for s := range f.pins {
-		if !found || s < low {
-			low, found = s, true
-		}
-	}
-	return low, found
-}
-
 // housekeepTick is how often the housekeeper raises the floor and looks at the checkpoint lag.
 const housekeepTick = 200 * time.Millisecond
 
