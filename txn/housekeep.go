@@ -18,9 +18,11 @@ type floorTracker struct {
 	beginning int               // guarded by mu: Begins between lowering the floor and pinning
 	busy      bool              // guarded by mu: a Begin ran since the last tick
 	seen      pages.TSN         // guarded by mu: the newest committed TSN this process has read
+
+	since map[pages.TSN]time.Time // guarded by mu: when each pinned snapshot went from no pin to pinned (Stats)
 }
 
-func (f *floorTracker) init() { f.pins = map[pages.TSN]int{} }
+func (f *floorTracker) init() { f.pins, f.since = map[pages.TSN]int{}, map[pages.TSN]time.Time{} }
 
 // enter is called by Begin before it reads state: the published floor must be at or below every
 // snapshot this Begin can get. Whatever state says next is at or above seen.
@@ -51,6 +53,9 @@ func (f *floorTracker) pinned(snap pages.TSN, ok bool) {
 	defer f.mu.Unlock()
 	f.beginning--
 	if ok {
+		if f.pins[snap] == 0 {
+			f.since[snap] = time.Now()
+		}
 		f.pins[snap]++
 		f.seen = max(f.seen, snap)
 	}
@@ -62,6 +67,7 @@ func (f *floorTracker) unpin(snap pages.TSN) {
 	defer f.mu.Unlock()
 	if f.pins[snap]--; f.pins[snap] <= 0 {
 		delete(f.pins, snap)
+		delete(f.since, snap)
 	}
 }
 
