@@ -23,6 +23,10 @@ var (
 	ErrOptionsMismatch   = txn.ErrOptionsMismatch   // Options contradict the existing store
 	ErrClosed            = txn.ErrClosed            // the DB was closed
 	ErrUnsupported       = pages.ErrUnsupported     // a value the store's format cannot represent
+	ErrVersion           = txn.ErrVersion           // a file of the store has a layout version this build does not read
+	ErrReadOnlyDB        = txn.ErrReadOnlyDB        // a write through a handle opened with Options.ReadOnly
+	ErrUnexpectedFile    = txn.ErrUnexpectedFile    // Check: a file or folder outside the layout
+	ErrLeftover          = txn.ErrLeftover          // Check: a file a dead process left behind
 )
 
 // ConflictError details an ErrConflict: namespace, page, snapshot and the newer TSN.

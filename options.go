@@ -48,6 +48,10 @@ type Options struct {
 	LockTimeout      time.Duration // longest wait for the commit lock; zero = 30s; the shorter of it and a context wins
 	MaxRetries       int           // Update's retries on ErrConflict; zero = 100
 	FileMode         os.FileMode   // mode of files txtdb creates (umask applies); zero = 0644
+
+	// ReadOnly opens the store without writing anything: no recovery, no registry entry, no
+	// checkpoint. Writable transactions fail with ErrReadOnlyDB. The store must exist.
+	ReadOnly bool
 }
 
 // DefaultMaxRetries is Update's retry budget when Options.MaxRetries is zero.
