@@ -5,15 +5,18 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 )
 
 // mustOpen opens the store in dir with opts and closes the handle when the test ends. On cleanup
-// it checks that Close succeeds (twice: Close is idempotent) and that a fresh handle opens the
-// directory with no manual step and reads every namespace it lists.
+// it checks that Close succeeds (twice: Close is idempotent), that a fresh handle opens the
+// directory with no manual step and reads every namespace it lists, and that CheckDir finds no
+// problem (unless the test called skipCheck for dir).
 func mustOpen(tb testing.TB, dir string, opts *Options) *DB {
 	tb.Helper()
 	db, err := Open(dir, opts)
@@ -28,8 +31,32 @@ func mustOpen(tb testing.TB, dir string, opts *Options) *DB {
 		if err := checkStore(dir); err != nil {
 			tb.Errorf("check %s after Close: %v", dir, err)
 		}
+		checkAtEnd(tb, dir)
 	})
 	return db
+}
+
+// unchecked holds the directories whose tests leave damage there on purpose (skipCheck).
+var unchecked sync.Map
+
+// skipCheck exempts dir from CheckDir at the end of the test: the test leaves damage there on
+// purpose.
+func skipCheck(dir string) { unchecked.Store(filepath.Clean(dir), true) }
+
+// checkAtEnd fails the test on any problem CheckDir finds in dir, unless the test failed
+// already or exempted dir with skipCheck.
+func checkAtEnd(tb testing.TB, dir string) {
+	tb.Helper()
+	if _, skip := unchecked.Load(filepath.Clean(dir)); skip || tb.Failed() {
+		return
+	}
+	probs, err := CheckDir(context.Background(), dir)
+	if err != nil {
+		tb.Errorf("CheckDir(%s) at the end of the test: %v", dir, err)
+	}
+	for _, p := range probs {
+		tb.Errorf("CheckDir(%s) at the end of the test: %s", dir, p)
+	}
 }
 
 // checkStore opens dir with a new handle and reads everything it can see.
