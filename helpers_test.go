@@ -5,9 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -16,7 +14,8 @@ import (
 // mustOpen opens the store in dir with opts and closes the handle when the test ends. On cleanup
 // it checks that Close succeeds (twice: Close is idempotent), that a fresh handle opens the
 // directory with no manual step and reads every namespace it lists, and that CheckDir finds no
-// problem (unless the test called skipCheck for dir).
+// problem. (No root test leaves damage behind; one that does needs an opt-out like txn's
+// skipCheck.)
 func mustOpen(tb testing.TB, dir string, opts *Options) *DB {
 	tb.Helper()
 	db, err := Open(dir, opts)
@@ -36,18 +35,11 @@ func mustOpen(tb testing.TB, dir string, opts *Options) *DB {
 	return db
 }
 
-// unchecked holds the directories whose tests leave damage there on purpose (skipCheck).
-var unchecked sync.Map
-
-// skipCheck exempts dir from CheckDir at the end of the test: the test leaves damage there on
-// purpose.
-func skipCheck(dir string) { unchecked.Store(filepath.Clean(dir), true) }
-
 // checkAtEnd fails the test on any problem CheckDir finds in dir, unless the test failed
-// already or exempted dir with skipCheck.
+// already.
 func checkAtEnd(tb testing.TB, dir string) {
 	tb.Helper()
-	if _, skip := unchecked.Load(filepath.Clean(dir)); skip || tb.Failed() {
+	if tb.Failed() {
 		return
 	}
 	probs, err := CheckDir(context.Background(), dir)

@@ -136,11 +136,15 @@ func checkDir(ctx context.Context, dir string) ([]Problem, error) {
 	}
 	if _, err := os.Lstat(filepath.Join(c.meta, checkpointLockName)); err == nil {
 		unlock, err := lockfs.New(filepath.Join(c.meta, checkpointLockName), 0).RLock(ctx)
-		if err != nil {
+		switch {
+		case err == nil:
+			defer func() { _ = unlock() }()
+			c.ckptHeld = true
+		case ctx.Err() != nil:
 			return nil, fmt.Errorf("txtdb: check %s: wait for the checkpoint lock: %w", dir, err)
+		default: // not lockable (not a regular file, no permission): judged without the lock
+			c.add(metaRel(checkpointLockName), err)
 		}
-		defer func() { _ = unlock() }()
-		c.ckptHeld = true
 	}
 	steps := []func(){c.checkState, c.readCatalog, c.checkLog, c.checkCatalogPos, c.checkHorizon,
 		c.checkMeta, c.checkFolders, c.checkImplied}

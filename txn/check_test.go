@@ -364,7 +364,8 @@ func TestCheckFindsPlantedDamage(t *testing.T) {
 }
 
 // Check changes nothing, not even in a damaged store, and never panics on garbage: every file
-// of a store is in turn truncated, zeroed, flipped, replaced by random bytes or removed.
+// of a store is in turn truncated, emptied, flipped, zeroed, replaced by random bytes, removed
+// or replaced by a folder.
 func TestCheckDamagedFilesNeverPanic(t *testing.T) {
 	seed := rand.Uint64()
 	t.Logf("seed %d", seed)
@@ -403,6 +404,7 @@ func TestCheckDamagedFilesNeverPanic(t *testing.T) {
 		}},
 		{"zeros", func(d []byte) []byte { return make([]byte, len(d)) }},
 		{"remove", nil},
+		{"folder", nil}, // the file becomes an empty folder
 	}
 	n := 0
 	for _, rel := range files {
@@ -416,6 +418,9 @@ func TestCheckDamagedFilesNeverPanic(t *testing.T) {
 			p := filepath.Join(dir, rel)
 			if dmg.do == nil {
 				require.NoError(t, os.Remove(p))
+				if dmg.name == "folder" {
+					require.NoError(t, os.Mkdir(p, 0o755))
+				}
 			} else {
 				data, err := os.ReadFile(p)
 				require.NoError(t, err)

@@ -140,23 +140,21 @@ func (g *groupStats) rejected(err error) {
 }
 
 // oldestOpen returns the oldest open snapshot, how long it has been pinned without a break, and
-// how many transactions are open.
+// how many transactions are open (a snapshot released between the two looks counts as held 0s).
 func (f *floorTracker) oldestOpen() (pages.TSN, time.Duration, int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var (
-		low   pages.TSN
-		found bool
-		open  int
-	)
-	for s, n := range f.pins {
-		open += n
-		if !found || s < low {
-			low, found = s, true
-		}
-	}
-	if !found {
+	low, ok := f.oldest()
+	if !ok {
 		return 0, 0, 0
 	}
-	return low, time.Since(f.since[low]), open
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	open := 0
+	for _, n := range f.pins {
+		open += n
+	}
+	since, held := f.since[low]
+	if !held {
+		return low, 0, open
+	}
+	return low, time.Since(since), open
 }
