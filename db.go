@@ -17,11 +17,9 @@ type DB struct {
 	maxRetries int
 }
 
-// Stats are a handle's commit counters.
-type Stats = txn.Stats
-
 // Open opens the store in dir, creating the directory and the store if needed. opts may be nil.
-// It waits at most opts.LockTimeout for the commit lock (to create or repair the store).
+// It waits at most opts.LockTimeout for the commit lock (to create or repair the store). With
+// opts.ReadOnly the store must exist, and the handle writes nothing.
 func Open(dir string, opts *Options) (*DB, error) {
 	if opts == nil {
 		opts = &Options{}
@@ -37,6 +35,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 		SegmentBytes:     opts.SegmentSize,
 		LogRetention:     opts.LogRetention,
 		CheckpointEvery:  opts.CheckpointEvery,
+		ReadOnly:         opts.ReadOnly,
 	})
 	if err != nil {
 		return nil, err
@@ -56,9 +55,6 @@ func (db *DB) Dir() string { return db.eng.Dir() }
 
 // Format returns the store's format.
 func (db *DB) Format() Format { return db.eng.Format() }
-
-// Stats returns this handle's commit counters (groups, commits, fsyncs).
-func (db *DB) Stats() Stats { return db.eng.Stats() }
 
 // Checkpoint brings the page files up to the last committed transaction now and runs cleanup
 // (superseded versions no live transaction can read, log segments past the retention). It never

@@ -24,6 +24,9 @@ var (
 	ErrVersion           = txn.ErrVersion           // the store is of another layout version; nothing was changed
 	ErrClosed            = txn.ErrClosed            // the DB was closed
 	ErrUnsupported       = pages.ErrUnsupported     // a value the store's format cannot represent
+	ErrReadOnlyDB        = txn.ErrReadOnlyDB        // a write through a handle opened with Options.ReadOnly
+	ErrUnexpectedFile    = txn.ErrUnexpectedFile    // Check: a file or folder outside the layout
+	ErrLeftover          = txn.ErrLeftover          // Check: a file a dead process left behind
 )
 
 // ConflictError details an ErrConflict: namespace, page, snapshot and the newer TSN.

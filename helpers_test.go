@@ -12,8 +12,10 @@ import (
 )
 
 // mustOpen opens the store in dir with opts and closes the handle when the test ends. On cleanup
-// it checks that Close succeeds (twice: Close is idempotent) and that a fresh handle opens the
-// directory with no manual step and reads every namespace it lists.
+// it checks that Close succeeds (twice: Close is idempotent), that a fresh handle opens the
+// directory with no manual step and reads every namespace it lists, and that CheckDir finds no
+// problem. (No root test leaves damage behind; one that does needs an opt-out like txn's
+// skipCheck.)
 func mustOpen(tb testing.TB, dir string, opts *Options) *DB {
 	tb.Helper()
 	db, err := Open(dir, opts)
@@ -28,8 +30,25 @@ func mustOpen(tb testing.TB, dir string, opts *Options) *DB {
 		if err := checkStore(dir); err != nil {
 			tb.Errorf("check %s after Close: %v", dir, err)
 		}
+		checkAtEnd(tb, dir)
 	})
 	return db
+}
+
+// checkAtEnd fails the test on any problem CheckDir finds in dir, unless the test failed
+// already.
+func checkAtEnd(tb testing.TB, dir string) {
+	tb.Helper()
+	if tb.Failed() {
+		return
+	}
+	probs, err := CheckDir(context.Background(), dir)
+	if err != nil {
+		tb.Errorf("CheckDir(%s) at the end of the test: %v", dir, err)
+	}
+	for _, p := range probs {
+		tb.Errorf("CheckDir(%s) at the end of the test: %s", dir, p)
+	}
 }
 
 // checkStore opens dir with a new handle and reads everything it can see.

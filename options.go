@@ -58,6 +58,10 @@ type Options struct {
 	// brought up to date at most this long after a commit (zero = 1s), and at once when the lag
 	// reaches txn.CheckpointCommits commits.
 	CheckpointEvery time.Duration
+
+	// ReadOnly opens the store without writing anything: no recovery, no registry entry, no
+	// checkpoint. Writable transactions fail with ErrReadOnlyDB. The store must exist.
+	ReadOnly bool
 }
 
 // DefaultMaxRetries is Update's retry budget when Options.MaxRetries is zero.

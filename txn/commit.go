@@ -126,14 +126,6 @@ func (db *DB) drainQueue() {
 	db.queue = nil
 }
 
-// Stats counts this handle's commit groups. Safe for concurrent use.
-type Stats struct {
-	Groups  int64 // commit groups that wrote to the log
-	Commits int64 // transactions and reservations those groups committed
-	Fsyncs  int64 // log fsyncs at commit
-	MaxSize int64 // largest group seen
-}
-
 type groupStats struct {
 	mu sync.Mutex
 	s  Stats // guarded by mu
@@ -148,13 +140,6 @@ func (g *groupStats) record(n int, synced bool) {
 		g.s.Fsyncs++
 	}
 	g.s.MaxSize = max(g.s.MaxSize, int64(n))
-}
-
-// Stats returns the commit counters of this handle.
-func (db *DB) Stats() Stats {
-	db.stats.mu.Lock()
-	defer db.stats.mu.Unlock()
-	return db.stats.s
 }
 
 // runBatch commits one group. Every member gets err set.
@@ -242,6 +227,7 @@ func (db *DB) runBatch(batch []*request) {
 		} else {
 			if err := db.validate(x, r.tx, ov); err != nil {
 				r.err = err
+				db.stats.rejected(err)
 				continue
 			}
 			next++

@@ -34,6 +34,15 @@ var (
 	ErrBroken = errors.New("txtdb: handle unusable after a failed log repair")
 )
 
+// Problems Check reports (besides pages.ErrCorrupt and ErrVersion).
+var (
+	// ErrUnexpectedFile: a file or folder in the data directory that is not part of the layout.
+	ErrUnexpectedFile = errors.New("txtdb: file outside the layout")
+	// ErrLeftover: a file a dead process left behind (a temporary file, a registry entry);
+	// cleanup by the live processes removes it.
+	ErrLeftover = errors.New("txtdb: leftover of a dead process")
+)
+
 // ConflictError says why a commit lost: what it depended on changed after its snapshot.
 // It matches ErrConflict.
 type ConflictError struct {

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,12 +40,46 @@ func TestMain(m *testing.M) {
 // longStop bounds every wait in these tests; it is a failure deadline, never a timing assertion.
 const longStop = 60 * time.Second
 
+// mustOpen opens dir and, when the test ends, checkpoints (a writable handle still open),
+// closes the handle and checks the directory (see checkAtEnd).
 func mustOpen(tb testing.TB, dir string, cfg Config) *DB {
 	tb.Helper()
 	db, err := Open(context.Background(), dir, cfg)
 	require.NoError(tb, err)
-	tb.Cleanup(func() { _ = db.Close() })
+	tb.Cleanup(func() {
+		if !cfg.ReadOnly && db.usable() == nil {
+			_ = db.Checkpoint(context.Background())
+		}
+		_ = db.Close()
+		checkAtEnd(tb, dir)
+	})
 	return db
+}
+
+// unchecked holds the directories whose tests leave damage there on purpose (skipCheck).
+var unchecked sync.Map
+
+// skipCheck exempts dir from the check at the end of the test: the test leaves damage, or a
+// state only recovery repairs, there on purpose.
+func skipCheck(dir string) { unchecked.Store(filepath.Clean(dir), true) }
+
+// checkAtEnd fails the test on any problem CheckDir finds in dir, unless the test failed
+// already or exempted dir with skipCheck.
+func checkAtEnd(tb testing.TB, dir string) {
+	tb.Helper()
+	if _, skip := unchecked.Load(filepath.Clean(dir)); skip || tb.Failed() {
+		return
+	}
+	probs, err := CheckDir(context.Background(), dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	if err != nil {
+		tb.Errorf("CheckDir(%s) at the end of the test: %v", dir, err)
+	}
+	for _, p := range probs {
+		tb.Errorf("CheckDir(%s) at the end of the test: %s", dir, p)
+	}
 }
 
 // update runs fn in a writable transaction and commits, retrying conflicts. It returns the

@@ -19,10 +19,11 @@ type floorTracker struct {
 	busy      bool              // guarded by mu: a Begin ran since the last tick
 	seen      pages.TSN         // guarded by mu: the newest committed TSN this process has read
 
-	plantNoLower bool // tests: a planted violation, Begin leaves an idle floor idle
+	plantNoLower bool                    // tests: a planted violation, Begin leaves an idle floor idle
+	since        map[pages.TSN]time.Time // guarded by mu: when each pinned snapshot went from no pin to pinned (Stats)
 }
 
-func (f *floorTracker) init() { f.pins = map[pages.TSN]int{} }
+func (f *floorTracker) init() { f.pins, f.since = map[pages.TSN]int{}, map[pages.TSN]time.Time{} }
 
 // enter is called by Begin before it reads state: the published floor must be at or below every
 // snapshot this Begin can get. Whatever state says next is at or above seen.
@@ -53,6 +54,9 @@ func (f *floorTracker) pinned(snap pages.TSN, ok bool) {
 	defer f.mu.Unlock()
 	f.beginning--
 	if ok {
+		if f.pins[snap] == 0 {
+			f.since[snap] = time.Now()
+		}
 		f.pins[snap]++
 		f.seen = max(f.seen, snap)
 	}
@@ -64,6 +68,7 @@ func (f *floorTracker) unpin(snap pages.TSN) {
 	defer f.mu.Unlock()
 	if f.pins[snap]--; f.pins[snap] <= 0 {
 		delete(f.pins, snap)
+		delete(f.since, snap)
 	}
 }
 
@@ -109,6 +114,20 @@ func (f *floorTracker) raise() error {
 		return f.reg.publish(low, false)
 	}
 	return nil
+}
+
+// oldest returns the oldest open snapshot of this process and whether there is one.
+func (f *floorTracker) oldest() (pages.TSN, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var low pages.TSN
+	found := false
+	for s := range f.pins {
+		if !found || s < low {
+			low, found = s, true
+		}
+	}
+	return low, found
 }
 
 // housekeepTick is how often the housekeeper raises the floor and looks at the checkpoint lag.

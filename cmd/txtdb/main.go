@@ -1,14 +1,19 @@
 // Command txtdb is the command-line tool for txtdb stores.
 //
-//	txtdb stress [flags]   multi-process stress run on a temporary data directory
-//	txtdb cat DIR NS       print the pages of a namespace
-//	txtdb ls DIR           list the namespaces
+//	txtdb stress [flags]      multi-process stress run on a temporary data directory
+//	txtdb check DIR           verify a store without changing it (exit 1 if it has problems)
+//	txtdb stats [-json] DIR   the store's TSNs, checkpoint lag, log and page file sizes, processes
+//	txtdb cat DIR NS          print the pages of a namespace
+//	txtdb ls DIR              list the namespaces
+//
+// check, stats, cat and ls never write to the store: they open it read-only.
 package main
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 
@@ -16,48 +21,70 @@ import (
 )
 
 func main() {
-	if len(os.Args) < 2 {
-		usage()
-		os.Exit(2)
-	}
-	var err error
-	switch os.Args[1] {
-	case "stress":
-		err = stress(os.Args[2:])
-	case "stress-worker":
-		err = stressWorker(os.Args[2:])
-	case "ls":
-		err = ls(os.Args[2:])
-	case "cat":
-		err = cat(os.Args[2:])
-	case "-h", "--help", "help":
-		usage()
-		return
-	default:
-		usage()
-		os.Exit(2)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "txtdb:", err)
-		os.Exit(1)
-	}
+	os.Exit(runCommand(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func usage() {
-	fmt.Fprint(os.Stderr, `usage:
+// runCommand runs one command and returns the process's exit code: 0 on success, 1 on failure (for
+// check: problems found), 2 for a usage error (for check: the check could not run).
+func runCommand(args []string, stdout, stderr io.Writer) int {
+	if len(args) < 1 {
+		usage(stderr)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "stress":
+		err = stress(args[1:])
+	case "stress-worker":
+		err = stressWorker(args[1:])
+	case "check":
+		return check(args[1:], stdout, stderr)
+	case "stats":
+		err = stats(args[1:], stdout)
+	case "ls":
+		err = ls(args[1:], stdout)
+	case "cat":
+		err = cat(args[1:], stdout)
+	case "-h", "--help", "help":
+		usage(stderr)
+		return 0
+	default:
+		usage(stderr)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "txtdb:", err)
+		return 1
+	}
+	return 0
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage:
   txtdb stress [-procs N] [-duration D] [-accounts N] [-kill D] [-nosync] [-dir DIR]
         multi-process stress run: N processes transfer money between accounts, one is
         SIGKILLed and restarted every -kill; the final report checks that nothing was lost
+  txtdb check DIR       verify the store in DIR without changing it: prints one line per
+                        problem and exits 1, or prints "ok"; exits 2 if it cannot check
+  txtdb stats [-json] DIR
+                        committed and checkpoint TSNs, lag, horizon, log and page file sizes,
+                        live processes; -json prints every field of txtdb.Stats as JSON
   txtdb ls DIR          list the namespaces of the store in DIR
   txtdb cat DIR NS      print every page of namespace NS
+check, stats, ls and cat open the store read-only: they never write to it.
 `)
 }
 
-func ls(args []string) error {
+// readOnly opens the store in dir for reading only.
+func readOnly(dir string) (*txtdb.DB, error) {
+	return txtdb.Open(dir, &txtdb.Options{ReadOnly: true})
+}
+
+func ls(args []string, stdout io.Writer) error {
 	if len(args) != 1 {
 		return errors.New("usage: txtdb ls DIR")
 	}
-	db, err := txtdb.Open(args[0], nil)
+	db, err := readOnly(args[0])
 	if err != nil {
 		return err
 	}
@@ -65,17 +92,17 @@ func ls(args []string) error {
 	return db.View(context.Background(), func(tx *txtdb.Tx) error {
 		names, err := tx.Namespaces()
 		for _, n := range names {
-			fmt.Println(n)
+			fmt.Fprintln(stdout, n)
 		}
 		return err
 	})
 }
 
-func cat(args []string) error {
+func cat(args []string, stdout io.Writer) error {
 	if len(args) != 2 {
 		return errors.New("usage: txtdb cat DIR NS")
 	}
-	db, err := txtdb.Open(args[0], nil)
+	db, err := readOnly(args[0])
 	if err != nil {
 		return err
 	}
@@ -91,9 +118,9 @@ func cat(args []string) error {
 		}
 		sort.Strings(ids)
 		for _, id := range ids {
-			fmt.Printf("== %s/%s (tsn %d)\n", args[1], id, tx.Snapshot())
+			fmt.Fprintf(stdout, "== %s/%s (tsn %d)\n", args[1], id, tx.Snapshot())
 			for _, o := range pages[id] {
-				fmt.Println(o.Text())
+				fmt.Fprintln(stdout, o.Text())
 			}
 		}
 		return nil
