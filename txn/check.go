@@ -502,13 +502,14 @@ func (c *checker) checkHorizon() {
 		return
 	}
 	defer hf.close()
-	h, seq, err := hf.read()
+	h, lin, seq, err := hf.readSlot()
 	switch {
 	case err != nil:
 		c.add(rel, err)
 	case seq == 0:
 		c.corrupt(rel, "no valid slot")
-	case c.haveState && h > c.st.tsn:
+	case c.haveState && lin == c.st.lineage && h > c.st.tsn:
+		// A horizon of an older lineage (before a NoSync power cut) says nothing about this one.
 		c.corrupt(rel, "horizon %d is past the committed tsn %d", h, c.st.tsn)
 	}
 }

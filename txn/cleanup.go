@@ -52,7 +52,7 @@ func (db *DB) horizonNow() (pages.TSN, error) {
 	if dead > 0 {
 		db.sweepDead.Store(true)
 	}
-	if err := db.horizon.publish(h); err != nil {
+	if err := db.horizon.publish(h, st.lineage); err != nil {
 		return 0, err
 	}
 	return h, nil

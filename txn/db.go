@@ -533,7 +533,7 @@ func (db *DB) current(ctx context.Context, pin bool) (state, *index, error) {
 		if err == nil && pin {
 			// A snapshot below the published cleanup horizon may miss deleted versions: read
 			// state again (cannot happen while the floor protocol holds; checked anyway).
-			if h, _, herr := db.horizon.read(); herr == nil && st.tsn < h && tries < 1000 {
+			if h, herr := db.horizon.at(st.lineage); herr == nil && st.tsn < h && tries < 1000 {
 				continue
 			}
 		}

@@ -15,12 +15,14 @@ import (
 
 // The horizon file, .txtdb/horizon (PART OF THE FORMAT), publishes the cleanup horizon: versions
 // that only snapshots older than it could read may be deleted. Cleanup (under the checkpoint lock)
-// writes it before it deletes anything; it only ever grows. Two checksummed 64-byte slots, like
-// state, so a lock-free reader never sees a torn value. Begin reads it after state and retries a
-// snapshot below it.
+// writes it before it deletes anything; within one lineage it only ever grows. It names the
+// lineage it belongs to: after a NoSync power cut rewinds history, a horizon of the old lineage
+// says nothing about the new one's TSNs. Two checksummed 128-byte slots, like state, so a
+// lock-free reader never sees a torn value. Begin reads it after state and retries a snapshot
+// below a horizon of the same lineage.
 const (
 	horizonName     = "horizon"
-	horizonSlotSize = 64
+	horizonSlotSize = 128
 )
 
 type horizonFile struct {
@@ -42,8 +44,8 @@ func openHorizon(path string, perm os.FileMode, readOnly bool) (*horizonFile, er
 	return &horizonFile{f: f}, nil
 }
 
-func encodeHorizon(seq uint64, h pages.TSN) []byte {
-	body := fmt.Sprintf("txtdb-horizon seq=%d h=%d", seq, h)
+func encodeHorizon(seq uint64, h pages.TSN, lineage string) []byte {
+	body := fmt.Sprintf("txtdb-horizon seq=%d h=%d lineage=%s", seq, h, lineage)
 	line := fmt.Sprintf("%s crc=%08x", body, crc32.Checksum([]byte(body), crcTable))
 	buf := bytes.Repeat([]byte{' '}, horizonSlotSize)
 	copy(buf, line)
@@ -51,59 +53,78 @@ func encodeHorizon(seq uint64, h pages.TSN) []byte {
 	return buf
 }
 
-func decodeHorizon(slot []byte) (seq uint64, h pages.TSN, ok bool) {
+func decodeHorizon(slot []byte) (seq uint64, h pages.TSN, lineage string, ok bool) {
 	if len(slot) != horizonSlotSize || slot[horizonSlotSize-1] != '\n' {
-		return 0, 0, false
+		return 0, 0, "", false
 	}
 	line := strings.TrimRight(string(slot[:horizonSlotSize-1]), " ")
 	i := strings.LastIndex(line, " crc=")
 	if i < 0 {
-		return 0, 0, false
+		return 0, 0, "", false
 	}
 	body := line[:i]
 	want, err := strconv.ParseUint(line[i+5:], 16, 32)
 	if err != nil || uint32(want) != crc32.Checksum([]byte(body), crcTable) {
-		return 0, 0, false
+		return 0, 0, "", false
 	}
 	var s, v uint64
-	if _, err := fmt.Sscanf(body, "txtdb-horizon seq=%d h=%d", &s, &v); err != nil {
-		return 0, 0, false
+	var lin string
+	if _, err := fmt.Sscanf(body, "txtdb-horizon seq=%d h=%d lineage=%s", &s, &v, &lin); err != nil {
+		return 0, 0, "", false
 	}
-	return s, pages.TSN(v), true
+	return s, pages.TSN(v), lin, true
 }
 
-// read returns the published horizon and the sequence number of its slot (0, 0 if none).
-func (hf *horizonFile) read() (pages.TSN, uint64, error) {
+// read returns the published horizon and its lineage (0, "" if none).
+func (hf *horizonFile) read() (pages.TSN, string, error) {
+	h, lin, _, err := hf.readSlot()
+	return h, lin, err
+}
+
+// at returns the horizon that applies to lineage: 0 if the published one belongs to another.
+func (hf *horizonFile) at(lineage string) (pages.TSN, error) {
+	h, lin, err := hf.read()
+	if err != nil || lin != lineage {
+		return 0, err
+	}
+	return h, nil
+}
+
+func (hf *horizonFile) readSlot() (pages.TSN, string, uint64, error) {
 	if hf.f == nil {
-		return 0, 0, nil
+		return 0, "", 0, nil
 	}
 	var buf [2 * horizonSlotSize]byte
 	n, err := hf.f.ReadAt(buf[:], 0)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return 0, 0, fmt.Errorf("read horizon: %w", err)
+		return 0, "", 0, fmt.Errorf("read horizon: %w", err)
 	}
-	var best pages.TSN
-	var bestSeq uint64
+	var (
+		best    pages.TSN
+		lineage string
+		bestSeq uint64
+	)
 	for i := 0; i < 2 && (i+1)*horizonSlotSize <= n; i++ {
-		s, h, ok := decodeHorizon(buf[i*horizonSlotSize : (i+1)*horizonSlotSize])
+		s, h, lin, ok := decodeHorizon(buf[i*horizonSlotSize : (i+1)*horizonSlotSize])
 		if ok && s%2 == uint64(i) && s >= bestSeq {
-			best, bestSeq = h, s
+			best, lineage, bestSeq = h, lin, s
 		}
 	}
-	return best, bestSeq, nil
+	return best, lineage, bestSeq, nil
 }
 
-// publish raises the horizon to h (never lowers it). REQUIRES: checkpoint lock held.
-func (hf *horizonFile) publish(h pages.TSN) error {
-	cur, seq, err := hf.read()
+// publish raises the horizon of lineage to h; a horizon of another lineage is replaced.
+// REQUIRES: checkpoint lock held.
+func (hf *horizonFile) publish(h pages.TSN, lineage string) error {
+	cur, lin, seq, err := hf.readSlot()
 	if err != nil {
 		return err
 	}
-	if h <= cur {
+	if lin == lineage && h <= cur {
 		return nil
 	}
 	seq++
-	if _, err := hf.f.WriteAt(encodeHorizon(seq, h), int64(seq%2)*horizonSlotSize); err != nil {
+	if _, err := hf.f.WriteAt(encodeHorizon(seq, h, lineage), int64(seq%2)*horizonSlotSize); err != nil {
 		return fmt.Errorf("publish horizon: %w", err)
 	}
 	return nil

@@ -65,9 +65,9 @@ func (db *DB) Stats() Stats {
 	}
 	if st, err := db.state.read(); err == nil {
 		s.CommittedTSN = st.tsn
-	}
-	if h, _, err := db.horizon.read(); err == nil {
-		s.Horizon = h
+		if h, err := db.horizon.at(st.lineage); err == nil {
+			s.Horizon = h
+		}
 	}
 	if segs, err := listSegments(db.logDir); err == nil {
 		for _, seg := range segs {
