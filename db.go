@@ -35,6 +35,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 		SegmentBytes:     opts.SegmentSize,
 		LogRetention:     opts.LogRetention,
 		CheckpointEvery:  opts.CheckpointEvery,
+		CacheSize:        opts.CacheSize,
 		ReadOnly:         opts.ReadOnly,
 	})
 	if err != nil {

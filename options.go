@@ -58,6 +58,9 @@ type Options struct {
 	// brought up to date at most this long after a commit (zero = 1s), and at once when the lag
 	// reaches txn.CheckpointCommits commits.
 	CheckpointEvery time.Duration
+	// CacheSize bounds the bytes of page contents this process keeps in memory (zero = 64 MiB);
+	// what does not fit is read again from the page files or the log.
+	CacheSize int64
 
 	// ReadOnly opens the store without writing anything: no recovery, no registry entry, no
 	// checkpoint. Writable transactions fail with ErrReadOnlyDB. The store must exist.

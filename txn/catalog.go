@@ -35,7 +35,14 @@ type catalog struct {
 	Log     catalogPos    `json:"log"`     // end of the record that committed TSN (and the reservations after it)
 	Incs    []catalogInc  `json:"incs"`    // incarnations alive at TSN, and dead ones whose files remain
 	Pending []pendingFile `json:"pending"` // superseded files, deleted once the cleanup horizon reaches Until
+	// Marks are the TSNs of the latest checkpoints (at most maxMarks, ascending, TSN last): at each
+	// of them every page's newest version had a file. The log is trimmed only up to a mark at or
+	// below the horizon, so a version superseded between two checkpoints (which has no file) stays
+	// in the log while a snapshot can read it.
+	Marks []pages.TSN `json:"marks"`
 }
+
+const maxMarks = 32
 
 // catalogPos is a logPos in the checkpoint file.
 type catalogPos struct {

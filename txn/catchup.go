@@ -122,8 +122,8 @@ func (db *DB) follow(x *index, target state) error {
 		batch = batch[:0]
 		return err
 	}
-	end, err := db.walk(r, pos, target.pos, func(rec *record, at logPos) bool {
-		batch = append(batch, scanned{rec: *rec, end: at})
+	end, err := db.walk(r, pos, target.pos, func(sc *scanned) bool {
+		batch = append(batch, *sc)
 		return true
 	}, flush)
 	if err != nil {
@@ -152,7 +152,7 @@ var errAheadOfState = errors.New("checkpoint is ahead of state")
 
 // walkLog reads the records from from up to to with its own file handles, calling fn for each;
 // fn returns false to stop before a record. It returns the end of the last record consumed.
-func (db *DB) walkLog(from, to logPos, fn func(r *record, end logPos) bool) (logPos, error) {
+func (db *DB) walkLog(from, to logPos, fn func(sc *scanned) bool) (logPos, error) {
 	open := map[pages.TSN]*os.File{}
 	defer func() {
 		for _, f := range open {
@@ -185,7 +185,7 @@ func (db *DB) walkLog(from, to logPos, fn func(r *record, end logPos) bool) (log
 // chain and TSN sequence, and hands each record to fn (which may stop the walk by returning
 // false). flush, if set, runs after each segment's records. Everything at or below target is
 // durable, so a bad record is ErrCorrupt; a segment missing from the log is errSegmentGone.
-func (db *DB) walk(r logReader, pos, target logPos, fn func(rec *record, end logPos) bool, flush func() error) (logPos, error) {
+func (db *DB) walk(r logReader, pos, target logPos, fn func(sc *scanned) bool, flush func() error) (logPos, error) {
 	openSeg := func(seg pages.TSN) (*os.File, error) {
 		f, err := r.open(seg)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -223,7 +223,7 @@ func (db *DB) walk(r logReader, pos, target logPos, fn func(rec *record, end log
 		}
 		stopped := false
 		for i := range recs {
-			if !fn(&recs[i].rec, recs[i].end) {
+			if !fn(&recs[i]) {
 				stopped = true
 				break
 			}
@@ -269,10 +269,13 @@ func endOf(recs []scanned, from logPos) logPos {
 // applyRecords applies records read from segment seg. Each record is checked whole before any
 // of it is applied.
 func applyRecords(x *index, recs []scanned) error {
+	if x.cache != nil {
+		defer x.cache.drain() // after the unlock below: evictions take the index's mu
+	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for i := range recs {
-		if err := x.apply(&recs[i].rec, recs[i].end); err != nil {
+		if err := x.apply(&recs[i].rec, recs[i].start, recs[i].end); err != nil {
 			return err
 		}
 	}

@@ -108,7 +108,8 @@ func (db *DB) checkpointStep(h pages.TSN) (done bool, err error) {
 	changes := map[pageKey]*pageChange{}
 	var order []pageKey
 	n := 0
-	end, err := db.walkLog(from, st.pos, func(r *record, at logPos) bool {
+	end, err := db.walkLog(from, st.pos, func(sc *scanned) bool {
+		r := &sc.rec
 		if !r.isReservation() && n >= checkpointChunk {
 			return false // stop before a commit record: the checkpoint ends at a TSN boundary
 		}
@@ -157,7 +158,6 @@ func (db *DB) checkpointStep(h pages.TSN) (done bool, err error) {
 				ch.tsn = r.TSN
 			}
 		}
-		_ = at
 		return true
 	})
 	if err != nil {
@@ -235,6 +235,12 @@ func (db *DB) checkpointStep(h pages.TSN) (done bool, err error) {
 		}
 	}
 	next.Pending = sortedPending(pending)
+	if len(next.Marks) == 0 || next.Marks[len(next.Marks)-1] != next.TSN {
+		next.Marks = append(next.Marks, next.TSN)
+	}
+	if len(next.Marks) > maxMarks {
+		next.Marks = next.Marks[len(next.Marks)-maxMarks:]
+	}
 	crashAt(crashCheckpointBefore)
 	if err := writeCatalog(db.catalogPath(), &next, db.cfg.FileMode); err != nil {
 		return false, err
@@ -317,6 +323,7 @@ func atticOf(inc string) string { return path.Join(pages.MetaDir, atticDirName, 
 func cloneCatalog(c catalog) catalog {
 	c.Incs = slices.Clone(c.Incs)
 	c.Pending = slices.Clone(c.Pending)
+	c.Marks = slices.Clone(c.Marks)
 	return c
 }
 

@@ -329,8 +329,9 @@ func (db *DB) removeTemps(dir string) error {
 	return nil
 }
 
-// trimLog removes log segments that nobody needs: every record in them is at or below both the
-// checkpoint and the horizon, the checkpoint's position lies in a later segment, and the newer
+// trimLog removes log segments that nobody needs: every record in them is at or below a
+// checkpoint mark that is at or below the horizon, the checkpoint's position lies in a later
+// segment, and the newer
 // segments already hold the retention. Oldest first, so the log stays contiguous.
 // REQUIRES: checkpoint lock held.
 func (db *DB) trimLog(cat *catalog, h pages.TSN) error {
@@ -338,7 +339,14 @@ func (db *DB) trimLog(cat *catalog, h pages.TSN) error {
 	if err != nil {
 		return err
 	}
-	limit := min(cat.TSN, h)
+	// Up to the newest checkpoint mark at or below the horizon: every snapshot at or above the
+	// horizon finds each version it reads at or below that mark in a page file.
+	var limit pages.TSN
+	for _, m := range cat.Marks {
+		if m <= h {
+			limit = max(limit, m)
+		}
+	}
 	var cand []pages.TSN
 	for i := 0; i+1 < len(segs); i++ {
 		if segs[i] >= cat.Log.Seg || segs[i+1]-1 > limit {

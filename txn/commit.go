@@ -326,10 +326,12 @@ func (db *DB) runBatch(batch []*request) {
 	switch x.pos {
 	case next2.pos: // a reader's catch-up got here first
 	case st.pos:
+		start := pos
 		for i := range recs {
-			if applyErr = x.apply(&recs[i], ends[i]); applyErr != nil {
+			if applyErr = x.apply(&recs[i], start, ends[i]); applyErr != nil {
 				break
 			}
+			start = ends[i]
 		}
 		x.seq = max(x.seq, next2.seq)
 	default:
@@ -338,6 +340,7 @@ func (db *DB) runBatch(batch []*request) {
 	}
 	x.mu.Unlock()
 	db.catchMu.Unlock()
+	db.cache.drain()
 	if applyErr != nil {
 		panic(fmt.Sprintf("txn: own committed record does not apply: %v", applyErr)) // broken invariant
 	}

@@ -63,6 +63,7 @@ type Config struct {
 	LogRetention     int64         // store setting: checkpointed log bytes kept; 0 = the store's, or DefaultLogRetention; < 0 = none
 	ReadOnly         bool          // process setting: never write (no recovery, no registry entry, no checkpoint)
 	CheckpointEvery  time.Duration // process setting: longest checkpoint lag after a commit; 0 = DefaultCheckpointEvery
+	CacheSize        int64         // process setting: bytes of page contents kept in memory; 0 = DefaultCacheSize
 
 	testSegmentBytes int64   // tests: this handle rotates at this size instead of the store's
 	boot             *string // tests only: this handle's boot id instead of the host's (bootID)
@@ -124,6 +125,7 @@ type DB struct {
 	kick              chan struct{} // wakes the housekeeper (a commit pushed the lag past CheckpointCommits)
 	lastCommit        atomic.Uint64 // TSN of this handle's last commit
 	rebuilds          atomic.Int64  // indexes rebuilt from the checkpoint (lineage change, trimmed log)
+	cache             pageCache     // page contents in memory, shared by the handle's indexes
 	housekeeper       sync.WaitGroup
 	idxp              atomic.Pointer[index] // the current index; swapped whole on a lineage change
 	alloc             allocator
@@ -190,7 +192,11 @@ func Open(ctx context.Context, dir string, cfg Config) (*DB, error) {
 	db.logDir = filepath.Join(db.meta, logDirName)
 	db.procsDir = filepath.Join(db.meta, procsDirName)
 	db.qidle = sync.NewCond(&db.qmu)
-	db.idxp.Store(newIndex())
+	db.cache.limit = cfg.CacheSize
+	if db.cache.limit <= 0 {
+		db.cache.limit = DefaultCacheSize
+	}
+	db.idxp.Store(db.freshIndex())
 	db.alloc.reset()
 	db.floor.init()
 	if cfg.ReadOnly {

@@ -46,8 +46,8 @@
 //
 // # Caveats
 //
-//   - Page contents read or committed since a handle opened stay in its memory (page files load
-//     lazily, but nothing is evicted yet): memory is bounded by the data, not by the history.
+//   - Memory: a small entry per readable page version plus a byte-bounded cache of page contents
+//     (Config.CacheSize); evicted contents are loaded again from the page file or the log.
 //   - Not for network file systems: flock(2) and fsync semantics are those of a local disk.
 //   - A Tx is used by one goroutine at a time.
 //   - Crash points and fault hooks (hooks.go) exist for tests. A production build ignores

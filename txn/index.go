@@ -1,6 +1,7 @@
 package txn
 
 import (
+	"container/list"
 	"fmt"
 	"slices"
 	"sync"
@@ -8,19 +9,35 @@ import (
 	"github.com/txtdb/txtdb/pages"
 )
 
-// version is one committed version of a page. Its contents are in memory (objs), or in its page
-// file (onDisk: loaded on first read), or its predecessor's plus the objects an append added
-// (base, delta: resolved on first read). A version's fields change only under the index's mu.
+// version is one committed version of a page. Its contents are in memory (loaded: on the page
+// cache's list, evicted when the cache is full), or in its page file (onDisk), or in the log
+// record at loc: a put holds the whole page, an append the objects added to its base. A
+// version's fields change only under its index's mu (elem under the cache's).
 type version struct {
 	tsn     pages.TSN
 	deleted bool
+	append  bool           // the record at loc appended delta to base
 	loaded  bool           // objs holds the contents
 	objs    []pages.Object // valid if loaded
-	onDisk  bool           // the contents are the page file <inc dir>/<page>.<ext>.v<tsn>
+	onDisk  bool           // the page file <inc dir>/<page>.<ext>.v<tsn> holds the contents
+	loc     recLoc         // the log record that wrote it (zero for versions from the catalog)
 	base    *version       // append: the version the objects were appended to
-	delta   []pages.Object // append: the objects appended
+	delta   []pages.Object // append: the objects appended, while in memory
 	appends int            // appends since the page was last written whole (bounded by maxAppends)
+	elem    *list.Element  // guarded by the cache's mu: its place on the LRU list, nil if none
 }
+
+// recLoc is where a record's line is in the log: its start, its length and the chain value it
+// continues (so it can be checked alone).
+type recLoc struct {
+	seg  pages.TSN
+	off  int64
+	n    int64
+	prev uint32
+}
+
+// reloadable reports whether the contents can be dropped and loaded again.
+func (v *version) reloadable() bool { return v.onDisk || v.loc.seg != 0 }
 
 // maxAppends bounds a page's run of append records: the next insert writes the page whole, so
 // rebuilding any version from the log reads at most this many records after a whole page.
@@ -73,6 +90,7 @@ type index struct {
 	dead    []pageKeyTSN         // deleted pages, removed once no snapshot can read them
 	gone    []incTSN             // dropped incarnations and names, forgotten once no snapshot can read them
 	base    pages.TSN            // the checkpoint TSN the index was built from (0 = the whole log)
+	cache   *pageCache           // the handle's page cache (nil in tests of the index alone)
 }
 
 type incTSN struct {
@@ -223,7 +241,7 @@ func (x *index) floor() pages.TSN {
 
 // apply adds one whole, durable record to the index.
 // REQUIRES: mu held (write); r follows the last applied record.
-func (x *index) apply(r *record, end logPos) error {
+func (x *index) apply(r *record, start, end logPos) error {
 	if r.isReservation() {
 		if r.TSN != x.applied {
 			return fmt.Errorf("%w: reservation at tsn %d after %d", errBadRecord, r.TSN, x.applied)
@@ -260,14 +278,17 @@ func (x *index) apply(r *record, end logPos) error {
 				h = &pageHist{}
 				in.pages[o.pageNo] = h
 			}
-			v := &version{tsn: r.TSN, deleted: o.Op == opDel, loaded: o.Op == opPut, objs: o.objs}
+			v := &version{tsn: r.TSN, deleted: o.Op == opDel, loaded: o.Op == opPut, objs: o.objs,
+				loc: recLoc{seg: start.seg, off: start.off, n: end.off - start.off, prev: start.chain}}
 			if o.Op == opAppend {
-				v.appends = h.latest().appends + 1
-				if b := h.latest(); b.loaded {
+				b := h.latest()
+				v.append, v.base, v.delta, v.appends = true, b, o.objs, b.appends+1
+				if b.loaded {
 					v.loaded, v.objs = true, slices.Concat(b.objs, o.objs) // a new slice: versions never share
-				} else {
-					v.base, v.delta = b, o.objs
 				}
+			}
+			if v.loaded && x.cache != nil {
+				x.cache.add(x, v)
 			}
 			h.vs = append(h.vs, v)
 			if existed != (o.Op != opDel) {

@@ -21,7 +21,7 @@ import (
 // past it), so it needs nothing of the history before it: per page only the newest version, per
 // name only what it denotes. REQUIRES: catchMu held (or the index not yet shared).
 func (db *DB) indexFromCheckpoint() (*index, error) {
-	x := newIndex()
+	x := db.freshIndex()
 	cat, ok, err := readCatalog(db.catalogPath())
 	if err != nil || !ok {
 		return x, err
@@ -115,51 +115,130 @@ func (db *DB) listVersions(dir string) ([]pages.Version, error) {
 	return out, nil
 }
 
+// freshIndex is an empty index of this handle (its versions share the handle's page cache).
+func (db *DB) freshIndex() *index {
+	x := newIndex()
+	x.cache = &db.cache
+	return x
+}
+
 // contents returns the objects of version v of page n of incarnation inc, loading them from the
-// page file, or from the version's predecessors, if they are not in memory. The objects are
-// shared: callers never modify them.
+// page file or the log (and, for an append, its predecessors) if they are not in memory. The
+// objects are shared: callers never modify them. Takes no file lock; does I/O only on a miss.
 func (db *DB) contents(x *index, inc string, n uint64, v *version) ([]pages.Object, error) {
 	x.mu.RLock()
 	if v.loaded {
 		objs := v.objs
+		db.cache.touch(v)
 		x.mu.RUnlock()
+		db.cache.hits.Add(1)
 		return objs, nil
 	}
-	// Walk back to a version whose contents are known or on disk.
-	var chain []*version
-	cur := v
-	for !cur.loaded && !cur.onDisk && cur.base != nil {
-		chain = append(chain, cur)
-		cur = cur.base
-	}
-	root, loaded, onDisk := cur, cur.loaded, cur.onDisk
-	objs := cur.objs
+	x.mu.RUnlock()
+	db.cache.misses.Add(1)
+	objs, err := db.load(x, inc, n, v, 0)
+	db.cache.drain()
+	return objs, err
+}
+
+// load returns v's contents and keeps them in v (and on the cache's list). Its sources, in order:
+// memory; for a version known to be in a page file, that file; the log record that wrote it (an
+// append also needs its base); the page file of that TSN (the log may have been trimmed past the
+// record once a checkpoint covered it). REQUIRES: no index mu held.
+func (db *DB) load(x *index, inc string, n uint64, v *version, depth int) ([]pages.Object, error) {
+	x.mu.RLock()
+	loaded, objs, onDisk, loc, isAppend, base, delta := v.loaded, v.objs, v.onDisk, v.loc, v.append, v.base, v.delta
 	dir := ""
 	if in := x.incs[inc]; in != nil {
 		dir = in.dir
 	}
 	x.mu.RUnlock()
-	if !loaded {
-		if !onDisk {
-			panic("txn: version with no contents") // INVARIANT: every version has a source
+	if loaded {
+		return objs, nil
+	}
+	var err error
+	objs, err = nil, errNoSource
+	if onDisk {
+		objs, err = db.readPageFile(x, inc, dir, n, v.tsn)
+	}
+	if err != nil && loc.seg != 0 && depth <= maxAppends+1 {
+		var lerr error
+		if objs, lerr = db.loadFromLog(x, inc, n, loc, isAppend, base, delta, depth); lerr == nil {
+			err = nil
+		} else if !onDisk {
+			err = lerr
+			// Trimmed, or a base that is gone: a checkpoint may have written this version whole.
+			if fobjs, ferr := db.readPageFile(x, inc, dir, n, v.tsn); ferr == nil {
+				objs, err = fobjs, nil
+			}
 		}
-		var err error
-		if objs, err = db.readPageFile(x, inc, dir, n, root.tsn); err != nil {
-			return nil, err
-		}
+	}
+	if err != nil {
+		return nil, err
 	}
 	x.mu.Lock()
-	defer x.mu.Unlock()
-	if !root.loaded {
-		root.loaded, root.objs = true, objs
+	if !v.loaded {
+		v.loaded, v.objs = true, objs
+		x.cache.add(x, v)
 	}
-	for _, c := range slices.Backward(chain) {
-		if !c.loaded {
-			c.loaded, c.objs = true, slices.Concat(c.base.objs, c.delta)
+	objs = v.objs
+	x.mu.Unlock()
+	return objs, nil
+}
+
+var errNoSource = errors.New("version has no contents source")
+
+// loadFromLog rebuilds a version from its record: a put holds the page, an append the objects
+// added to its base.
+func (db *DB) loadFromLog(x *index, inc string, n uint64, loc recLoc, isAppend bool, base *version, delta []pages.Object, depth int) ([]pages.Object, error) {
+	if delta == nil {
+		op, err := db.readOp(loc, inc, n)
+		if err != nil {
+			return nil, err
 		}
-		c.base, c.delta = nil, nil
+		delta = op.objs
 	}
-	return v.objs, nil
+	if !isAppend {
+		return delta, nil
+	}
+	if base == nil {
+		return nil, corrupt(segName(loc.seg), loc.off, errors.New("append without a base version"))
+	}
+	b, err := db.load(x, inc, n, base, depth+1)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Concat(b, delta), nil
+}
+
+// readOp reads the record at loc, checks it and returns its op on page n of inc.
+func (db *DB) readOp(loc recLoc, inc string, n uint64) (*op, error) {
+	f, err := os.Open(filepath.Join(db.logDir, segName(loc.seg)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", errSegmentGone, segName(loc.seg))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open log segment: %w", err)
+	}
+	defer f.Close()
+	line := make([]byte, loc.n)
+	if _, err := f.ReadAt(line, loc.off); err != nil {
+		return nil, corrupt(f.Name(), loc.off, err)
+	}
+	var r record
+	if _, err := unframe(line, &r, loc.prev); err != nil {
+		return nil, corrupt(f.Name(), loc.off, err)
+	}
+	if err := decodeOps(db.format, &r); err != nil {
+		return nil, corrupt(f.Name(), loc.off, err)
+	}
+	for i := range r.Ops {
+		o := &r.Ops[i]
+		if o.Inc == inc && o.pageNo == n && (o.Op == opPut || o.Op == opAppend) {
+			return o, nil
+		}
+	}
+	return nil, corrupt(f.Name(), loc.off, fmt.Errorf("record has no change of page %s", pages.PageID(n)))
 }
 
 // readPageFile reads version tsn of page n of incarnation inc from its folder. A checkpoint may

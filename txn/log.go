@@ -93,8 +93,9 @@ func readHeader(f *os.File, seg pages.TSN) (segHeader, logPos, error) {
 
 // scanned is one record read back from the log, with the position just past it.
 type scanned struct {
-	rec record
-	end logPos
+	rec   record
+	start logPos // where the record's line starts (and the chain it continues)
+	end   logPos
 }
 
 // scanRecords decodes the records in data, which starts at file offset base. It stops at the end
@@ -114,6 +115,7 @@ func scanRecords(f pages.Format, data []byte, from logPos) (recs []scanned, bad 
 			return recs, fmt.Errorf("%w: torn record at offset %d", errBadRecord, base+int64(off))
 		}
 		line := data[off : off+i+1]
+		start := logPos{seg: from.seg, off: base + int64(off), chain: chain}
 		var r record
 		sum, err := unframe(line, &r, chain)
 		if err != nil {
@@ -124,7 +126,7 @@ func scanRecords(f pages.Format, data []byte, from logPos) (recs []scanned, bad 
 			return recs, fmt.Errorf("record at offset %d: %w", base+int64(off), err)
 		}
 		off += i + 1
-		recs = append(recs, scanned{rec: r, end: logPos{seg: from.seg, off: base + int64(off), chain: chain}})
+		recs = append(recs, scanned{rec: r, start: start, end: logPos{seg: from.seg, off: base + int64(off), chain: chain}})
 	}
 	return recs, nil
 }

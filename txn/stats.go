@@ -41,6 +41,12 @@ type Stats struct {
 	OpenTransactions  int
 	OldestSnapshot    pages.TSN     // snapshot of the oldest open transaction (0 if none)
 	OldestSnapshotAge time.Duration // how long that snapshot has been held open without a break (0 if none)
+
+	// This handle's page cache.
+	CacheBytes  int64 // page contents held in memory
+	CacheLimit  int64 // the bound (Config.CacheSize)
+	CacheHits   int64 // reads served from memory
+	CacheMisses int64 // reads that loaded a page file or a log record
 }
 
 // Stats returns this handle's counters and the store's state. It does I/O: it reads state, the
@@ -60,6 +66,8 @@ func (db *DB) Stats() Stats {
 	db.ckptStats.mu.Unlock()
 
 	s.OldestSnapshot, s.OldestSnapshotAge, s.OpenTransactions = db.floor.oldestOpen()
+	s.CacheBytes, s.CacheLimit = db.cache.used(), db.cache.limit
+	s.CacheHits, s.CacheMisses = db.cache.hits.Load(), db.cache.misses.Load()
 	if db.closed.Load() {
 		return s
 	}
