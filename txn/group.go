@@ -1,0 +1,270 @@
+package txn
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// group is one commit group on its way through the protocol (docs/PROTOCOL.md, "Commit"): lock,
+// recover, catch up, validate, rotate, frame, append and fsync, publish, apply. Used only by the
+// goroutine leading the group.
+type group struct {
+	db       *DB
+	members  []*request
+	st       state      // state as recovery left it: what the group commits after
+	x        *index     // the index, caught up to st
+	accepted []*request // members that passed validation, in order
+	recs     []record   // their records
+	pos      logPos     // where the records go (after a rotation: the new segment's header)
+	ends     []logPos   // where each record ends
+	buf      bytes.Buffer
+	next     state // state naming the group's last record
+}
+
+// runBatch commits one group. Every member gets err set (nil for those that committed).
+func (db *DB) runBatch(batch []*request) {
+	g := &group{db: db, members: batch}
+	if err := db.usable(); err != nil {
+		g.fail(err)
+		return
+	}
+	unlock, err := g.lock()
+	if err != nil {
+		g.fail(fmt.Errorf("txtdb: commit: %w", err))
+		return
+	}
+	defer func() { _ = unlock() }()
+	g.dropCancelled()
+	if err := g.recover(); err != nil {
+		g.fail(fmt.Errorf("txtdb: commit: %w", err))
+		return
+	}
+	if g.validate(); len(g.accepted) == 0 {
+		return
+	}
+	if err := g.rotate(); err != nil {
+		g.fail(fmt.Errorf("txtdb: commit: %w", err))
+		return
+	}
+	g.frame()
+	if !g.appendAndPublish() {
+		return
+	}
+	g.apply()
+}
+
+// fail gives err to every member that has no outcome yet.
+func (g *group) fail(err error) {
+	for _, r := range g.members {
+		if r.err == nil {
+			r.err = err
+		}
+	}
+}
+
+// lock takes the commit lock, waiting at most LockTimeout and no longer than the most patient
+// member's deadline (the shorter of Options.LockTimeout and the context wins).
+func (g *group) lock() (func() error, error) {
+	db := g.db
+	deadline := time.Now().Add(db.cfg.LockTimeout)
+	latest, all := time.Time{}, true
+	for _, r := range g.members {
+		d, ok := r.ctx.Deadline()
+		all = all && ok
+		if ok && d.After(latest) {
+			latest = d
+		}
+	}
+	if all && latest.Before(deadline) {
+		deadline = latest
+	}
+	ctx, cancel := context.WithDeadline(db.ctx, deadline)
+	defer cancel()
+	unlock, err := db.lock.Lock(ctx)
+	if err != nil && db.ctx.Err() != nil {
+		err = ErrClosed
+	}
+	return unlock, err
+}
+
+// dropCancelled lets members whose context ended while the group waited leave: nothing of them is
+// written.
+func (g *group) dropCancelled() {
+	for _, r := range g.members {
+		if err := r.ctx.Err(); err != nil {
+			r.err = fmt.Errorf("txtdb: commit not started: %w", err)
+		}
+	}
+}
+
+// recover repairs what a dead committer left, catches the index up to the authoritative state and
+// opens the segment writer on state's segment. REQUIRES: commit lock held.
+func (g *group) recover() error {
+	db := g.db
+	st, err := db.recoverLocked()
+	if err != nil {
+		return err
+	}
+	x, err := db.catchUp(st, false)
+	if errors.Is(err, errStale) {
+		err = corrupt(db.state.path, 0, errors.New("state went backwards under the commit lock"))
+	}
+	if err != nil {
+		return err
+	}
+	g.st, g.x = st, x
+	return db.openWriter(st.pos.seg)
+}
+
+// validate checks each member in order against committed data and the members accepted before it
+// (the overlay), and gives the accepted ones their records and TSNs. A reservation takes the next
+// block of page IDs and no TSN. REQUIRES: commit lock held, index caught up.
+func (g *group) validate() {
+	db, x := g.db, g.x
+	ov := newOverlay()
+	next := g.st.tsn
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	for _, r := range g.members {
+		if r.err != nil {
+			continue
+		}
+		var rec record
+		if r.reserve != nil {
+			if err := db.reserveLocked(x, r.reserve, ov); err != nil {
+				r.err = err
+				continue
+			}
+			rec = record{TSN: next, Ops: []op{{Op: opReserve, NS: r.reserve.ns, Inc: r.reserve.inc,
+				From: r.reserve.from, Upto: r.reserve.upto}}}
+		} else {
+			if err := db.validate(x, r.tx, ov); err != nil {
+				r.err = err
+				db.stats.rejected(err)
+				continue
+			}
+			next++
+			rec = record{TSN: next, Ops: r.ops}
+			r.tsn = rec.TSN
+			ov.add(x, &rec)
+		}
+		g.accepted = append(g.accepted, r)
+		g.recs = append(g.recs, rec)
+	}
+}
+
+// rotate starts a new segment when the current one is full; the old one is fsynced first (it
+// holds what the new one follows, also under NoSync). A segment is named by the TSN after the
+// last one committed before it; one started since the last commit (only reservations in it)
+// already has that name, so it is not rotated. REQUIRES: commit lock held.
+func (g *group) rotate() error {
+	db, st := g.db, g.st
+	g.pos = st.pos
+	if g.pos.off < db.cfg.SegmentBytes || g.pos.seg == st.tsn+1 {
+		return nil
+	}
+	if err := db.w.Sync(); err != nil {
+		return fmt.Errorf("fsync log before rotation: %w", err)
+	}
+	if err := removeTemps(db.logDir); err != nil { // what a rotation killed midway left
+		return err
+	}
+	hdr, err := createSegment(db.logDir, st.tsn+1, st.lineage, db.cfg.FileMode, db.growBytes())
+	if err != nil {
+		db.dropWriter()
+		return err
+	}
+	crashAt(crashRotateCreated)
+	g.pos = hdr
+	return db.openWriter(g.pos.seg)
+}
+
+// frame encodes the accepted records, each chained to the one before it (ops were encoded before
+// the lock was taken).
+func (g *group) frame() {
+	g.ends = make([]logPos, len(g.recs))
+	chain := g.pos.chain
+	for i, r := range g.accepted {
+		if r.reserve != nil {
+			var err error
+			if chain, err = frame(&g.buf, &g.recs[i], chain); err != nil {
+				panic(fmt.Sprintf("txn: frame reservation: %v", err)) // INVARIANT: a reservation record always encodes
+			}
+		} else {
+			chain = frameOps(&g.buf, g.recs[i].TSN, r.opsJSON, chain)
+		}
+		g.ends[i] = logPos{seg: g.pos.seg, off: g.pos.off + int64(g.buf.Len()), chain: chain}
+	}
+}
+
+// appendAndPublish writes the records with one write, fsyncs them (the commit point) and writes
+// state naming them. On failure the batch is taken back (undo) and it reports false.
+// REQUIRES: commit lock held.
+func (g *group) appendAndPublish() bool {
+	db, st := g.db, g.st
+	if err := db.appendLog(g.buf.Bytes(), g.pos.off); err != nil {
+		db.undo(g.accepted, g.pos.off, g.buf.Len(), err)
+		return false
+	}
+	g.next = st
+	g.next.seq++
+	g.next.tsn = g.recs[len(g.recs)-1].TSN
+	g.next.pos = g.ends[len(g.ends)-1]
+	g.next.boot = db.boot
+	g.next.noSync = db.cfg.NoSync
+	if err := db.state.write(g.next, false); err != nil {
+		db.undo(g.accepted, g.pos.off, g.buf.Len(), err) // a torn slot fails its checksum: readers use the other
+		return false
+	}
+	// The first NoSync state of a boot is made durable, so that after a power cut the store
+	// knows its tail may have been lost (and starts a new lineage) rather than reissue TSNs.
+	if g.next.noSync && !(st.noSync && st.boot == db.boot) {
+		if err := db.state.sync(); err != nil {
+			// The new slot is in place and readers may already have seen the commit: it cannot
+			// be taken back, and whether it would survive a power cut is unknown.
+			e := fmt.Errorf("fsync state: %w", err)
+			db.broken.Store(&e)
+			for _, r := range g.accepted {
+				r.err = &UnknownError{Err: e}
+			}
+			return false
+		}
+	}
+	crashAt(crashAfterState)
+	return true
+}
+
+// apply adds the group's records to this process's index (unless a reader's catch-up already
+// read them from the log) and tells the stats and the housekeeper.
+func (g *group) apply() {
+	db, x := g.db, g.x
+	db.catchMu.Lock()
+	x.mu.Lock()
+	var applyErr error
+	switch x.pos {
+	case g.next.pos: // a reader's catch-up got here first
+	case g.st.pos:
+		start := g.pos
+		for i := range g.recs {
+			if applyErr = x.apply(&g.recs[i], start, g.ends[i]); applyErr != nil {
+				break
+			}
+			start = g.ends[i]
+		}
+		x.seq = max(x.seq, g.next.seq)
+	default:
+		// A reader's catch-up stopped between segments (at the new segment's header, say, after
+		// a read error): it will read this batch from the log, as state names it.
+	}
+	x.mu.Unlock()
+	db.catchMu.Unlock()
+	db.cache.drain()
+	if applyErr != nil {
+		panic(fmt.Sprintf("txn: own committed record does not apply: %v", applyErr)) // broken invariant
+	}
+	db.stats.record(len(g.accepted), !db.cfg.NoSync)
+	db.noteCommit(g.next.tsn)
+}
