@@ -140,15 +140,9 @@ type DB struct {
 	segs    map[pages.TSN]*os.File // guarded by catchMu: read handles on segments
 
 	// Commit groups: requests queue here; one goroutine at a time leads a group.
-	qmu     sync.Mutex
-	qidle   *sync.Cond // signalled when the lead is given up
-	queue   []*request // guarded by qmu
-	leading bool       // guarded by qmu
+	q commitQueue
 
-	// Owned by the goroutine leading a commit group (or Open, before any group).
-	w     *os.File
-	wSeg  pages.TSN
-	wSize int64 // the segment's file size (records, then zeros)
+	wr segWriter // owned by the goroutine leading a commit group (or Open, before any group)
 
 	stats    groupStats
 	ctx      context.Context
@@ -191,7 +185,7 @@ func Open(ctx context.Context, dir string, cfg Config) (*DB, error) {
 	}
 	db.logDir = filepath.Join(db.meta, logDirName)
 	db.procsDir = filepath.Join(db.meta, procsDirName)
-	db.qidle = sync.NewCond(&db.qmu)
+	db.q.idle = sync.NewCond(&db.q.mu)
 	db.cache.limit = cfg.CacheSize
 	if db.cache.limit <= 0 {
 		db.cache.limit = DefaultCacheSize
@@ -436,12 +430,12 @@ func (db *DB) Close() error {
 		db.closed.Store(true)
 		db.cancel() // a group waiting for the commit lock gives up; the housekeeper stops
 		db.housekeeper.Wait()
-		db.qmu.Lock()
-		for db.leading {
-			db.qidle.Wait()
+		db.q.mu.Lock()
+		for db.q.leading {
+			db.q.idle.Wait()
 		}
 		db.drainQueue()
-		db.qmu.Unlock()
+		db.q.mu.Unlock()
 		var errs []error
 		if !db.cfg.ReadOnly && db.broken.Load() == nil {
 			errs = append(errs, db.closeLast())

@@ -166,7 +166,7 @@ func (g *group) rotate() error {
 	if g.pos.off < db.cfg.SegmentBytes || g.pos.seg == st.tsn+1 {
 		return nil
 	}
-	if err := db.w.Sync(); err != nil {
+	if err := db.wr.f.Sync(); err != nil {
 		return fmt.Errorf("fsync log before rotation: %w", err)
 	}
 	if err := removeTemps(db.logDir); err != nil { // what a rotation killed midway left

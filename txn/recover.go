@@ -208,7 +208,7 @@ func (db *DB) cleanTail(st state) bool {
 	if db.openWriter(st.pos.seg) != nil {
 		return false
 	}
-	if !tailClean(db.w, st.pos.off) {
+	if !tailClean(db.wr.f, st.pos.off) {
 		return false
 	}
 	if st.pos.seg == st.tsn+1 {

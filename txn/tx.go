@@ -45,20 +45,48 @@ type Tx struct {
 	done     bool
 	commit   pages.TSN // the TSN this transaction committed as (0 if none)
 
-	// Read and write sets (writable transactions only).
-	nsDeps   map[string]bool // namespace name -> written into (else only read)
-	prefixes map[string]bool // subtrees deleted or renamed
-	listed   bool            // Namespaces was called: any create, delete or rename conflicts
-	reads    map[pageKey]readInfo
-	scans    map[string]string // incarnation -> name, for Match
-	writes   map[pageKey]*pageWrite
-	order    []pageKey
-	nsOps    []op
-	names    map[string]string // this transaction's namespace changes: name -> incarnation ("" = gone)
-	created  map[string]uint64 // incarnations created here -> next page number
-	fill     map[string]uint64 // incarnation -> page this transaction is filling with inserts
-	fresh    map[string][]uint64
-	hotTaken map[string]uint64
+	// Writable transactions only.
+	rs  readSet
+	ws  writeSet
+	ins insertState
+}
+
+// readSet is what a writable transaction depends on: validation checks each against what
+// committed after the snapshot.
+type readSet struct {
+	nsDeps   map[string]bool      // namespace name -> written into (else only read)
+	prefixes map[string]bool      // subtrees deleted or renamed
+	listed   bool                 // Namespaces was called: any create, delete or rename conflicts
+	reads    map[pageKey]readInfo // pages read, also those found missing
+	scans    map[string]string    // incarnation -> name, for Match (the page set)
+}
+
+// writeSet is what a writable transaction changes, in order.
+type writeSet struct {
+	writes  map[pageKey]*pageWrite
+	order   []pageKey
+	nsOps   []op
+	names   map[string]string // this transaction's namespace changes: name -> incarnation ("" = gone)
+	created map[string]uint64 // incarnations created here -> next page number
+}
+
+// insertState is where a transaction's inserts go.
+type insertState struct {
+	fill     map[string]uint64   // incarnation -> page this transaction is filling with inserts
+	fresh    map[string][]uint64 // incarnation -> fresh page numbers taken from this process's blocks
+	hotTaken map[string]uint64   // incarnation -> this process's hot page it took
+}
+
+func newReadSet() readSet {
+	return readSet{nsDeps: map[string]bool{}, prefixes: map[string]bool{}, reads: map[pageKey]readInfo{}, scans: map[string]string{}}
+}
+
+func newWriteSet() writeSet {
+	return writeSet{writes: map[pageKey]*pageWrite{}, names: map[string]string{}, created: map[string]uint64{}}
+}
+
+func newInsertState() insertState {
+	return insertState{fill: map[string]uint64{}, fresh: map[string][]uint64{}, hotTaken: map[string]uint64{}}
 }
 
 // Begin starts a transaction at the last committed TSN. It takes no lock and allocates nothing.
@@ -91,16 +119,7 @@ func (db *DB) Begin(ctx context.Context, writable bool) (*Tx, error) {
 	}
 	tx := &Tx{db: db, idx: y, ctx: ctx, snap: st.tsn, writable: writable, iso: db.cfg.Isolation}
 	if writable {
-		tx.nsDeps = map[string]bool{}
-		tx.prefixes = map[string]bool{}
-		tx.reads = map[pageKey]readInfo{}
-		tx.scans = map[string]string{}
-		tx.writes = map[pageKey]*pageWrite{}
-		tx.names = map[string]string{}
-		tx.created = map[string]uint64{}
-		tx.fill = map[string]uint64{}
-		tx.fresh = map[string][]uint64{}
-		tx.hotTaken = map[string]uint64{}
+		tx.rs, tx.ws, tx.ins = newReadSet(), newWriteSet(), newInsertState()
 	}
 	return tx, nil
 }
@@ -148,8 +167,8 @@ func (tx *Tx) resolve(ns string, write bool) (string, error) {
 	}
 	inc, mine := "", false
 	if tx.writable {
-		inc, mine = tx.names[ns]
-		tx.nsDeps[ns] = tx.nsDeps[ns] || write
+		inc, mine = tx.ws.names[ns]
+		tx.rs.nsDeps[ns] = tx.rs.nsDeps[ns] || write
 	}
 	if !mine {
 		tx.idx.mu.RLock()
@@ -171,7 +190,7 @@ func (tx *Tx) visibleUnder(prefix string) []string {
 	for _, n := range names {
 		set[n] = true
 	}
-	for n, inc := range tx.names {
+	for n, inc := range tx.ws.names {
 		if under(n, prefix) {
 			set[n] = inc != ""
 		}
@@ -193,7 +212,7 @@ func (tx *Tx) Namespaces() ([]string, error) {
 		return nil, err
 	}
 	if tx.writable {
-		tx.listed = true
+		tx.rs.listed = true
 	}
 	return tx.visibleUnder(""), nil // every name lies below ""
 }
@@ -209,9 +228,9 @@ func (tx *Tx) CreateNamespace(ns string) error {
 		return err
 	}
 	inc := uuid.NewString()
-	tx.names[ns] = inc
-	tx.created[inc] = 1
-	tx.nsOps = append(tx.nsOps, op{Op: opCreate, NS: ns, Inc: inc})
+	tx.ws.names[ns] = inc
+	tx.ws.created[inc] = 1
+	tx.ws.nsOps = append(tx.ws.nsOps, op{Op: opCreate, NS: ns, Inc: inc})
 	return nil
 }
 
@@ -223,11 +242,11 @@ func (tx *Tx) DeleteNamespace(ns string) error {
 	if _, err := tx.resolve(ns, true); err != nil {
 		return err
 	}
-	tx.prefixes[ns] = true
+	tx.rs.prefixes[ns] = true
 	for _, n := range tx.visibleUnder(ns) {
 		inc, _ := tx.resolve(n, true)
-		tx.names[n] = ""
-		tx.nsOps = append(tx.nsOps, op{Op: opDrop, NS: n, Inc: inc})
+		tx.ws.names[n] = ""
+		tx.ws.nsOps = append(tx.ws.nsOps, op{Op: opDrop, NS: n, Inc: inc})
 	}
 	return nil
 }
@@ -255,13 +274,13 @@ func (tx *Tx) RenameNamespace(oldNS, newNS string) error {
 			return err
 		}
 	}
-	tx.prefixes[oldNS] = true
+	tx.rs.prefixes[oldNS] = true
 	for _, n := range moves {
 		to := newNS + n[len(oldNS):]
 		inc, _ := tx.resolve(n, true)
-		tx.names[n] = ""
-		tx.names[to] = inc
-		tx.nsOps = append(tx.nsOps, op{Op: opRename, NS: n, To: to, Inc: inc})
+		tx.ws.names[n] = ""
+		tx.ws.names[to] = inc
+		tx.ws.nsOps = append(tx.ws.nsOps, op{Op: opRename, NS: n, To: to, Inc: inc})
 	}
 	return nil
 }
@@ -270,7 +289,7 @@ func (tx *Tx) RenameNamespace(oldNS, newNS string) error {
 func (tx *Tx) read(ns, inc string, n uint64) ([]pages.Object, error) {
 	key := pageKey{inc, n}
 	if tx.writable {
-		if w := tx.writes[key]; w != nil {
+		if w := tx.ws.writes[key]; w != nil {
 			if w.deleted {
 				return nil, notFound(ns, n)
 			}
@@ -281,7 +300,7 @@ func (tx *Tx) read(ns, inc string, n uint64) ([]pages.Object, error) {
 	v, ok := tx.idx.get(inc, n, tx.snap)
 	tx.idx.mu.RUnlock()
 	if tx.writable {
-		tx.reads[key] = readInfo{ns: ns, exists: ok}
+		tx.rs.reads[key] = readInfo{ns: ns, exists: ok}
 	}
 	if !ok {
 		return nil, notFound(ns, n)
@@ -330,9 +349,9 @@ func (tx *Tx) Match(ns, pattern string) (map[string][]pages.Object, error) {
 	nums := tx.idx.pagesAt(inc, tx.snap)
 	tx.idx.mu.RUnlock()
 	if tx.writable {
-		tx.scans[inc] = ns
-		for _, k := range tx.order {
-			if k.inc == inc && tx.writes[k].fresh && !tx.writes[k].deleted {
+		tx.rs.scans[inc] = ns
+		for _, k := range tx.ws.order {
+			if k.inc == inc && tx.ws.writes[k].fresh && !tx.ws.writes[k].deleted {
 				nums = append(nums, k.page)
 			}
 		}
@@ -390,10 +409,10 @@ func globMatch(pattern, s string) bool {
 }
 
 func (tx *Tx) putWrite(key pageKey, w *pageWrite) {
-	if _, ok := tx.writes[key]; !ok {
-		tx.order = append(tx.order, key)
+	if _, ok := tx.ws.writes[key]; !ok {
+		tx.ws.order = append(tx.ws.order, key)
 	}
-	tx.writes[key] = w
+	tx.ws.writes[key] = w
 }
 
 func (tx *Tx) encode(vs []any) ([]pages.Object, error) {
@@ -424,17 +443,17 @@ func (tx *Tx) Insert(ns string, obj any) (string, error) {
 		return "", err
 	}
 	layout := tx.db.layout
-	if n, ok := tx.fill[inc]; ok {
-		if w := tx.writes[pageKey{inc, n}]; w != nil && !w.deleted && layout.Fits(w.objs, o) {
+	if n, ok := tx.ins.fill[inc]; ok {
+		if w := tx.ws.writes[pageKey{inc, n}]; w != nil && !w.deleted && layout.Fits(w.objs, o) {
 			w.objs = append(w.objs, o)
 			return pages.PageID(n), nil
 		}
 	}
-	next, created := tx.created[inc]
+	next, created := tx.ws.created[inc]
 	if !created {
-		if _, taken := tx.hotTaken[inc]; !taken {
+		if _, taken := tx.ins.hotTaken[inc]; !taken {
 			if n, ok := tx.db.alloc.takeHot(inc); ok {
-				tx.hotTaken[inc] = n
+				tx.ins.hotTaken[inc] = n
 				key := pageKey{inc, n}
 				tx.idx.mu.RLock()
 				v, exists := tx.idx.get(inc, n, tx.snap)
@@ -446,11 +465,11 @@ func (tx *Tx) Insert(ns string, obj any) (string, error) {
 						return "", fmt.Errorf("txtdb: insert into %s: %w", ns, err)
 					}
 				}
-				if _, mine := tx.writes[key]; !mine && exists && latest <= tx.snap && layout.Fits(cur, o) {
-					tx.reads[key] = readInfo{ns: ns, exists: true}
+				if _, mine := tx.ws.writes[key]; !mine && exists && latest <= tx.snap && layout.Fits(cur, o) {
+					tx.rs.reads[key] = readInfo{ns: ns, exists: true}
 					// After maxAppends appends in a row the page is written whole again.
 					tx.putWrite(key, &pageWrite{ns: ns, objs: append(slices.Clone(cur), o), appends: v.appends < maxAppends, base: len(cur)})
-					tx.fill[inc] = n
+					tx.ins.fill[inc] = n
 					return pages.PageID(n), nil
 				}
 			}
@@ -459,15 +478,15 @@ func (tx *Tx) Insert(ns string, obj any) (string, error) {
 	var n uint64
 	if created {
 		n = next
-		tx.created[inc] = next + 1
+		tx.ws.created[inc] = next + 1
 	} else {
 		if n, err = tx.db.freshPage(tx.ctx, inc, ns); err != nil {
 			return "", fmt.Errorf("txtdb: insert into %s: %w", ns, err)
 		}
-		tx.fresh[inc] = append(tx.fresh[inc], n)
+		tx.ins.fresh[inc] = append(tx.ins.fresh[inc], n)
 	}
 	tx.putWrite(pageKey{inc, n}, &pageWrite{ns: ns, objs: []pages.Object{o}, fresh: true})
-	tx.fill[inc] = n
+	tx.ins.fill[inc] = n
 	return pages.PageID(n), nil
 }
 
@@ -482,13 +501,13 @@ func (tx *Tx) mustHaveRead(ns, pageID string) (pageKey, error) {
 		return pageKey{}, err
 	}
 	key := pageKey{inc, n}
-	if w := tx.writes[key]; w != nil {
+	if w := tx.ws.writes[key]; w != nil {
 		if w.deleted {
 			return key, notFound(ns, n)
 		}
 		return key, nil
 	}
-	r, ok := tx.reads[key]
+	r, ok := tx.rs.reads[key]
 	if !ok {
 		return key, fmt.Errorf("%w: %s/%s", ErrNotRead, ns, pageID)
 	}
@@ -512,7 +531,7 @@ func (tx *Tx) UpdatePage(ns, pageID string, objs ...any) error {
 		return err
 	}
 	w := &pageWrite{ns: ns, objs: encoded}
-	if old := tx.writes[key]; old != nil {
+	if old := tx.ws.writes[key]; old != nil {
 		w.fresh = old.fresh
 	}
 	tx.putWrite(key, w)
@@ -529,21 +548,21 @@ func (tx *Tx) DeletePage(ns, pageID string) error {
 		return err
 	}
 	w := &pageWrite{ns: ns, deleted: true}
-	if old := tx.writes[key]; old != nil {
+	if old := tx.ws.writes[key]; old != nil {
 		w.fresh = old.fresh
 	}
 	tx.putWrite(key, w)
-	if tx.fill[key.inc] == key.page {
-		delete(tx.fill, key.inc)
+	if tx.ins.fill[key.inc] == key.page {
+		delete(tx.ins.fill, key.inc)
 	}
 	return nil
 }
 
 // prepare turns the write set into log ops, encoded outside the commit lock.
 func (tx *Tx) prepare() ([]op, []byte, error) {
-	ops := slices.Clone(tx.nsOps)
-	for _, key := range tx.order {
-		w := tx.writes[key]
+	ops := slices.Clone(tx.ws.nsOps)
+	for _, key := range tx.ws.order {
+		w := tx.ws.writes[key]
 		id := pages.PageID(key.page)
 		if w.deleted {
 			if !w.fresh {
@@ -582,7 +601,7 @@ func (tx *Tx) Commit() error {
 	if err := tx.db.usable(); err != nil {
 		return err
 	}
-	if !tx.writable || (len(tx.writes) == 0 && len(tx.nsOps) == 0) {
+	if !tx.writable || (len(tx.ws.writes) == 0 && len(tx.ws.nsOps) == 0) {
 		committed = true
 		return nil
 	}
@@ -624,20 +643,20 @@ func (tx *Tx) finish(committed bool) {
 	if !tx.writable {
 		return
 	}
-	for inc, n := range tx.hotTaken {
-		if !committed && tx.fill[inc] == n {
+	for inc, n := range tx.ins.hotTaken {
+		if !committed && tx.ins.fill[inc] == n {
 			db.alloc.putHot(inc, n) // unchanged: still a good page to append to
 		}
 	}
 	if committed {
-		for inc, n := range tx.fill {
-			if _, created := tx.created[inc]; !created {
+		for inc, n := range tx.ins.fill {
+			if _, created := tx.ws.created[inc]; !created {
 				db.alloc.putHot(inc, n)
 			}
 		}
 		return
 	}
-	for inc, ns := range tx.fresh {
+	for inc, ns := range tx.ins.fresh {
 		db.alloc.giveBack(inc, ns)
 	}
 }

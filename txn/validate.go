@@ -68,7 +68,7 @@ func (db *DB) validate(idx *index, tx *Tx, ov *overlay) error {
 	// Namespaces written into, created, renamed or deleted must still be what the snapshot saw
 	// (under both levels: nothing lands in a dead or moved namespace); namespaces only read
 	// matter under Serializable.
-	for name, written := range tx.nsDeps {
+	for name, written := range tx.rs.nsDeps {
 		if !written && !ser {
 			continue
 		}
@@ -76,8 +76,8 @@ func (db *DB) validate(idx *index, tx *Tx, ov *overlay) error {
 			return conflict(name, "", t, "namespace")
 		}
 	}
-	prefixes := slices.Collect(maps.Keys(tx.prefixes))
-	if tx.listed && ser {
+	prefixes := slices.Collect(maps.Keys(tx.rs.prefixes))
+	if tx.rs.listed && ser {
 		prefixes = append(prefixes, "") // Namespaces read the whole set of names
 	}
 	for _, prefix := range prefixes {
@@ -91,7 +91,7 @@ func (db *DB) validate(idx *index, tx *Tx, ov *overlay) error {
 			return conflict(name, "", t, "namespace")
 		}
 	}
-	for key, w := range tx.writes {
+	for key, w := range tx.ws.writes {
 		if t := max(idx.pageTSN(key.inc, key.page), ov.pages[key]); t > snap {
 			return conflict(w.ns, pages.PageID(key.page), t, "write")
 		}
@@ -99,12 +99,12 @@ func (db *DB) validate(idx *index, tx *Tx, ov *overlay) error {
 	if !ser {
 		return nil
 	}
-	for key, r := range tx.reads {
+	for key, r := range tx.rs.reads {
 		if t := max(idx.pageTSN(key.inc, key.page), ov.pages[key]); t > snap {
 			return conflict(r.ns, pages.PageID(key.page), t, "read")
 		}
 	}
-	for inc, ns := range tx.scans {
+	for inc, ns := range tx.rs.scans {
 		var t pages.TSN
 		if in := idx.incs[inc]; in != nil {
 			t = in.setTSN
