@@ -122,7 +122,7 @@ func TestNoBootSignalRecoversFirst(t *testing.T) {
 	before := stateOf(t, dir)
 	bumpWith(t, dir, none, 2)   // acknowledged: their records were fdatasynced
 	rewindState(t, dir, before) // the slot that "survived" names the older position
-	require.Empty(t, stateOf(t, dir).boot)
+	require.Empty(t, stateOf(t, dir).Boot)
 
 	var slow atomic.Int64
 	armRecovery(t, func(_ *DB, s bool) {
@@ -149,22 +149,22 @@ func TestNoBootSignalNoSyncNewLineageWhenAlone(t *testing.T) {
 	setupPair(t, dir, none)
 	bumpWith(t, dir, none, 2)
 	before := stateOf(t, dir)
-	require.True(t, before.noSync)
+	require.True(t, before.NoSync)
 
 	peer := mustOpen(t, dir, none) // recovers alone at Open: a new lineage
 	mid := stateOf(t, dir)
-	require.NotEqual(t, before.lineage, mid.lineage, "alone after a possible power cut: new lineage")
+	require.NotEqual(t, before.Lineage, mid.Lineage, "alone after a possible power cut: new lineage")
 	second := mustOpen(t, dir, none) // the peer is alive: nothing to start anew
 	_, _, err := update(context.Background(), second, func(tx *Tx) error { _, err := bumpPair(tx); return err })
 	require.NoError(t, err)
-	require.Equal(t, mid.lineage, stateOf(t, dir).lineage, "a live peer: same lineage")
+	require.Equal(t, mid.Lineage, stateOf(t, dir).Lineage, "a live peer: same lineage")
 	require.NoError(t, second.Close())
 	require.NoError(t, peer.Close())
 
 	alone := mustOpen(t, dir, none)
 	_, _, err = update(context.Background(), alone, func(tx *Tx) error { _, err := bumpPair(tx); return err })
 	require.NoError(t, err)
-	require.NotEqual(t, mid.lineage, stateOf(t, dir).lineage, "alone again: new lineage")
+	require.NotEqual(t, mid.Lineage, stateOf(t, dir).Lineage, "alone again: new lineage")
 	v, err := verifyPair(dir, 0, []int{4})
 	require.NoError(t, err)
 	require.Equal(t, 4, v, "nothing durable was lost")

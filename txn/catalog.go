@@ -74,11 +74,11 @@ func (p catalogPos) pos() (logPos, error) {
 	if err != nil || len(p.Chain) != 8 {
 		return logPos{}, fmt.Errorf("bad chain %q", p.Chain)
 	}
-	return logPos{seg: p.Seg, off: p.Off, chain: uint32(c)}, nil
+	return logPos{Seg: p.Seg, Off: p.Off, Chain: uint32(c)}, nil
 }
 
 func toCatalogPos(p logPos) catalogPos {
-	return catalogPos{Seg: p.seg, Off: p.off, Chain: fmt.Sprintf("%08x", p.chain)}
+	return catalogPos{Seg: p.Seg, Off: p.Off, Chain: fmt.Sprintf("%08x", p.Chain)}
 }
 
 // inc returns the entry of incarnation id, or nil.

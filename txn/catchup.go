@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/txtdb/txtdb/pages"
+	"github.com/txtdb/txtdb/wal"
 )
 
 // errStale means a state read is older than what the index already reflects (another commit
@@ -28,7 +29,7 @@ func (db *DB) catchUp(target state, pin bool) (x *index, err error) {
 	defer db.catchMu.Unlock()
 	defer func() {
 		if pin && err == nil {
-			x.pin(target.tsn)
+			x.pin(target.TSN)
 		}
 	}()
 	if db.closed.Load() {
@@ -38,15 +39,15 @@ func (db *DB) catchUp(target state, pin bool) (x *index, err error) {
 	x.mu.RLock()
 	seq, lineage := x.seq, x.lineage
 	x.mu.RUnlock()
-	if target.seq < seq {
+	if target.Seq < seq {
 		return x, errStale
 	}
-	if lineage != target.lineage && lineage != "" {
+	if lineage != target.Lineage && lineage != "" {
 		return db.rebuildIndex(x, target, true)
 	}
 	if lineage == "" {
 		x.mu.Lock()
-		x.lineage = target.lineage
+		x.lineage = target.Lineage
 		x.mu.Unlock()
 	}
 	err = db.follow(x, target)
@@ -67,8 +68,8 @@ func (db *DB) rebuildIndex(old *index, target state, newLineage bool) (*index, e
 		if err != nil {
 			return old, err
 		}
-		y.lineage = target.lineage
-		y.seq = target.seq
+		y.lineage = target.Lineage
+		y.seq = target.Seq
 		db.closeReaders()
 		err = db.follow(y, target)
 		if errors.Is(err, errSegmentGone) && tries < 100 {
@@ -81,7 +82,7 @@ func (db *DB) rebuildIndex(old *index, target state, newLineage bool) (*index, e
 		db.rebuilds.Add(1)
 		if newLineage {
 			db.alloc.reset()
-			db.floor.rewind(target.tsn) // TSNs of the old history mean nothing now
+			db.floor.rewind(target.TSN) // TSNs of the old history mean nothing now
 		}
 		return y, nil
 	}
@@ -93,12 +94,12 @@ func (db *DB) follow(x *index, target state) error {
 	x.mu.RLock()
 	pos := x.pos
 	x.mu.RUnlock()
-	if pos.seg == 0 {
+	if pos.Seg == 0 {
 		f, err := db.segFile(1)
 		if err != nil {
 			return corrupt(db.logDir, 0, fmt.Errorf("no checkpoint and no first log segment: %w", err))
 		}
-		_, hdr, err := readHeader(f, 1)
+		_, hdr, err := wal.ReadHeader(f, 1)
 		if err != nil {
 			return corrupt(f.Name(), 0, err)
 		}
@@ -122,7 +123,7 @@ func (db *DB) follow(x *index, target state) error {
 		batch = batch[:0]
 		return err
 	}
-	end, err := db.walk(r, pos, target.pos, func(sc *scanned) bool {
+	end, err := db.walk(r, pos, target.Pos, func(sc *scanned) bool {
 		batch = append(batch, *sc)
 		return true
 	}, flush)
@@ -131,7 +132,7 @@ func (db *DB) follow(x *index, target state) error {
 	}
 	x.mu.Lock()
 	x.pos = end
-	x.seq = max(x.seq, target.seq)
+	x.seq = max(x.seq, target.Seq)
 	x.mu.Unlock()
 	return nil
 }
@@ -164,7 +165,7 @@ func (db *DB) walkLog(from, to logPos, fn func(sc *scanned) bool) (logPos, error
 			if f := open[seg]; f != nil {
 				return f, nil
 			}
-			f, err := os.Open(filepath.Join(db.logDir, segName(seg)))
+			f, err := os.Open(filepath.Join(db.logDir, wal.SegName(seg)))
 			if err != nil {
 				return nil, err
 			}
@@ -189,7 +190,7 @@ func (db *DB) walk(r logReader, pos, target logPos, fn func(sc *scanned) bool, f
 	openSeg := func(seg pages.TSN) (*os.File, error) {
 		f, err := r.open(seg)
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %s", errSegmentGone, segName(seg))
+			return nil, fmt.Errorf("%w: %s", errSegmentGone, wal.SegName(seg))
 		}
 		if err != nil {
 			return nil, fmt.Errorf("open log segment: %w", err)
@@ -197,29 +198,29 @@ func (db *DB) walk(r logReader, pos, target logPos, fn func(sc *scanned) bool, f
 		return f, nil
 	}
 	for pos != target {
-		if pos.seg > target.seg || (pos.seg == target.seg && pos.off > target.off) {
+		if pos.Seg > target.Seg || (pos.Seg == target.Seg && pos.Off > target.Off) {
 			return pos, corrupt(db.logDir, 0, fmt.Errorf("%w: log position %v is past state %v", errAheadOfState, pos, target))
 		}
-		f, err := openSeg(pos.seg)
+		f, err := openSeg(pos.Seg)
 		if err != nil {
 			return pos, err
 		}
 		to := int64(-1)
-		if pos.seg == target.seg {
-			to = target.off
+		if pos.Seg == target.Seg {
+			to = target.Off
 		}
-		data, err := readRange(f, pos.off, to)
+		data, err := wal.ReadRange(f, pos.Off, to)
 		if err != nil {
-			return pos, corrupt(f.Name(), pos.off, err)
+			return pos, corrupt(f.Name(), pos.Off, err)
 		}
-		recs, bad := scanRecords(db.format, data, pos)
+		recs, bad := wal.ScanRecords(db.format, data, pos)
 		if bad == nil && to >= 0 {
 			if end := endOf(recs, pos); end != target {
-				bad = fmt.Errorf("%w: records end at %v, state says %v", errBadRecord, end, target)
+				bad = fmt.Errorf("%w: records end at %v, state says %v", wal.ErrBadRecord, end, target)
 			}
 		}
 		if bad != nil {
-			return pos, corrupt(f.Name(), pos.off, bad)
+			return pos, corrupt(f.Name(), pos.Off, bad)
 		}
 		stopped := false
 		for i := range recs {
@@ -227,32 +228,32 @@ func (db *DB) walk(r logReader, pos, target logPos, fn func(sc *scanned) bool, f
 				stopped = true
 				break
 			}
-			pos = recs[i].end
+			pos = recs[i].End
 		}
 		if flush != nil {
 			if err := flush(); err != nil {
-				return pos, corrupt(f.Name(), pos.off, err)
+				return pos, corrupt(f.Name(), pos.Off, err)
 			}
 		}
 		if stopped || to >= 0 {
 			return pos, nil
 		}
-		next, err := nextSegment(db.logDir, pos.seg)
+		next, err := wal.NextSegment(db.logDir, pos.Seg)
 		if err != nil {
 			return pos, err
 		}
-		if next == 0 || next > target.seg {
-			return pos, corrupt(db.logDir, 0, fmt.Errorf("log segment after %s missing", segName(pos.seg)))
+		if next == 0 || next > target.Seg {
+			return pos, corrupt(db.logDir, 0, fmt.Errorf("log segment after %s missing", wal.SegName(pos.Seg)))
 		}
 		nf, err := openSeg(next)
 		if err != nil {
 			return pos, err
 		}
-		_, hdr, err := readHeader(nf, next)
+		_, hdr, err := wal.ReadHeader(nf, next)
 		if err != nil {
 			return pos, corrupt(nf.Name(), 0, err)
 		}
-		r.done(pos.seg)
+		r.done(pos.Seg)
 		pos = hdr
 	}
 	return pos, nil
@@ -263,7 +264,7 @@ func endOf(recs []scanned, from logPos) logPos {
 	if len(recs) == 0 {
 		return from
 	}
-	return recs[len(recs)-1].end
+	return recs[len(recs)-1].End
 }
 
 // applyRecords applies records read from segment seg. Each record is checked whole before any
@@ -275,7 +276,7 @@ func applyRecords(x *index, recs []scanned) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for i := range recs {
-		if err := x.apply(&recs[i].rec, recs[i].start, recs[i].end); err != nil {
+		if err := x.apply(&recs[i].Rec, recs[i].Start, recs[i].End); err != nil {
 			return err
 		}
 	}
@@ -303,7 +304,7 @@ func (db *DB) segFile(seg pages.TSN) (*os.File, error) {
 	if f := db.segs[seg]; f != nil {
 		return f, nil
 	}
-	f, err := os.Open(filepath.Join(db.logDir, segName(seg)))
+	f, err := os.Open(filepath.Join(db.logDir, wal.SegName(seg)))
 	if err != nil {
 		return nil, fmt.Errorf("open log segment: %w", err)
 	}

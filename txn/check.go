@@ -15,6 +15,7 @@ import (
 
 	"github.com/txtdb/txtdb/lockfs"
 	"github.com/txtdb/txtdb/pages"
+	"github.com/txtdb/txtdb/wal"
 )
 
 // Problem is one defect Check found in a data directory.
@@ -175,7 +176,7 @@ func (c *checker) sorted() []Problem {
 
 func metaRel(parts ...string) string { return path.Join(append([]string{pages.MetaDir}, parts...)...) }
 
-func segRel(seg pages.TSN) string { return metaRel(logDirName, segName(seg)) }
+func segRel(seg pages.TSN) string { return metaRel(logDirName, wal.SegName(seg)) }
 
 // checkConfig checks txtdb.json and learns the store's format; false if nothing else can be
 // judged.
@@ -211,7 +212,7 @@ func (c *checker) checkConfig() bool {
 // checkState reads state: one valid slot at least.
 func (c *checker) checkState() {
 	rel := metaRel(stateName)
-	sf, err := openStateFile(filepath.Join(c.meta, stateName), 0, true)
+	sf, err := wal.OpenStateFile(filepath.Join(c.meta, stateName), 0, true)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			c.add(rel, fmt.Errorf("%w: missing (%w)", pages.ErrCorrupt, err))
@@ -220,10 +221,10 @@ func (c *checker) checkState() {
 		}
 		return
 	}
-	defer sf.close()
-	st, err := sf.read()
+	defer sf.Close()
+	st, err := sf.Read()
 	switch {
-	case errors.Is(err, errNoState):
+	case errors.Is(err, wal.ErrNoState):
 		c.corrupt(rel, "no valid slot")
 	case err != nil:
 		c.add(rel, err)
@@ -280,8 +281,8 @@ func (c *checker) readCatalog() {
 	if !ok {
 		return // a catalog naming folders outside the layout says nothing reliable about them
 	}
-	if c.haveState && cat.TSN > c.st.tsn {
-		c.corrupt(rel, "checkpoint at tsn %d is past the committed tsn %d in state", cat.TSN, c.st.tsn)
+	if c.haveState && cat.TSN > c.st.TSN {
+		c.corrupt(rel, "checkpoint at tsn %d is past the committed tsn %d in state", cat.TSN, c.st.TSN)
 	}
 	c.cat, c.haveCat, c.catPos = cat, true, pos
 }
@@ -302,7 +303,7 @@ func validFolder(dir, inc string) bool {
 
 // checkLog walks the log from its first segment to state's position.
 func (c *checker) checkLog() {
-	segs, err := listSegments(c.logDir)
+	segs, err := wal.ListSegments(c.logDir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			c.corrupt(metaRel(logDirName), "missing")
@@ -318,21 +319,21 @@ func (c *checker) checkLog() {
 		c.broken = true
 		return
 	}
-	if c.haveState && !slices.Contains(segs, c.st.pos.seg) {
-		c.corrupt(segRel(c.st.pos.seg), "missing: state says the log ends in it (tsn %d)", c.st.tsn)
+	if c.haveState && !slices.Contains(segs, c.st.Pos.Seg) {
+		c.corrupt(segRel(c.st.Pos.Seg), "missing: state says the log ends in it (tsn %d)", c.st.TSN)
 		c.broken = true
 	}
 	switch {
-	case c.haveCat && !slices.Contains(segs, c.cat.Log.Seg) && !(c.haveState && c.st.pos == c.catPos):
+	case c.haveCat && !slices.Contains(segs, c.cat.Log.Seg) && !(c.haveState && c.st.Pos == c.catPos):
 		c.corrupt(segRel(c.cat.Log.Seg), "missing: the log after the checkpoint (tsn %d) starts in it", c.cat.TSN)
 		c.broken = true
 	case !c.haveCat && segs[0] != 1:
-		c.corrupt(segRel(1), "missing: with no checkpoint the log must start at tsn 1 (first segment is %s)", segName(segs[0]))
+		c.corrupt(segRel(1), "missing: with no checkpoint the log must start at tsn 1 (first segment is %s)", wal.SegName(segs[0]))
 		c.broken = true
 	}
 	known, last := false, pages.TSN(0) // the last TSN of the segment before, if it was read whole
 	for _, seg := range segs {
-		if c.haveState && seg > c.st.pos.seg {
+		if c.haveState && seg > c.st.Pos.Seg {
 			break // past state: a rotation in progress or a dead committer's, for recovery
 		}
 		ok, end := c.walkSegment(seg, known, last)
@@ -347,13 +348,13 @@ func (c *checker) checkLog() {
 // last TSN in it.
 func (c *checker) walkSegment(seg pages.TSN, known bool, last pages.TSN) (bool, pages.TSN) {
 	rel := segRel(seg)
-	f, err := os.Open(filepath.Join(c.logDir, segName(seg)))
+	f, err := os.Open(filepath.Join(c.logDir, wal.SegName(seg)))
 	if err != nil {
 		c.add(rel, err)
 		return false, 0
 	}
 	defer f.Close()
-	_, hdr, err := readHeader(f, seg)
+	_, hdr, err := wal.ReadHeader(f, seg)
 	if err != nil {
 		c.corrupt(rel, "header: %v", err)
 		return false, 0
@@ -367,12 +368,12 @@ func (c *checker) walkSegment(seg pages.TSN, known bool, last pages.TSN) (bool, 
 	if isCat {
 		c.catBounds[hdr] = true
 	}
-	atState := c.haveState && seg == c.st.pos.seg
+	atState := c.haveState && seg == c.st.Pos.Seg
 	to := int64(-1)
 	if atState {
-		to = c.st.pos.off
-		if to < hdr.off {
-			c.corrupt(metaRel(stateName), "log position %d is inside the header of %s", to, segName(seg))
+		to = c.st.Pos.Off
+		if to < hdr.Off {
+			c.corrupt(metaRel(stateName), "log position %d is inside the header of %s", to, wal.SegName(seg))
 			return false, 0
 		}
 	}
@@ -385,22 +386,22 @@ func (c *checker) walkSegment(seg pages.TSN, known bool, last pages.TSN) (bool, 
 	if short || to < 0 {
 		to = fi.Size()
 	}
-	data, err := readRange(f, hdr.off, to)
+	data, err := wal.ReadRange(f, hdr.Off, to)
 	if err != nil {
 		c.add(rel, err)
 		return false, 0
 	}
-	recs, bad := scanRecords(c.format, data, hdr)
+	recs, bad := wal.ScanRecords(c.format, data, hdr)
 	cur, end := seg-1, hdr
 	for i := range recs {
 		r := &recs[i]
-		if !follows(cur, &r.rec) {
-			c.corrupt(rel, "record at offset %d has tsn %d after tsn %d", end.off, r.rec.TSN, cur)
+		if !follows(cur, &r.Rec) {
+			c.corrupt(rel, "record at offset %d has tsn %d after tsn %d", end.Off, r.Rec.TSN, cur)
 			bad, clean = nil, false
 			break
 		}
-		cur, end = r.rec.TSN, r.end
-		c.note(&r.rec, r.end, isCat)
+		cur, end = r.Rec.TSN, r.End
+		c.note(&r.Rec, r.End, isCat)
 	}
 	if bad != nil && (c.haveState || !c.lastSeg(seg)) {
 		// At or below state everything is committed and durable: a bad record is damage. (With
@@ -411,14 +412,14 @@ func (c *checker) walkSegment(seg pages.TSN, known bool, last pages.TSN) (bool, 
 	if atState && clean {
 		switch {
 		case short:
-			c.corrupt(metaRel(stateName), "log position %s:%d is past the end of the segment (%d bytes)", segName(seg), c.st.pos.off, fi.Size())
+			c.corrupt(metaRel(stateName), "log position %s:%d is past the end of the segment (%d bytes)", wal.SegName(seg), c.st.Pos.Off, fi.Size())
 			clean = false
-		case end != c.st.pos:
+		case end != c.st.Pos:
 			c.corrupt(metaRel(stateName), "no record ends at log position %s:%d chain %08x (the records end at %d chain %08x)",
-				segName(seg), c.st.pos.off, c.st.pos.chain, end.off, end.chain)
+				wal.SegName(seg), c.st.Pos.Off, c.st.Pos.Chain, end.Off, end.Chain)
 			clean = false
-		case cur != c.st.tsn:
-			c.corrupt(metaRel(stateName), "committed tsn %d, but the log ends at tsn %d", c.st.tsn, cur)
+		case cur != c.st.TSN:
+			c.corrupt(metaRel(stateName), "committed tsn %d, but the log ends at tsn %d", c.st.TSN, cur)
 			clean = false
 		}
 	}
@@ -435,13 +436,13 @@ func (c *checker) note(r *record, end logPos, isCat bool) {
 	if isCat {
 		c.catBounds[end] = true
 	}
-	if r.isReservation() {
+	if r.IsReservation() {
 		return
 	}
 	after := !c.haveCat || r.TSN > c.cat.TSN
 	for i := range r.Ops {
 		o := &r.Ops[i]
-		switch o.Op {
+		switch o.Kind {
 		case opCreate:
 			if after {
 				c.names[o.NS] = true
@@ -452,7 +453,7 @@ func (c *checker) note(r *record, end logPos, isCat bool) {
 			}
 		case opPut, opAppend, opDel:
 			if !after {
-				c.changes[pageKey{o.Inc, o.pageNo}] = pageMark{tsn: r.TSN, deleted: o.Op == opDel}
+				c.changes[pageKey{o.Inc, o.PageNo}] = pageMark{tsn: r.TSN, deleted: o.Kind == opDel}
 			}
 		}
 	}
@@ -466,26 +467,26 @@ func (c *checker) checkCatalogPos() {
 	}
 	rel := metaRel(checkpointName)
 	if c.haveState {
-		if c.cat.Log.Seg > c.st.pos.seg || (c.cat.Log.Seg == c.st.pos.seg && c.cat.Log.Off > c.st.pos.off) {
-			c.corrupt(rel, "log position %s:%d is past state's %s:%d", segName(c.cat.Log.Seg), c.cat.Log.Off, segName(c.st.pos.seg), c.st.pos.off)
+		if c.cat.Log.Seg > c.st.Pos.Seg || (c.cat.Log.Seg == c.st.Pos.Seg && c.cat.Log.Off > c.st.Pos.Off) {
+			c.corrupt(rel, "log position %s:%d is past state's %s:%d", wal.SegName(c.cat.Log.Seg), c.cat.Log.Off, wal.SegName(c.st.Pos.Seg), c.st.Pos.Off)
 			return
 		}
 		if c.catBounds[c.catPos] {
 			return
 		}
 		if c.catSegClean {
-			c.corrupt(rel, "log position %s:%d chain %s is not the end of a record", segName(c.cat.Log.Seg), c.cat.Log.Off, c.cat.Log.Chain)
+			c.corrupt(rel, "log position %s:%d chain %s is not the end of a record", wal.SegName(c.cat.Log.Seg), c.cat.Log.Off, c.cat.Log.Chain)
 			return
 		}
 	}
 	// The segment could not be read whole: at least a line must end there.
-	f, err := os.Open(filepath.Join(c.logDir, segName(c.cat.Log.Seg)))
+	f, err := os.Open(filepath.Join(c.logDir, wal.SegName(c.cat.Log.Seg)))
 	if err != nil {
 		return // reported by the walk
 	}
 	defer f.Close()
 	if ok, err := endsRecordAt(f, c.cat.Log.Off); err == nil && !ok {
-		c.corrupt(rel, "log position %s:%d is not the end of a line", segName(c.cat.Log.Seg), c.cat.Log.Off)
+		c.corrupt(rel, "log position %s:%d is not the end of a line", wal.SegName(c.cat.Log.Seg), c.cat.Log.Off)
 	}
 }
 
@@ -508,8 +509,8 @@ func (c *checker) checkHorizon() {
 		c.add(rel, err)
 	case seq == 0:
 		c.corrupt(rel, "no valid slot")
-	case c.haveState && lin == c.st.lineage && h > c.st.tsn:
+	case c.haveState && lin == c.st.Lineage && h > c.st.TSN:
 		// A horizon of an older lineage (before a NoSync power cut) says nothing about this one.
-		c.corrupt(rel, "horizon %d is past the committed tsn %d", h, c.st.tsn)
+		c.corrupt(rel, "horizon %d is past the committed tsn %d", h, c.st.TSN)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 	"github.com/txtdb/txtdb/pages"
+	"github.com/txtdb/txtdb/wal"
 )
 
 // checkItem is what buildCheckStore stores (a struct, so that XML can hold it).
@@ -129,11 +130,11 @@ func problemLines(probs []Problem) string {
 // segments lists the log segment files of dir, oldest first.
 func segmentFiles(tb testing.TB, dir string) []string {
 	tb.Helper()
-	segs, err := listSegments(filepath.Join(dir, pages.MetaDir, logDirName))
+	segs, err := wal.ListSegments(filepath.Join(dir, pages.MetaDir, logDirName))
 	require.NoError(tb, err)
 	out := make([]string, len(segs))
 	for i, s := range segs {
-		out[i] = path.Join(pages.MetaDir, logDirName, segName(s))
+		out[i] = path.Join(pages.MetaDir, logDirName, wal.SegName(s))
 	}
 	return out
 }
@@ -195,10 +196,10 @@ func TestCheckClean(t *testing.T) {
 		dir := t.TempDir()
 		buildCheckStore(t, dir, pages.JSON)
 		st := readStateOf(t, dir)
-		seg := filepath.Join(dir, pages.MetaDir, logDirName, segName(st.pos.seg))
+		seg := filepath.Join(dir, pages.MetaDir, logDirName, wal.SegName(st.Pos.Seg))
 		f, err := os.OpenFile(seg, os.O_WRONLY, 0)
 		require.NoError(t, err)
-		_, err = f.WriteAt([]byte(`{"tsn":99,"ops":[],"crc":"0`), st.pos.off)
+		_, err = f.WriteAt([]byte(`{"tsn":99,"ops":[],"crc":"0`), st.Pos.Off)
 		require.NoError(t, err)
 		require.NoError(t, f.Close())
 		requireNoProblems(t, dir)
@@ -207,10 +208,10 @@ func TestCheckClean(t *testing.T) {
 
 func readStateOf(tb testing.TB, dir string) state {
 	tb.Helper()
-	sf, err := openStateFile(filepath.Join(dir, pages.MetaDir, stateName), 0, true)
+	sf, err := wal.OpenStateFile(filepath.Join(dir, pages.MetaDir, stateName), 0, true)
 	require.NoError(tb, err)
-	defer sf.close()
-	st, err := sf.read()
+	defer sf.Close()
+	st, err := sf.Read()
 	require.NoError(tb, err)
 	return st
 }
@@ -314,7 +315,7 @@ func TestCheckFindsPlantedDamage(t *testing.T) {
 		}, ErrUnexpectedFile},
 		{"state with no valid slot", func(t *testing.T, dir string) string {
 			rel := path.Join(pages.MetaDir, stateName)
-			write(t, dir, rel, bytes.Repeat([]byte("x"), 2*stateSlotSize))
+			write(t, dir, rel, bytes.Repeat([]byte("x"), 2*wal.StateSlotSize))
 			return rel
 		}, pages.ErrCorrupt},
 		{"checkpoint file that does not decode", func(t *testing.T, dir string) string {
@@ -479,7 +480,7 @@ func FuzzCheck(f *testing.F) {
 		filepath.Join(pages.MetaDir, stateName),
 		filepath.Join(pages.MetaDir, checkpointName),
 		filepath.Join(pages.MetaDir, horizonName),
-		filepath.Join(pages.MetaDir, logDirName, segName(1)),
+		filepath.Join(pages.MetaDir, logDirName, wal.SegName(1)),
 		configName,
 	}
 	for i, t := range targets {

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/txtdb/txtdb/lockfs"
 	"github.com/txtdb/txtdb/pages"
+	"github.com/txtdb/txtdb/wal"
 )
 
 // The file checks of CheckDir: what is in the metadata folders, the registry, the namespace
@@ -102,7 +103,7 @@ func (c *checker) checkLogDir() {
 	}
 	for _, e := range ents {
 		name, rel := e.Name(), metaRel(logDirName, e.Name())
-		if _, ok := parseSegName(name); ok && e.Type().IsRegular() {
+		if _, ok := wal.ParseSegName(name); ok && e.Type().IsRegular() {
 			continue
 		}
 		if lockfs.IsTempName(name) && e.Type().IsRegular() {

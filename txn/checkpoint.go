@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	"github.com/txtdb/txtdb/pages"
+	"github.com/txtdb/txtdb/wal"
 )
 
 // checkpointChunk bounds the records one checkpoint step reads (and so its memory): a long lag is
@@ -97,29 +98,29 @@ func (db *DB) checkpointStep(h pages.TSN) (done bool, err error) {
 	if err := db.finishMoves(&old); err != nil {
 		return false, err
 	}
-	if have && from == st.pos {
+	if have && from == st.Pos {
 		return true, nil
 	}
 	// Only durable TSNs are checkpointed: under NoSync the log is fsynced here first.
-	if err := db.syncLog(from.seg, st.pos.seg); err != nil {
+	if err := db.syncLog(from.Seg, st.Pos.Seg); err != nil {
 		return false, err
 	}
 	next := cloneCatalog(old)
 	changes := map[pageKey]*pageChange{}
 	var order []pageKey
 	n := 0
-	end, err := db.walkLog(from, st.pos, func(sc *scanned) bool {
-		r := &sc.rec
-		if !r.isReservation() && n >= checkpointChunk {
+	end, err := db.walkLog(from, st.Pos, func(sc *scanned) bool {
+		r := &sc.Rec
+		if !r.IsReservation() && n >= checkpointChunk {
 			return false // stop before a commit record: the checkpoint ends at a TSN boundary
 		}
 		n++
-		if !r.isReservation() {
+		if !r.IsReservation() {
 			next.TSN = r.TSN
 		}
 		for i := range r.Ops {
 			o := &r.Ops[i]
-			switch o.Op {
+			switch o.Kind {
 			case opCreate:
 				next.Incs = append(next.Incs, catalogInc{Inc: o.Inc, NS: o.NS, Reserved: 1})
 			case opDrop:
@@ -135,25 +136,25 @@ func (db *DB) checkpointStep(h pages.TSN) (done bool, err error) {
 					ci.Reserved = max(ci.Reserved, o.Upto)
 				}
 			case opPut, opAppend, opDel:
-				key := pageKey{o.Inc, o.pageNo}
+				key := pageKey{o.Inc, o.PageNo}
 				if ci := next.inc(o.Inc); ci != nil {
-					ci.Reserved = max(ci.Reserved, o.pageNo+1)
+					ci.Reserved = max(ci.Reserved, o.PageNo+1)
 				}
 				ch := changes[key]
 				if ch == nil {
-					ch = &pageChange{inc: o.Inc, page: o.pageNo}
+					ch = &pageChange{inc: o.Inc, page: o.PageNo}
 					changes[key] = ch
 					order = append(order, key)
 				}
 				switch {
-				case o.Op == opPut:
-					ch.objs, ch.deleted, ch.fromFile = o.objs, false, false
-				case o.Op == opDel:
+				case o.Kind == opPut:
+					ch.objs, ch.deleted, ch.fromFile = o.Objects, false, false
+				case o.Kind == opDel:
 					ch.objs, ch.deleted, ch.fromFile = nil, true, false
 				case ch.tsn == 0: // an append to the checkpointed version
-					ch.objs, ch.fromFile = o.objs, true
+					ch.objs, ch.fromFile = o.Objects, true
 				default:
-					ch.objs = slices.Concat(ch.objs, o.objs)
+					ch.objs = slices.Concat(ch.objs, o.Objects)
 				}
 				ch.tsn = r.TSN
 			}
@@ -247,7 +248,7 @@ func (db *DB) checkpointStep(h pages.TSN) (done bool, err error) {
 	}
 	crashAt(crashCheckpointAfter)
 	db.ckptTSN.Store(uint64(next.TSN))
-	return end == st.pos, nil
+	return end == st.Pos, nil
 }
 
 // checkpointFrom is where the log after the checkpoint starts: the catalog's position, or the
@@ -256,12 +257,12 @@ func (db *DB) checkpointFrom(c catalog, have bool) (logPos, error) {
 	if have {
 		return c.Log.pos()
 	}
-	f, err := os.Open(filepath.Join(db.logDir, segName(1)))
+	f, err := os.Open(filepath.Join(db.logDir, wal.SegName(1)))
 	if err != nil {
 		return logPos{}, corrupt(db.logDir, 0, fmt.Errorf("no checkpoint and no first log segment: %w", err))
 	}
 	defer f.Close()
-	_, hdr, err := readHeader(f, 1)
+	_, hdr, err := wal.ReadHeader(f, 1)
 	if err != nil {
 		return logPos{}, corrupt(f.Name(), 0, err)
 	}
@@ -357,7 +358,7 @@ func cmpStr(a, b string) int {
 // syncLog fsyncs the segments from first to last (by name), so that what a checkpoint derives from
 // them is durable before it is written. Cheap when nothing is dirty.
 func (db *DB) syncLog(first, last pages.TSN) error {
-	segs, err := listSegments(db.logDir)
+	segs, err := wal.ListSegments(db.logDir)
 	if err != nil {
 		return err
 	}
@@ -365,11 +366,11 @@ func (db *DB) syncLog(first, last pages.TSN) error {
 		if s < first || s > last {
 			continue
 		}
-		f, err := os.Open(filepath.Join(db.logDir, segName(s)))
+		f, err := os.Open(filepath.Join(db.logDir, wal.SegName(s)))
 		if err != nil {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
-		err = datasync(f)
+		err = wal.Datasync(f)
 		_ = f.Close()
 		if err != nil {
 			return fmt.Errorf("checkpoint: fsync log: %w", err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/txtdb/txtdb/pages"
+	"github.com/txtdb/txtdb/wal"
 )
 
 // dataFiles lists the files of a store outside .txtdb/, as slash paths.
@@ -213,7 +214,7 @@ func TestTrimmedLogIdleHandleRebuilds(t *testing.T) {
 	// The idle handle pins nothing once its housekeeper marked it idle.
 	require.Eventually(t, func() bool { return idleEntry(t, idle) }, longStop, housekeepTick/4)
 	require.NoError(t, w.Checkpoint(ctx))
-	segs, err := listSegments(filepath.Join(dir, pages.MetaDir, logDirName))
+	segs, err := wal.ListSegments(filepath.Join(dir, pages.MetaDir, logDirName))
 	require.NoError(t, err)
 	require.Greater(t, segs[0], pages.TSN(1), "segment 1 was trimmed: %v", segs)
 	require.NoError(t, view(ctx, idle, func(tx *Tx) error {

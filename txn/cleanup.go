@@ -11,6 +11,7 @@ import (
 
 	"github.com/txtdb/txtdb/lockfs"
 	"github.com/txtdb/txtdb/pages"
+	"github.com/txtdb/txtdb/wal"
 )
 
 // horizonNow computes and publishes the cleanup horizon: the committed TSN, read first, lowered
@@ -32,7 +33,7 @@ func (db *DB) horizonNow() (pages.TSN, error) {
 	if hook != nil {
 		(*hook)()
 	}
-	h := st.tsn
+	h := st.TSN
 	peers, err := scanPeers(db.procsDir)
 	if err != nil {
 		return 0, err
@@ -52,7 +53,7 @@ func (db *DB) horizonNow() (pages.TSN, error) {
 	if dead > 0 {
 		db.sweepDead.Store(true)
 	}
-	if err := db.horizon.publish(h, st.lineage); err != nil {
+	if err := db.horizon.publish(h, st.Lineage); err != nil {
 		return 0, err
 	}
 	return h, nil
@@ -293,7 +294,7 @@ func (db *DB) removeLeftovers(cat *catalog) error {
 			if d == "" {
 				continue
 			}
-			if err := db.removeTemps(d); err != nil {
+			if err := db.removePageTemps(d); err != nil {
 				return err
 			}
 		}
@@ -310,8 +311,8 @@ func (db *DB) removeLeftovers(cat *catalog) error {
 	return removeDeadTemps(db.procsDir)
 }
 
-// removeTemps removes the temporary files of page writes in a folder.
-func (db *DB) removeTemps(dir string) error {
+// removePageTemps removes the temporary files of page writes in a folder.
+func (db *DB) removePageTemps(dir string) error {
 	ents, err := fs.ReadDir(db.root.FS(), dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -335,7 +336,7 @@ func (db *DB) removeTemps(dir string) error {
 // segments already hold the retention. Oldest first, so the log stays contiguous.
 // REQUIRES: checkpoint lock held.
 func (db *DB) trimLog(cat *catalog, h pages.TSN) error {
-	segs, err := listSegments(db.logDir)
+	segs, err := wal.ListSegments(db.logDir)
 	if err != nil {
 		return err
 	}
@@ -359,7 +360,7 @@ func (db *DB) trimLog(cat *catalog, h pages.TSN) error {
 	n := len(cand)
 	var kept int64
 	for n > 0 && keep > 0 && kept < keep {
-		fi, err := os.Stat(filepath.Join(db.logDir, segName(cand[n-1])))
+		fi, err := os.Stat(filepath.Join(db.logDir, wal.SegName(cand[n-1])))
 		if err != nil {
 			return err
 		}
@@ -367,7 +368,7 @@ func (db *DB) trimLog(cat *catalog, h pages.TSN) error {
 		n--
 	}
 	for i, s := range cand[:n] {
-		if err := os.Remove(filepath.Join(db.logDir, segName(s))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := os.Remove(filepath.Join(db.logDir, wal.SegName(s))); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("trim log: %w", err)
 		}
 		if i == 0 {

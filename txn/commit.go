@@ -1,11 +1,9 @@
 package txn
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"sync"
 
 	"github.com/txtdb/txtdb/pages"
@@ -145,14 +143,4 @@ func (g *groupStats) record(n int, synced bool) {
 		g.s.Fsyncs++
 	}
 	g.s.MaxSize = max(g.s.MaxSize, int64(n))
-}
-
-// frameOps appends a commit record with pre-encoded ops: {"tsn":N,"ops":<ops>,"crc":"..."}.
-func frameOps(buf *bytes.Buffer, tsn pages.TSN, opsJSON []byte, prev uint32) uint32 {
-	start := buf.Len()
-	buf.WriteString(`{"tsn":`)
-	buf.WriteString(strconv.FormatUint(uint64(tsn), 10))
-	buf.WriteString(`,"ops":`)
-	buf.Write(opsJSON)
-	return appendCRC(buf, start, prev)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/txtdb/txtdb/lockfs"
 	"github.com/txtdb/txtdb/pages"
+	"github.com/txtdb/txtdb/wal"
 )
 
 // Isolation is a transaction isolation level.
@@ -81,7 +82,7 @@ const (
 	// ("txtdb-state N"), in every log segment header ("txtdb_log"), in the checkpoint file and in
 	// registry slots. A file naming another version is refused with ErrVersion, never read or
 	// repaired.
-	layoutVersion = 2
+	layoutVersion = wal.Version
 	reserveBlock  = 32
 	maxBatch      = 512
 )
@@ -246,7 +247,7 @@ func Open(ctx context.Context, dir string, cfg Config) (*DB, error) {
 // registers the process (with floor 0, before the first state read).
 func (db *DB) openFiles() error {
 	var err error
-	if db.state, err = openStateFile(filepath.Join(db.meta, stateName), db.cfg.FileMode, db.cfg.ReadOnly); err != nil {
+	if db.state, err = wal.OpenStateFile(filepath.Join(db.meta, stateName), db.cfg.FileMode, db.cfg.ReadOnly); err != nil {
 		return err
 	}
 	if db.horizon, err = openHorizon(filepath.Join(db.meta, horizonName), db.cfg.FileMode, db.cfg.ReadOnly); err != nil {
@@ -276,7 +277,7 @@ func (db *DB) closeFiles() error {
 		errs = append(errs, db.reg.close())
 	}
 	if db.state != nil {
-		errs = append(errs, db.state.close())
+		errs = append(errs, db.state.Close())
 	}
 	if db.horizon != nil {
 		errs = append(errs, db.horizon.close())
@@ -343,12 +344,12 @@ func (db *DB) initStore(ctx context.Context) (storeConfig, error) {
 		return sc, fmt.Errorf("txtdb: create store: %w", err)
 	}
 	lineage := uuid.NewString()
-	hdr, err := createSegment(db.logDir, 1, lineage, db.cfg.FileMode, db.growBytes())
+	hdr, err := wal.CreateSegment(db.logDir, 1, lineage, db.cfg.FileMode, db.growBytes())
 	if err != nil {
 		return sc, err
 	}
-	st := state{seq: 0, pos: hdr, lineage: lineage, boot: db.boot}
-	two := append(st.encode(), (state{seq: 1, pos: st.pos, lineage: lineage, boot: db.boot}).encode()...)
+	st := state{Seq: 0, Pos: hdr, Lineage: lineage, Boot: db.boot}
+	two := append(st.Encode(), (state{Seq: 1, Pos: st.Pos, Lineage: lineage, Boot: db.boot}).Encode()...)
 	if err := lockfs.WriteFile(filepath.Join(db.meta, stateName), two, db.cfg.FileMode); err != nil {
 		return sc, fmt.Errorf("txtdb: create store: %w", err)
 	}
@@ -363,15 +364,15 @@ func (db *DB) initStore(ctx context.Context) (storeConfig, error) {
 // store whose txtdb.json was never published (its creator died): nobody can have committed to it.
 // REQUIRES: commit lock held, no txtdb.json.
 func clearUnpublished(logDir, statePath string) error {
-	if err := removeTemps(logDir); err != nil {
+	if err := wal.RemoveTemps(logDir); err != nil {
 		return err
 	}
-	segs, err := listSegments(logDir)
+	segs, err := wal.ListSegments(logDir)
 	if err != nil {
 		return err
 	}
 	for _, seg := range segs {
-		if err := os.Remove(filepath.Join(logDir, segName(seg))); err != nil {
+		if err := os.Remove(filepath.Join(logDir, wal.SegName(seg))); err != nil {
 			return err
 		}
 	}
@@ -520,20 +521,20 @@ func (db *DB) current(ctx context.Context, pin bool) (state, *index, error) {
 	for tries := 0; ; tries++ {
 		st, err := db.readState()
 		if err == nil {
-			db.floor.saw(st.tsn)
+			db.floor.saw(st.TSN)
 			db.noteBoot(st)
 		}
 		// Until verified, a state may predate a power cut: with sync on, acknowledged records
 		// past its (unsynced) slot must be adopted before anyone reads; with NoSync, the log may
 		// have lost its tail. Either way the handle recovers under the lock, once.
-		needRepair := errors.Is(err, errNoState) || (err == nil && !db.verified.Load())
+		needRepair := errors.Is(err, wal.ErrNoState) || (err == nil && !db.verified.Load())
 		if db.cfg.ReadOnly {
 			needRepair = false // a read-only handle repairs nothing; it reads what is there
 		}
 		if err == nil && pin {
 			// A snapshot below the published cleanup horizon may miss deleted versions: read
 			// state again (cannot happen while the floor protocol holds; checked anyway).
-			if h, herr := db.horizon.at(st.lineage); herr == nil && st.tsn < h && tries < 1000 {
+			if h, herr := db.horizon.at(st.Lineage); herr == nil && st.TSN < h && tries < 1000 {
 				continue
 			}
 		}
@@ -544,11 +545,11 @@ func (db *DB) current(ctx context.Context, pin bool) (state, *index, error) {
 				continue
 			}
 			needRepair = err != nil && !db.cfg.ReadOnly &&
-				(errors.Is(err, errAheadOfState) || (st.noSync && errors.Is(err, pages.ErrCorrupt)))
+				(errors.Is(err, errAheadOfState) || (st.NoSync && errors.Is(err, pages.ErrCorrupt)))
 		}
 		if needRepair && repaired {
 			if err == nil {
-				err = corrupt(db.state.path, 0, errors.New("state needs repair right after recovery"))
+				err = corrupt(db.state.Path, 0, errors.New("state needs repair right after recovery"))
 			}
 			return st, nil, fmt.Errorf("state still needs repair after recovery: %w", err)
 		}
@@ -571,7 +572,7 @@ func (db *DB) current(ctx context.Context, pin bool) (state, *index, error) {
 // recovered in this boot before writing it. An empty boot id (no signal) proves nothing: the
 // handle is verified only by its own recovery under the lock.
 func (db *DB) noteBoot(st state) {
-	if db.boot != "" && st.boot == db.boot && !db.verified.Load() {
+	if db.boot != "" && st.Boot == db.boot && !db.verified.Load() {
 		db.verified.Store(true)
 	}
 }

@@ -3,6 +3,7 @@ package txn
 import (
 	"errors"
 	"fmt"
+	"github.com/txtdb/txtdb/wal"
 
 	"github.com/txtdb/txtdb/pages"
 )
@@ -14,7 +15,7 @@ var (
 	ErrClosed          = errors.New("txtdb: database closed")
 	// ErrVersion: txtdb.json, a state slot or a log segment header names another layout version
 	// than this build reads. Nothing was changed.
-	ErrVersion = errors.New("txtdb: unsupported layout version")
+	ErrVersion = wal.ErrVersion
 	// ErrReadOnlyDB: a write through a handle opened with ReadOnly.
 	ErrReadOnlyDB = errors.New("txtdb: database opened read-only")
 

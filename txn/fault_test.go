@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/txtdb/txtdb/pages"
+	"github.com/txtdb/txtdb/wal"
 )
 
 // armFaults installs fault hooks for one test and removes them afterwards. Tests that use the
@@ -106,19 +107,19 @@ func TestDurabilityEveryAckCovered(t *testing.T) {
 
 // recordEnds maps each commit record's TSN to its end offset in segment 1.
 func recordEnds(t *testing.T, dir string) map[pages.TSN]int64 {
-	f, err := os.Open(filepath.Join(dir, pages.MetaDir, logDirName, segName(1)))
+	f, err := os.Open(filepath.Join(dir, pages.MetaDir, logDirName, wal.SegName(1)))
 	require.NoError(t, err)
 	defer f.Close()
-	_, hdr, err := readHeader(f, 1)
+	_, hdr, err := wal.ReadHeader(f, 1)
 	require.NoError(t, err)
-	data, err := readRange(f, hdr.off, -1)
+	data, err := wal.ReadRange(f, hdr.Off, -1)
 	require.NoError(t, err)
-	recs, bad := scanRecords(pages.JSON, data, hdr)
+	recs, bad := wal.ScanRecords(pages.JSON, data, hdr)
 	require.NoError(t, bad)
 	ends := map[pages.TSN]int64{}
 	for _, r := range recs {
-		if !r.rec.isReservation() {
-			ends[r.rec.TSN] = r.end.off
+		if !r.Rec.IsReservation() {
+			ends[r.Rec.TSN] = r.End.Off
 		}
 	}
 	return ends
@@ -331,7 +332,7 @@ func TestCommitCostProportional(t *testing.T) {
 			require.NoError(t, err)
 			done += batch
 		}
-		before, err := db.state.read()
+		before, err := db.state.Read()
 		require.NoError(t, err)
 		_, _, err = update(context.Background(), db, func(tx *Tx) error {
 			if _, err := tx.ReadPage("p", "page000005"); err != nil {
@@ -340,10 +341,10 @@ func TestCommitCostProportional(t *testing.T) {
 			return tx.UpdatePage("p", "page000005", "changed")
 		})
 		require.NoError(t, err)
-		after, err := db.state.read()
+		after, err := db.state.Read()
 		require.NoError(t, err)
-		require.Equal(t, before.pos.seg, after.pos.seg)
-		return after.pos.off - before.pos.off
+		require.Equal(t, before.Pos.Seg, after.Pos.Seg)
+		return after.Pos.Off - before.Pos.Off
 	}
 	small, large := bytesFor(10), bytesFor(10000)
 	t.Logf("log bytes for a 1-page commit: 10-page store %d, 10,000-page store %d", small, large)
@@ -360,7 +361,7 @@ func TestInsertCostProportional(t *testing.T) {
 	var deltas []int64
 	var ids []string
 	for i := 0; i < 60; i++ {
-		before, err := db.state.read()
+		before, err := db.state.Read()
 		require.NoError(t, err)
 		_, _, err = update(context.Background(), db, func(tx *Tx) error {
 			id, err := tx.Insert("q", map[string]int{"job": 1000 + i})
@@ -368,9 +369,9 @@ func TestInsertCostProportional(t *testing.T) {
 			return err
 		})
 		require.NoError(t, err)
-		after, err := db.state.read()
+		after, err := db.state.Read()
 		require.NoError(t, err)
-		deltas = append(deltas, after.pos.off-before.pos.off)
+		deltas = append(deltas, after.Pos.Off-before.Pos.Off)
 	}
 	require.Equal(t, ids[1], ids[59], "small inserts share a page")
 	require.InDelta(t, deltas[2], deltas[59], 4, "the 60th insert into a page writes as much as the 3rd")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/txtdb/txtdb/wal"
 	"time"
 )
 
@@ -49,7 +50,7 @@ func (db *DB) runBatch(batch []*request) {
 		g.fail(fmt.Errorf("txtdb: commit: %w", err))
 		return
 	}
-	g.frame()
+	g.frameRecords()
 	if !g.appendAndPublish() {
 		return
 	}
@@ -110,13 +111,13 @@ func (g *group) recover() error {
 	}
 	x, err := db.catchUp(st, false)
 	if errors.Is(err, errStale) {
-		err = corrupt(db.state.path, 0, errors.New("state went backwards under the commit lock"))
+		err = corrupt(db.state.Path, 0, errors.New("state went backwards under the commit lock"))
 	}
 	if err != nil {
 		return err
 	}
 	g.st, g.x = st, x
-	return db.openWriter(st.pos.seg)
+	return db.openWriter(st.Pos.Seg)
 }
 
 // validate checks each member in order against committed data and the members accepted before it
@@ -125,7 +126,7 @@ func (g *group) recover() error {
 func (g *group) validate() {
 	db, x := g.db, g.x
 	ov := newOverlay()
-	next := g.st.tsn
+	next := g.st.TSN
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	for _, r := range g.members {
@@ -138,7 +139,7 @@ func (g *group) validate() {
 				r.err = err
 				continue
 			}
-			rec = record{TSN: next, Ops: []op{{Op: opReserve, NS: r.reserve.ns, Inc: r.reserve.inc,
+			rec = record{TSN: next, Ops: []op{{Kind: opReserve, NS: r.reserve.ns, Inc: r.reserve.inc,
 				From: r.reserve.from, Upto: r.reserve.upto}}}
 		} else {
 			if err := db.validate(x, r.tx, ov); err != nil {
@@ -162,41 +163,41 @@ func (g *group) validate() {
 // already has that name, so it is not rotated. REQUIRES: commit lock held.
 func (g *group) rotate() error {
 	db, st := g.db, g.st
-	g.pos = st.pos
-	if g.pos.off < db.cfg.SegmentBytes || g.pos.seg == st.tsn+1 {
+	g.pos = st.Pos
+	if g.pos.Off < db.cfg.SegmentBytes || g.pos.Seg == st.TSN+1 {
 		return nil
 	}
 	if err := db.wr.f.Sync(); err != nil {
 		return fmt.Errorf("fsync log before rotation: %w", err)
 	}
-	if err := removeTemps(db.logDir); err != nil { // what a rotation killed midway left
+	if err := wal.RemoveTemps(db.logDir); err != nil { // what a rotation killed midway left
 		return err
 	}
-	hdr, err := createSegment(db.logDir, st.tsn+1, st.lineage, db.cfg.FileMode, db.growBytes())
+	hdr, err := wal.CreateSegment(db.logDir, st.TSN+1, st.Lineage, db.cfg.FileMode, db.growBytes())
 	if err != nil {
 		db.dropWriter()
 		return err
 	}
 	crashAt(crashRotateCreated)
 	g.pos = hdr
-	return db.openWriter(g.pos.seg)
+	return db.openWriter(g.pos.Seg)
 }
 
-// frame encodes the accepted records, each chained to the one before it (ops were encoded before
+// frameRecords encodes the accepted records, each chained to the one before it (ops were encoded before
 // the lock was taken).
-func (g *group) frame() {
+func (g *group) frameRecords() {
 	g.ends = make([]logPos, len(g.recs))
-	chain := g.pos.chain
+	chain := g.pos.Chain
 	for i, r := range g.accepted {
 		if r.reserve != nil {
 			var err error
-			if chain, err = frame(&g.buf, &g.recs[i], chain); err != nil {
+			if chain, err = wal.Frame(&g.buf, &g.recs[i], chain); err != nil {
 				panic(fmt.Sprintf("txn: frame reservation: %v", err)) // INVARIANT: a reservation record always encodes
 			}
 		} else {
-			chain = frameOps(&g.buf, g.recs[i].TSN, r.opsJSON, chain)
+			chain = wal.FrameOps(&g.buf, g.recs[i].TSN, r.opsJSON, chain)
 		}
-		g.ends[i] = logPos{seg: g.pos.seg, off: g.pos.off + int64(g.buf.Len()), chain: chain}
+		g.ends[i] = logPos{Seg: g.pos.Seg, Off: g.pos.Off + int64(g.buf.Len()), Chain: chain}
 	}
 }
 
@@ -205,24 +206,24 @@ func (g *group) frame() {
 // REQUIRES: commit lock held.
 func (g *group) appendAndPublish() bool {
 	db, st := g.db, g.st
-	if err := db.appendLog(g.buf.Bytes(), g.pos.off); err != nil {
-		db.undo(g.accepted, g.pos.off, g.buf.Len(), err)
+	if err := db.appendLog(g.buf.Bytes(), g.pos.Off); err != nil {
+		db.undo(g.accepted, g.pos.Off, g.buf.Len(), err)
 		return false
 	}
 	g.next = st
-	g.next.seq++
-	g.next.tsn = g.recs[len(g.recs)-1].TSN
-	g.next.pos = g.ends[len(g.ends)-1]
-	g.next.boot = db.boot
-	g.next.noSync = db.cfg.NoSync
-	if err := db.state.write(g.next, false); err != nil {
-		db.undo(g.accepted, g.pos.off, g.buf.Len(), err) // a torn slot fails its checksum: readers use the other
+	g.next.Seq++
+	g.next.TSN = g.recs[len(g.recs)-1].TSN
+	g.next.Pos = g.ends[len(g.ends)-1]
+	g.next.Boot = db.boot
+	g.next.NoSync = db.cfg.NoSync
+	if err := writeState(db.state, g.next, false); err != nil {
+		db.undo(g.accepted, g.pos.Off, g.buf.Len(), err) // a torn slot fails its checksum: readers use the other
 		return false
 	}
 	// The first NoSync state of a boot is made durable, so that after a power cut the store
 	// knows its tail may have been lost (and starts a new lineage) rather than reissue TSNs.
-	if g.next.noSync && !(st.noSync && st.boot == db.boot) {
-		if err := db.state.sync(); err != nil {
+	if g.next.NoSync && !(st.NoSync && st.Boot == db.boot) {
+		if err := syncState(db.state); err != nil {
 			// The new slot is in place and readers may already have seen the commit: it cannot
 			// be taken back, and whether it would survive a power cut is unknown.
 			e := fmt.Errorf("fsync state: %w", err)
@@ -245,8 +246,8 @@ func (g *group) apply() {
 	x.mu.Lock()
 	var applyErr error
 	switch x.pos {
-	case g.next.pos: // a reader's catch-up got here first
-	case g.st.pos:
+	case g.next.Pos: // a reader's catch-up got here first
+	case g.st.Pos:
 		start := g.pos
 		for i := range g.recs {
 			if applyErr = x.apply(&g.recs[i], start, g.ends[i]); applyErr != nil {
@@ -254,7 +255,7 @@ func (g *group) apply() {
 			}
 			start = g.ends[i]
 		}
-		x.seq = max(x.seq, g.next.seq)
+		x.seq = max(x.seq, g.next.Seq)
 	default:
 		// A reader's catch-up stopped between segments (at the new segment's header, say, after
 		// a read error): it will read this batch from the log, as state names it.
@@ -266,5 +267,5 @@ func (g *group) apply() {
 		panic(fmt.Sprintf("txn: own committed record does not apply: %v", applyErr)) // broken invariant
 	}
 	db.stats.record(len(g.accepted), !db.cfg.NoSync)
-	db.noteCommit(g.next.tsn)
+	db.noteCommit(g.next.TSN)
 }

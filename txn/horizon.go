@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/txtdb/txtdb/pages"
+	"github.com/txtdb/txtdb/wal"
 )
 
 // The horizon file, .txtdb/horizon (PART OF THE FORMAT), publishes the cleanup horizon: versions
@@ -46,7 +47,7 @@ func openHorizon(path string, perm os.FileMode, readOnly bool) (*horizonFile, er
 
 func encodeHorizon(seq uint64, h pages.TSN, lineage string) []byte {
 	body := fmt.Sprintf("txtdb-horizon seq=%d h=%d lineage=%s", seq, h, lineage)
-	line := fmt.Sprintf("%s crc=%08x", body, crc32.Checksum([]byte(body), crcTable))
+	line := fmt.Sprintf("%s crc=%08x", body, crc32.Checksum([]byte(body), wal.CRCTable))
 	buf := bytes.Repeat([]byte{' '}, horizonSlotSize)
 	copy(buf, line)
 	buf[horizonSlotSize-1] = '\n'
@@ -64,7 +65,7 @@ func decodeHorizon(slot []byte) (seq uint64, h pages.TSN, lineage string, ok boo
 	}
 	body := line[:i]
 	want, err := strconv.ParseUint(line[i+5:], 16, 32)
-	if err != nil || uint32(want) != crc32.Checksum([]byte(body), crcTable) {
+	if err != nil || uint32(want) != crc32.Checksum([]byte(body), wal.CRCTable) {
 		return 0, 0, "", false
 	}
 	var s, v uint64

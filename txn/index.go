@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/txtdb/txtdb/pages"
+	"github.com/txtdb/txtdb/wal"
 )
 
 // version is one committed version of a page. Its contents are in memory (loaded: on the page
@@ -242,12 +243,12 @@ func (x *index) floor() pages.TSN {
 // apply adds one whole, durable record to the index.
 // REQUIRES: mu held (write); r follows the last applied record.
 func (x *index) apply(r *record, start, end logPos) error {
-	if r.isReservation() {
+	if r.IsReservation() {
 		if r.TSN != x.applied {
-			return fmt.Errorf("%w: reservation at tsn %d after %d", errBadRecord, r.TSN, x.applied)
+			return fmt.Errorf("%w: reservation at tsn %d after %d", wal.ErrBadRecord, r.TSN, x.applied)
 		}
 	} else if r.TSN != x.applied+1 {
-		return fmt.Errorf("%w: tsn %d after %d", errBadRecord, r.TSN, x.applied)
+		return fmt.Errorf("%w: tsn %d after %d", wal.ErrBadRecord, r.TSN, x.applied)
 	}
 	if err := x.check(r); err != nil {
 		return err
@@ -256,7 +257,7 @@ func (x *index) apply(r *record, start, end logPos) error {
 	for i := range r.Ops {
 		o := &r.Ops[i]
 		in := x.incs[o.Inc]
-		switch o.Op {
+		switch o.Kind {
 		case opCreate:
 			x.incs[o.Inc] = &incarnation{id: o.Inc, pages: map[uint64]*pageHist{}, reserved: 1}
 			x.names[o.NS] = append(x.names[o.NS], nameVer{tsn: r.TSN, inc: o.Inc})
@@ -272,32 +273,32 @@ func (x *index) apply(r *record, start, end logPos) error {
 				in.reserved = max(in.reserved, o.Upto)
 			}
 		case opPut, opAppend, opDel:
-			h := in.pages[o.pageNo]
+			h := in.pages[o.PageNo]
 			existed := h != nil && !h.latest().deleted
 			if h == nil {
 				h = &pageHist{}
-				in.pages[o.pageNo] = h
+				in.pages[o.PageNo] = h
 			}
-			v := &version{tsn: r.TSN, deleted: o.Op == opDel, loaded: o.Op == opPut, objs: o.objs,
-				loc: recLoc{seg: start.seg, off: start.off, n: end.off - start.off, prev: start.chain}}
-			if o.Op == opAppend {
+			v := &version{tsn: r.TSN, deleted: o.Kind == opDel, loaded: o.Kind == opPut, objs: o.Objects,
+				loc: recLoc{seg: start.Seg, off: start.Off, n: end.Off - start.Off, prev: start.Chain}}
+			if o.Kind == opAppend {
 				b := h.latest()
-				v.append, v.base, v.delta, v.appends = true, b, o.objs, b.appends+1
+				v.append, v.base, v.delta, v.appends = true, b, o.Objects, b.appends+1
 				if b.loaded {
-					v.loaded, v.objs = true, slices.Concat(b.objs, o.objs) // a new slice: versions never share
+					v.loaded, v.objs = true, slices.Concat(b.objs, o.Objects) // a new slice: versions never share
 				}
 			}
 			if v.loaded && x.cache != nil {
 				x.cache.add(x, v)
 			}
 			h.vs = append(h.vs, v)
-			if existed != (o.Op != opDel) {
+			if existed != (o.Kind != opDel) {
 				in.setTSN = r.TSN
 			}
-			in.reserved = max(in.reserved, o.pageNo+1)
+			in.reserved = max(in.reserved, o.PageNo+1)
 			h.prune(floor)
-			if o.Op == opDel {
-				x.dead = append(x.dead, pageKeyTSN{pageKey{o.Inc, o.pageNo}, r.TSN})
+			if o.Kind == opDel {
+				x.dead = append(x.dead, pageKeyTSN{pageKey{o.Inc, o.PageNo}, r.TSN})
 			}
 		}
 	}
@@ -314,19 +315,19 @@ func (x *index) check(r *record) error {
 	for i := range r.Ops {
 		o := &r.Ops[i]
 		in := x.incs[o.Inc]
-		if o.Op == opCreate {
+		if o.Kind == opCreate {
 			if in != nil || created[o.Inc] {
-				return fmt.Errorf("%w: incarnation %s created twice", errBadRecord, o.Inc)
+				return fmt.Errorf("%w: incarnation %s created twice", wal.ErrBadRecord, o.Inc)
 			}
 			created[o.Inc] = true
 			continue
 		}
-		if in == nil && !created[o.Inc] && o.Op != opReserve {
-			return fmt.Errorf("%w: op %s on unknown namespace incarnation %s", errBadRecord, o.Op, o.Inc)
+		if in == nil && !created[o.Inc] && o.Kind != opReserve {
+			return fmt.Errorf("%w: op %s on unknown namespace incarnation %s", wal.ErrBadRecord, o.Kind, o.Inc)
 		}
-		if o.Op == opDel || o.Op == opAppend {
-			if in == nil || in.pages[o.pageNo] == nil || in.pages[o.pageNo].latest().deleted {
-				return fmt.Errorf("%w: %s of missing page %s", errBadRecord, o.Op, o.Page)
+		if o.Kind == opDel || o.Kind == opAppend {
+			if in == nil || in.pages[o.PageNo] == nil || in.pages[o.PageNo].latest().deleted {
+				return fmt.Errorf("%w: %s of missing page %s", wal.ErrBadRecord, o.Kind, o.Page)
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/txtdb/txtdb/pages"
+	"github.com/txtdb/txtdb/wal"
 )
 
 // indexFromCheckpoint builds a fresh index from the checkpoint: the page files are the history up
@@ -29,14 +30,14 @@ func (db *DB) indexFromCheckpoint() (*index, error) {
 	pos, _ := cat.Log.pos() // INVARIANT: readCatalog checked it
 	// The log after the checkpoint is read from its segment on: check that segment's header (a
 	// store of another layout version is refused, not misread).
-	f, err := os.Open(filepath.Join(db.logDir, segName(pos.seg)))
+	f, err := os.Open(filepath.Join(db.logDir, wal.SegName(pos.Seg)))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s", errSegmentGone, segName(pos.seg))
+		return nil, fmt.Errorf("%w: %s", errSegmentGone, wal.SegName(pos.Seg))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open log segment: %w", err)
 	}
-	_, _, err = readHeader(f, pos.seg)
+	_, _, err = wal.ReadHeader(f, pos.Seg)
 	_ = f.Close()
 	if errors.Is(err, ErrVersion) {
 		return nil, err
@@ -196,13 +197,13 @@ func (db *DB) loadFromLog(x *index, inc string, n uint64, loc recLoc, isAppend b
 		if err != nil {
 			return nil, err
 		}
-		delta = op.objs
+		delta = op.Objects
 	}
 	if !isAppend {
 		return delta, nil
 	}
 	if base == nil {
-		return nil, corrupt(segName(loc.seg), loc.off, errors.New("append without a base version"))
+		return nil, corrupt(wal.SegName(loc.seg), loc.off, errors.New("append without a base version"))
 	}
 	b, err := db.load(x, inc, n, base, depth+1)
 	if err != nil {
@@ -213,9 +214,9 @@ func (db *DB) loadFromLog(x *index, inc string, n uint64, loc recLoc, isAppend b
 
 // readOp reads the record at loc, checks it and returns its op on page n of inc.
 func (db *DB) readOp(loc recLoc, inc string, n uint64) (*op, error) {
-	f, err := os.Open(filepath.Join(db.logDir, segName(loc.seg)))
+	f, err := os.Open(filepath.Join(db.logDir, wal.SegName(loc.seg)))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s", errSegmentGone, segName(loc.seg))
+		return nil, fmt.Errorf("%w: %s", errSegmentGone, wal.SegName(loc.seg))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open log segment: %w", err)
@@ -226,15 +227,15 @@ func (db *DB) readOp(loc recLoc, inc string, n uint64) (*op, error) {
 		return nil, corrupt(f.Name(), loc.off, err)
 	}
 	var r record
-	if _, err := unframe(line, &r, loc.prev); err != nil {
+	if _, err := wal.Unframe(line, &r, loc.prev); err != nil {
 		return nil, corrupt(f.Name(), loc.off, err)
 	}
-	if err := decodeOps(db.format, &r); err != nil {
+	if err := wal.DecodeOps(db.format, &r); err != nil {
 		return nil, corrupt(f.Name(), loc.off, err)
 	}
 	for i := range r.Ops {
 		o := &r.Ops[i]
-		if o.Inc == inc && o.pageNo == n && (o.Op == opPut || o.Op == opAppend) {
+		if o.Inc == inc && o.PageNo == n && (o.Kind == opPut || o.Kind == opAppend) {
 			return o, nil
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/txtdb/txtdb/lockfs"
 	"github.com/txtdb/txtdb/pages"
+	"github.com/txtdb/txtdb/wal"
 )
 
 // recoverLocked repairs what a dead committer left and returns the authoritative state:
@@ -33,17 +34,17 @@ func (db *DB) recoverLocked() (st state, err error) {
 			db.verified.Store(true)
 		}
 	}()
-	st, err = db.state.read()
+	st, err = db.state.Read()
 	if err == nil {
 		db.noteBoot(st)
 	}
-	if errors.Is(err, errNoState) {
+	if errors.Is(err, wal.ErrNoState) {
 		faults.didRecover(db, true)
 		db.dropWriter()
-		if err := checkVersions(db.logDir); err != nil { // before anything changes
+		if err := wal.CheckVersions(db.logDir); err != nil { // before anything changes
 			return st, err
 		}
-		if err := removeTemps(db.logDir); err != nil {
+		if err := wal.RemoveTemps(db.logDir); err != nil {
 			return st, fmt.Errorf("recover: %w", err)
 		}
 		return db.rebuildLocked(state{}, false)
@@ -58,30 +59,30 @@ func (db *DB) recoverLocked() (st state, err error) {
 	faults.didRecover(db, true)
 	// Off the fast path files may be erased, removed or re-created: reopen the writer afterwards.
 	db.dropWriter()
-	if err := checkVersions(db.logDir); err != nil { // before anything changes
+	if err := wal.CheckVersions(db.logDir); err != nil { // before anything changes
 		return st, err
 	}
-	if err := removeTemps(db.logDir); err != nil { // what a rotation killed midway left
+	if err := wal.RemoveTemps(db.logDir); err != nil { // what a rotation killed midway left
 		return st, fmt.Errorf("recover: %w", err)
 	}
-	if st.noSync && st.boot != db.boot && !db.verified.Load() {
+	if st.NoSync && st.Boot != db.boot && !db.verified.Load() {
 		// A NoSync state from before this handle started, written in another boot.
 		return db.rebuildLocked(st, true)
 	}
-	if st.noSync && db.boot == "" && !db.verified.Load() && !db.livePeers() {
+	if st.NoSync && db.boot == "" && !db.verified.Load() && !db.livePeers() {
 		// No boot signal: a NoSync state cannot be told from one a live peer wrote in this boot,
 		// unless no other process is alive. Then nobody can have seen TSNs past the log's durable
 		// part in this boot, and a power cut may have cost the log its tail: a new lineage, so
 		// TSNs lost to the cut are never issued again under the old one.
 		return db.rebuildLocked(st, true)
 	}
-	segs, err := listSegments(db.logDir)
+	segs, err := wal.ListSegments(db.logDir)
 	if err != nil {
 		return st, err
 	}
-	if !containsSeg(segs, st.pos.seg) {
-		if !st.noSync {
-			return st, corrupt(filepath.Join(db.logDir, segName(st.pos.seg)), 0, errors.New("segment named by state is missing"))
+	if !containsSeg(segs, st.Pos.Seg) {
+		if !st.NoSync {
+			return st, corrupt(filepath.Join(db.logDir, wal.SegName(st.Pos.Seg)), 0, errors.New("segment named by state is missing"))
 		}
 		return db.rebuildLocked(st, true)
 	}
@@ -94,14 +95,14 @@ func (db *DB) recoverLocked() (st state, err error) {
 	}()
 	stopped := false // a segment was cut short or dropped: nothing after it can be valid
 	for _, seg := range segs {
-		if seg < st.pos.seg {
+		if seg < st.Pos.Seg {
 			continue
 		}
-		path := filepath.Join(db.logDir, segName(seg))
-		later := seg != st.pos.seg
+		path := filepath.Join(db.logDir, wal.SegName(seg))
+		later := seg != st.Pos.Seg
 		// A later segment is valid only if a rotation made it right after cur (rotation names
 		// the new segment by the TSN after the last committed one).
-		if later && (stopped || seg != cur.tsn+1) {
+		if later && (stopped || seg != cur.TSN+1) {
 			if err := removeSegment(path); err != nil {
 				return st, err
 			}
@@ -112,9 +113,9 @@ func (db *DB) recoverLocked() (st state, err error) {
 		if err != nil {
 			return st, fmt.Errorf("recover: %w", err)
 		}
-		from := cur.pos
+		from := cur.Pos
 		if later {
-			if _, from, err = readHeader(f, seg); err != nil {
+			if _, from, err = wal.ReadHeader(f, seg); err != nil {
 				_ = f.Close()
 				if errors.Is(err, ErrVersion) {
 					return st, err
@@ -125,31 +126,31 @@ func (db *DB) recoverLocked() (st state, err error) {
 				stopped = true
 				continue
 			}
-		} else if ok, err := endsRecordAt(f, st.pos.off); err != nil || !ok {
+		} else if ok, err := endsRecordAt(f, st.Pos.Off); err != nil || !ok {
 			_ = f.Close()
 			if err != nil {
 				return st, err
 			}
-			if !st.noSync {
+			if !st.NoSync {
 				// With sync on, the log is fsynced before state names it: a shorter log is
 				// damage from outside, reported and not papered over.
-				return st, corrupt(path, st.pos.off, errors.New("no record ends where state says the log ends"))
+				return st, corrupt(path, st.Pos.Off, errors.New("no record ends where state says the log ends"))
 			}
 			return db.rebuildLocked(st, true) // a NoSync tail lost in a power cut
 		}
-		data, err := readRange(f, from.off, -1)
+		data, err := wal.ReadRange(f, from.Off, -1)
 		if err != nil {
 			_ = f.Close()
 			return st, fmt.Errorf("recover: read %s: %w", path, err)
 		}
-		recs, bad := scanRecords(db.format, data, from)
-		good, adopted := from.off, 0
+		recs, bad := wal.ScanRecords(db.format, data, from)
+		good, adopted := from.Off, 0
 		for _, r := range recs {
-			if !follows(cur.tsn, &r.rec) {
-				bad = fmt.Errorf("%w: tsn %d does not follow %d", errBadRecord, r.rec.TSN, cur.tsn)
+			if !follows(cur.TSN, &r.Rec) {
+				bad = fmt.Errorf("%w: tsn %d does not follow %d", wal.ErrBadRecord, r.Rec.TSN, cur.TSN)
 				break
 			}
-			cur.tsn, cur.pos, good = r.rec.TSN, r.end, r.end.off
+			cur.TSN, cur.Pos, good = r.Rec.TSN, r.End, r.End.Off
 			adopted++
 		}
 		if later && adopted == 0 {
@@ -163,7 +164,7 @@ func (db *DB) recoverLocked() (st state, err error) {
 		// Erase everything past the good records, up to the last non-zero byte: stale bytes of a
 		// failed batch behind zeros would otherwise be found again once a new record ends where
 		// one of them starts (and a retried, byte-identical record even continues their chain).
-		if end := from.off + int64(dataEnd(data)); end > good {
+		if end := from.Off + int64(wal.DataEnd(data)); end > good {
 			if err := eraseSync(f, good, end); err != nil {
 				_ = f.Close()
 				return st, fmt.Errorf("recover: erase torn tail of %s at %d: %w (%v)", path, good, err, bad)
@@ -177,7 +178,7 @@ func (db *DB) recoverLocked() (st state, err error) {
 			_ = f.Close()
 		}
 	}
-	if cur.pos != st.pos {
+	if cur.Pos != st.Pos {
 		for _, f := range dirty {
 			if err := f.Sync(); err != nil {
 				return st, fmt.Errorf("recover: fsync adopted records: %w", err)
@@ -185,10 +186,10 @@ func (db *DB) recoverLocked() (st state, err error) {
 		}
 		crashAt(crashRecoverAdopted)
 	}
-	cur.boot = db.boot // off the fast path: state then records a boot that has recovered
+	cur.Boot = db.boot // off the fast path: state then records a boot that has recovered
 	if cur != st {
-		cur.seq = st.seq + 1
-		if err := db.state.write(cur, false); err != nil {
+		cur.Seq = st.Seq + 1
+		if err := writeState(db.state, cur, false); err != nil {
 			return st, err
 		}
 	}
@@ -205,16 +206,16 @@ func (db *DB) cleanTail(st state) bool {
 		// was written in this boot, whatever boot id it carries.
 		return false
 	}
-	if db.openWriter(st.pos.seg) != nil {
+	if db.openWriter(st.Pos.Seg) != nil {
 		return false
 	}
-	if !tailClean(db.wr.f, st.pos.off) {
+	if !tailClean(db.wr.f, st.Pos.Off) {
 		return false
 	}
-	if st.pos.seg == st.tsn+1 {
+	if st.Pos.Seg == st.TSN+1 {
 		return true // the segment was started after the last commit; no newer one can exist
 	}
-	_, err := os.Lstat(filepath.Join(db.logDir, segName(st.tsn+1)))
+	_, err := os.Lstat(filepath.Join(db.logDir, wal.SegName(st.TSN+1)))
 	return errors.Is(err, os.ErrNotExist)
 }
 
@@ -225,7 +226,7 @@ func (db *DB) cleanTail(st state) bool {
 // REQUIRES: commit lock held.
 func (db *DB) rebuildLocked(old state, lenient bool) (state, error) {
 	db.dropReaders() // segments may be erased, removed and later re-created under their names
-	segs, err := listSegments(db.logDir)
+	segs, err := wal.ListSegments(db.logDir)
 	if err != nil {
 		return old, err
 	}
@@ -234,20 +235,20 @@ func (db *DB) rebuildLocked(old state, lenient bool) (state, error) {
 	}
 	// The new state must order after anything any process has seen: with no readable old
 	// state, jump far ahead of what this process knows.
-	seq := max(old.seq, db.idxp.Load().seqSeen()) + 1
-	if old.lineage == "" {
+	seq := max(old.Seq, db.idxp.Load().seqSeen()) + 1
+	if old.Lineage == "" {
 		seq += 1 << 32
 	}
 	// The log starts at its first retained segment, not at TSN 1: segment F holds the records
 	// from TSN F on (and reservations at F-1).
-	cur := state{seq: seq, lineage: uuid.NewString(), boot: db.boot, tsn: segs[0] - 1}
+	cur := state{Seq: seq, Lineage: uuid.NewString(), Boot: db.boot, TSN: segs[0] - 1}
 	cat, haveCat, err := readCatalog(db.catalogPath())
 	if err != nil {
 		return old, err
 	}
 	cut := false // the chain broke: every later segment goes
 	for i, seg := range segs {
-		path := filepath.Join(db.logDir, segName(seg))
+		path := filepath.Join(db.logDir, wal.SegName(seg))
 		if cut {
 			if err := removeSegment(path); err != nil {
 				return old, err
@@ -258,9 +259,9 @@ func (db *DB) rebuildLocked(old state, lenient bool) (state, error) {
 		if err != nil {
 			return old, fmt.Errorf("rebuild state: %w", err)
 		}
-		_, from, err := readHeader(f, seg)
-		if err == nil && i > 0 && seg != cur.tsn+1 {
-			err = fmt.Errorf("%w: segment %s does not follow tsn %d", errBadRecord, segName(seg), cur.tsn)
+		_, from, err := wal.ReadHeader(f, seg)
+		if err == nil && i > 0 && seg != cur.TSN+1 {
+			err = fmt.Errorf("%w: segment %s does not follow tsn %d", wal.ErrBadRecord, wal.SegName(seg), cur.TSN)
 		}
 		if err != nil {
 			_ = f.Close()
@@ -277,43 +278,43 @@ func (db *DB) rebuildLocked(old state, lenient bool) (state, error) {
 			return old, corrupt(path, 0, err)
 		}
 		if i == 0 {
-			cur.pos = from
+			cur.Pos = from
 		}
-		data, err := readRange(f, from.off, -1)
+		data, err := wal.ReadRange(f, from.Off, -1)
 		if err != nil {
 			_ = f.Close()
-			return old, corrupt(path, from.off, err)
+			return old, corrupt(path, from.Off, err)
 		}
-		recs, bad := scanRecords(db.format, data, from)
+		recs, bad := wal.ScanRecords(db.format, data, from)
 		end := from
 		for _, r := range recs {
-			if !follows(cur.tsn, &r.rec) {
-				bad = fmt.Errorf("%w: tsn %d does not follow %d", errBadRecord, r.rec.TSN, cur.tsn)
+			if !follows(cur.TSN, &r.Rec) {
+				bad = fmt.Errorf("%w: tsn %d does not follow %d", wal.ErrBadRecord, r.Rec.TSN, cur.TSN)
 				break
 			}
-			cur.tsn, cur.pos, end = r.rec.TSN, r.end, r.end
+			cur.TSN, cur.Pos, end = r.Rec.TSN, r.End, r.End
 		}
-		if bad == nil && from.off+int64(dataEnd(data)) > end.off {
+		if bad == nil && from.Off+int64(wal.DataEnd(data)) > end.Off {
 			// Bytes behind zeros past the chain's end: never acknowledged (every fdatasync
 			// covers the chain up to its record), and dangerous to keep (see recoverLocked).
 			if lenient {
 				cut = true
 			}
-			if err := eraseSync(f, end.off, from.off+int64(dataEnd(data))); err != nil {
+			if err := eraseSync(f, end.Off, from.Off+int64(wal.DataEnd(data))); err != nil {
 				_ = f.Close()
 				return old, err
 			}
 		}
 		if bad != nil {
-			dirty := nulAt(data, int(end.off-from.off))
+			dirty := wal.NulAt(data, int(end.Off-from.Off))
 			switch {
 			case lenient:
 				cut = true
-				err = eraseSync(f, end.off, from.off+int64(len(data)))
-			case i == len(segs)-1 && bytes.IndexByte(data[end.off-from.off:dirty], '\n') < 0:
-				err = eraseSync(f, end.off, from.off+int64(dataEnd(data))) // a torn last line
+				err = eraseSync(f, end.Off, from.Off+int64(len(data)))
+			case i == len(segs)-1 && bytes.IndexByte(data[end.Off-from.Off:dirty], '\n') < 0:
+				err = eraseSync(f, end.Off, from.Off+int64(wal.DataEnd(data))) // a torn last line
 			default:
-				err = corrupt(path, end.off, bad)
+				err = corrupt(path, end.Off, bad)
 			}
 			if err != nil {
 				_ = f.Close()
@@ -326,12 +327,12 @@ func (db *DB) rebuildLocked(old state, lenient bool) (state, error) {
 		}
 		_ = f.Close()
 	}
-	if haveCat && cur.tsn < cat.TSN {
+	if haveCat && cur.TSN < cat.TSN {
 		// Page files exist for TSNs the log no longer holds: the log was fsynced before they
 		// were written, so this is damage, not a lost NoSync tail.
-		return old, corrupt(db.logDir, 0, fmt.Errorf("log ends at tsn %d, below the checkpoint at %d", cur.tsn, cat.TSN))
+		return old, corrupt(db.logDir, 0, fmt.Errorf("log ends at tsn %d, below the checkpoint at %d", cur.TSN, cat.TSN))
 	}
-	if err := db.state.write(cur, true); err != nil {
+	if err := writeState(db.state, cur, true); err != nil {
 		return old, err
 	}
 	return cur, nil
@@ -339,7 +340,7 @@ func (db *DB) rebuildLocked(old state, lenient bool) (state, error) {
 
 // follows reports whether r may come right after a record that left the committed TSN at tsn.
 func follows(tsn pages.TSN, r *record) bool {
-	if r.isReservation() {
+	if r.IsReservation() {
 		return r.TSN == tsn
 	}
 	return r.TSN == tsn+1

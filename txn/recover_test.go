@@ -12,17 +12,18 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/txtdb/txtdb/pages"
+	"github.com/txtdb/txtdb/wal"
 )
 
-func seg1(dir string) string { return filepath.Join(dir, pages.MetaDir, logDirName, segName(1)) }
+func seg1(dir string) string { return filepath.Join(dir, pages.MetaDir, logDirName, wal.SegName(1)) }
 
 // stateOf reads the store's current state.
 func stateOf(t *testing.T, dir string) state {
 	t.Helper()
-	sf, err := openStateFile(filepath.Join(dir, pages.MetaDir, stateName), 0o644, false)
+	sf, err := wal.OpenStateFile(filepath.Join(dir, pages.MetaDir, stateName), 0o644, false)
 	require.NoError(t, err)
-	defer sf.close()
-	st, err := sf.read()
+	defer sf.Close()
+	st, err := sf.Read()
 	require.NoError(t, err)
 	return st
 }
@@ -31,11 +32,11 @@ func stateOf(t *testing.T, dir string) state {
 // slots leaves behind).
 func rewindState(t *testing.T, dir string, to state) {
 	t.Helper()
-	to.seq = stateOf(t, dir).seq + 1
-	sf, err := openStateFile(filepath.Join(dir, pages.MetaDir, stateName), 0o644, false)
+	to.Seq = stateOf(t, dir).Seq + 1
+	sf, err := wal.OpenStateFile(filepath.Join(dir, pages.MetaDir, stateName), 0o644, false)
 	require.NoError(t, err)
-	require.NoError(t, sf.write(to, true))
-	require.NoError(t, sf.close())
+	require.NoError(t, sf.Write(to, true))
+	require.NoError(t, sf.Close())
 }
 
 // reboot makes handles opened from now on run under another kernel boot id.
@@ -106,7 +107,7 @@ func TestTornTailIsErased(t *testing.T) {
 	torn := `{"tsn":5,"ops":[{"op":"put","ns":"c","inc":"x","page":"` + strings.Repeat("x", 4000) + "TORN-MARKER"
 	f, err := os.OpenFile(seg1(dir), os.O_WRONLY, 0)
 	require.NoError(t, err)
-	_, err = f.WriteAt([]byte(torn), st.pos.off)
+	_, err = f.WriteAt([]byte(torn), st.Pos.Off)
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
 
@@ -126,7 +127,7 @@ func TestUnreadableStateIsRebuilt(t *testing.T) {
 	setupPair(t, dir, Config{})
 	bumpN(t, dir, 4)
 	statePath := filepath.Join(dir, pages.MetaDir, stateName)
-	require.NoError(t, os.WriteFile(statePath, bytes.Repeat([]byte("x"), 2*stateSlotSize), 0o644))
+	require.NoError(t, os.WriteFile(statePath, bytes.Repeat([]byte("x"), 2*wal.StateSlotSize), 0o644))
 	v, err := verifyPair(dir, 4, nil)
 	require.NoError(t, err)
 	require.Equal(t, 4, v)
@@ -141,19 +142,22 @@ func TestStateTornSlotFallsBack(t *testing.T) {
 	dir := t.TempDir()
 	setupPair(t, dir, Config{})
 	bumpN(t, dir, 2)
-	sf, err := openStateFile(filepath.Join(dir, pages.MetaDir, stateName), 0o644, false)
+	sf, err := wal.OpenStateFile(filepath.Join(dir, pages.MetaDir, stateName), 0o644, false)
 	require.NoError(t, err)
-	defer sf.close()
-	st, err := sf.read()
+	defer sf.Close()
+	st, err := sf.Read()
 	require.NoError(t, err)
 	// Tear the newest slot: half new bytes, half old.
 	next := st
-	next.seq++
-	next.tsn++
-	enc := next.encode()
-	_, err = sf.f.WriteAt(enc[:stateSlotSize/2], int64(next.seq%2)*stateSlotSize)
+	next.Seq++
+	next.TSN++
+	enc := next.Encode()
+	raw, err := os.OpenFile(sf.Path, os.O_WRONLY, 0)
 	require.NoError(t, err)
-	got, err := sf.read()
+	_, err = raw.WriteAt(enc[:wal.StateSlotSize/2], int64(next.Seq%2)*wal.StateSlotSize)
+	require.NoError(t, err)
+	require.NoError(t, raw.Close())
+	got, err := sf.Read()
 	require.NoError(t, err)
 	require.Equal(t, st, got, "the intact older slot wins over a torn newer one")
 }
@@ -197,9 +201,9 @@ func TestNoSyncPowerCutStartsNewLineage(t *testing.T) {
 		_, _, err := update(context.Background(), db, func(tx *Tx) error { _, err := bumpPair(tx); return err })
 		require.NoError(t, err)
 	}
-	before, err := db.state.read()
+	before, err := db.state.Read()
 	require.NoError(t, err)
-	require.True(t, before.noSync)
+	require.True(t, before.NoSync)
 	require.NoError(t, db.Close())
 	uncheckpoint(t, dir) // the power cut came before any checkpoint (which fsyncs the log first)
 	// The power cut: the last two records never reached the disk; the kernel boot changes.
@@ -216,9 +220,9 @@ func TestNoSyncPowerCutStartsNewLineage(t *testing.T) {
 	tsn, _, err := update(context.Background(), db2, func(tx *Tx) error { _, err := bumpPair(tx); return err })
 	require.NoError(t, err)
 	require.Equal(t, pages.TSN(5), tsn, "TSNs continue from the log's end")
-	after, err := db2.state.read()
+	after, err := db2.state.Read()
 	require.NoError(t, err)
-	require.NotEqual(t, before.lineage, after.lineage, "a rewound history gets a new lineage")
+	require.NotEqual(t, before.Lineage, after.Lineage, "a rewound history gets a new lineage")
 }
 
 // With sync on, a log shorter than state is outside damage: ErrCorrupt, nothing rebuilt.
@@ -287,12 +291,12 @@ func staleBehindZeros(t *testing.T, noSync bool) {
 	setupPair(t, dir, Config{})
 	bumpN(t, dir, 3)
 	db := mustOpen(t, dir, Config{NoSync: noSync})
-	before, err := db.state.read()
+	before, err := db.state.Read()
 	require.NoError(t, err)
 	// The batch that will be "lost": two commits, R1 (pair -> 4) and R2 (pair -> 999).
 	_, _, err = update(context.Background(), db, func(tx *Tx) error { _, err := bumpPair(tx); return err })
 	require.NoError(t, err)
-	mid, err := db.state.read()
+	mid, err := db.state.Read()
 	require.NoError(t, err)
 	_, _, err = update(context.Background(), db, func(tx *Tx) error {
 		for _, p := range []string{"page000001", "page000002"} {
@@ -312,11 +316,11 @@ func staleBehindZeros(t *testing.T, noSync bool) {
 	// The power cut: R1's bytes never reached the disk, R2's did, state still names 'before'.
 	f, err := os.OpenFile(seg1(dir), os.O_WRONLY, 0)
 	require.NoError(t, err)
-	_, err = f.WriteAt(make([]byte, mid.pos.off-before.pos.off), before.pos.off)
+	_, err = f.WriteAt(make([]byte, mid.Pos.Off-before.Pos.Off), before.Pos.Off)
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
 	rolled := before
-	rolled.noSync = noSync // under NoSync, the reboot makes recovery rebuild (leniently) from the log
+	rolled.NoSync = noSync // under NoSync, the reboot makes recovery rebuild (leniently) from the log
 	rewindState(t, dir, rolled)
 	reboot(t)
 
@@ -330,16 +334,16 @@ func staleBehindZeros(t *testing.T, noSync bool) {
 // Records are chained: a record is valid only right after the one it was written after.
 func TestRecordChain(t *testing.T) {
 	var b bytes.Buffer
-	c1 := frameOps(&b, 1, []byte(`[{"op":"create","ns":"a","inc":"i"}]`), 100)
+	c1 := wal.FrameOps(&b, 1, []byte(`[{"op":"create","ns":"a","inc":"i"}]`), 100)
 	first := b.Len()
-	frameOps(&b, 2, []byte(`[{"op":"drop","ns":"a","inc":"i"}]`), c1)
-	recs, bad := scanRecords(pages.JSON, b.Bytes(), logPos{seg: 1, chain: 100})
+	wal.FrameOps(&b, 2, []byte(`[{"op":"drop","ns":"a","inc":"i"}]`), c1)
+	recs, bad := wal.ScanRecords(pages.JSON, b.Bytes(), logPos{Seg: 1, Chain: 100})
 	require.NoError(t, bad)
 	require.Len(t, recs, 2)
-	_, bad = scanRecords(pages.JSON, b.Bytes(), logPos{seg: 1, chain: 101})
-	require.ErrorIs(t, bad, errBadRecord, "first record after the wrong predecessor")
-	recs, bad = scanRecords(pages.JSON, b.Bytes()[first:], logPos{seg: 1, off: int64(first), chain: 100})
-	require.ErrorIs(t, bad, errBadRecord, "second record without its predecessor")
+	_, bad = wal.ScanRecords(pages.JSON, b.Bytes(), logPos{Seg: 1, Chain: 101})
+	require.ErrorIs(t, bad, wal.ErrBadRecord, "first record after the wrong predecessor")
+	recs, bad = wal.ScanRecords(pages.JSON, b.Bytes()[first:], logPos{Seg: 1, Off: int64(first), Chain: 100})
+	require.ErrorIs(t, bad, wal.ErrBadRecord, "second record without its predecessor")
 	require.Empty(t, recs)
 }
 
@@ -363,7 +367,7 @@ func TestRebootWithOldStateSlotShowsAcknowledged(t *testing.T) {
 	dir := t.TempDir()
 	setupPair(t, dir, Config{})
 	db := mustOpen(t, dir, Config{})
-	before, err := db.state.read()
+	before, err := db.state.Read()
 	require.NoError(t, err)
 	require.NoError(t, db.Close())
 	bumpN(t, dir, 2)            // acknowledged: their records were fdatasynced
@@ -437,14 +441,14 @@ func TestSegmentTempLeftoversRemoved(t *testing.T) {
 		t.Helper()
 		logDir := filepath.Join(dir, pages.MetaDir, logDirName)
 		require.NoError(t, os.MkdirAll(logDir, 0o755))
-		path := filepath.Join(logDir, "."+segName(seg)+".tmp-0123456789abcdef")
+		path := filepath.Join(logDir, "."+wal.SegName(seg)+".tmp-0123456789abcdef")
 		require.NoError(t, os.WriteFile(path, []byte("half a segment"), 0o644))
 		return path
 	}
 	t.Run("rotation", func(t *testing.T) {
 		dir := t.TempDir()
 		setupPair(t, dir, Config{})
-		tmp := plant(t, dir, stateOf(t, dir).tsn+1)
+		tmp := plant(t, dir, stateOf(t, dir).TSN+1)
 		db := mustOpen(t, dir, Config{})
 		_, _, err := update(context.Background(), db, func(tx *Tx) error { _, err := bumpPair(tx); return err })
 		require.NoError(t, err)
@@ -453,7 +457,7 @@ func TestSegmentTempLeftoversRemoved(t *testing.T) {
 		_, _, err = update(context.Background(), rot, func(tx *Tx) error { _, err := bumpPair(tx); return err })
 		require.NoError(t, err)
 		require.NoFileExists(t, tmp)
-		segs, err := listSegments(filepath.Join(dir, pages.MetaDir, logDirName))
+		segs, err := wal.ListSegments(filepath.Join(dir, pages.MetaDir, logDirName))
 		require.NoError(t, err)
 		require.Len(t, segs, 2, "the commit rotated")
 		v, err := verifyPair(dir, 0, []int{1, 2})
@@ -464,7 +468,7 @@ func TestSegmentTempLeftoversRemoved(t *testing.T) {
 		dir := t.TempDir()
 		setupPair(t, dir, Config{})
 		bumpN(t, dir, 2)
-		tmp := plant(t, dir, stateOf(t, dir).tsn+1)
+		tmp := plant(t, dir, stateOf(t, dir).TSN+1)
 		mustOpen(t, dir, Config{}) // same boot: fast path, nothing removed
 		require.FileExists(t, tmp)
 		mustOpen(t, dir, withBoot(Config{}, "rebooted")) // state from another boot: slow path

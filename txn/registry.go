@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/txtdb/txtdb/lockfs"
 	"github.com/txtdb/txtdb/pages"
+	"github.com/txtdb/txtdb/wal"
 )
 
 // The process registry (PART OF THE FORMAT): every writable handle holds an exclusive flock on its
@@ -47,7 +48,7 @@ func (e regEntry) encode() []byte {
 	}
 	body := fmt.Sprintf("txtdb-proc %d seq=%d pid=%d start=%d floor=%d idle=%d",
 		layoutVersion, e.seq, e.pid, e.start, e.floor, idle)
-	line := fmt.Sprintf("%s crc=%08x", body, crc32.Checksum([]byte(body), crcTable))
+	line := fmt.Sprintf("%s crc=%08x", body, crc32.Checksum([]byte(body), wal.CRCTable))
 	buf := bytes.Repeat([]byte{' '}, procSlotSize)
 	copy(buf, line)
 	buf[procSlotSize-1] = '\n'
@@ -66,7 +67,7 @@ func decodeRegEntry(slot []byte) (regEntry, bool) {
 	}
 	body := line[:i]
 	want, err := strconv.ParseUint(line[i+5:], 16, 32)
-	if err != nil || uint32(want) != crc32.Checksum([]byte(body), crcTable) {
+	if err != nil || uint32(want) != crc32.Checksum([]byte(body), wal.CRCTable) {
 		return e, false
 	}
 	f := strings.Fields(body)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/txtdb/txtdb/pages"
+	"github.com/txtdb/txtdb/wal"
 )
 
 // Stats is a snapshot of one handle's counters and of the store's state on disk. The counters
@@ -71,15 +72,15 @@ func (db *DB) Stats() Stats {
 	if db.closed.Load() {
 		return s
 	}
-	if st, err := db.state.read(); err == nil {
-		s.CommittedTSN = st.tsn
-		if h, err := db.horizon.at(st.lineage); err == nil {
+	if st, err := db.state.Read(); err == nil {
+		s.CommittedTSN = st.TSN
+		if h, err := db.horizon.at(st.Lineage); err == nil {
 			s.Horizon = h
 		}
 	}
-	if segs, err := listSegments(db.logDir); err == nil {
+	if segs, err := wal.ListSegments(db.logDir); err == nil {
 		for _, seg := range segs {
-			if fi, err := os.Stat(filepath.Join(db.logDir, segName(seg))); err == nil {
+			if fi, err := os.Stat(filepath.Join(db.logDir, wal.SegName(seg))); err == nil {
 				s.LogSegments++
 				s.LogBytes += fi.Size()
 			}

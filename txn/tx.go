@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/txtdb/txtdb/pages"
+	"github.com/txtdb/txtdb/wal"
 )
 
 type pageKey struct {
@@ -110,14 +111,14 @@ func (db *DB) Begin(ctx context.Context, writable bool) (*Tx, error) {
 	if fn := faults.begin.Load(); fn != nil {
 		(*fn)()
 	}
-	db.floor.pinned(st.tsn, err == nil)
+	db.floor.pinned(st.TSN, err == nil)
 	if err != nil {
 		if db.closed.Load() {
 			return nil, ErrClosed // closed under us: its files went away mid-read
 		}
 		return nil, fmt.Errorf("txtdb: begin: %w", err)
 	}
-	tx := &Tx{db: db, idx: y, ctx: ctx, snap: st.tsn, writable: writable, iso: db.cfg.Isolation}
+	tx := &Tx{db: db, idx: y, ctx: ctx, snap: st.TSN, writable: writable, iso: db.cfg.Isolation}
 	if writable {
 		tx.rs, tx.ws, tx.ins = newReadSet(), newWriteSet(), newInsertState()
 	}
@@ -130,7 +131,7 @@ func (db *DB) readState() (state, error) {
 	var err error
 	for range 100 {
 		var st state
-		if st, err = db.state.read(); err == nil || errors.Is(err, ErrVersion) {
+		if st, err = db.state.Read(); err == nil || errors.Is(err, ErrVersion) {
 			return st, err
 		}
 	}
@@ -230,7 +231,7 @@ func (tx *Tx) CreateNamespace(ns string) error {
 	inc := uuid.NewString()
 	tx.ws.names[ns] = inc
 	tx.ws.created[inc] = 1
-	tx.ws.nsOps = append(tx.ws.nsOps, op{Op: opCreate, NS: ns, Inc: inc})
+	tx.ws.nsOps = append(tx.ws.nsOps, op{Kind: opCreate, NS: ns, Inc: inc})
 	return nil
 }
 
@@ -246,7 +247,7 @@ func (tx *Tx) DeleteNamespace(ns string) error {
 	for _, n := range tx.visibleUnder(ns) {
 		inc, _ := tx.resolve(n, true)
 		tx.ws.names[n] = ""
-		tx.ws.nsOps = append(tx.ws.nsOps, op{Op: opDrop, NS: n, Inc: inc})
+		tx.ws.nsOps = append(tx.ws.nsOps, op{Kind: opDrop, NS: n, Inc: inc})
 	}
 	return nil
 }
@@ -280,7 +281,7 @@ func (tx *Tx) RenameNamespace(oldNS, newNS string) error {
 		inc, _ := tx.resolve(n, true)
 		tx.ws.names[n] = ""
 		tx.ws.names[to] = inc
-		tx.ws.nsOps = append(tx.ws.nsOps, op{Op: opRename, NS: n, To: to, Inc: inc})
+		tx.ws.nsOps = append(tx.ws.nsOps, op{Kind: opRename, NS: n, To: to, Inc: inc})
 	}
 	return nil
 }
@@ -566,7 +567,7 @@ func (tx *Tx) prepare() ([]op, []byte, error) {
 		id := pages.PageID(key.page)
 		if w.deleted {
 			if !w.fresh {
-				ops = append(ops, op{Op: opDel, NS: w.ns, Inc: key.inc, Page: id, pageNo: key.page})
+				ops = append(ops, op{Kind: opDel, NS: w.ns, Inc: key.inc, Page: id, PageNo: key.page})
 			}
 			continue
 		}
@@ -574,11 +575,11 @@ func (tx *Tx) prepare() ([]op, []byte, error) {
 		if w.appends {
 			kind, objs = opAppend, w.objs[w.base:]
 		}
-		raw, err := encodeObjs(tx.db.format, objs)
+		raw, err := wal.EncodeObjs(tx.db.format, objs)
 		if err != nil {
 			return nil, nil, err
 		}
-		ops = append(ops, op{Op: kind, NS: w.ns, Inc: key.inc, Page: id, Objs: raw, objs: objs, pageNo: key.page})
+		ops = append(ops, op{Kind: kind, NS: w.ns, Inc: key.inc, Page: id, Objs: raw, Objects: objs, PageNo: key.page})
 	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)

@@ -31,10 +31,10 @@ func newOverlay() *overlay {
 func (ov *overlay) add(idx *index, r *record) {
 	for i := range r.Ops {
 		o := &r.Ops[i]
-		switch o.Op {
+		switch o.Kind {
 		case opPut, opAppend, opDel:
-			key := pageKey{inc: o.Inc, page: o.pageNo}
-			if o.Op == opDel || (idx.pageTSN(o.Inc, o.pageNo) == 0 && ov.pages[key] == 0) {
+			key := pageKey{inc: o.Inc, page: o.PageNo}
+			if o.Kind == opDel || (idx.pageTSN(o.Inc, o.PageNo) == 0 && ov.pages[key] == 0) {
 				ov.sets[o.Inc] = r.TSN
 			}
 			ov.pages[key] = r.TSN

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/txtdb/txtdb/pages"
+	"github.com/txtdb/txtdb/wal"
 )
 
 // snapshotFiles returns the contents of every regular file under dir.
@@ -36,7 +37,7 @@ func snapshotFiles(t *testing.T, dir string) map[string][]byte {
 func reframeLine(body string, prev uint32) []byte {
 	var b bytes.Buffer
 	b.WriteString(body)
-	appendCRC(&b, 0, prev)
+	wal.AppendCRC(&b, 0, prev)
 	return b.Bytes()
 }
 
@@ -56,17 +57,17 @@ var otherVersion = map[string]func(t *testing.T, dir string, v int){
 		path := filepath.Join(dir, pages.MetaDir, stateName)
 		data, err := os.ReadFile(path)
 		require.NoError(t, err)
-		require.Len(t, data, 2*stateSlotSize)
+		require.Len(t, data, 2*wal.StateSlotSize)
 		for i := 0; i < 2; i++ {
-			slot := data[i*stateSlotSize : (i+1)*stateSlotSize]
-			line := strings.TrimRight(string(slot[:stateSlotSize-1]), " ")
+			slot := data[i*wal.StateSlotSize : (i+1)*wal.StateSlotSize]
+			line := strings.TrimRight(string(slot[:wal.StateSlotSize-1]), " ")
 			body, _, ok := strings.Cut(line, " crc=")
 			require.True(t, ok)
 			magic := "txtdb-state " + strconv.Itoa(layoutVersion) + " "
 			require.True(t, strings.HasPrefix(body, magic), body)
 			body = fmt.Sprintf("txtdb-state %d %s", v, body[len(magic):])
-			line = fmt.Sprintf("%s crc=%08x", body, crc32.Checksum([]byte(body), crcTable))
-			copy(slot, bytes.Repeat([]byte(" "), stateSlotSize-1))
+			line = fmt.Sprintf("%s crc=%08x", body, crc32.Checksum([]byte(body), wal.CRCTable))
+			copy(slot, bytes.Repeat([]byte(" "), wal.StateSlotSize-1))
 			copy(slot, line)
 		}
 		require.NoError(t, os.WriteFile(path, data, 0o644))
@@ -129,7 +130,7 @@ func TestOtherVersionStateSlotBesideTornSlot(t *testing.T) {
 	path := filepath.Join(dir, pages.MetaDir, stateName)
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
-	copy(data[:stateSlotSize], bytes.Repeat([]byte("x"), stateSlotSize)) // slot 0 torn
+	copy(data[:wal.StateSlotSize], bytes.Repeat([]byte("x"), wal.StateSlotSize)) // slot 0 torn
 	require.NoError(t, os.WriteFile(path, data, 0o644))
 	before := snapshotFiles(t, dir)
 	_, err = Open(context.Background(), dir, withBoot(Config{}, "rebooted"))

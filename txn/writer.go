@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/txtdb/txtdb/pages"
+	"github.com/txtdb/txtdb/wal"
 )
 
 // segWriter is the commit group leader's read-write handle on the segment it appends to. Owned by
@@ -37,7 +38,7 @@ func (db *DB) appendLog(b []byte, off int64) error {
 		if err := faults.hit(faultLogGrow); err != nil {
 			return err
 		}
-		if err := writeZeros(db.wr.f, max(db.wr.size, end), grown); err != nil {
+		if err := wal.WriteZeros(db.wr.f, max(db.wr.size, end), grown); err != nil {
 			return fmt.Errorf("grow log: %w", err)
 		}
 		db.wr.size = grown
@@ -56,7 +57,7 @@ func (db *DB) appendLog(b []byte, off int64) error {
 	if err := faults.hit(faultLogSync); err != nil {
 		return err
 	}
-	if err := datasync(db.wr.f); err != nil {
+	if err := wal.Datasync(db.wr.f); err != nil {
 		return fmt.Errorf("fsync log: %w", err)
 	}
 	faults.didSync(uint64(db.wr.seg), off+int64(len(b)))
@@ -114,7 +115,7 @@ func (db *DB) openWriter(seg pages.TSN) error {
 	if db.wr.f != nil && db.wr.seg == seg {
 		return nil
 	}
-	path := filepath.Join(db.logDir, segName(seg))
+	path := filepath.Join(db.logDir, wal.SegName(seg))
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("open log segment: %w", err)

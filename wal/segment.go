@@ -1,4 +1,4 @@
-package txn
+package wal
 
 import (
 	"bytes"
@@ -17,12 +17,12 @@ import (
 
 // Log segments live in .txtdb/log/, named by the first TSN they may hold, zero-padded so that
 // names sort in TSN order (PART OF THE FORMAT): 00000000000000000001.log.
-const segmentSuffix = ".log"
+const SegmentSuffix = ".log"
 
-func segName(first pages.TSN) string { return fmt.Sprintf("%020d%s", uint64(first), segmentSuffix) }
+func SegName(first pages.TSN) string { return fmt.Sprintf("%020d%s", uint64(first), SegmentSuffix) }
 
-func parseSegName(name string) (pages.TSN, bool) {
-	s, ok := strings.CutSuffix(name, segmentSuffix)
+func ParseSegName(name string) (pages.TSN, bool) {
+	s, ok := strings.CutSuffix(name, SegmentSuffix)
 	if !ok || len(s) != 20 {
 		return 0, false
 	}
@@ -33,15 +33,15 @@ func parseSegName(name string) (pages.TSN, bool) {
 	return pages.TSN(n), true
 }
 
-// listSegments returns the segments in dir in TSN order.
-func listSegments(dir string) ([]pages.TSN, error) {
+// ListSegments returns the segments in dir in TSN order.
+func ListSegments(dir string) ([]pages.TSN, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("list log: %w", err)
 	}
 	var segs []pages.TSN
 	for _, e := range ents {
-		if n, ok := parseSegName(e.Name()); ok && e.Type().IsRegular() {
+		if n, ok := ParseSegName(e.Name()); ok && e.Type().IsRegular() {
 			segs = append(segs, n)
 		}
 	}
@@ -49,9 +49,9 @@ func listSegments(dir string) ([]pages.TSN, error) {
 	return segs, nil
 }
 
-// nextSegment returns the first segment after seg, or 0 if there is none.
-func nextSegment(dir string, seg pages.TSN) (pages.TSN, error) {
-	segs, err := listSegments(dir)
+// NextSegment returns the first segment after seg, or 0 if there is none.
+func NextSegment(dir string, seg pages.TSN) (pages.TSN, error) {
+	segs, err := ListSegments(dir)
 	if err != nil {
 		return 0, err
 	}
@@ -63,76 +63,76 @@ func nextSegment(dir string, seg pages.TSN) (pages.TSN, error) {
 	return 0, nil
 }
 
-// readHeader reads and checks a segment's header line; it returns the position of the first
-// record (just past the header, chained to the header's crc). A valid header of another layout
-// version is an error matching ErrVersion (not errBadRecord).
-func readHeader(f *os.File, seg pages.TSN) (segHeader, logPos, error) {
+// ReadHeader reads and checks a segment's header line; it returns the position of the first
+// Record (just past the header, chained to the header's crc). A valid header of another layout
+// version is an error matching ErrVersion (not ErrBadRecord).
+func ReadHeader(f *os.File, seg pages.TSN) (Header, Pos, error) {
 	buf := make([]byte, 512)
 	n, err := f.ReadAt(buf, 0)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return segHeader{}, logPos{}, err
+		return Header{}, Pos{}, err
 	}
 	i := bytes.IndexByte(buf[:n], '\n')
 	if i < 0 {
-		return segHeader{}, logPos{}, fmt.Errorf("%w: segment header missing", errBadRecord)
+		return Header{}, Pos{}, fmt.Errorf("%w: segment header missing", ErrBadRecord)
 	}
-	var h segHeader
-	sum, err := unframe(buf[:i+1], &h, 0)
+	var h Header
+	sum, err := Unframe(buf[:i+1], &h, 0)
 	if err != nil {
-		return h, logPos{}, err
+		return h, Pos{}, err
 	}
-	if h.Version != layoutVersion && h.Version > 0 {
-		return h, logPos{}, fmt.Errorf("%w: log segment %s names layout version %d, this build reads %d",
-			ErrVersion, segName(seg), h.Version, layoutVersion)
+	if h.Version != Version && h.Version > 0 {
+		return h, Pos{}, fmt.Errorf("%w: log segment %s names layout version %d, this build reads %d",
+			ErrVersion, SegName(seg), h.Version, Version)
 	}
-	if h.Version != layoutVersion || h.First != seg {
-		return h, logPos{}, fmt.Errorf("%w: segment header version %d first %d", errBadRecord, h.Version, h.First)
+	if h.Version != Version || h.First != seg {
+		return h, Pos{}, fmt.Errorf("%w: segment header version %d first %d", ErrBadRecord, h.Version, h.First)
 	}
-	return h, logPos{seg: seg, off: int64(i + 1), chain: sum}, nil
+	return h, Pos{Seg: seg, Off: int64(i + 1), Chain: sum}, nil
 }
 
-// scanned is one record read back from the log, with the position just past it.
-type scanned struct {
-	rec   record
-	start logPos // where the record's line starts (and the chain it continues)
-	end   logPos
+// Scanned is one Record read back from the log, with the position just past it.
+type Scanned struct {
+	Rec   Record
+	Start Pos // where the record's line starts (and the chain it continues)
+	End   Pos
 }
 
-// scanRecords decodes the records in data, which starts at file offset base. It stops at the end
-// of data, at a NUL byte where a record would start (the zero-filled space a segment is
+// ScanRecords decodes the records in data, which starts at file offset base. It stops at the end
+// of data, at a NUL byte where a Record would start (the zero-filled space a segment is
 // preallocated with: the end of the log), or at the first line that is not a whole, valid record.
 // It returns what it read before; bad reports why it stopped early (nil at the end of the log).
-// data starts at position from, whose chain the first record must continue.
-func scanRecords(f pages.Format, data []byte, from logPos) (recs []scanned, bad error) {
-	base, chain := from.off, from.chain
+// data starts at position from, whose chain the first Record must continue.
+func ScanRecords(f pages.Format, data []byte, from Pos) (recs []Scanned, bad error) {
+	base, chain := from.Off, from.Chain
 	off := 0
 	for off < len(data) && data[off] != 0 {
 		// The line end first, then a NUL only inside the line: looking for a NUL from here would
-		// run over every later record (up to the zeros behind the last), for every record.
+		// run over every later Record (up to the zeros behind the last), for every record.
 		i := bytes.IndexByte(data[off:], '\n')
 		if i < 0 || bytes.IndexByte(data[off:off+i], 0) >= 0 {
 			// No newline, or a NUL before it (records never hold a NUL byte): a torn write.
-			return recs, fmt.Errorf("%w: torn record at offset %d", errBadRecord, base+int64(off))
+			return recs, fmt.Errorf("%w: torn record at offset %d", ErrBadRecord, base+int64(off))
 		}
 		line := data[off : off+i+1]
-		start := logPos{seg: from.seg, off: base + int64(off), chain: chain}
-		var r record
-		sum, err := unframe(line, &r, chain)
+		start := Pos{Seg: from.Seg, Off: base + int64(off), Chain: chain}
+		var r Record
+		sum, err := Unframe(line, &r, chain)
 		if err != nil {
 			return recs, fmt.Errorf("record at offset %d: %w", base+int64(off), err)
 		}
 		chain = sum
-		if err := decodeOps(f, &r); err != nil {
+		if err := DecodeOps(f, &r); err != nil {
 			return recs, fmt.Errorf("record at offset %d: %w", base+int64(off), err)
 		}
 		off += i + 1
-		recs = append(recs, scanned{rec: r, start: start, end: logPos{seg: from.seg, off: base + int64(off), chain: chain}})
+		recs = append(recs, Scanned{Rec: r, Start: start, End: Pos{Seg: from.Seg, Off: base + int64(off), Chain: chain}})
 	}
 	return recs, nil
 }
 
-// readRange reads bytes [from, to) of f; to < 0 means to the end of the file.
-func readRange(f *os.File, from, to int64) ([]byte, error) {
+// ReadRange reads bytes [from, to) of f; to < 0 means to the end of the file.
+func ReadRange(f *os.File, from, to int64) ([]byte, error) {
 	if to < 0 {
 		st, err := f.Stat()
 		if err != nil {
@@ -149,52 +149,52 @@ func readRange(f *os.File, from, to int64) ([]byte, error) {
 		return nil, err
 	}
 	if int64(n) != to-from {
-		return buf[:n], fmt.Errorf("%w: log ends at %d, expected %d", errBadRecord, from+int64(n), to)
+		return buf[:n], fmt.Errorf("%w: log ends at %d, expected %d", ErrBadRecord, from+int64(n), to)
 	}
 	return buf, nil
 }
 
-// createSegment publishes a new, empty segment (header only, then prealloc zero bytes) named
+// CreateSegment publishes a new, empty segment (header only, then prealloc zero bytes) named
 // first, fsynced and with its directory fsynced, so that it is announced to readers (through
-// state) only once durable. It returns the header's length: where the first record goes.
+// state) only once durable. It returns the header's length: where the first Record goes.
 //
 // Segments are preallocated with real zeros (not fallocate, whose unwritten extents turn the
-// first write into a metadata change): an fdatasync of a record written over them flushes data
+// first write into a metadata change): an fdatasync of a Record written over them flushes data
 // only, while one of an append must also journal the file's new size.
-func createSegment(dir string, first pages.TSN, lineage string, perm os.FileMode, prealloc int64) (logPos, error) {
+func CreateSegment(dir string, first pages.TSN, lineage string, perm os.FileMode, prealloc int64) (Pos, error) {
 	var buf bytes.Buffer
-	sum, err := frame(&buf, segHeader{Version: layoutVersion, First: first, Lineage: lineage}, 0)
+	sum, err := Frame(&buf, Header{Version: Version, First: first, Lineage: lineage}, 0)
 	if err != nil {
-		return logPos{}, err
+		return Pos{}, err
 	}
-	hdr := logPos{seg: first, off: int64(buf.Len()), chain: sum}
+	hdr := Pos{Seg: first, Off: int64(buf.Len()), Chain: sum}
 	buf.Write(make([]byte, prealloc))
-	path := filepath.Join(dir, segName(first))
+	path := filepath.Join(dir, SegName(first))
 	// Never replace a segment: recovery removed any unused one with this name before the
 	// rotation, so one that exists now holds history.
 	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
-		return logPos{}, fmt.Errorf("create log segment %s: exists (%v)", segName(first), err)
+		return Pos{}, fmt.Errorf("create log segment %s: exists (%v)", SegName(first), err)
 	}
 	if err := lockfs.WriteFile(path, buf.Bytes(), perm); err != nil {
-		return logPos{}, fmt.Errorf("create log segment: %w", err)
+		return Pos{}, fmt.Errorf("create log segment: %w", err)
 	}
 	return hdr, nil
 }
 
-// checkVersions returns an error matching ErrVersion if any segment in dir has a valid header of
+// CheckVersions returns an error matching ErrVersion if any segment in dir has a valid header of
 // another layout version. Recovery's slow path calls it before it changes anything. Other header
 // problems are left to the caller.
-func checkVersions(dir string) error {
-	segs, err := listSegments(dir)
+func CheckVersions(dir string) error {
+	segs, err := ListSegments(dir)
 	if err != nil {
 		return err
 	}
 	for _, seg := range segs {
-		f, err := os.Open(filepath.Join(dir, segName(seg)))
+		f, err := os.Open(filepath.Join(dir, SegName(seg)))
 		if err != nil {
 			return fmt.Errorf("open log segment: %w", err)
 		}
-		_, _, err = readHeader(f, seg)
+		_, _, err = ReadHeader(f, seg)
 		_ = f.Close()
 		if errors.Is(err, ErrVersion) {
 			return err
@@ -203,12 +203,12 @@ func checkVersions(dir string) error {
 	return nil
 }
 
-// removeTemps removes the temporary files that a process killed while publishing a segment left in
+// RemoveTemps removes the temporary files that a process killed while publishing a segment left in
 // the log directory (lockfs.WriteFile's, see lockfs.IsTempName), then fsyncs the directory if
 // it removed any. Rotation, the slow recovery path and store creation call it.
 // REQUIRES: commit lock held: only its holder publishes segments, so no temporary file in the
 // log directory belongs to a live writer.
-func removeTemps(dir string) error {
+func RemoveTemps(dir string) error {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("list log: %w", err)
@@ -229,16 +229,16 @@ func removeTemps(dir string) error {
 	return nil
 }
 
-// nulAt returns the index of the first NUL byte in data at or after i, or len(data).
-func nulAt(data []byte, i int) int {
+// NulAt returns the index of the first NUL byte in data at or after i, or len(data).
+func NulAt(data []byte, i int) int {
 	if z := bytes.IndexByte(data[i:], 0); z >= 0 {
 		return i + z
 	}
 	return len(data)
 }
 
-// dataEnd returns the index just past the last non-NUL byte of data (0 if all are NUL).
-func dataEnd(data []byte) int {
+// DataEnd returns the index just past the last non-NUL byte of data (0 if all are NUL).
+func DataEnd(data []byte) int {
 	for i := len(data) - 1; i >= 0; i-- {
 		if data[i] != 0 {
 			return i + 1
@@ -247,14 +247,11 @@ func dataEnd(data []byte) int {
 	return 0
 }
 
-// eraseSync overwrites [from, to) of a segment with zeros, last bytes first, and fdatasyncs it:
+// EraseSync overwrites [from, to) of a segment with zeros, last bytes first, and fdatasyncs it:
 // the log ends at from again. Used to take back a failed batch and to remove a torn tail.
 // Back to front, so that an erase cut short by a crash leaves a prefix of the old bytes (which
 // recovery reads, whole records and torn tail alike) and never zeros in front of stale records.
-func eraseSync(f *os.File, from, to int64) error {
-	if err := faults.hit(faultLogErase); err != nil {
-		return err
-	}
+func EraseSync(f *os.File, from, to int64) error {
 	zeros := make([]byte, min(max(to-from, 0), 1<<20))
 	for end := to; end > from; {
 		n := min(int64(len(zeros)), end-from)
@@ -263,11 +260,11 @@ func eraseSync(f *os.File, from, to int64) error {
 		}
 		end -= n
 	}
-	return datasync(f)
+	return Datasync(f)
 }
 
-// writeZeros writes zero bytes over [from, to) of f.
-func writeZeros(f *os.File, from, to int64) error {
+// WriteZeros writes zero bytes over [from, to) of f.
+func WriteZeros(f *os.File, from, to int64) error {
 	zeros := make([]byte, min(to-from, 1<<20))
 	for off := from; off < to; {
 		n := min(int64(len(zeros)), to-off)

@@ -1,13 +1,13 @@
-package txn
+package wal
 
 import (
 	"os"
 	"syscall"
 )
 
-// datasync flushes a log segment's data and the metadata needed to read it back (its size), but
+// Datasync flushes a log segment's data and the metadata needed to read it back (its size), but
 // not its timestamps: fdatasync(2).
-func datasync(f *os.File) error {
+func Datasync(f *os.File) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return f.Sync()

@@ -1,0 +1,197 @@
+package wal
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"strconv"
+
+	"github.com/txtdb/txtdb/pages"
+)
+
+// A log record is one JSON line per committed transaction (PART OF THE FORMAT):
+//
+//	{"tsn":42,"ops":[...],"crc":"1a2b3c4d"}\n
+//
+// The crc (CRC-32C, 8 lowercase hex digits) covers every byte before `,"crc":` and is chained:
+// it starts from the previous line's crc (the segment header's starts from 0), so a record is
+// valid only right after the record it was written after. A stale record from a failed batch
+// that survives past zeros or past a newer record can therefore never be adopted. The suffix has
+// a fixed length, so a reader finds it without parsing. A segment starts with a header line in the
+// same framing: {"txtdb_log":<Version>,"first":<tsn>,"lineage":"<id>","crc":"..."}.
+const CRCSuffixLen = len(`,"crc":"00000000"}` + "\n")
+
+// Op kinds (PART OF THE FORMAT).
+const (
+	OpPut     = "put"     // whole-page contents of ns/page
+	OpAppend  = "append"  // objects appended to the page's latest version (inserts)
+	OpDel     = "del"     // page deleted
+	OpCreate  = "create"  // namespace ns created as incarnation inc
+	OpDrop    = "drop"    // namespace ns (incarnation inc) deleted
+	OpRename  = "rename"  // namespace ns (incarnation inc) renamed to `to`
+	OpReserve = "reserve" // page IDs [from, upto) of incarnation inc reserved for one process
+)
+
+// Op is one change inside a record.
+type Op struct {
+	Kind string            `json:"op"`
+	NS   string            `json:"ns"`
+	Inc  string            `json:"inc"`
+	To   string            `json:"to,omitempty"`
+	Page string            `json:"page,omitempty"`
+	Objs []json.RawMessage `json:"objs,omitempty"` // put: JSON stores objects as they are; YAML and XML as JSON strings
+	From uint64            `json:"from,omitempty"`
+	Upto uint64            `json:"upto,omitempty"`
+
+	// decoded, not serialized
+	Objects []pages.Object `json:"-"` // decoded from Objs
+	PageNo  uint64         `json:"-"` // decoded from Page
+}
+
+// Record is one log line. A commit record has TSN = previous + 1; a reservation record (only
+// reserve ops) keeps the previous TSN: it uses no TSN.
+type Record struct {
+	TSN pages.TSN `json:"tsn"`
+	Ops []Op      `json:"ops"`
+}
+
+func (r *Record) IsReservation() bool {
+	return len(r.Ops) > 0 && r.Ops[0].Kind == OpReserve
+}
+
+type Header struct {
+	Version int       `json:"txtdb_log"`
+	First   pages.TSN `json:"first"`
+	Lineage string    `json:"lineage"`
+}
+
+var ErrBadRecord = errors.New("bad log record")
+
+// Version is the layout version (PART OF THE FORMAT): in txtdb.json ("txtdb"), in every state
+// slot ("txtdb-state N"), in every segment header ("txtdb_log"), in the checkpoint file and in
+// registry slots. A file naming another version is refused with ErrVersion, never read or
+// repaired.
+const Version = 2
+
+// ErrVersion: a file of the store names a layout version this build does not read.
+var ErrVersion = errors.New("txtdb: unsupported layout version")
+
+// Frame appends v as one checksummed line chained to prev to buf and returns its crc.
+func Frame(buf *bytes.Buffer, v any, prev uint32) (uint32, error) {
+	start := buf.Len()
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false) // object text is stored as it is
+	if err := enc.Encode(v); err != nil {
+		buf.Truncate(start)
+		return 0, err
+	}
+	// Encode wrote `{...}\n`: drop "}\n", checksum the body, add the suffix.
+	buf.Truncate(buf.Len() - 2)
+	return AppendCRC(buf, start, prev), nil
+}
+
+// AppendCRC closes the line that starts at start with its checksum suffix, chained to prev.
+func AppendCRC(buf *bytes.Buffer, start int, prev uint32) uint32 {
+	sum := crc32.Update(prev, CRCTable, buf.Bytes()[start:])
+	fmt.Fprintf(buf, `,"crc":"%08x"}`+"\n", sum)
+	return sum
+}
+
+// Unframe checks one line (with its trailing newline) chained to prev, decodes it into v, and
+// returns its crc.
+func Unframe(line []byte, v any, prev uint32) (uint32, error) {
+	n := len(line)
+	if n < CRCSuffixLen+2 || line[n-1] != '\n' || line[0] != '{' {
+		return 0, ErrBadRecord
+	}
+	suf := line[n-CRCSuffixLen:]
+	if !bytes.HasPrefix(suf, []byte(`,"crc":"`)) || !bytes.HasSuffix(suf, []byte("\"}\n")) {
+		return 0, ErrBadRecord
+	}
+	want, err := strconv.ParseUint(string(suf[8:16]), 16, 32)
+	if err != nil {
+		return 0, ErrBadRecord
+	}
+	body := line[:n-CRCSuffixLen]
+	if crc32.Update(prev, CRCTable, body) != uint32(want) {
+		return 0, fmt.Errorf("%w: checksum (or chain) mismatch", ErrBadRecord)
+	}
+	js := make([]byte, 0, len(body)+1)
+	js = append(append(js, body...), '}')
+	if err := json.Unmarshal(js, v); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrBadRecord, err)
+	}
+	return uint32(want), nil
+}
+
+// EncodeObjs turns page contents into their log form.
+func EncodeObjs(f pages.Format, objs []pages.Object) ([]json.RawMessage, error) {
+	out := make([]json.RawMessage, len(objs))
+	for i, o := range objs {
+		if f == pages.JSON {
+			out[i] = json.RawMessage(o.Text())
+			continue
+		}
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(o.Text()); err != nil {
+			return nil, err
+		}
+		out[i] = json.RawMessage(bytes.TrimRight(b.Bytes(), "\n"))
+	}
+	return out, nil
+}
+
+// DecodeOps fills the decoded fields of r's ops and checks them.
+func DecodeOps(f pages.Format, r *Record) error {
+	for i := range r.Ops {
+		o := &r.Ops[i]
+		switch o.Kind {
+		case OpPut, OpAppend, OpDel:
+			n, err := pages.ParsePageID(o.Page)
+			if err != nil {
+				return fmt.Errorf("%w: %v", ErrBadRecord, err)
+			}
+			o.PageNo = n
+			if o.Kind == OpDel {
+				continue
+			}
+			// The record passed its checksum, and its objects were valid Objects when written:
+			// they are not parsed again (for YAML and XML that would dominate catching up).
+			o.Objects = make([]pages.Object, len(o.Objs))
+			for j, raw := range o.Objs {
+				text := string(raw)
+				if f != pages.JSON {
+					if err := json.Unmarshal(raw, &text); err != nil {
+						return fmt.Errorf("%w: %v", ErrBadRecord, err)
+					}
+				}
+				o.Objects[j] = pages.ObjectFromTrusted(f, text)
+			}
+		case OpCreate, OpDrop, OpReserve:
+		case OpRename:
+			if o.To == "" {
+				return ErrBadRecord
+			}
+		default:
+			return fmt.Errorf("%w: unknown op %q", ErrBadRecord, o.Kind)
+		}
+		if o.Inc == "" {
+			return ErrBadRecord
+		}
+	}
+	return nil
+}
+
+// FrameOps appends a commit record with pre-encoded ops: {"tsn":N,"ops":<ops>,"crc":"..."}.
+func FrameOps(buf *bytes.Buffer, tsn pages.TSN, opsJSON []byte, prev uint32) uint32 {
+	start := buf.Len()
+	buf.WriteString(`{"tsn":`)
+	buf.WriteString(strconv.FormatUint(uint64(tsn), 10))
+	buf.WriteString(`,"ops":`)
+	buf.Write(opsJSON)
+	return AppendCRC(buf, start, prev)
+}

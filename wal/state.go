@@ -1,0 +1,221 @@
+package wal
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/txtdb/txtdb/pages"
+)
+
+// The state file holds the lock-protected metadata: the committed TSN and where the log ends. It is
+// two fixed-size text slots; a writer (only ever the commit lock holder) overwrites the slot its
+// previous write did not use, so a reader that catches a slot half-written (a torn read) still finds
+// the other, older slot intact and checksummed. PART OF THE FORMAT: slot size, layout and fields.
+// The slot's magic carries the layout version: "txtdb-state <Version>".
+const StateSlotSize = 256
+
+var CRCTable = crc32.MakeTable(crc32.Castagnoli)
+
+// Pos names a byte position in the log: the segment (by its first TSN), an offset in it, and
+// the chained crc of the line that ends there (the next record's crc starts from it).
+type Pos struct {
+	Seg   pages.TSN // first TSN of the segment (its file name)
+	Off   int64     // byte offset just past the last whole record
+	Chain uint32    // crc of the line ending at Off
+}
+
+// State is one decoded state slot.
+type State struct {
+	Seq     uint64    // write counter; Seq%2 is the slot it lives in
+	TSN     pages.TSN // committed TSN: readers never look past it
+	Pos     Pos       // end of the record that committed TSN (or of a reservation record after it)
+	Lineage string    // history id: changes only when a NoSync store lost its tail in a power cut
+	Boot    string    // boot id of the host when written
+	NoSync  bool      // written by a commit that did not fsync the log
+}
+
+// Encode returns the slot holding s.
+func (s State) Encode() []byte {
+	ns := 0
+	if s.NoSync {
+		ns = 1
+	}
+	body := fmt.Sprintf("txtdb-state %d seq=%d tsn=%d seg=%d off=%d chain=%08x lineage=%s boot=%s nosync=%d",
+		Version, s.Seq, s.TSN, s.Pos.Seg, s.Pos.Off, s.Pos.Chain, s.Lineage, s.Boot, ns)
+	line := fmt.Sprintf("%s crc=%08x", body, crc32.Checksum([]byte(body), CRCTable))
+	if len(line) > StateSlotSize-1 {
+		panic("txn: state slot overflow") // INVARIANT: fields are bounded (uuid-sized strings)
+	}
+	buf := bytes.Repeat([]byte{' '}, StateSlotSize)
+	copy(buf, line)
+	buf[StateSlotSize-1] = '\n'
+	return buf
+}
+
+var ErrBadSlot = errors.New("bad state slot")
+
+func DecodeState(slot []byte) (State, error) {
+	var s State
+	if len(slot) != StateSlotSize || slot[StateSlotSize-1] != '\n' {
+		return s, ErrBadSlot
+	}
+	line := strings.TrimRight(string(slot[:StateSlotSize-1]), " ")
+	i := strings.LastIndex(line, " crc=")
+	if i < 0 {
+		return s, ErrBadSlot
+	}
+	body := line[:i]
+	want, err := strconv.ParseUint(line[i+5:], 16, 32)
+	if err != nil || uint32(want) != crc32.Checksum([]byte(body), CRCTable) {
+		return s, ErrBadSlot
+	}
+	fields := strings.Fields(body)
+	if len(fields) < 2 || fields[0] != "txtdb-state" {
+		return s, ErrBadSlot
+	}
+	// A whole, checksummed slot of another layout version is not a torn one: it must not be
+	// mistaken for "no readable state" (and rebuilt).
+	v, verr := strconv.Atoi(fields[1])
+	if verr != nil || v <= 0 || strconv.Itoa(v) != fields[1] {
+		return s, ErrBadSlot
+	}
+	if v != Version {
+		return s, fmt.Errorf("%w: state slot names layout version %d, this build reads %d", ErrVersion, v, Version)
+	}
+	if len(fields) != 10 {
+		return s, ErrBadSlot
+	}
+	kv := map[string]string{}
+	for _, f := range fields[2:] {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok {
+			return s, ErrBadSlot
+		}
+		kv[k] = v
+	}
+	num := func(k string) uint64 {
+		if err != nil {
+			return 0
+		}
+		var n uint64
+		n, err = strconv.ParseUint(kv[k], 10, 64)
+		return n
+	}
+	s.Seq = num("seq")
+	s.TSN = pages.TSN(num("tsn"))
+	s.Pos.Seg = pages.TSN(num("seg"))
+	s.Pos.Off = int64(num("off"))
+	chain, cerr := strconv.ParseUint(kv["chain"], 16, 32)
+	if cerr != nil || len(kv["chain"]) != 8 {
+		return s, ErrBadSlot
+	}
+	s.Pos.Chain = uint32(chain)
+	s.NoSync = num("nosync") == 1
+	s.Lineage = kv["lineage"]
+	s.Boot = kv["boot"]
+	if err != nil || s.Lineage == "" {
+		return s, ErrBadSlot
+	}
+	return s, nil
+}
+
+// StateFile reads and writes the two-slot state file. Reads take no lock; writes happen only
+// under the commit lock (REQUIRES: commit lock held for write).
+type StateFile struct {
+	f    *os.File
+	Path string // the file's path
+
+	memo struct { // the last slots decoded, so an unchanged file is not parsed again
+		sync.Mutex
+		raw [2 * StateSlotSize]byte
+		n   int
+		st  State
+		ok  bool
+	}
+}
+
+func OpenStateFile(path string, perm os.FileMode, readOnly bool) (*StateFile, error) {
+	flag := os.O_RDWR | os.O_CREATE
+	if readOnly {
+		flag = os.O_RDONLY
+	}
+	f, err := os.OpenFile(path, flag, perm)
+	if err != nil {
+		return nil, fmt.Errorf("open state: %w", err)
+	}
+	return &StateFile{f: f, Path: path}, nil
+}
+
+// ErrNoState means the file holds no valid slot: a brand-new store, or both slots destroyed.
+var ErrNoState = errors.New("no valid state slot")
+
+// Read returns the newest valid slot. A torn slot (another process mid-write) fails its checksum
+// and the other slot is used; the writer never touches both at once.
+func (sf *StateFile) Read() (State, error) {
+	var buf [2 * StateSlotSize]byte
+	n, err := sf.f.ReadAt(buf[:], 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return State{}, fmt.Errorf("read state: %w", err)
+	}
+	sf.memo.Lock()
+	if sf.memo.ok && n == sf.memo.n && buf == sf.memo.raw {
+		st := sf.memo.st
+		sf.memo.Unlock()
+		return st, nil
+	}
+	sf.memo.Unlock()
+	var best State
+	found := false
+	for i := 0; i < 2; i++ {
+		if n < (i+1)*StateSlotSize {
+			break
+		}
+		s, err := DecodeState(buf[i*StateSlotSize : (i+1)*StateSlotSize])
+		if errors.Is(err, ErrVersion) {
+			return State{}, fmt.Errorf("read state %s: %w", sf.Path, err)
+		}
+		if err != nil || s.Seq%2 != uint64(i) {
+			continue
+		}
+		if !found || s.Seq > best.Seq {
+			best, found = s, true
+		}
+	}
+	if !found {
+		return State{}, ErrNoState
+	}
+	sf.memo.Lock()
+	sf.memo.raw, sf.memo.n, sf.memo.st, sf.memo.ok = buf, n, best, true
+	sf.memo.Unlock()
+	return best, nil
+}
+
+// Write stores s (with s.Seq already advanced) in slot s.Seq%2. It fsyncs only when asked: state
+// is rebuildable from the log, whose fsync is the commit point. REQUIRES: commit lock held.
+func (sf *StateFile) Write(s State, sync bool) error {
+	off := int64(s.Seq%2) * StateSlotSize
+	if _, err := sf.f.WriteAt(s.Encode(), off); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	if sync {
+		if err := sf.f.Sync(); err != nil {
+			return fmt.Errorf("fsync state: %w", err)
+		}
+	}
+	return nil
+}
+
+// Sync makes the state file durable.
+func (sf *StateFile) Sync() error {
+	return sf.f.Sync()
+}
+
+// Close closes the file.
+func (sf *StateFile) Close() error { return sf.f.Close() }
