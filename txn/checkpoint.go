@@ -50,6 +50,7 @@ func (db *DB) checkpointLocked(ctx context.Context) error {
 }
 
 func (db *DB) checkpointRun(ctx context.Context) error {
+	_ = db.floor.settle() // best effort, like the housekeeper's raise: a floor left lower pins more, never less
 	h, err := db.horizonNow()
 	if err != nil {
 		return err

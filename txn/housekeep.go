@@ -116,6 +116,25 @@ func (f *floorTracker) raise() error {
 	return nil
 }
 
+// settle raises the published floor to seen when this handle has no open transaction and no
+// Begin in progress, so a checkpoint about to clean up need not wait for the next tick to free
+// what this handle read before. Safe by the floor rule: a Begin from now on lowers nothing (the
+// entry is not idle) and reads a state at or above seen. An idle entry stays idle.
+func (f *floorTracker) settle() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.reg == nil || f.beginning > 0 || len(f.pins) > 0 {
+		return nil
+	}
+	f.reg.mu.Lock()
+	cur := f.reg.entry
+	f.reg.mu.Unlock()
+	if cur.idle || f.seen <= cur.floor {
+		return nil
+	}
+	return f.reg.publish(f.seen, false)
+}
+
 // oldest returns the oldest open snapshot of this process and whether there is one.
 func (f *floorTracker) oldest() (pages.TSN, bool) {
 	f.mu.Lock()

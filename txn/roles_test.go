@@ -118,6 +118,8 @@ func runRole(role string) int {
 			}
 		}
 		fmt.Println("done", cc.N)
+	case "ckpt-churn":
+		return ckptChurnRole(ctx, db, cc.N)
 	case "snapshot-holder":
 		// Opens a read transaction, says "holding <snapshot>", and keeps it until killed.
 		tx, err := db.Begin(ctx, false)
