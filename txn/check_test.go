@@ -254,6 +254,21 @@ func TestCheckFindsPlantedDamage(t *testing.T) {
 			require.NoError(t, os.Remove(filepath.Join(dir, filepath.FromSlash(users[0]))))
 			return users[0]
 		}, pages.ErrCorrupt},
+		{"superseded version file not listed for cleanup", func(t *testing.T, dir string) string {
+			for _, u := range users {
+				id, f, tsn, err := pages.ParseVersionFileName(path.Base(u))
+				require.NoError(t, err)
+				old := path.Join(path.Dir(u), pages.VersionFileName(id, f, tsn-1))
+				if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(old))); tsn > 1 && os.IsNotExist(err) {
+					data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(u)))
+					require.NoError(t, err)
+					write(t, dir, old, data) // an older version a lost pending entry would leave forever
+					return old
+				}
+			}
+			t.Fatal("no page file to plant an older version beside")
+			return ""
+		}, ErrLeftover},
 		{"page file with garbage", func(t *testing.T, dir string) string {
 			write(t, dir, users[1], []byte("[\n  {\"i\": 1,\n"))
 			return users[1]

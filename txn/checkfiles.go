@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -365,6 +366,7 @@ func (c *checker) checkImplied() {
 		if ci.NS == "" {
 			continue
 		}
+		c.checkLeaked(ci, pending)
 		keys := byInc[ci.Inc]
 		slices.SortFunc(keys, func(a, b pageKey) int { return cmp.Compare(a.page, b.page) })
 		for _, k := range keys {
@@ -390,6 +392,32 @@ func (c *checker) checkImplied() {
 					c.corrupt(path.Join(dir, pages.VersionFileName(id, c.format, t)),
 						"page %s %s was deleted at tsn %d, but this version is not marked superseded", ci.NS, id, m.tsn)
 				}
+			}
+		}
+	}
+}
+
+// checkLeaked reports version files that no cleanup will ever remove: at or below the checkpoint
+// TSN, a page has one current file; any older one must be listed as superseded (pending).
+func (c *checker) checkLeaked(ci catalogInc, pending map[pendingKey]bool) {
+	for _, dir := range []string{ci.Dir, ci.To} {
+		if dir == "" || (dir == ci.To && ci.To == ci.Dir) {
+			continue
+		}
+		byPage := c.versions[dir]
+		pageNos := slices.Sorted(maps.Keys(byPage))
+		for _, n := range pageNos {
+			id := pages.PageID(n)
+			var live []pages.TSN
+			for _, t := range byPage[n] {
+				if t <= c.cat.TSN && !pending[pendingKey{ci.Inc, id, t}] {
+					live = append(live, t)
+				}
+			}
+			slices.Sort(live)
+			for _, t := range live[:max(len(live)-1, 0)] {
+				c.leftover(path.Join(dir, pages.VersionFileName(id, c.format, t)),
+					fmt.Sprintf("a newer version of %s %s exists and this one is not listed for cleanup", ci.NS, id))
 			}
 		}
 	}
