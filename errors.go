@@ -25,6 +25,7 @@ var (
 	ErrClosed            = txn.ErrClosed            // the DB was closed
 	ErrUnsupported       = pages.ErrUnsupported     // a value the store's format cannot represent
 	ErrReadOnlyDB        = txn.ErrReadOnlyDB        // a write through a handle opened with Options.ReadOnly
+	ErrSnapshotTooOld    = txn.ErrSnapshotTooOld    // a read-only handle's old snapshot lost a version to cleanup; begin again
 	ErrUnexpectedFile    = txn.ErrUnexpectedFile    // Check: a file or folder outside the layout
 	ErrLeftover          = txn.ErrLeftover          // Check: a file a dead process left behind
 )

@@ -63,7 +63,9 @@ type Options struct {
 	CacheSize int64
 
 	// ReadOnly opens the store without writing anything: no recovery, no registry entry, no
-	// checkpoint. Writable transactions fail with ErrReadOnlyDB. The store must exist.
+	// checkpoint. Writable transactions fail with ErrReadOnlyDB. The store must exist. Having no
+	// registry entry, a read-only handle pins no versions: a read transaction held open while
+	// other processes commit and clean up may fail with ErrSnapshotTooOld (begin again).
 	ReadOnly bool
 }
 

@@ -308,7 +308,7 @@ func (tx *Tx) read(ns, inc string, n uint64) ([]pages.Object, error) {
 	}
 	objs, err := tx.db.contents(tx.idx, inc, n, v)
 	if err != nil {
-		return nil, fmt.Errorf("txtdb: read %s/%s: %w", ns, pages.PageID(n), err)
+		return nil, fmt.Errorf("txtdb: read %s/%s: %w", ns, pages.PageID(n), tx.db.tooOld(tx.idx, tx.snap, err))
 	}
 	return slices.Clone(objs), nil
 }
@@ -660,4 +660,19 @@ func (tx *Tx) finish(committed bool) {
 	for inc, ns := range tx.ins.fresh {
 		db.alloc.giveBack(inc, ns)
 	}
+}
+
+// tooOld turns a failed load of a read-only handle's snapshot, after cleanup passed it, into
+// ErrSnapshotTooOld: a read-only handle publishes no floor, so it pins nothing.
+func (db *DB) tooOld(x *index, snap pages.TSN, err error) error {
+	if !db.cfg.ReadOnly || !errors.Is(err, pages.ErrCorrupt) {
+		return err
+	}
+	x.mu.RLock()
+	lineage := x.lineage
+	x.mu.RUnlock()
+	if h, herr := db.horizon.at(lineage); herr == nil && h > snap {
+		return fmt.Errorf("%w: snapshot %d, cleanup horizon %d (%w)", ErrSnapshotTooOld, snap, h, err)
+	}
+	return err
 }
