@@ -121,8 +121,10 @@ func (d *Dir) WriteVersion(nsPath, pageID string, f Format, tsn TSN, objs []Obje
 // WriteVersionIn is WriteVersion into any folder inside the directory (a namespace folder, or a
 // folder of the engine's under MetaDir), without the final fsync of the folder: a caller that
 // writes many versions into one folder syncs it once with SyncFolder before relying on them.
-// folder must be a clean, slash-separated relative path (fs.ValidPath).
-func (d *Dir) WriteVersionIn(folder, pageID string, f Format, tsn TSN, objs []Object, perm os.FileMode) error {
+// With syncFile false the file itself is not fsynced either: the caller makes everything durable
+// at once (SyncAll) before anything names the file. folder must be a clean, slash-separated
+// relative path (fs.ValidPath).
+func (d *Dir) WriteVersionIn(folder, pageID string, f Format, tsn TSN, objs []Object, perm os.FileMode, syncFile bool) error {
 	if !fs.ValidPath(folder) || folder == "." {
 		return fmt.Errorf("write version: %w", &NameError{Kind: "folder", Name: folder, Reason: "not a clean relative path"})
 	}
@@ -137,7 +139,7 @@ func (d *Dir) WriteVersionIn(folder, pageID string, f Format, tsn TSN, objs []Ob
 	if err != nil {
 		return fmt.Errorf("write version %s: %w", rel, err)
 	}
-	if err := d.publish(folder, rel, data, perm, false); err != nil {
+	if err := d.publishFile(folder, rel, data, perm, false, syncFile); err != nil {
 		return fmt.Errorf("write version %s: %w", rel, err)
 	}
 	return nil
@@ -152,7 +154,11 @@ func (d *Dir) SyncFolder(folder string) error {
 }
 
 // publish writes data to the new file rel in folder dir; see WriteVersion.
-func (d *Dir) publish(dir, rel string, data []byte, perm fs.FileMode, syncDir bool) (err error) {
+func (d *Dir) publish(dir, rel string, data []byte, perm fs.FileMode, syncDir bool) error {
+	return d.publishFile(dir, rel, data, perm, syncDir, true)
+}
+
+func (d *Dir) publishFile(dir, rel string, data []byte, perm fs.FileMode, syncDir, syncFile bool) (err error) {
 	if _, err := d.root.Lstat(rel); err == nil {
 		return &fs.PathError{Op: "publish", Path: rel, Err: fs.ErrExist}
 	}
@@ -179,8 +185,10 @@ func (d *Dir) publish(dir, rel string, data []byte, perm fs.FileMode, syncDir bo
 	if _, err := file.Write(data); err != nil {
 		return err
 	}
-	if err := d.sync(file); err != nil {
-		return err
+	if syncFile {
+		if err := d.sync(file); err != nil {
+			return err
+		}
 	}
 	err = file.Close()
 	file = nil

@@ -123,18 +123,71 @@ func (db *DB) follow(x *index, target state) error {
 		batch = batch[:0]
 		return err
 	}
-	end, err := db.walk(r, pos, target.Pos, func(sc *scanned) bool {
-		batch = append(batch, *sc)
-		return true
-	}, flush)
+	for tries := 0; ; tries++ {
+		x.mu.RLock()
+		applied := x.applied
+		x.mu.RUnlock()
+		end, err := db.walk(r, pos, target.Pos, applied, func(sc *scanned) bool {
+			batch = append(batch, *sc)
+			return true
+		}, flush)
+		if errors.Is(err, errSegmentGone) && tries == 0 {
+			// The segment this index stands in was trimmed after it applied every commit in
+			// it: go on at the segment of the next commit, if it is there.
+			if next, ok := db.skipTrimmed(x, end); ok {
+				pos = next
+				continue
+			}
+		}
+		if err != nil {
+			return err
+		}
+		x.mu.Lock()
+		x.pos = end
+		x.seq = max(x.seq, target.Seq)
+		x.mu.Unlock()
+		return nil
+	}
+}
+
+// skipTrimmed handles an index whose position is in a segment that cleanup trimmed: if the
+// segment named by the TSN after the index's last commit exists, no commit of the trimmed
+// segment lies past the index, and only reservations may (a segment is started by the commit
+// after the last one before it). Those are in the checkpoint, which covers every trimmed segment:
+// its page-ID marks are taken, and the index moves to the next segment's first record.
+// REQUIRES: catchMu held.
+func (db *DB) skipTrimmed(x *index, at logPos) (logPos, bool) {
+	x.mu.RLock()
+	applied, pos := x.applied, x.pos
+	x.mu.RUnlock()
+	if at != pos { // the walk got somewhere before it found a gap: not this case
+		return logPos{}, false
+	}
+	if _, err := os.Stat(filepath.Join(db.logDir, wal.SegName(pos.Seg))); !errors.Is(err, fs.ErrNotExist) {
+		return logPos{}, false
+	}
+	f, err := os.Open(filepath.Join(db.logDir, wal.SegName(applied+1)))
 	if err != nil {
-		return err
+		return logPos{}, false
+	}
+	_, hdr, err := wal.ReadHeader(f, applied+1)
+	_ = f.Close()
+	if err != nil {
+		return logPos{}, false
+	}
+	cat, ok, err := readCatalog(db.catalogPath())
+	if err != nil || !ok || cat.Log.Seg <= pos.Seg || cat.TSN < applied {
+		return logPos{}, false
 	}
 	x.mu.Lock()
-	x.pos = end
-	x.seq = max(x.seq, target.Seq)
-	x.mu.Unlock()
-	return nil
+	defer x.mu.Unlock()
+	for _, ci := range cat.Incs {
+		if in := x.incs[ci.Inc]; in != nil {
+			in.reserved = max(in.reserved, ci.Reserved)
+		}
+	}
+	x.pos = hdr
+	return hdr, true
 }
 
 // logReader opens segments for walk and is told when walk is done with one.
@@ -153,7 +206,7 @@ var errAheadOfState = errors.New("checkpoint is ahead of state")
 
 // walkLog reads the records from from up to to with its own file handles, calling fn for each;
 // fn returns false to stop before a record. It returns the end of the last record consumed.
-func (db *DB) walkLog(from, to logPos, fn func(sc *scanned) bool) (logPos, error) {
+func (db *DB) walkLog(from, to logPos, tsn pages.TSN, fn func(sc *scanned) bool) (logPos, error) {
 	open := map[pages.TSN]*os.File{}
 	defer func() {
 		for _, f := range open {
@@ -179,14 +232,18 @@ func (db *DB) walkLog(from, to logPos, fn func(sc *scanned) bool) (logPos, error
 			}
 		},
 	}
-	return db.walk(r, from, to, fn, nil)
+	return db.walk(r, from, to, tsn, fn, nil)
 }
 
 // walk reads the log from pos up to target, in segment order, checking every record's checksum
 // chain and TSN sequence, and hands each record to fn (which may stop the walk by returning
 // false). flush, if set, runs after each segment's records. Everything at or below target is
 // durable, so a bad record is ErrCorrupt; a segment missing from the log is errSegmentGone.
-func (db *DB) walk(r logReader, pos, target logPos, fn func(sc *scanned) bool, flush func() error) (logPos, error) {
+//
+// tsn is the committed TSN at pos; a segment that follows another must be named by the TSN after
+// the last commit before it, so a gap (segments trimmed while a cached handle on an older one
+// kept it readable) is errSegmentGone, not corruption.
+func (db *DB) walk(r logReader, pos, target logPos, tsn pages.TSN, fn func(sc *scanned) bool, flush func() error) (logPos, error) {
 	openSeg := func(seg pages.TSN) (*os.File, error) {
 		f, err := r.open(seg)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -229,6 +286,7 @@ func (db *DB) walk(r logReader, pos, target logPos, fn func(sc *scanned) bool, f
 				break
 			}
 			pos = recs[i].End
+			tsn = recs[i].Rec.TSN
 		}
 		if flush != nil {
 			if err := flush(); err != nil {
@@ -244,6 +302,9 @@ func (db *DB) walk(r logReader, pos, target logPos, fn func(sc *scanned) bool, f
 		}
 		if next == 0 || next > target.Seg {
 			return pos, corrupt(db.logDir, 0, fmt.Errorf("log segment after %s missing", wal.SegName(pos.Seg)))
+		}
+		if next != tsn+1 {
+			return pos, fmt.Errorf("%w: log segments after %s up to %s", errSegmentGone, wal.SegName(pos.Seg), wal.SegName(next))
 		}
 		nf, err := openSeg(next)
 		if err != nil {

@@ -1,6 +1,7 @@
 package txn
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -29,14 +30,14 @@ func (db *DB) Checkpoint(ctx context.Context) error {
 	if db.cfg.ReadOnly {
 		return ErrReadOnlyDB
 	}
-	ctx, cancel := context.WithTimeout(ctx, db.cfg.LockTimeout)
-	defer cancel()
-	unlock, err := db.ckptLock.Lock(ctx)
+	lockCtx, cancel := context.WithTimeout(ctx, db.cfg.LockTimeout)
+	unlock, err := db.ckptLock.Lock(lockCtx)
+	cancel()
 	if err != nil {
 		return fmt.Errorf("txtdb: checkpoint: %w", err)
 	}
 	defer func() { _ = unlock() }()
-	return db.checkpointLocked(ctx)
+	return db.checkpointLocked(ctx) // LockTimeout bounds the wait, not the work
 }
 
 // checkpointLocked checkpoints up to the committed TSN, then cleans up. REQUIRES: checkpoint lock.
@@ -44,6 +45,7 @@ func (db *DB) checkpointLocked(ctx context.Context) error {
 	err := db.checkpointRun(ctx)
 	db.ckptStats.record(err)
 	if err != nil {
+		db.sweepDead.Store(true) // a failed run may leave files: the next cleanup sweeps them
 		return fmt.Errorf("txtdb: checkpoint: %w", err)
 	}
 	return nil
@@ -59,7 +61,7 @@ func (db *DB) checkpointRun(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		done, err := db.checkpointStep(h)
+		done, err := db.checkpointStep(ctx, h)
 		if err != nil {
 			return err
 		}
@@ -82,7 +84,7 @@ type pageChange struct {
 
 // checkpointStep checkpoints at most checkpointChunk records past the current checkpoint. It
 // reports done when the checkpoint has reached state. REQUIRES: checkpoint lock.
-func (db *DB) checkpointStep(h pages.TSN) (done bool, err error) {
+func (db *DB) checkpointStep(ctx context.Context, h pages.TSN) (done bool, err error) {
 	old, have, err := readCatalog(db.catalogPath())
 	if err != nil {
 		return false, err
@@ -110,7 +112,7 @@ func (db *DB) checkpointStep(h pages.TSN) (done bool, err error) {
 	changes := map[pageKey]*pageChange{}
 	var order []pageKey
 	n := 0
-	end, err := db.walkLog(from, st.Pos, func(sc *scanned) bool {
+	end, err := db.walkLog(from, st.Pos, old.TSN, func(sc *scanned) bool {
 		r := &sc.Rec
 		if !r.IsReservation() && n >= checkpointChunk {
 			return false // stop before a commit record: the checkpoint ends at a TSN boundary
@@ -184,6 +186,7 @@ func (db *DB) checkpointStep(h pages.TSN) (done bool, err error) {
 	}
 	listed := map[string]map[uint64][]pages.TSN{} // inc -> page -> existing file TSNs
 	synced := map[string]bool{}
+	written := 0
 	for _, key := range order {
 		ch := changes[key]
 		ci := next.inc(ch.inc)
@@ -191,14 +194,21 @@ func (db *DB) checkpointStep(h pages.TSN) (done bool, err error) {
 			continue // dropped by now: its files go with the incarnation
 		}
 		files, ok := listed[ch.inc]
-		if !ok && ci.Dir != "" {
+		if !ok {
+			if ci.Dir == "" {
+				// A folder no published catalog names yet (relocate made sure no incarnation
+				// owns it): its version files are leftovers of a checkpoint that died or failed
+				// before publishing, possibly of pages deleted since or of a dropped namespace
+				// of the same name. They go before anything is written there.
+				ci.Dir = pathOf(ci.NS)
+				if err := db.removeFolderFiles(ci.Dir, false); err != nil {
+					return false, err
+				}
+			}
 			if files, err = db.filesByPage(ci.Dir); err != nil {
 				return false, err
 			}
 			listed[ch.inc] = files
-		}
-		if ci.Dir == "" {
-			ci.Dir = pathOf(ci.NS)
 		}
 		id := pages.PageID(ch.page)
 		existing := files[ch.page]
@@ -211,15 +221,16 @@ func (db *DB) checkpointStep(h pages.TSN) (done bool, err error) {
 				}
 				objs = slices.Concat(base, ch.objs)
 			}
-			if err := faults.hit(faultPageWrite); err != nil {
-				return false, err
-			}
-			err := db.pdir.WriteVersionIn(ci.Dir, id, db.format, ch.tsn, objs, db.cfg.FileMode)
-			if err != nil && !errors.Is(err, fs.ErrExist) {
+			if err := db.writePageFile(ci.Dir, id, ch.tsn, objs); err != nil {
 				return false, err
 			}
 			synced[ci.Dir] = false
 			crashAt(crashCheckpointPage)
+			if written++; written%256 == 0 {
+				if err := ctx.Err(); err != nil {
+					return false, err // nothing names these files yet: the next run redoes them
+				}
+			}
 		}
 		for _, t := range existing {
 			if t >= ch.tsn {
@@ -231,9 +242,20 @@ func (db *DB) checkpointStep(h pages.TSN) (done bool, err error) {
 			}
 		}
 	}
+	// Page files were written without an fsync each: one syncfs makes them all durable (where
+	// the platform has none, each file was fsynced as it was written).
+	if len(synced) > 0 && db.syncAll {
+		if _, err := db.pdir.SyncAll(); err != nil {
+			return false, fmt.Errorf("sync page files: %w", err)
+		}
+	}
 	for dir := range synced {
 		if err := db.pdir.SyncFolder(dir); err != nil {
 			return false, fmt.Errorf("fsync %s: %w", dir, err)
+		}
+		// A page write whose temporary name could not be removed left it here.
+		if err := db.removePageTemps(dir); err != nil {
+			return false, err
 		}
 	}
 	next.Pending = sortedPending(pending)
@@ -378,4 +400,29 @@ func (db *DB) syncLog(first, last pages.TSN) error {
 		}
 	}
 	return nil
+}
+
+// writePageFile publishes version tsn of a page in dir. A file of that version that is already
+// there was written by a checkpoint that died or failed before publishing; it is kept only if it
+// holds exactly these contents (it was never fsynced, and a power cut may have torn it).
+func (db *DB) writePageFile(dir, id string, tsn pages.TSN, objs []pages.Object) error {
+	if err := faults.hit(faultPageWrite); err != nil {
+		return err
+	}
+	err := db.pdir.WriteVersionIn(dir, id, db.format, tsn, objs, db.cfg.FileMode, !db.syncAll)
+	if !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	rel := path.Join(dir, pages.VersionFileName(id, db.format, tsn))
+	want, err := pages.EncodePage(db.format, objs)
+	if err != nil {
+		return err
+	}
+	if have, err := db.root.ReadFile(rel); err == nil && bytes.Equal(have, want) {
+		return nil
+	}
+	if err := db.root.Remove(rel); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("replace %s: %w", rel, err)
+	}
+	return db.pdir.WriteVersionIn(dir, id, db.format, tsn, objs, db.cfg.FileMode, !db.syncAll)
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/txtdb/txtdb/lockfs"
@@ -175,8 +176,9 @@ func (db *DB) publishDir(ci *catalogInc, from string) error {
 	return db.removeFolderFiles(from, true)
 }
 
-// removeFolderFiles deletes the version files (and temporary files) in a folder, fsyncs it, and
-// removes it and its parents while they are empty.
+// removeFolderFiles deletes the version files of the store's format and the temporary files of
+// page writes in a folder (nothing else: a file txtdb did not make stays), fsyncs it, and with
+// prune removes it and its parents while they are empty.
 func (db *DB) removeFolderFiles(dir string, prune bool) error {
 	ents, err := fs.ReadDir(db.root.FS(), dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -186,18 +188,75 @@ func (db *DB) removeFolderFiles(dir string, prune bool) error {
 		return fmt.Errorf("cleanup %s: %w", dir, err)
 	}
 	for _, e := range ents {
-		if !e.Type().IsRegular() || !strings.Contains(e.Name(), ".") {
+		if !e.Type().IsRegular() || !db.ownsFileName(e.Name()) {
 			continue
 		}
 		if err := db.root.Remove(path.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("cleanup %s: %w", dir, err)
 		}
 	}
-	if err := db.syncFolders(dir); err != nil {
+	err = db.syncFolders(dir)
+	if prune {
+		db.pruneEmpty(dir) // also when the fsync failed: an empty folder is no use to anyone
+	}
+	return err
+}
+
+// ownsFileName reports whether a file name in a namespace folder is one txtdb writes: a version
+// file of the store's format or the temporary file of a page write.
+func (db *DB) ownsFileName(name string) bool {
+	if _, f, _, err := pages.ParseVersionFileName(name); err == nil {
+		return f == db.format
+	}
+	return isPageTemp(name)
+}
+
+// sweepStrays removes what failed or dead checkpoints left in folders that no incarnation of the
+// catalog owns: version files written before a catalog named their folder, and temporary files.
+// It walks the namespace folders (not the files of owned ones). REQUIRES: checkpoint lock held.
+func (db *DB) sweepStrays(cat *catalog) error {
+	owned := map[string]bool{}
+	for _, ci := range cat.Incs {
+		for _, d := range []string{ci.Dir, ci.To} {
+			if d != "" {
+				owned[d] = true
+			}
+		}
+	}
+	var strays []string
+	err := fs.WalkDir(db.root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // gone meanwhile, or unreadable: nothing to sweep there
+		}
+		if !d.IsDir() || p == "." {
+			return nil
+		}
+		if p == pages.MetaDir {
+			return fs.SkipDir
+		}
+		if _, err := pages.Namespace(p); err != nil {
+			return fs.SkipDir // not a namespace folder: not txtdb's
+		}
+		if !owned[p] {
+			strays = append(strays, p)
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
-	if prune {
-		db.pruneEmpty(dir)
+	attic := path.Join(pages.MetaDir, atticDirName)
+	if ents, err := fs.ReadDir(db.root.FS(), attic); err == nil {
+		for _, e := range ents {
+			if p := path.Join(attic, e.Name()); e.IsDir() && !owned[p] {
+				strays = append(strays, p)
+			}
+		}
+	}
+	for _, p := range slices.Backward(strays) { // children first, so empty parents can go
+		if err := db.removeFolderFiles(p, true); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -279,6 +338,9 @@ func (db *DB) cleanupLocked(h pages.TSN) error {
 	}
 	if db.sweepDead.Swap(false) {
 		if err := db.removeLeftovers(&cat); err != nil {
+			return err
+		}
+		if err := db.sweepStrays(&cat); err != nil {
 			return err
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -126,6 +127,7 @@ type DB struct {
 	kick              chan struct{} // wakes the housekeeper (a commit pushed the lag past CheckpointCommits)
 	lastCommit        atomic.Uint64 // TSN of this handle's last commit
 	rebuilds          atomic.Int64  // indexes rebuilt from the checkpoint (lineage change, trimmed log)
+	syncAll           bool          // checkpoints make page files durable with one syncfs (Linux)
 	cache             pageCache     // page contents in memory, shared by the handle's indexes
 	housekeeper       sync.WaitGroup
 	idxp              atomic.Pointer[index] // the current index; swapped whole on a lineage change
@@ -185,6 +187,7 @@ func Open(ctx context.Context, dir string, cfg Config) (*DB, error) {
 		db.boot = bootID()
 	}
 	db.logDir = filepath.Join(db.meta, logDirName)
+	db.syncAll = runtime.GOOS == "linux"
 	db.procsDir = filepath.Join(db.meta, procsDirName)
 	db.q.idle = sync.NewCond(&db.q.mu)
 	db.cache.limit = cfg.CacheSize
@@ -237,6 +240,9 @@ func Open(ctx context.Context, dir string, cfg Config) (*DB, error) {
 	}
 	db.ctx, db.cancel = context.WithCancel(context.Background())
 	if !cfg.ReadOnly {
+		// The first cleanup of a handle sweeps what failed or dead checkpointers left before it
+		// came (temporary files, files in folders no catalog names, empty stray folders).
+		db.sweepDead.Store(true)
 		db.housekeeper.Add(1)
 		go db.housekeep()
 	}
@@ -450,12 +456,13 @@ func (db *DB) Close() error {
 // closeLast deregisters under the checkpoint lock, and checkpoints first if no other process is
 // alive.
 func (db *DB) closeLast() error {
-	ctx, cancel := context.WithTimeout(context.Background(), db.cfg.LockTimeout)
-	defer cancel()
-	unlock, err := db.ckptLock.Lock(ctx)
+	lockCtx, cancel := context.WithTimeout(context.Background(), db.cfg.LockTimeout)
+	unlock, err := db.ckptLock.Lock(lockCtx)
+	cancel()
 	if err != nil {
 		return nil // another process is checkpointing: it, or a later one, finishes the job
 	}
+	ctx := context.Background() // the last one out finishes the checkpoint, however long it takes
 	defer func() { _ = unlock() }()
 	if err := db.reg.publish(0, true); err != nil {
 		return err

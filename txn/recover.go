@@ -76,6 +76,16 @@ func (db *DB) recoverLocked() (st state, err error) {
 		// TSNs lost to the cut are never issued again under the old one.
 		return db.rebuildLocked(st, true)
 	}
+	// A state slot older than the checkpoint survived a power cut (state is not fsynced; the
+	// checkpoint is, after the log it covers): it may name a segment cleanup has trimmed since.
+	// The log from the checkpoint's position on is the truth then.
+	orig := st
+	if cat, ok, err := readCatalog(db.catalogPath()); err != nil {
+		return st, err
+	} else if ok && cat.TSN > st.TSN {
+		pos, _ := cat.Log.pos() // INVARIANT: readCatalog checked it
+		st.TSN, st.Pos = cat.TSN, pos
+	}
 	segs, err := wal.ListSegments(db.logDir)
 	if err != nil {
 		return st, err
@@ -187,8 +197,8 @@ func (db *DB) recoverLocked() (st state, err error) {
 		crashAt(crashRecoverAdopted)
 	}
 	cur.Boot = db.boot // off the fast path: state then records a boot that has recovered
-	if cur != st {
-		cur.Seq = st.Seq + 1
+	if cur != orig {
+		cur.Seq = orig.Seq + 1
 		if err := writeState(db.state, cur, false); err != nil {
 			return st, err
 		}

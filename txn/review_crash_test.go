@@ -276,7 +276,7 @@ func TestReviewCheckpointCrashPoints(t *testing.T) {
 			crashed := 0
 			for i := range iters {
 				arm := fmt.Sprintf("%s:%d", point, 1+rng.IntN(4))
-				k := startReviewHelper(t, reviewHelperEnv+"="+dir, "REVIEW_CRASH="+arm, "REVIEW_ROUNDS=3")
+				k := startReviewHelper(t, reviewHelperEnv+"="+dir, "REVIEW_CRASH="+arm, "REVIEW_ROUNDS=6")
 				lines, err := k.all(t)
 				var last string
 				for _, l := range lines {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/txtdb/txtdb/pages"
+	"github.com/txtdb/txtdb/wal"
 )
 
 // Review tests: each demonstrates a defect and fails on the code it was written against.
@@ -73,9 +74,9 @@ func TestReviewAppendOnUnloadedFileVersionLosesBase(t *testing.T) {
 	require.Len(t, objs, 2)
 }
 
-// GC safety, read-only handles: a read-only handle registers no floor, so cleanup deletes the
-// page files its open snapshot still reads. Its transaction then fails with ErrCorrupt on a
-// healthy store.
+// GC safety, read-only handles: a read-only handle registers no floor (it writes nothing), so
+// cleanup may delete the page files its open snapshot still reads. The read then fails with
+// ErrSnapshotTooOld, never ErrCorrupt on a healthy store, and a new transaction reads fine.
 func TestReviewReadOnlyHandleHoldsNoFloor(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -92,9 +93,15 @@ func TestReviewReadOnlyHandleHoldsNoFloor(t *testing.T) {
 	}
 	waitPinsNothingBelow(t, w, 4)
 	require.NoError(t, w.Checkpoint(ctx))
-	v, err := readInt(tx, "c", "page000001")
-	require.NoError(t, err, "a read-only handle's open snapshot lost its page files")
-	require.Equal(t, 0, v)
+	_, err = readInt(tx, "c", "page000001")
+	require.ErrorIs(t, err, ErrSnapshotTooOld, "a read-only handle's open snapshot lost its page files")
+	require.NotErrorIs(t, err, ErrConflict)
+	require.NoError(t, view(ctx, ro, func(tx *Tx) error {
+		v, err := readInt(tx, "c", "page000001")
+		require.NoError(t, err)
+		require.Equal(t, 3, v)
+		return nil
+	}))
 }
 
 // Catch-up after trimming, with a cached segment handle: a handle that caught up once keeps its
@@ -124,7 +131,7 @@ func TestReviewCachedSegmentSkipsTrimmedSegments(t *testing.T) {
 	}
 	waitPinsNothingBelow(t, w, 42)
 	require.NoError(t, w.Checkpoint(ctx))
-	segs, err := listSegments(filepath.Join(dir, pages.MetaDir, logDirName))
+	segs, err := wal.ListSegments(filepath.Join(dir, pages.MetaDir, logDirName))
 	require.NoError(t, err)
 	require.Greater(t, segs[0], pages.TSN(10), "several segments were trimmed: %v", segs)
 
@@ -172,7 +179,7 @@ func TestReviewTrimUnderBusySnapshotFailsCommit(t *testing.T) {
 	require.NoError(t, err)
 	defer tx.Rollback()
 	require.Equal(t, s, tx.Snapshot())
-	seg := b.idxp.Load().pos.seg
+	seg := b.idxp.Load().pos.Seg
 	waitFloor(t, b, s) // b pins S
 
 	for range 3 {
@@ -186,7 +193,7 @@ func TestReviewTrimUnderBusySnapshotFailsCommit(t *testing.T) {
 	}
 	waitPinsNothingBelow(t, w, s)
 	require.NoError(t, w.Checkpoint(ctx))
-	segs, err := listSegments(filepath.Join(dir, pages.MetaDir, logDirName))
+	segs, err := wal.ListSegments(filepath.Join(dir, pages.MetaDir, logDirName))
 	require.NoError(t, err)
 	require.Greater(t, segs[0], seg, "segment %d of b's position was trimmed (all records <= horizon %d): %v", seg, s, segs)
 

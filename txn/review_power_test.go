@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/txtdb/txtdb/pages"
+	"github.com/txtdb/txtdb/wal"
 )
 
 // Power cut after a trim: state is never fsynced with sync on (the log is the commit point), so a
@@ -20,16 +21,16 @@ func TestReviewPowerCutAfterTrimKeepsOldStateSlot(t *testing.T) {
 	dir := t.TempDir()
 	setupPair(t, dir, Config{SegmentBytes: 512, LogRetention: -1})
 	db := mustOpen(t, dir, Config{})
-	before, err := db.state.read()
+	before, err := db.state.Read()
 	require.NoError(t, err)
 	for range 30 {
 		_, _, err := update(ctx, db, func(tx *Tx) error { _, err := bumpPair(tx); return err })
 		require.NoError(t, err)
 	}
 	require.NoError(t, db.Close()) // the last one: checkpoint, cleanup, trim
-	segs, err := listSegments(filepath.Join(dir, pages.MetaDir, logDirName))
+	segs, err := wal.ListSegments(filepath.Join(dir, pages.MetaDir, logDirName))
 	require.NoError(t, err)
-	require.Greater(t, segs[0], before.pos.seg, "the segment of the older state slot was trimmed: %v", segs)
+	require.Greater(t, segs[0], before.Pos.Seg, "the segment of the older state slot was trimmed: %v", segs)
 
 	rewindState(t, dir, before) // the state slot that survived the power cut
 	reboot(t)

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package pages
+
+// SyncAll reports false: this platform has no syncfs(2); fsync file by file instead.
+func (d *Dir) SyncAll() (bool, error) { return false, nil }
