@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,7 +28,10 @@ const (
 
 // stress runs the multi-process stress job: it creates a store, starts worker processes that
 // transfer money between accounts, SIGKILLs and restarts one of them now and then, shows a live
-// progress line, and ends with a report that checks nothing was lost or invented.
+// progress line, and ends with a report that checks nothing was lost or invented. Every second it
+// samples the data directory and the store's Stats, and the workers report their heap; the
+// report shows both at the start, middle and end of the run (always on: a directory walk and
+// a Stats call per second in the parent, one ReadMemStats per second in each worker).
 func stress(args []string) error {
 	fs := flag.NewFlagSet("stress", flag.ExitOnError)
 	procs := fs.Int("procs", 4, "worker processes")
@@ -64,7 +68,9 @@ func stress(args []string) error {
 	ctx, cancel := context.WithTimeout(ctx, *duration)
 	defer cancel()
 
-	r := &run{start: time.Now(), acked: make([]int64, *procs), conflicts: make([]int64, *procs)}
+	r := &run{start: time.Now(), acked: make([]int64, *procs), conflicts: make([]int64, *procs),
+		heap: make([][]heapSample, *procs)}
+	disk := []diskSample{sampleDisk(db, *dir, 0)}
 	workerArgs := []string{"stress-worker", "-dir", *dir, "-accounts", strconv.Itoa(*accounts)}
 	if *noSync {
 		workerArgs = append(workerArgs, "-nosync")
@@ -85,21 +91,27 @@ func stress(args []string) error {
 	}
 	progress := time.NewTicker(250 * time.Millisecond)
 	defer progress.Stop()
+	sample := time.NewTicker(time.Second)
+	defer sample.Stop()
 loop:
 	for {
 		select {
 		case <-ctx.Done():
+			disk = append(disk, sampleDisk(db, *dir, time.Since(r.start)))
 			break loop
 		case <-ticker:
 			r.killOne(rand.IntN(*procs))
 		case <-progress.C:
 			r.progress()
+		case <-sample.C:
+			disk = append(disk, sampleDisk(db, *dir, time.Since(r.start)))
 		}
 	}
 	wg.Wait()
 	r.progress()
 	fmt.Println()
-	return r.report(db, *accounts, setupTSN)
+	after := sampleDisk(db, *dir, time.Since(r.start))
+	return r.report(db, *accounts, setupTSN, disk, after)
 }
 
 func createBank(db *txtdb.DB, accounts int) (txtdb.TSN, error) {
@@ -134,6 +146,7 @@ type run struct {
 	restarts  int
 	failures  []string
 	cmds      map[int]*exec.Cmd
+	heap      [][]heapSample // per worker slot: the heap lines of all its incarnations
 }
 
 // keepRunning runs worker slot i until ctx ends, restarting it whenever it was killed.
@@ -156,6 +169,7 @@ func (r *run) keepRunning(ctx context.Context, i int, args []string) {
 		}
 		r.cmds[i] = cmd
 		r.mu.Unlock()
+		started := time.Now()
 		stopped := make(chan struct{})
 		go func() {
 			select {
@@ -174,6 +188,13 @@ func (r *run) keepRunning(ctx context.Context, i int, args []string) {
 				r.mu.Lock()
 				r.acked[i] = base + last
 				r.conflicts[i] = baseConf + lastConf
+				r.mu.Unlock()
+			} else if len(f) == 3 && f[0] == "heap" {
+				s := heapSample{at: time.Since(r.start), up: time.Since(started)}
+				s.inuse, _ = strconv.ParseUint(f[1], 10, 64)
+				s.alloc, _ = strconv.ParseUint(f[2], 10, 64)
+				r.mu.Lock()
+				r.heap[i] = append(r.heap[i], s)
 				r.mu.Unlock()
 			} else if len(f) > 0 && f[0] == "error" {
 				r.fail(fmt.Sprintf("worker %d: %s", i, sc.Text()))
@@ -231,10 +252,10 @@ func (r *run) progress() {
 	fmt.Printf("\r[%5.1fs] commits %8d  %7.0f/s  conflicts %6d  kills %3d ", el, acked, float64(acked)/el, conflicts, kills)
 }
 
-// report checks the store after the run: money is conserved, every acknowledged commit is
-// there (the TSN counts at least as many transfers as were acknowledged), and the directory opens
-// and commits again.
-func (r *run) report(db *txtdb.DB, accounts int, setupTSN txtdb.TSN) error {
+// report prints the disk and heap samples, then checks the store after the run: money is
+// conserved, every acknowledged commit is there (the TSN counts at least as many transfers as
+// were acknowledged), and the directory opens and commits again.
+func (r *run) report(db *txtdb.DB, accounts int, setupTSN txtdb.TSN, disk []diskSample, after diskSample) error {
 	acked, conflicts := r.totals()
 	var sum, n int
 	var snap txtdb.TSN
@@ -265,6 +286,9 @@ func (r *run) report(db *txtdb.DB, accounts int, setupTSN txtdb.TSN) error {
 	fmt.Printf("run:        %v, %d processes, %d SIGKILLs, %d restarts\n", el.Round(time.Millisecond), len(r.acked), r.kills, r.restarts)
 	fmt.Printf("commits:    %d acknowledged (%s per process), %d in the log, %.0f/s\n", acked, strings.Join(per, " "), committed, float64(committed)/el.Seconds())
 	fmt.Printf("conflicts:  %d retried\n", conflicts)
+	r.mu.Lock()
+	writeMetrics(os.Stdout, disk, after, r.heap)
+	r.mu.Unlock()
 	checks := []struct {
 		name string
 		ok   bool
@@ -294,7 +318,9 @@ func (r *run) report(db *txtdb.DB, accounts int, setupTSN txtdb.TSN) error {
 }
 
 // stressWorker is one worker process: transfers until SIGTERM, printing "n <commits> <conflicts>"
-// after every acknowledged commit batch of progress.
+// after every acknowledged commit batch of progress, and "heap <HeapInuse> <HeapAlloc>" once
+// after Open and then about every second (no runtime.GC first: that would cost more than the
+// work it measures).
 func stressWorker(args []string) error {
 	fs := flag.NewFlagSet("stress-worker", flag.ExitOnError)
 	dir := fs.String("dir", "", "data directory")
@@ -312,7 +338,13 @@ func stressWorker(args []string) error {
 	defer stop()
 	out := bufio.NewWriter(os.Stdout)
 	var commits, conflicts int64
-	lastFlush := time.Now()
+	var ms runtime.MemStats
+	reportHeap := func() {
+		runtime.ReadMemStats(&ms)
+		fmt.Fprintln(out, "heap", ms.HeapInuse, ms.HeapAlloc)
+	}
+	reportHeap()
+	lastFlush, lastHeap := time.Now(), time.Now()
 	for ctx.Err() == nil {
 		a := 1 + rand.IntN(*accounts)
 		b := 1 + rand.IntN(*accounts-1)
@@ -340,6 +372,10 @@ func stressWorker(args []string) error {
 		commits++
 		conflicts += int64(attempts - 1)
 		// Only acknowledged commits are reported, so a SIGKILL never over-counts.
+		if time.Since(lastHeap) >= time.Second {
+			reportHeap()
+			lastHeap = time.Now()
+		}
 		if time.Since(lastFlush) > 50*time.Millisecond {
 			fmt.Fprintln(out, "n", commits, conflicts)
 			out.Flush()
