@@ -118,12 +118,13 @@ func (d *Dir) WriteVersion(nsPath, pageID string, f Format, tsn TSN, objs []Obje
 	return nil
 }
 
-// WriteVersionIn is WriteVersion into any folder inside the directory (a namespace folder, or a
-// folder of the engine's under MetaDir), without the final fsync of the folder: a caller that
-// writes many versions into one folder syncs it once with SyncFolder before relying on them.
-// With syncFile false the file itself is not fsynced either: the caller makes everything durable
-// at once (SyncAll) before anything names the file. folder must be a clean, slash-separated
-// relative path (fs.ValidPath).
+// WriteVersionIn writes a version file into any folder inside the directory (a namespace folder,
+// or a folder of the engine's under MetaDir) for a caller that publishes it by other means (the
+// engine's checkpoint catalog names the files only once they are durable): the file is created
+// under its final name (exclusively: fs.ErrExist if it is there) and written, with no temporary
+// name and no fsync of the folder, and with no fsync of the file unless syncFile. Until the
+// caller has made it durable (SyncAll or SyncFolder) and published it, a reader may find it
+// partly written. folder must be a clean, slash-separated relative path (fs.ValidPath).
 func (d *Dir) WriteVersionIn(folder, pageID string, f Format, tsn TSN, objs []Object, perm os.FileMode, syncFile bool) error {
 	if !fs.ValidPath(folder) || folder == "." {
 		return fmt.Errorf("write version: %w", &NameError{Kind: "folder", Name: folder, Reason: "not a clean relative path"})
@@ -139,8 +140,35 @@ func (d *Dir) WriteVersionIn(folder, pageID string, f Format, tsn TSN, objs []Ob
 	if err != nil {
 		return fmt.Errorf("write version %s: %w", rel, err)
 	}
-	if err := d.publishFile(folder, rel, data, perm, false, syncFile); err != nil {
+	if err := d.writeNew(folder, rel, data, perm, syncFile); err != nil {
 		return fmt.Errorf("write version %s: %w", rel, err)
+	}
+	return nil
+}
+
+// writeNew creates rel exclusively and writes data to it (see WriteVersionIn).
+func (d *Dir) writeNew(dir, rel string, data []byte, perm fs.FileMode, syncFile bool) (err error) {
+	perm &= fs.ModePerm
+	if perm == 0 {
+		perm = defaultFilePerm
+	}
+	if err := d.mkdirs(dir, perm|(perm&0o444)>>2); err != nil {
+		return err
+	}
+	file, err := d.root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := file.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	if _, err := file.Write(data); err != nil {
+		return err
+	}
+	if syncFile {
+		return d.sync(file)
 	}
 	return nil
 }
@@ -154,11 +182,7 @@ func (d *Dir) SyncFolder(folder string) error {
 }
 
 // publish writes data to the new file rel in folder dir; see WriteVersion.
-func (d *Dir) publish(dir, rel string, data []byte, perm fs.FileMode, syncDir bool) error {
-	return d.publishFile(dir, rel, data, perm, syncDir, true)
-}
-
-func (d *Dir) publishFile(dir, rel string, data []byte, perm fs.FileMode, syncDir, syncFile bool) (err error) {
+func (d *Dir) publish(dir, rel string, data []byte, perm fs.FileMode, syncDir bool) (err error) {
 	if _, err := d.root.Lstat(rel); err == nil {
 		return &fs.PathError{Op: "publish", Path: rel, Err: fs.ErrExist}
 	}
@@ -185,10 +209,8 @@ func (d *Dir) publishFile(dir, rel string, data []byte, perm fs.FileMode, syncDi
 	if _, err := file.Write(data); err != nil {
 		return err
 	}
-	if syncFile {
-		if err := d.sync(file); err != nil {
-			return err
-		}
+	if err := d.sync(file); err != nil {
+		return err
 	}
 	err = file.Close()
 	file = nil

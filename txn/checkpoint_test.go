@@ -500,3 +500,36 @@ func gcRace(t *testing.T, planted bool) {
 	require.NoError(t, err)
 	require.LessOrEqual(t, h, tx.Snapshot(), "no snapshot below the horizon")
 }
+
+// A move into a folder that still holds a version file nobody owns (a move out that could not
+// finish unlinking, a failed checkpoint) never takes that file for one of the moved namespace's:
+// the target is cleared before the links, even where a name collides.
+func TestMoveIntoFolderWithLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	db := mustOpen(t, dir, Config{OneObjectPerPage: true})
+	tsn, _, err := update(ctx, db, func(tx *Tx) error {
+		if err := tx.CreateNamespace("c"); err != nil {
+			return err
+		}
+		_, err := tx.Insert("c", 7)
+		return err
+	})
+	require.NoError(t, err)
+	require.NoError(t, db.Checkpoint(ctx))
+	// A leftover under exactly the name the move will link.
+	stray := filepath.Join(dir, "e", "page000001.json.v"+fmt.Sprint(tsn))
+	require.NoError(t, os.MkdirAll(filepath.Dir(stray), 0o755))
+	require.NoError(t, os.WriteFile(stray, []byte("[\n  999\n]\n"), 0o644))
+	_, _, err = update(ctx, db, func(tx *Tx) error { return tx.RenameNamespace("c", "e") })
+	require.NoError(t, err)
+	require.NoError(t, db.Checkpoint(ctx))
+	require.NoError(t, db.Close())
+	fresh := mustOpen(t, dir, Config{})
+	require.NoError(t, view(ctx, fresh, func(tx *Tx) error {
+		v, err := readInt(tx, "e", "page000001")
+		require.NoError(t, err)
+		require.Equal(t, 7, v, "the moved page, not the leftover")
+		return nil
+	}))
+}

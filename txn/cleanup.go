@@ -138,6 +138,13 @@ func (db *DB) finishMove(ci *catalogInc) error {
 	if err := db.root.MkdirAll(to, dirMode(db.cfg.FileMode)); err != nil {
 		return fmt.Errorf("move %s: %w", from, err)
 	}
+	// Nobody owns the target in the published catalog: a version file there is a leftover (of a
+	// move out that could not finish unlinking, or a checkpoint that failed), or one this move
+	// already linked. Either way it goes first, so no file of another incarnation is ever taken
+	// for one of this one's (the files are all still in from).
+	if err := db.removeFolderFiles(to, false); err != nil {
+		return err
+	}
 	if from != "" {
 		vs, err := db.listVersions(from)
 		if err != nil {

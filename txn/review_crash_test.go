@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -351,7 +352,10 @@ func TestReviewCheckpointSyscallFaults(t *testing.T) {
 		iters = 20
 	}
 	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	if v := os.Getenv("TXTDB_SEED"); v != "" {
+		seed, _ = strconv.ParseUint(v, 10, 64)
+	}
+	t.Logf("seed %d (TXTDB_SEED replays it)", seed)
 	rng := rand.New(rand.NewPCG(seed, seed))
 	for _, sc := range []string{"linkat", "renameat", "unlinkat", "mkdirat", "fsync", "fdatasync", "pwrite64"} {
 		t.Run(sc, func(t *testing.T) {
