@@ -293,6 +293,12 @@ func TestKilledSnapshotHolderStopsPinning(t *testing.T) {
 	h, _, err := w.horizon.read()
 	require.NoError(t, err)
 	require.Equal(t, held, h, "the holder's snapshot is the horizon")
+	// Stats shows what holds cleanup back, in another process (once its housekeeper raised the
+	// floor it registered with, 0, to its snapshot).
+	require.Eventually(t, func() bool {
+		st := w.Stats()
+		return st.OldestFloor == held && st.OldestFloorPID == k.cmd.Process.Pid && st.OldestFloorAge > 0
+	}, longStop, housekeepTick/4)
 	require.Greater(t, len(dataFiles(t, dir)), 2, "versions the holder may read are kept")
 	procs := filepath.Join(dir, pages.MetaDir, procsDirName)
 	ents, err := os.ReadDir(procs)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/txtdb/txtdb/pages"
@@ -486,4 +487,31 @@ func TestSegmentTempLeftoversRemoved(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, 0, v)
 	})
+}
+
+// A lenient rebuild (NoSync state after a reboot) that would end below the checkpoint TSN is
+// ErrCorrupt, never a cut: page files of those TSNs exist, so the log lost durable records.
+func TestLenientRebuildBelowCheckpointIsCorrupt(t *testing.T) {
+	dir := t.TempDir()
+	skipCheck(dir) // damaged on purpose
+	ctx := context.Background()
+	setupPair(t, dir, Config{})
+	db := mustOpen(t, dir, Config{NoSync: true, CheckpointEvery: time.Hour})
+	for range 4 {
+		_, _, err := update(ctx, db, func(tx *Tx) error { _, err := bumpPair(tx); return err })
+		require.NoError(t, err)
+	}
+	require.NoError(t, db.Checkpoint(ctx))
+	// Keep the handle's last close from writing anything more: the damage comes after.
+	data, err := os.ReadFile(seg1(dir))
+	require.NoError(t, err)
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	cut := bytes.Join(lines[:len(lines)-3], nil) // the last two records (and the zeros) gone
+	reboot(t)
+	require.NoError(t, os.WriteFile(seg1(dir), cut, 0o644))
+	before := snapshotFiles(t, dir)
+	_, err = Open(ctx, dir, Config{NoSync: true})
+	require.ErrorIs(t, err, pages.ErrCorrupt)
+	require.Contains(t, err.Error(), "below the checkpoint")
+	require.Equal(t, before, snapshotFiles(t, dir), "nothing changed")
 }

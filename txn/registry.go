@@ -38,6 +38,7 @@ type regEntry struct {
 	pid   int
 	start int64     // unix nanoseconds
 	floor pages.TSN // oldest snapshot the handle may still read (valid unless idle)
+	since int64     // unix nanoseconds: when floor took its value (the age of what it pins)
 	idle  bool      // the handle has no open transaction: it pins nothing
 }
 
@@ -46,8 +47,8 @@ func (e regEntry) encode() []byte {
 	if e.idle {
 		idle = 1
 	}
-	body := fmt.Sprintf("txtdb-proc %d seq=%d pid=%d start=%d floor=%d idle=%d",
-		layoutVersion, e.seq, e.pid, e.start, e.floor, idle)
+	body := fmt.Sprintf("txtdb-proc %d seq=%d pid=%d start=%d floor=%d since=%d idle=%d",
+		layoutVersion, e.seq, e.pid, e.start, e.floor, e.since, idle)
 	line := fmt.Sprintf("%s crc=%08x", body, crc32.Checksum([]byte(body), wal.CRCTable))
 	buf := bytes.Repeat([]byte{' '}, procSlotSize)
 	copy(buf, line)
@@ -71,11 +72,11 @@ func decodeRegEntry(slot []byte) (regEntry, bool) {
 		return e, false
 	}
 	f := strings.Fields(body)
-	if len(f) != 7 || f[0] != "txtdb-proc" {
+	if len(f) != 8 || f[0] != "txtdb-proc" {
 		return e, false
 	}
-	vals := make([]int64, 0, 5)
-	for j, k := range []string{"seq=", "pid=", "start=", "floor=", "idle="} {
+	vals := make([]int64, 0, 6)
+	for j, k := range []string{"seq=", "pid=", "start=", "floor=", "since=", "idle="} {
 		v, ok := strings.CutPrefix(f[2+j], k)
 		if !ok {
 			return e, false
@@ -86,7 +87,7 @@ func decodeRegEntry(slot []byte) (regEntry, bool) {
 		}
 		vals = append(vals, n)
 	}
-	e.seq, e.pid, e.start, e.floor, e.idle = uint64(vals[0]), int(vals[1]), vals[2], pages.TSN(vals[3]), vals[4] == 1
+	e.seq, e.pid, e.start, e.floor, e.since, e.idle = uint64(vals[0]), int(vals[1]), vals[2], pages.TSN(vals[3]), vals[4], vals[5] == 1
 	return e, true
 }
 
@@ -128,7 +129,8 @@ func register(procs string, perm os.FileMode) (*registration, error) {
 			continue
 		}
 		r := &registration{id: id, path: filepath.Join(procs, id+procSuffix), f: f}
-		r.entry = regEntry{pid: os.Getpid(), start: time.Now().UnixNano(), floor: 0}
+		now := time.Now().UnixNano()
+		r.entry = regEntry{pid: os.Getpid(), start: now, since: now, floor: 0}
 		if err := r.writeLocked(r.entry); err != nil {
 			_ = f.Close()
 			_ = os.Remove(tmp)
@@ -166,6 +168,9 @@ func (r *registration) publish(floor pages.TSN, idle bool) error {
 		return nil
 	}
 	e := r.entry
+	if e.idle != idle || e.floor != floor {
+		e.since = time.Now().UnixNano()
+	}
 	e.floor, e.idle = floor, idle
 	return r.writeLocked(e)
 }

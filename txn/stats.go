@@ -32,6 +32,12 @@ type Stats struct {
 	PageFiles     int       // version files in the folders of the checkpoint's incarnations
 	PageBytes     int64     // their size
 	LiveProcesses int       // registry entries whose process is alive (this handle's included unless read-only)
+	// The oldest snapshot floor any live process publishes (what holds cleanup back), its age
+	// and the process; zero when every live process is idle. An entry that cannot be read pins
+	// everything: it shows as floor 0 with its process id unknown (-1).
+	OldestFloor    pages.TSN
+	OldestFloorAge time.Duration
+	OldestFloorPID int
 
 	// Checkpoints this handle ran (its housekeeper, Checkpoint, its last Close).
 	Checkpoints         int64
@@ -90,6 +96,15 @@ func (db *DB) Stats() Stats {
 		for _, p := range peers {
 			if p.alive {
 				s.LiveProcesses++
+			}
+			f, pins := p.pins()
+			if !pins || (s.OldestFloorPID != 0 && f >= s.OldestFloor) {
+				continue
+			}
+			s.OldestFloor, s.OldestFloorPID, s.OldestFloorAge = f, -1, 0
+			if p.readable {
+				s.OldestFloorPID = p.entry.pid
+				s.OldestFloorAge = time.Since(time.Unix(0, p.entry.since))
 			}
 		}
 	}

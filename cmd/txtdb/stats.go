@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+	"time"
 )
 
 // stats runs `txtdb stats [-json] DIR`: it opens the store read-only and prints its state as a
@@ -47,6 +48,14 @@ func stats(args []string, stdout io.Writer) error {
 	fmt.Fprintf(tw, "log\t%d segments, %s\n", s.LogSegments, bytesText(s.LogBytes))
 	fmt.Fprintf(tw, "page files\t%d files, %s\n", s.PageFiles, bytesText(s.PageBytes))
 	fmt.Fprintf(tw, "live processes\t%d\n", s.LiveProcesses)
+	switch {
+	case s.OldestFloorPID == 0:
+		fmt.Fprintf(tw, "oldest snapshot\tnone held\n")
+	case s.OldestFloorPID < 0:
+		fmt.Fprintf(tw, "oldest snapshot\tunknown (a registry entry cannot be read: nothing is cleaned up)\n")
+	default:
+		fmt.Fprintf(tw, "oldest snapshot\ttsn %d, held %s by pid %d\n", s.OldestFloor, s.OldestFloorAge.Round(time.Millisecond), s.OldestFloorPID)
+	}
 	return tw.Flush()
 }
 
