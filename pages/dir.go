@@ -173,6 +173,15 @@ func (d *Dir) writeNew(dir, rel string, data []byte, perm fs.FileMode, syncFile 
 	return nil
 }
 
+// MkdirFolder creates a folder inside the directory and the missing ones above it, fsyncing the
+// parent of each one it created, so that the new folders survive a power cut.
+func (d *Dir) MkdirFolder(folder string, perm os.FileMode) error {
+	if !fs.ValidPath(folder) || folder == "." {
+		return fmt.Errorf("make folder: %w", &NameError{Kind: "folder", Name: folder, Reason: "not a clean relative path"})
+	}
+	return d.mkdirs(folder, perm)
+}
+
 // SyncFolder fsyncs a folder inside the directory (see WriteVersionIn).
 func (d *Dir) SyncFolder(folder string) error {
 	if !fs.ValidPath(folder) {

@@ -98,3 +98,19 @@ func (c *pageCache) used() int64 {
 	defer c.mu.Unlock()
 	return c.bytes
 }
+
+// forget takes every version of index x off the list: x was replaced (a rebuild), and its
+// versions stay in memory only as long as the transactions that still read it.
+func (c *pageCache) forget(x *index) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for e := c.lru.Front(); e != nil; {
+		next := e.Next()
+		if ce := e.Value.(*cached); ce.x == x {
+			c.lru.Remove(e)
+			ce.v.elem = nil
+			c.bytes -= ce.size
+		}
+		e = next
+	}
+}

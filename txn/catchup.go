@@ -79,6 +79,7 @@ func (db *DB) rebuildIndex(old *index, target state, newLineage bool) (*index, e
 			return old, err
 		}
 		db.idxp.Store(y)
+		db.cache.forget(old)
 		db.rebuilds.Add(1)
 		if newLineage {
 			db.alloc.reset()
@@ -256,7 +257,7 @@ func (db *DB) walk(r logReader, pos, target logPos, tsn pages.TSN, fn func(sc *s
 	}
 	for pos != target {
 		if pos.Seg > target.Seg || (pos.Seg == target.Seg && pos.Off > target.Off) {
-			return pos, corrupt(db.logDir, 0, fmt.Errorf("%w: log position %v is past state %v", errAheadOfState, pos, target))
+			return pos, fmt.Errorf("%w: log position %v is past state %v", errAheadOfState, pos, target)
 		}
 		f, err := openSeg(pos.Seg)
 		if err != nil {

@@ -135,7 +135,7 @@ func (db *DB) finishMoves(c *catalog) error {
 // then removes the old names. Idempotent: a link that exists is the same file from an earlier try.
 func (db *DB) finishMove(ci *catalogInc) error {
 	from, to := ci.Dir, ci.To
-	if err := db.root.MkdirAll(to, dirMode(db.cfg.FileMode)); err != nil {
+	if err := db.pdir.MkdirFolder(to, dirMode(db.cfg.FileMode)); err != nil {
 		return fmt.Errorf("move %s: %w", from, err)
 	}
 	// Nobody owns the target in the published catalog: a version file there is a leftover (of a

@@ -129,6 +129,7 @@ type DB struct {
 	rebuilds          atomic.Int64  // indexes rebuilt from the checkpoint (lineage change, trimmed log)
 	syncAll           bool          // checkpoints make page files durable with one syncfs (Linux)
 	cache             pageCache     // page contents in memory, shared by the handle's indexes
+	dirs              catalogDirs   // which folder holds each incarnation's page files
 	housekeeper       sync.WaitGroup
 	idxp              atomic.Pointer[index] // the current index; swapped whole on a lineage change
 	alloc             allocator
@@ -553,6 +554,12 @@ func (db *DB) current(ctx context.Context, pin bool) (state, *index, error) {
 			}
 			needRepair = err != nil && !db.cfg.ReadOnly &&
 				(errors.Is(err, errAheadOfState) || (st.NoSync && errors.Is(err, pages.ErrCorrupt)))
+			if db.cfg.ReadOnly && errors.Is(err, errAheadOfState) {
+				// The surviving state slot is older than the checkpoint (a power cut; only a
+				// writer repairs state). Reading stops at the checkpoint: everything up to it
+				// is durable; what lies past it stays unread until a writer has recovered.
+				return db.atCheckpoint(st, pin)
+			}
 		}
 		if needRepair && repaired {
 			if err == nil {
@@ -582,4 +589,22 @@ func (db *DB) noteBoot(st state) {
 	if db.boot != "" && st.Boot == db.boot && !db.verified.Load() {
 		db.verified.Store(true)
 	}
+}
+
+// atCheckpoint gives a read-only handle whose state is older than the checkpoint a snapshot at
+// the checkpoint TSN of its index (see current).
+func (db *DB) atCheckpoint(st state, pin bool) (state, *index, error) {
+	db.catchMu.Lock()
+	defer db.catchMu.Unlock()
+	x := db.idxp.Load()
+	x.mu.Lock()
+	if x.lineage == "" {
+		x.lineage = st.Lineage
+	}
+	st.TSN, st.Pos = x.applied, x.pos
+	x.mu.Unlock()
+	if pin {
+		x.pin(st.TSN)
+	}
+	return st, x, nil
 }

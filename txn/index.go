@@ -65,7 +65,6 @@ func (h *pageHist) at(snap pages.TSN) (*version, bool) {
 // Deleting and re-creating a name makes a new incarnation, so old pages never come back.
 type incarnation struct {
 	id       string
-	dir      string // folder of its page files as the last catalog read said ("" = none)
 	pages    map[uint64]*pageHist
 	setTSN   pages.TSN // last TSN that added or removed a page (the page set changed)
 	reserved uint64    // page numbers below this are committed or reserved by some process
@@ -283,10 +282,12 @@ func (x *index) apply(r *record, start, end logPos) error {
 				loc: recLoc{seg: start.Seg, off: start.Off, n: end.Off - start.Off, prev: start.Chain}}
 			if o.Kind == opAppend {
 				b := h.latest()
-				v.append, v.base, v.delta, v.appends = true, b, o.Objects, b.appends+1
+				v.append, v.base, v.appends = true, b, b.appends+1
 				if b.loaded {
 					v.loaded, v.objs = true, slices.Concat(b.objs, o.Objects) // a new slice: versions never share
 				}
+				// Otherwise the appended objects are not kept (they would be memory outside the
+				// cache's bound): the first read loads them from the record at loc.
 			}
 			if v.loaded && x.cache != nil {
 				x.cache.add(x, v)

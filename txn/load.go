@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"sync"
 
 	"github.com/txtdb/txtdb/pages"
 	"github.com/txtdb/txtdb/wal"
@@ -53,11 +54,10 @@ func (db *DB) indexFromCheckpoint() (*index, error) {
 		if ci.NS == "" {
 			continue // dropped at or before the checkpoint: no snapshot of this index can see it
 		}
-		in := &incarnation{id: ci.Inc, dir: ci.Dir, pages: map[uint64]*pageHist{}, reserved: max(ci.Reserved, 1)}
-		for _, dir := range []string{ci.Dir, ci.To} {
-			if dir == "" {
-				continue
-			}
+		in := &incarnation{id: ci.Inc, pages: map[uint64]*pageHist{}, reserved: max(ci.Reserved, 1)}
+		// During a move (To set) every file is still in Dir: To may hold this move's links or
+		// leftovers of another incarnation, so it is never listed.
+		if dir := ci.Dir; dir != "" {
 			files, err := db.listVersions(dir)
 			if err != nil {
 				return nil, err
@@ -149,10 +149,6 @@ func (db *DB) contents(x *index, inc string, n uint64, v *version) ([]pages.Obje
 func (db *DB) load(x *index, inc string, n uint64, v *version, depth int) ([]pages.Object, error) {
 	x.mu.RLock()
 	loaded, objs, onDisk, loc, isAppend, base, delta := v.loaded, v.objs, v.onDisk, v.loc, v.append, v.base, v.delta
-	dir := ""
-	if in := x.incs[inc]; in != nil {
-		dir = in.dir
-	}
 	x.mu.RUnlock()
 	if loaded {
 		return objs, nil
@@ -160,7 +156,7 @@ func (db *DB) load(x *index, inc string, n uint64, v *version, depth int) ([]pag
 	var err error
 	objs, err = nil, errNoSource
 	if onDisk {
-		objs, err = db.readPageFile(x, inc, dir, n, v.tsn)
+		objs, err = db.readPageFile(inc, n, v.tsn)
 	}
 	if err != nil && loc.seg != 0 && depth <= maxAppends+1 {
 		var lerr error
@@ -169,10 +165,15 @@ func (db *DB) load(x *index, inc string, n uint64, v *version, depth int) ([]pag
 		} else if !onDisk {
 			err = lerr
 			// Trimmed, or a base that is gone: a checkpoint may have written this version whole.
-			if fobjs, ferr := db.readPageFile(x, inc, dir, n, v.tsn); ferr == nil {
+			if fobjs, ferr := db.readPageFile(inc, n, v.tsn); ferr == nil {
 				objs, err = fobjs, nil
 			}
 		}
+	}
+	if errors.Is(err, errSegmentGone) || errors.Is(err, errNoSource) {
+		// Neither the log nor a page file holds it: for a handle that pins its snapshots this
+		// cannot happen (docs/PROTOCOL.md, the horizon); a read-only handle pins nothing.
+		err = corrupt(pages.VersionFileName(pages.PageID(n), db.format, v.tsn), 0, err)
 	}
 	if err != nil {
 		return nil, err
@@ -242,59 +243,92 @@ func (db *DB) readOp(loc recLoc, inc string, n uint64) (*op, error) {
 	return nil, corrupt(f.Name(), loc.off, fmt.Errorf("record has no change of page %s", pages.PageID(n)))
 }
 
-// readPageFile reads version tsn of page n of incarnation inc from its folder. A checkpoint may
-// have moved the incarnation's files to another folder since this process last read the catalog:
-// on a missing file it reads the catalog again and retries there.
-func (db *DB) readPageFile(x *index, inc, dir string, n uint64, tsn pages.TSN) ([]pages.Object, error) {
+// readPageFile reads version tsn of page n of incarnation inc from the folder the catalog gives
+// it. A checkpoint may move an incarnation's files and give its old folder to another one (whose
+// files can carry the same names), so the folder is looked up in the current catalog, and the
+// read counts only if the catalog did not change while it ran; otherwise it is done again.
+func (db *DB) readPageFile(inc string, n uint64, tsn pages.TSN) ([]pages.Object, error) {
 	name := pages.VersionFileName(pages.PageID(n), db.format, tsn)
-	var firstErr error
-	for attempt := 0; attempt < 3; attempt++ {
-		if dir != "" {
-			rel := path.Join(dir, name)
-			data, err := db.root.ReadFile(rel)
-			if err == nil {
-				objs, err := pages.DecodePage(db.format, data)
-				if err != nil {
-					var ce *pages.CorruptError
-					if errors.As(err, &ce) && ce.Path == "" {
-						ce.Path = rel
-					}
-					return nil, fmt.Errorf("read page %s: %w", rel, err)
-				}
-				return objs, nil
-			}
-			if !errors.Is(err, fs.ErrNotExist) {
-				return nil, fmt.Errorf("read page %s: %w", rel, err)
-			}
-			if firstErr == nil {
-				firstErr = err
-			}
-		}
-		cat, _, err := readCatalog(db.catalogPath())
+	var lastErr error = fs.ErrNotExist
+	for attempt := 0; attempt < 10; attempt++ {
+		dir, id, err := db.dirs.lookup(db, inc)
 		if err != nil {
 			return nil, err
 		}
-		ci := cat.inc(inc)
-		if ci == nil {
+		if dir == "" {
 			break
 		}
-		// Files move from Dir to To; during a move a file is in one or the other.
-		next := ci.Dir
-		if ci.To != "" && (next == dir || next == "") {
-			next = ci.To
+		rel := path.Join(dir, name)
+		data, err := db.root.ReadFile(rel)
+		if same, serr := db.dirs.unchanged(db, id); serr != nil {
+			return nil, serr
+		} else if !same {
+			continue // moved meanwhile, perhaps: look again
 		}
-		if next == dir && attempt > 0 {
+		if errors.Is(err, fs.ErrNotExist) {
+			lastErr = err
 			break
 		}
-		dir = next
-		x.mu.Lock()
-		if in := x.incs[inc]; in != nil {
-			in.dir = ci.Dir
+		if err != nil {
+			return nil, fmt.Errorf("read page %s: %w", rel, err)
 		}
-		x.mu.Unlock()
+		objs, err := pages.DecodePage(db.format, data)
+		if err != nil {
+			var ce *pages.CorruptError
+			if errors.As(err, &ce) && ce.Path == "" {
+				ce.Path = rel
+			}
+			return nil, fmt.Errorf("read page %s: %w", rel, err)
+		}
+		return objs, nil
 	}
-	if firstErr == nil {
-		firstErr = fs.ErrNotExist
+	return nil, corrupt(name, 0, fmt.Errorf("page file of incarnation %s missing: %w", inc, lastErr))
+}
+
+// catalogDirs caches which folder the catalog gives each incarnation, for the catalog file it was
+// read from (a checkpoint replaces the file, so its identity changes with every new catalog).
+type catalogDirs struct {
+	mu   sync.Mutex
+	id   os.FileInfo       // guarded by mu: the catalog file the map was read from
+	dirs map[string]string // guarded by mu: incarnation -> folder (during a move: still Dir)
+}
+
+// lookup returns the folder of inc in the current catalog and that catalog file's identity.
+func (c *catalogDirs) lookup(db *DB, inc string) (string, os.FileInfo, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fi, err := os.Stat(db.catalogPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil, nil // never checkpointed: no page files
 	}
-	return nil, corrupt(name, 0, fmt.Errorf("page file of incarnation %s missing: %w", inc, firstErr))
+	if err != nil {
+		return "", nil, fmt.Errorf("read checkpoint: %w", err)
+	}
+	if !sameCatalog(c.id, fi) {
+		cat, _, err := readCatalog(db.catalogPath())
+		if err != nil {
+			return "", nil, err
+		}
+		c.dirs = map[string]string{}
+		for _, ci := range cat.Incs {
+			c.dirs[ci.Inc] = ci.Dir
+		}
+		c.id = fi // the file read may already be newer than fi: unchanged then asks again
+	}
+	return c.dirs[inc], c.id, nil
+}
+
+// unchanged reports whether the catalog file is still the one id names.
+func (c *catalogDirs) unchanged(db *DB, id os.FileInfo) (bool, error) {
+	fi, err := os.Stat(db.catalogPath())
+	if err != nil {
+		return false, fmt.Errorf("read checkpoint: %w", err)
+	}
+	return sameCatalog(id, fi), nil
+}
+
+// sameCatalog reports whether two stats are of one catalog file: the same inode (and, since an
+// inode number is reused once freed, the same modification time and size).
+func sameCatalog(a, b os.FileInfo) bool {
+	return a != nil && b != nil && os.SameFile(a, b) && a.ModTime().Equal(b.ModTime()) && a.Size() == b.Size()
 }

@@ -82,8 +82,8 @@ func (db *DB) recoverLocked() (st state, err error) {
 	orig := st
 	if cat, ok, err := readCatalog(db.catalogPath()); err != nil {
 		return st, err
-	} else if ok && cat.TSN > st.TSN {
-		pos, _ := cat.Log.pos() // INVARIANT: readCatalog checked it
+	} else if pos, _ := cat.Log.pos(); ok && (cat.TSN > st.TSN || posAfter(pos, st.Pos)) {
+		// (Equal TSNs: reservations after the last commit, in a segment started for them.)
 		st.TSN, st.Pos = cat.TSN, pos
 	}
 	segs, err := wal.ListSegments(db.logDir)
@@ -395,4 +395,9 @@ func tailClean(f *os.File, off int64) bool {
 		return false
 	}
 	return (n == 1 && errors.Is(err, io.EOF)) || (n == 2 && b[1] == 0)
+}
+
+// posAfter reports whether log position a lies after b.
+func posAfter(a, b logPos) bool {
+	return a.Seg > b.Seg || (a.Seg == b.Seg && a.Off > b.Off)
 }
