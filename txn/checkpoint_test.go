@@ -46,30 +46,12 @@ func dataTree(t *testing.T, dir string) (files, dirs []string) {
 	return files, dirs
 }
 
-// pagesAt reads every page of the namespaces a transaction sees: ns -> page -> object texts.
+// allPages reads every page of the namespaces a transaction sees: ns -> page -> object texts.
 func allPages(t *testing.T, db *DB) map[string]map[string][]string {
 	t.Helper()
-	out := map[string]map[string][]string{}
-	require.NoError(t, view(context.Background(), db, func(tx *Tx) error {
-		names, err := tx.Namespaces()
-		if err != nil {
-			return err
-		}
-		for _, ns := range names {
-			m, err := tx.Match(ns, "*")
-			if err != nil {
-				return err
-			}
-			out[ns] = map[string][]string{}
-			for id, objs := range m {
-				for _, o := range objs {
-					out[ns][id] = append(out[ns][id], o.Text())
-				}
-			}
-		}
-		return nil
-	}))
-	return out
+	m, err := allPagesErr(context.Background(), db)
+	require.NoError(t, err)
+	return m
 }
 
 // A store at rest holds one version file per page, with its current contents, in the folder of

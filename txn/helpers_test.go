@@ -196,8 +196,15 @@ func (b *lockedBuffer) String() string {
 
 func startChild(tb testing.TB, role string, env ...string) *child {
 	tb.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), "TXN_ROLE="+role), env...)
+	return startTestBinary(tb, []string{"-test.run=^$"}, append([]string{"TXN_ROLE=" + role}, env...)...)
+}
+
+// startTestBinary re-executes this test binary with args and env added to ours; its stdout lines
+// arrive on lines (up to 16 MiB each), its stderr is kept (and copied to ours).
+func startTestBinary(tb testing.TB, args []string, env ...string) *child {
+	tb.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), env...)
 	c := &child{cmd: cmd, lines: make(chan string, 1<<16), done: make(chan error, 1)}
 	// Not an *os.File: cmd.Wait returns only once all of the child's stderr is copied.
 	cmd.Stderr = io.MultiWriter(os.Stderr, &c.stderr)
@@ -209,6 +216,7 @@ func startChild(tb testing.TB, role string, env ...string) *child {
 	require.NoError(tb, cmd.Start())
 	go func() {
 		sc := bufio.NewScanner(out)
+		sc.Buffer(nil, 16<<20)
 		for sc.Scan() {
 			c.lines <- sc.Text()
 		}

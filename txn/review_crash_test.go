@@ -1,12 +1,10 @@
 package txn
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -235,27 +233,7 @@ func allPagesErr(ctx context.Context, db *DB) (map[string]map[string][]string, e
 // startReviewHelper re-executes the test binary as TestReviewHelperProcess.
 func startReviewHelper(tb testing.TB, env ...string) *child {
 	tb.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestReviewHelperProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), env...)
-	c := &child{cmd: cmd, lines: make(chan string, 1<<16), done: make(chan error, 1)}
-	cmd.Stderr = io.MultiWriter(os.Stderr, &c.stderr)
-	out, err := cmd.StdoutPipe()
-	require.NoError(tb, err)
-	require.NoError(tb, cmd.Start())
-	go func() {
-		sc := bufio.NewScanner(out)
-		sc.Buffer(nil, 16<<20)
-		for sc.Scan() {
-			c.lines <- sc.Text()
-		}
-		close(c.lines)
-		c.done <- cmd.Wait()
-	}()
-	tb.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-c.done
-	})
-	return c
+	return startTestBinary(tb, []string{"-test.run=^TestReviewHelperProcess$", "-test.count=1"}, env...)
 }
 
 func TestReviewCheckpointCrashPoints(t *testing.T) {
@@ -277,6 +255,9 @@ func TestReviewCheckpointCrashPoints(t *testing.T) {
 			crashed := 0
 			for i := range iters {
 				arm := fmt.Sprintf("%s:%d", point, 1+rng.IntN(4))
+				if point == crashTrimMid {
+					arm = point + ":1" // a trim needs a mark below the horizon: rarer than the others
+				}
 				k := startReviewHelper(t, reviewHelperEnv+"="+dir, "REVIEW_CRASH="+arm, "REVIEW_ROUNDS=6")
 				lines, err := k.all(t)
 				var last string
