@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
+	"github.com/txtdb/txtdb/events"
 	"github.com/txtdb/txtdb/txn"
 )
 
@@ -15,6 +17,10 @@ import (
 type DB struct {
 	eng        *txn.DB
 	maxRetries int
+
+	feedMu     sync.Mutex
+	feed       *events.Feed // guarded by feedMu: started by the first Subscribe
+	feedClosed bool         // guarded by feedMu
 }
 
 // Open opens the store in dir, creating the directory and the store if needed. opts may be nil.
@@ -48,8 +54,12 @@ func Open(dir string, opts *Options) (*DB, error) {
 	return &DB{eng: eng, maxRetries: n}, nil
 }
 
-// Close releases the handle. Transactions still open fail afterwards. Idempotent.
-func (db *DB) Close() error { return db.eng.Close() }
+// Close releases the handle: it ends every subscription (ErrClosed) and stops the feed first.
+// Transactions still open fail afterwards. Idempotent.
+func (db *DB) Close() error {
+	ferr := db.closeFeed()
+	return errors.Join(ferr, db.eng.Close())
+}
 
 // Dir returns the data directory.
 func (db *DB) Dir() string { return db.eng.Dir() }

@@ -5,8 +5,9 @@
 //	txtdb stats [-json] DIR   the store's TSNs, checkpoint lag, log and page file sizes, processes
 //	txtdb cat DIR NS          print the pages of a namespace
 //	txtdb ls DIR              list the namespaces
+//	txtdb watch [-from TSN] [-values] DIR [NS...]   print one JSON line per commit, as they happen
 //
-// check, stats, cat and ls never write to the store: they open it read-only.
+// check, stats, cat, ls and watch never write to the store: they open it read-only.
 package main
 
 import (
@@ -45,6 +46,8 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		err = ls(args[1:], stdout)
 	case "cat":
 		err = cat(args[1:], stdout)
+	case "watch":
+		err = watchSignals(args[1:], stdout)
 	case "-h", "--help", "help":
 		usage(stderr)
 		return 0
@@ -71,7 +74,11 @@ func usage(w io.Writer) {
                         live processes; -json prints every field of txtdb.Stats as JSON
   txtdb ls DIR          list the namespaces of the store in DIR
   txtdb cat DIR NS      print every page of namespace NS
-check, stats, ls and cat open the store read-only: they never write to it.
+  txtdb watch [-from TSN] [-values] DIR [NS...]
+                        print one JSON line per commit (of any process) that touches NS or
+                        below (all if none), as it happens, until interrupted; -from resumes
+                        after TSN, -values prints the objects each change wrote
+check, stats, ls, cat and watch open the store read-only: they never write to it.
 `)
 }
 
