@@ -50,7 +50,12 @@ func TestSubscribe(t *testing.T) {
 	require.ErrorIs(t, sub.Err(), ErrClosed)
 	_, err = r.Subscribe(ctx, SubscribeOptions{})
 	require.ErrorIs(t, err, ErrClosed)
-	if n := runtime.NumGoroutine(); n != before {
+	// Stopped goroutines may take a moment to be gone: wait for the count, under a deadline.
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	if n := runtime.NumGoroutine(); n > before {
 		buf := make([]byte, 1<<16)
 		t.Fatalf("%d goroutines, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
 	}
