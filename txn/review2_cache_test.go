@@ -37,9 +37,11 @@ func commitUntilRotated(t *testing.T, db *DB, ns string, seg pages.TSN) {
 	}
 }
 
+// Regression test for a defect that was found and fixed; the comment tells the scenario and what
+// went wrong before the fix, and the test requires the correct outcome.
 // Page cache, reload from a page file after the log was trimmed: the index keeps, per
 // incarnation, the folder the catalog named when the index was built (in.dir) and looks there
-// first (load.go:52-55, readPageFile); it asks the catalog again only when no file of that name
+// first; it asks the catalog again only when no file of that name
 // is there. Namespace "x" is renamed to "y" and a new "x" is created; later one transaction
 // writes page000001 of both (same page number, same TSN t). After the checkpoint,
 // "x/page000001.v<t>" is the new x's page. Once the evicted version of y's page can only come
@@ -109,6 +111,8 @@ func TestReview2StaleFolderReadsOtherIncarnationsPage(t *testing.T) {
 	}))
 }
 
+// Regression test for a defect that was found and fixed; the comment tells the scenario and what
+// went wrong before the fix, and the test requires the correct outcome.
 // Read-only handles: a version that reached the index through the log and was evicted from the
 // cache reloads from its record; once cleanup trimmed that segment (the handle pins nothing) and
 // there is no page file of that TSN (superseded before any checkpoint), the read fails with the
@@ -169,6 +173,8 @@ func residentBytes(x *index) int64 {
 	return n
 }
 
+// Regression test for a defect that was found and fixed; the comment tells the scenario and what
+// went wrong before the fix, and the test requires the correct outcome.
 // Page cache accounting: an append applied on top of a base that is not loaded keeps its delta
 // (the appended objects) in memory, unloaded and off the LRU list, until somebody reads the page.
 // A process that follows others' inserts without reading them (two namespaces appended to in
@@ -212,6 +218,8 @@ func indexesInCache(db *DB) int {
 	return len(xs)
 }
 
+// Regression test for a defect that was found and fixed; the comment tells the scenario and what
+// went wrong before the fix, and the test requires the correct outcome.
 // Page cache and index swaps: every cached version points at its index (cached.x), so an index
 // replaced by a rebuild stays in memory, whole (every incarnation, page and version entry of the
 // store), as long as one of its versions is on the list, and the list is only trimmed when it is

@@ -33,6 +33,8 @@ func TestReview2HelperRename(t *testing.T) {
 	require.NoError(t, db.Close())
 }
 
+// Regression test for a defect that was found and fixed; the comment tells the scenario and what
+// went wrong before the fix, and the test requires the correct outcome.
 // Crash safety of moves: finishMove creates the target folder with os.Root.MkdirAll, which does
 // not fsync the parent of the folders it creates (lockfs.MkdirAll and pages' mkdirs do, "so the
 // new directories are durable"). The move then links the files in, fsyncs only the target
@@ -143,9 +145,10 @@ func checkpointWithFailedUnlink(t *testing.T, strace, dir, sub string) string {
 	return string(b)
 }
 
+// Regression test for a defect that was found and fixed; the comment tells the scenario and what
+// went wrong before the fix, and the test requires the correct outcome.
 // Journalled moves, read side: while the catalog journals a move of incarnation A into folder
-// "y" (to), every opener lists both A's folder and "y" (load.go:57, indexFromCheckpoint lists
-// ci.To) and takes the newest file per page. finishMove clears "y" of leftovers before linking
+// "y" (to), every opener lists both A's folder and "y" and takes the newest file per page. finishMove clears "y" of leftovers before linking
 // (the fix of the first review), but only when it runs: if that clearing fails (here one EIO on
 // unlink, injected with strace) the journal stays published with the leftovers in place until
 // some later checkpoint succeeds. The leftovers here are the files of incarnation C, which owned

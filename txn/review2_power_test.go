@@ -7,13 +7,15 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// Regression test for a defect that was found and fixed; the comment tells the scenario and what
+// went wrong before the fix, and the test requires the correct outcome.
 // Power cut after a trim, equal TSNs: a group holding only a reservation rotates the log (the
 // segment was full): the new segment T+1 starts with the reservation record, and state names
 // TSN T in segment T+1. A checkpoint now ends at TSN T in segment T+1, and the trim removes the
 // old segment (all its records are at or below the mark T, and it lies before the checkpoint's
 // segment). State is not fsynced: a power cut can keep the older slot, TSN T in the old,
 // trimmed segment. recoverLocked starts from the catalog only when the catalog's TSN is greater
-// than the slot's (recover.go:85, cat.TSN > st.TSN); at equal TSNs it keeps the slot and
+// than the slot's; at equal TSNs it keeps the slot and
 // refuses the store: ErrCorrupt "segment named by state is missing", although every
 // acknowledged commit is in the log and the page files.
 func TestReview2PowerCutAfterReservationRotationTrim(t *testing.T) {
@@ -47,6 +49,8 @@ func TestReview2PowerCutAfterReservationRotationTrim(t *testing.T) {
 	require.Equal(t, int(before.TSN-1), v)
 }
 
+// Regression test for a defect that was found and fixed; the comment tells the scenario and what
+// went wrong before the fix, and the test requires the correct outcome.
 // Read-only open after a power cut that kept the older state slot: the catalog is ahead of the
 // slot (state is not fsynced; the catalog is), so the read-only index, built from the catalog,
 // stands past state: follow reports errAheadOfState, which only a writer may repair, and the

@@ -8,6 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// Regression test for a defect that was found and fixed; the comment tells the scenario and what
+// went wrong before the fix, and the test requires the correct outcome.
 // Crash safety, files of a checkpoint that did not publish: a checkpointer writes the page files
 // of a namespace created since the last checkpoint, then dies (here: the catalog write fails,
 // as after a SIGKILL at checkpoint-before). Before the next checkpoint the namespace is dropped
@@ -60,12 +62,13 @@ func TestReviewUnpublishedCheckpointFilesBecomeGhostPages(t *testing.T) {
 	require.Equal(t, want, allPages(t, fresh), "a process opening from the catalog sees the dead incarnation's page")
 }
 
+// Regression test for a defect that was found and fixed; the comment tells the scenario and what
+// went wrong before the fix, and the test requires the correct outcome.
 // The same leftover files, without any drop: a namespace's first checkpoint writes its page
 // files and fails before the catalog is published (a full disk on the catalog write, or a
 // SIGKILL at checkpoint-before). Then page000001 is deleted. The next checkpoint gives the
-// namespace its folder but lists the folder only from the second changed page on
-// (checkpoint.go: listed is filled only when ci.Dir was already set), so the leftover
-// page000001.json.v1 is not marked superseded: every process that opens from the catalog sees
+// namespace its folder but lists the folder only from the second changed page on, so the
+// leftover page000001.json.v1 is not marked superseded: every process that opens from the catalog sees
 // the deleted page again.
 func TestReviewUnpublishedCheckpointFilesResurrectDeletedPage(t *testing.T) {
 	ctx := context.Background()

@@ -35,6 +35,8 @@ func waitPinsNothingBelow(t *testing.T, db *DB, f pages.TSN) {
 	}, longStop, housekeepTick/4)
 }
 
+// Regression test for a defect that was found and fixed; the comment tells the scenario and what
+// went wrong before the fix, and the test requires the correct outcome.
 // GC safety, append versions: a process applies an append record from the log on top of a page
 // version it knows only as a page file (not loaded). A checkpoint then writes the page whole at
 // the append's TSN and marks the old file pending until that TSN; with the horizon at the
@@ -104,6 +106,8 @@ func TestReviewReadOnlyHandleHoldsNoFloor(t *testing.T) {
 	}))
 }
 
+// Regression test for a defect that was found and fixed; the comment tells the scenario and what
+// went wrong before the fix, and the test requires the correct outcome.
 // Catch-up after trimming, with a cached segment handle: a handle that caught up once keeps its
 // current segment open. While it is idle, others rotate through several segments and trim them.
 // Its next catch-up reads the (unlinked) cached segment to its end, then asks the directory for
@@ -145,6 +149,8 @@ func TestReviewCachedSegmentSkipsTrimmedSegments(t *testing.T) {
 	require.NoError(t, err, "an idle handle whose segment was trimmed must rebuild, not fail")
 }
 
+// Regression test for a defect that was found and fixed; the comment tells the scenario and what
+// went wrong before the fix, and the test requires the correct outcome.
 // Trimming under a busy handle: a handle holds an open writable snapshot S (its floor is S, so
 // the horizon is S). Its index position is the end of record S, in segment s; the next segment
 // starts at S+1. Trimming removes s (all its records are at or below min(checkpoint, horizon)).
@@ -204,6 +210,8 @@ func TestReviewTrimUnderBusySnapshotFailsCommit(t *testing.T) {
 	require.NoError(t, tx.Commit(), "nothing b read or wrote changed after its snapshot")
 }
 
+// Regression test for a defect that was found and fixed; the comment tells the scenario and what
+// went wrong before the fix, and the test requires the correct outcome.
 // The same with an idle reader, and it does not heal: a handle that has not read a page since it
 // opened applies another process's appends to it on top of the page file; once a checkpoint
 // writes the page whole and cleanup deletes the old file (nobody pins it: the reader is idle),

@@ -10,6 +10,8 @@ import (
 	"github.com/txtdb/txtdb/wal"
 )
 
+// Regression test for a defect that was found and fixed; the comment tells the scenario and what
+// went wrong before the fix, and the test requires the correct outcome.
 // Power cut after a trim: state is never fsynced with sync on (the log is the commit point), so a
 // power cut may keep an old state slot, and recovery adopts the log after it. But trimming removes
 // segments (and fsyncs the log folder) without first making state durable: the slot that
