@@ -9,10 +9,11 @@
 // # Guarantees
 //
 //   - Begin takes no lock and allocates nothing (except once per handle: the first Begin or Open
-//     that finds a state from another boot recovers under the commit lock): its snapshot is the
-//     TSN state names. Reads are
+//     that finds a state from another boot recovers under the commit lock), and writes only this
+//     handle's snapshot floor after an idle spell: its snapshot is the TSN state names. Reads are
 //     served from an in-memory index that has applied every record up to that TSN, each whole and
-//     only after it was durable; a read takes no lock and costs no fsync.
+//     only after it was durable, with page contents from a bounded cache, the page files or the
+//     log; a read takes no lock and costs no fsync.
 //
 //   - TSNs are allocated at commit, under the commit lock, so commit order is TSN order in every
 //     process and a TSN is never used by two transactions.
