@@ -30,10 +30,6 @@ func (db *DB) horizonNow() (pages.TSN, error) {
 	if err != nil {
 		return 0, err
 	}
-	hook := faults.scan.Load()
-	if hook != nil {
-		(*hook)()
-	}
 	h := st.TSN
 	peers, err := scanPeers(db.procsDir)
 	if err != nil {

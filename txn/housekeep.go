@@ -228,7 +228,6 @@ type checkpointStats struct {
 	runs    int64 // guarded by mu
 	fails   int64 // guarded by mu
 	lastErr error // guarded by mu
-	lastAt  time.Time
 }
 
 func (c *checkpointStats) record(err error) {
@@ -239,5 +238,4 @@ func (c *checkpointStats) record(err error) {
 		c.fails++
 	}
 	c.lastErr = err
-	c.lastAt = time.Now()
 }
