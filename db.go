@@ -64,6 +64,11 @@ func (db *DB) Close() error {
 // Dir returns the data directory.
 func (db *DB) Dir() string { return db.eng.Dir() }
 
+// ID returns the handle's identity: the id of its entry in the store's process registry, named
+// by every commit it writes and so by every event of its commits (Event.Process); "" for a
+// read-only handle. Safe for concurrent use.
+func (db *DB) ID() string { return db.eng.ID() }
+
 // Format returns the store's format.
 func (db *DB) Format() Format { return db.eng.Format() }
 

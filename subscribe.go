@@ -26,7 +26,8 @@ type (
 
 // Change kinds.
 const (
-	ChangeUpdate          = events.Update          // a page written whole (new or replaced: the log does not tell)
+	ChangeInsert          = events.Insert          // a new page, written whole
+	ChangeUpdate          = events.Update          // an existing page replaced, written whole
 	ChangeAppend          = events.Append          // objects appended to an existing page
 	ChangeDelete          = events.Delete          // a page deleted
 	ChangeNamespaceCreate = events.NamespaceCreate // a namespace created

@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/txtdb/txtdb"
 	"github.com/txtdb/txtdb/events"
 )
 
@@ -63,10 +67,13 @@ func BenchmarkLatencyHandle(b *testing.B) {
 	reportLatency(b, "ack-", fromAck)
 }
 
-// Commit-to-delivery latency from writer processes to a subscriber in this process, the writers
-// committing flat out: each object carries the wall-clock time its writer took before Commit.
+// Commit-to-delivery latency from writer processes to a subscriber in this process.
 // EVENTS_WRITERS sets the number of writer processes (default 1; 4 for the loaded case),
-// EVENTS_PACE the interval between one writer's commits (default: none, flat out).
+// EVENTS_PACE the interval between one writer's commits (default: none, flat out). Each writer
+// prints the wall-clock time at which Commit returned; "ack-" is the delivery time minus that
+// (negative, counted as 0, when the event arrived before Commit had returned: state names a commit
+// before the committer's call returns). "commit-" counts from the writer's clock before Commit
+// (its lock wait and fsync included), carried in the object.
 func BenchmarkLatencyProcess(b *testing.B) {
 	dir := b.TempDir()
 	db := mustOpen(b, dir, nil)
@@ -83,16 +90,19 @@ func BenchmarkLatencyProcess(b *testing.B) {
 	}
 	per := max(1, b.N/writers)
 	b.ResetTimer()
+	var ws []*child
 	for w := 0; w < writers; w++ {
-		startChild(b, "writer", "EVENTS_DIR="+dir, "EVENTS_N="+strconv.Itoa(per), "EVENTS_SEED="+strconv.Itoa(w),
-			"EVENTS_PACE="+envOr("EVENTS_PACE", "0"))
+		ws = append(ws, startChild(b, "writer", "EVENTS_DIR="+dir, "EVENTS_N="+strconv.Itoa(per), "EVENTS_SEED="+strconv.Itoa(w),
+			"EVENTS_PACE="+envOr("EVENTS_PACE", "0")))
 	}
-	var lat []time.Duration
+	delivered := map[txtdb.TSN]int64{}
+	var fromCommit []time.Duration
 	deadline := time.After(10 * longStop)
-	for len(lat) < per*writers {
+	for len(delivered) < per*writers {
 		select {
 		case ev := <-sub.Events():
 			now := time.Now().UnixNano()
+			delivered[ev.TSN] = now
 			// One insert per commit; a page rewritten whole carries older objects too: the
 			// newest time in the event is its commit's.
 			var t int64
@@ -105,12 +115,89 @@ func BenchmarkLatencyProcess(b *testing.B) {
 				}
 			}
 			if t != 0 {
-				lat = append(lat, time.Duration(now-t))
+				fromCommit = append(fromCommit, time.Duration(now-t))
 			}
 		case <-deadline:
-			b.Fatalf("%d of %d events", len(lat), per*writers)
+			b.Fatalf("%d of %d events", len(delivered), per*writers)
 		}
 	}
 	b.StopTimer()
-	reportLatency(b, "", lat)
+	var fromAck []time.Duration
+	for _, w := range ws {
+		for {
+			l := w.next(b)
+			if l == "done" {
+				break
+			}
+			f := strings.Fields(l) // ack <tsn> <ns> <unix ns>
+			n, err1 := strconv.ParseUint(f[1], 10, 64)
+			at, err2 := strconv.ParseInt(f[3], 10, 64)
+			got, ok := delivered[txtdb.TSN(n)]
+			if err1 != nil || err2 != nil || !ok {
+				b.Fatalf("ack line %q: no matching event", l)
+			}
+			fromAck = append(fromAck, time.Duration(max(0, got-at)))
+		}
+	}
+	reportLatency(b, "ack-", fromAck)
+	reportLatency(b, "commit-", fromCommit)
+}
+
+// The cost of idle subscriptions: no commits, the feed open with 0, 1 or 100 subscriptions, and
+// no DB handle in this process (its housekeeper would be counted too). Each iteration is a 100 ms
+// idle window; reported per second: the feed's state and log reads (0 is the goal: an idle feed
+// reads nothing), and the process's CPU time and voluntary context switches, with "bare" (no
+// feed at all) beside them in the same run: the Go runtime's own background wake-ups are the
+// floor.
+func BenchmarkIdle(b *testing.B) {
+	dir := b.TempDir()
+	db, err := txtdb.Open(dir, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	createNS(b, db, "a")
+	insert(b, db, "a", 1)
+	if err := db.Close(); err != nil {
+		b.Fatal(err)
+	}
+	for _, subs := range []int{-1, 0, 1, 100} {
+		name := "bare"
+		if subs >= 0 {
+			name = "subs-" + strconv.Itoa(subs)
+		}
+		b.Run(name, func(b *testing.B) {
+			var reads atomic.Int64
+			if subs >= 0 {
+				fd := mustFeed(b, dir, events.TestHooks{Read: func(string) { reads.Add(1) }})
+				for i := 0; i < subs; i++ {
+					sub, err := fd.Subscribe(context.Background(), events.SubscribeOptions{})
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer sub.Close()
+				}
+				<-time.After(100 * time.Millisecond) // the subscriptions' first checks are done
+			}
+			r0, u0 := reads.Load(), usage(b)
+			t0 := time.Now()
+			for b.Loop() {
+				<-time.After(100 * time.Millisecond)
+			}
+			secs := time.Since(t0).Seconds()
+			u1 := usage(b)
+			b.ReportMetric(float64(reads.Load()-r0)/secs, "reads/s")
+			b.ReportMetric(float64(u1.cpu-u0.cpu)/1e3/secs, "cpu-µs/s")
+			b.ReportMetric(float64(u1.nvcsw-u0.nvcsw)/secs, "ctxsw/s")
+		})
+	}
+}
+
+type rusage struct{ cpu, nvcsw int64 } // CPU time in ns, voluntary context switches
+
+func usage(b *testing.B) rusage {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return rusage{cpu: ru.Utime.Nano() + ru.Stime.Nano(), nvcsw: ru.Nvcsw}
 }

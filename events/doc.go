@@ -31,10 +31,11 @@
 //
 // # Caveats
 //
-//   - The log records neither the committing process nor the commit time: Event.Process is "" and
-//     Event.Time is zero.
-//   - The log writes a whole page as "put" whether it is new or replaced: both are Update. There is
-//     no Insert kind; an Append is an insert into an existing page.
+//   - Event.Process (the committing handle's id) and Event.Time (its wall clock when it gave the
+//     commit its TSN) come from the commit record; they are informational and do not order events
+//     (a wall clock can step; TSNs order them).
+//   - Insert is a whole-page write of a page the transaction created; Update one of an existing
+//     page; Append an insert into an existing page (only the new objects).
 //   - A subscriber that must not miss anything records Start() and Lineage() before it processes
 //     events and resumes from the last TSN it finished.
 //   - fsnotify (inotify) does not work on NFS; there the watcher may start but never fire. A feed on

@@ -12,12 +12,12 @@ import (
 // Kind is the kind of one change, as the commit log records it.
 type Kind uint8
 
-// Change kinds. The log writes a whole page as one "put" whether the page is new or replaced, and
-// a subscriber that starts at an arbitrary TSN cannot tell the two apart without reading the
-// store, so both are Update: after it, the page holds exactly the change's Objects. Appends
-// (inserts into an existing page) carry only the new objects.
+// Change kinds, as the log records them. A new page (Insert) and a replaced one (Update) carry the
+// whole page: after either, the page holds exactly the change's Objects. Appends (inserts into an
+// existing page) carry only the new objects.
 const (
-	Update          Kind = iota + 1 // put: the page (new or existing) now holds exactly Objects
+	Insert          Kind = iota + 1 // put of a page the transaction created: it holds exactly Objects
+	Update                          // put of an existing page: it now holds exactly Objects
 	Append                          // append: Objects were appended to the page's previous contents
 	Delete                          // del: the page was deleted
 	NamespaceCreate                 // create: Namespace was created
@@ -25,7 +25,7 @@ const (
 	NamespaceRename                 // rename: Namespace was renamed to NewName (one change per namespace of the subtree)
 )
 
-var kindNames = [...]string{Update: "update", Append: "append", Delete: "delete",
+var kindNames = [...]string{Insert: "insert", Update: "update", Append: "append", Delete: "delete",
 	NamespaceCreate: "namespace-create", NamespaceDelete: "namespace-delete", NamespaceRename: "namespace-rename"}
 
 func (k Kind) String() string {
@@ -68,9 +68,10 @@ type Change struct {
 // (in log order).
 type Event struct {
 	TSN pages.TSN `json:"tsn"`
-	// Process is the committing process. The log format does not record it yet: always "".
+	// Process is the committing handle's id (txtdb.DB.ID: its entry in the process registry).
 	Process string `json:"process,omitempty"`
-	// Time is the commit time. The log format does not record it: always the zero time.
+	// Time is the committer's wall clock when it gave the commit its TSN (informational: wall
+	// clocks of one host can step, so it does not order events; TSN does).
 	Time    time.Time `json:"time,omitzero"`
 	Changes []Change  `json:"changes"`
 }
@@ -94,13 +95,19 @@ func (f filter) match(ns string) bool {
 // eventOf returns the event a commit record makes for filter f, or false if no change matches.
 // A rename matches on either name.
 func eventOf(r *wal.Record, f filter, values bool) (Event, bool) {
-	ev := Event{TSN: r.TSN}
+	ev := Event{TSN: r.TSN, Process: r.Proc}
+	if r.Time != 0 {
+		ev.Time = time.Unix(0, r.Time)
+	}
 	for i := range r.Ops {
 		o := &r.Ops[i]
 		var c Change
 		switch o.Kind {
 		case wal.OpPut:
 			c = Change{Kind: Update, Page: o.Page}
+			if o.New {
+				c.Kind = Insert
+			}
 		case wal.OpAppend:
 			c = Change{Kind: Append, Page: o.Page}
 		case wal.OpDel:

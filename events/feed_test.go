@@ -151,6 +151,7 @@ func TestChangesAndValues(t *testing.T) {
 	defer sub.Close()
 	ctx := context.Background()
 	var id string
+	began := time.Now()
 	require.NoError(t, db.Update(ctx, func(tx *txtdb.Tx) (err error) { id, err = tx.Insert("app", map[string]int{"x": 1}); return }))
 	require.NoError(t, db.Update(ctx, func(tx *txtdb.Tx) error { _, err := tx.Insert("app", map[string]int{"x": 2}); return err }))
 	require.NoError(t, db.Update(ctx, func(tx *txtdb.Tx) error {
@@ -175,14 +176,16 @@ func TestChangesAndValues(t *testing.T) {
 		select {
 		case ev := <-sub.Events():
 			require.Len(t, ev.Changes, 1, "event %d", ev.TSN)
-			require.Empty(t, ev.Process)
-			require.True(t, ev.Time.IsZero())
+			require.Equal(t, db.ID(), ev.Process, "event %d names the committing handle", ev.TSN)
+			require.NotEmpty(t, ev.Process)
+			require.False(t, ev.Time.Before(began), "event %d: commit time %v before the test began", ev.TSN, ev.Time)
+			require.False(t, ev.Time.After(time.Now()), "event %d: commit time %v after delivery", ev.TSN, ev.Time)
 			got = append(got, ev.Changes[0])
 		case <-deadline:
 			t.Fatalf("got %d changes: %+v", len(got), got)
 		}
 	}
-	kinds := []events.Kind{events.Update, events.Append, events.Update, events.Delete,
+	kinds := []events.Kind{events.Insert, events.Append, events.Update, events.Delete,
 		events.NamespaceRename, events.NamespaceDelete, events.NamespaceCreate}
 	for i, k := range kinds {
 		require.Equal(t, k, got[i].Kind, "change %d: %+v", i, got[i])

@@ -422,6 +422,16 @@ var bootID = readBootID
 // Dir returns the data directory.
 func (db *DB) Dir() string { return db.dir }
 
+// ID returns the handle's identity: the id of its registry entry (.txtdb/procs/<id>.lock), which
+// every commit record it writes names (and so every event of its commits); "" for a read-only
+// handle, which registers nothing and commits nothing. Safe for concurrent use.
+func (db *DB) ID() string {
+	if db.reg == nil {
+		return ""
+	}
+	return db.reg.id
+}
+
 // Format returns the store's format.
 func (db *DB) Format() pages.Format { return db.format }
 

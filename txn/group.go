@@ -127,6 +127,7 @@ func (g *group) validate() {
 	db, x := g.db, g.x
 	ov := newOverlay()
 	next := g.st.TSN
+	now := time.Now().UnixNano()
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	for _, r := range g.members {
@@ -148,7 +149,7 @@ func (g *group) validate() {
 				continue
 			}
 			next++
-			rec = record{TSN: next, Ops: r.ops}
+			rec = record{TSN: next, Time: now, Proc: db.ID(), Ops: r.ops}
 			r.tsn = rec.TSN
 			ov.add(x, &rec)
 		}
@@ -195,7 +196,8 @@ func (g *group) frameRecords() {
 				panic(fmt.Sprintf("txn: frame reservation: %v", err)) // INVARIANT: a reservation record always encodes
 			}
 		} else {
-			chain = wal.FrameOps(&g.buf, g.recs[i].TSN, r.opsJSON, chain)
+			rec := &g.recs[i]
+			chain = wal.FrameOps(&g.buf, rec.TSN, rec.Time, rec.Proc, r.opsJSON, chain)
 		}
 		g.ends[i] = logPos{Seg: g.pos.Seg, Off: g.pos.Off + int64(g.buf.Len()), Chain: chain}
 	}

@@ -335,9 +335,9 @@ func staleBehindZeros(t *testing.T, noSync bool) {
 // Records are chained: a record is valid only right after the one it was written after.
 func TestRecordChain(t *testing.T) {
 	var b bytes.Buffer
-	c1 := wal.FrameOps(&b, 1, []byte(`[{"op":"create","ns":"a","inc":"i"}]`), 100)
+	c1 := wal.FrameOps(&b, 1, 0, "", []byte(`[{"op":"create","ns":"a","inc":"i"}]`), 100)
 	first := b.Len()
-	wal.FrameOps(&b, 2, []byte(`[{"op":"drop","ns":"a","inc":"i"}]`), c1)
+	wal.FrameOps(&b, 2, 0, "", []byte(`[{"op":"drop","ns":"a","inc":"i"}]`), c1)
 	recs, bad := wal.ScanRecords(pages.JSON, b.Bytes(), logPos{Seg: 1, Chain: 100})
 	require.NoError(t, bad)
 	require.Len(t, recs, 2)

@@ -579,7 +579,8 @@ func (tx *Tx) prepare() ([]op, []byte, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		ops = append(ops, op{Kind: kind, NS: w.ns, Inc: key.inc, Page: id, Objs: raw, Objects: objs, PageNo: key.page})
+		ops = append(ops, op{Kind: kind, NS: w.ns, Inc: key.inc, Page: id, New: w.fresh && kind == opPut,
+			Objs: raw, Objects: objs, PageNo: key.page})
 	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)

@@ -10,7 +10,7 @@ import (
 // Garbage in a log segment is an error, never a panic; what decodes re-frames to the same bytes.
 func FuzzScanRecords(f *testing.F) {
 	var b bytes.Buffer
-	c := FrameOps(&b, 1, []byte(`[{"op":"create","ns":"a","inc":"i1"},{"op":"put","ns":"a","inc":"i1","page":"page000001","objs":[{"x":1},"s",2.5e300]}]`), 7)
+	c := FrameOps(&b, 1, 0, "", []byte(`[{"op":"create","ns":"a","inc":"i1"},{"op":"put","ns":"a","inc":"i1","page":"page000001","objs":[{"x":1},"s",2.5e300]}]`), 7)
 	_, _ = Frame(&b, &Record{TSN: 1, Ops: []Op{{Kind: OpReserve, NS: "a", Inc: "i1", From: 2, Upto: 34}}}, c)
 	f.Add(b.Bytes())
 	f.Add([]byte(`{"tsn":1,"ops":[],"crc":"00000000"}` + "\n"))

@@ -13,7 +13,11 @@ import (
 
 // A log record is one JSON line per committed transaction (PART OF THE FORMAT):
 //
-//	{"tsn":42,"ops":[...],"crc":"1a2b3c4d"}\n
+//	{"tsn":42,"time":1796000000000000000,"proc":"<handle id>","ops":[...],"crc":"1a2b3c4d"}\n
+//
+// time is the wall-clock time (Unix nanoseconds) at which the committer gave the record its TSN,
+// proc the identity of the committing handle (its registry id); both are informational (the
+// change feed reports them), never used for ordering, and absent from reservation records.
 //
 // The crc (CRC-32C, 8 lowercase hex digits) covers every byte before `,"crc":` and is chained:
 // it starts from the previous line's crc (the segment header's starts from 0), so a record is
@@ -25,7 +29,7 @@ const CRCSuffixLen = len(`,"crc":"00000000"}` + "\n")
 
 // Op kinds (PART OF THE FORMAT).
 const (
-	OpPut     = "put"     // whole-page contents of ns/page
+	OpPut     = "put"     // whole-page contents of ns/page ("new":true when the transaction created the page)
 	OpAppend  = "append"  // objects appended to the page's latest version (inserts)
 	OpDel     = "del"     // page deleted
 	OpCreate  = "create"  // namespace ns created as incarnation inc
@@ -41,6 +45,7 @@ type Op struct {
 	Inc  string            `json:"inc"`
 	To   string            `json:"to,omitempty"`
 	Page string            `json:"page,omitempty"`
+	New  bool              `json:"new,omitempty"`  // put: the page did not exist before this record
 	Objs []json.RawMessage `json:"objs,omitempty"` // put: JSON stores objects as they are; YAML and XML as JSON strings
 	From uint64            `json:"from,omitempty"`
 	Upto uint64            `json:"upto,omitempty"`
@@ -53,8 +58,10 @@ type Op struct {
 // Record is one log line. A commit record has TSN = previous + 1; a reservation record (only
 // reserve ops) keeps the previous TSN: it uses no TSN.
 type Record struct {
-	TSN pages.TSN `json:"tsn"`
-	Ops []Op      `json:"ops"`
+	TSN  pages.TSN `json:"tsn"`
+	Time int64     `json:"time,omitempty"` // commit time, Unix ns (informational)
+	Proc string    `json:"proc,omitempty"` // committing handle's id (informational)
+	Ops  []Op      `json:"ops"`
 }
 
 func (r *Record) IsReservation() bool {
@@ -73,7 +80,7 @@ var ErrBadRecord = errors.New("bad log record")
 // slot ("txtdb-state N"), in every segment header ("txtdb_log"), in the checkpoint file and in
 // registry slots. A file naming another version is refused with ErrVersion, never read or
 // repaired.
-const Version = 2
+const Version = 3
 
 // ErrVersion: a file of the store names a layout version this build does not read.
 var ErrVersion = errors.New("txtdb: unsupported layout version")
@@ -186,11 +193,22 @@ func DecodeOps(f pages.Format, r *Record) error {
 	return nil
 }
 
-// FrameOps appends a commit record with pre-encoded ops: {"tsn":N,"ops":<ops>,"crc":"..."}.
-func FrameOps(buf *bytes.Buffer, tsn pages.TSN, opsJSON []byte, prev uint32) uint32 {
+// FrameOps appends a commit record with pre-encoded ops:
+// {"tsn":N,"time":T,"proc":"P","ops":<ops>,"crc":"..."} (time and proc omitted when zero).
+// proc must need no JSON escaping (a handle id is a UUID).
+func FrameOps(buf *bytes.Buffer, tsn pages.TSN, time int64, proc string, opsJSON []byte, prev uint32) uint32 {
 	start := buf.Len()
 	buf.WriteString(`{"tsn":`)
 	buf.WriteString(strconv.FormatUint(uint64(tsn), 10))
+	if time != 0 {
+		buf.WriteString(`,"time":`)
+		buf.WriteString(strconv.FormatInt(time, 10))
+	}
+	if proc != "" {
+		buf.WriteString(`,"proc":"`)
+		buf.WriteString(proc)
+		buf.WriteByte('"')
+	}
 	buf.WriteString(`,"ops":`)
 	buf.Write(opsJSON)
 	return AppendCRC(buf, start, prev)

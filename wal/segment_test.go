@@ -14,7 +14,7 @@ func chainOf(n int, prev uint32) []byte {
 	var b bytes.Buffer
 	for i := 1; i <= n; i++ {
 		ops := fmt.Appendf(nil, `[{"op":"put","ns":"app.users","inc":"c7a851b0-0839-4ac5-9f64-446519878c76","page":"page000001","objs":[{"i":%d}]}]`, i)
-		prev = FrameOps(&b, pages.TSN(i), ops, prev)
+		prev = FrameOps(&b, pages.TSN(i), 0, "", ops, prev)
 	}
 	return b.Bytes()
 }

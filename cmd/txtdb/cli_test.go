@@ -85,10 +85,10 @@ func TestCheckCommand(t *testing.T) {
 	}, lines)
 
 	// A store too damaged to open is still checked.
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "txtdb.json"), []byte(`{"txtdb": 3}`), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "txtdb.json"), []byte(`{"txtdb": 4}`), 0o644))
 	code, out, _ = runCLI("check", dir)
 	require.Equal(t, 1, code)
-	require.Equal(t, "txtdb.json: txtdb: unsupported layout version: layout 3, this build reads 2\n", out)
+	require.Equal(t, "txtdb.json: txtdb: unsupported layout version: layout 4, this build reads 3\n", out)
 
 	code, _, errOut = runCLI("check", filepath.Join(t.TempDir(), "none"))
 	require.Equal(t, 2, code)

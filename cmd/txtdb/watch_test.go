@@ -55,7 +55,7 @@ func TestWatch(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(line), &ev), line)
 	require.Equal(t, txtdb.TSN(2), ev.TSN)
 	require.Equal(t, "app.users", ev.Changes[0].NS)
-	require.Contains(t, []string{"update", "append"}, ev.Changes[0].Kind)
+	require.Contains(t, []string{"insert", "append"}, ev.Changes[0].Kind)
 	require.Equal(t, "cy", ev.Changes[0].Objects[len(ev.Changes[0].Objects)-1]["name"])
 	cancel()
 	require.NoError(t, <-done)
