@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/txtdb/txtdb"
 )
@@ -19,6 +20,7 @@ import (
 type watchLine struct {
 	TSN     txtdb.TSN     `json:"tsn"`
 	Process string        `json:"process,omitempty"`
+	Time    time.Time     `json:"time,omitzero"`
 	Changes []watchChange `json:"changes"`
 }
 
@@ -65,7 +67,7 @@ func watch(ctx context.Context, args []string, stdout io.Writer) error {
 	enc := json.NewEncoder(stdout)
 	enc.SetEscapeHTML(false)
 	for ev := range sub.Events() {
-		l := watchLine{TSN: ev.TSN, Process: ev.Process}
+		l := watchLine{TSN: ev.TSN, Process: ev.Process, Time: ev.Time}
 		for _, c := range ev.Changes {
 			wc := watchChange{Kind: c.Kind, Namespace: c.Namespace, NewName: c.NewName, Page: c.Page}
 			for _, o := range c.Objects {
