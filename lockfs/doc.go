@@ -4,7 +4,8 @@
 //
 // # Locks
 //
-// A Lock is a lock file taken with flock(2) (through github.com/gofrs/flock), exclusively
+// A Lock is a lock file taken with flock(2) (through github.com/gofrs/flock on a fresh
+// descriptor, or directly on a kept one while the lock is retained), exclusively
 // (Lock, TryLock) or shared (RLock, TryRLock). It guarantees:
 //
 //   - Exclusion across processes and goroutines alike: an exclusive holder is alone, shared
@@ -21,7 +22,10 @@
 //     from the waiter just woken: hand-off between processes is fair.
 //   - The lock is on the file the path names when it is granted: after flock(2) succeeds the
 //     path is checked (os.SameFile against the locked descriptor), and if someone unlinked or
-//     replaced the file meanwhile, the stale lock is dropped and the new file locked.
+//     replaced the file meanwhile, the stale lock is dropped and the new file locked. A
+//     retained lock (Lock.Retain) keeps one descriptor per mode open instead, checked once when
+//     it is opened, so that a hold costs one flock(2) to take and one to release; its file must
+//     never be unlinked or replaced while retained.
 //   - A process that dies, however it dies, releases its locks at once (the kernel closes its
 //     descriptors): nobody waits for a timeout.
 //

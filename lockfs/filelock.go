@@ -14,6 +14,14 @@ import (
 // goroutine with the lock's key just before it blocks in flock(2).
 var testHookBlock func(key string)
 
+// testHookLocked, if set (by tests, before any lock is taken), is called by an attempt's
+// goroutine on a kept descriptor with the lock's key just after flock(2) granted it.
+var testHookLocked func(key string)
+
+// testRetainAll, if set (by tests, before any lock is taken), makes every lock behave as retained:
+// the whole suite then runs on kept descriptors too.
+var testRetainAll bool
+
 // attempt is one cross-process acquisition of the file lock in one mode: a goroutine blocked
 // in flock(2) on a fresh descriptor, which nothing can interrupt. The goroutines of this
 // process that want the lock wait on done or on their ctx. When the last of them gives up,
@@ -23,6 +31,7 @@ var testHookBlock func(key string)
 type attempt struct {
 	mode     mode
 	perm     os.FileMode
+	kept     *keptLock     // the kept descriptor it blocks on, nil: a fresh one (set at start)
 	done     chan struct{} // closed after finished is set
 	waiters  int           // goroutines waiting for the result; guarded by entry.mu
 	finished bool          // the result is in (held or err); guarded by entry.mu
@@ -45,7 +54,13 @@ func (e *entry) lockFile(ctx context.Context, m mode, perm os.FileMode) error {
 	a := e.pending[m]
 	start := a == nil
 	if start {
-		a = &attempt{mode: m, perm: perm, done: make(chan struct{})}
+		k, err := e.keptFor(m, perm)
+		if err != nil {
+			e.leaveLocked(m)
+			e.mu.Unlock()
+			return err
+		}
+		a = &attempt{mode: m, perm: perm, kept: k, done: make(chan struct{})}
 		e.pending[m] = a
 	}
 	a.waiters++
@@ -102,14 +117,42 @@ func (e *entry) tryFileLocked(m mode, perm os.FileMode) (bool, error) {
 		e.heldRefs++
 		return true, nil
 	}
-	if a := e.pending[m]; a != nil && a.waiters > 0 {
-		return false, nil // goroutines of this process already wait in flock(2): join them
+	if a := e.pending[m]; a != nil && (a.waiters > 0 || a.kept != nil) {
+		// Goroutines of this process already wait in flock(2): join them. (An abandoned
+		// attempt on the kept descriptor is waited for too: a second flock(2) on the same open
+		// file description would share its lock, and the attempt's release would drop it.)
+		return false, nil
+	}
+	k, err := e.keptFor(m, perm)
+	if err != nil {
+		return false, err
+	}
+	if k != nil {
+		ok, err := k.try(m)
+		if ok {
+			e.held, e.heldMode, e.heldRefs = k, m, 1
+		}
+		return ok, err
 	}
 	f, ok, err := tryFile(e.key, m, perm)
 	if ok {
 		e.held, e.heldMode, e.heldRefs = f, m, 1
 	}
 	return ok, err
+}
+
+// keptFor returns the kept descriptor for mode m, opening it if a Retain is in force and none is
+// open yet; nil if none is retained. REQUIRES: e.mu held, no hold and no attempt in mode m.
+func (e *entry) keptFor(m mode, perm os.FileMode) (*keptLock, error) {
+	if e.kept[m] != nil || (e.retains == 0 && !testRetainAll) {
+		return e.kept[m], nil
+	}
+	k, err := openKept(e.key, perm)
+	if err != nil {
+		return nil, err
+	}
+	e.kept[m] = k
+	return k, nil
 }
 
 // unlock releases one hold in mode m: the file lock with the last holder, then the
@@ -141,6 +184,23 @@ func (e *entry) unlock(m mode) error {
 // run is the goroutine of attempt a: it blocks in flock(2) until it holds the file lock on
 // the file the path names, then hands it to a's waiters, or releases it if there are none.
 func (e *entry) run(a *attempt) {
+	if a.kept != nil {
+		if hook := testHookBlock; hook != nil {
+			hook(e.key)
+		}
+		err := a.kept.lock(a.mode)
+		if hook := testHookLocked; hook != nil && err == nil {
+			hook(e.key)
+		}
+		var f fileLock = a.kept
+		if err != nil {
+			f = nil
+		}
+		e.finish(a, f, err)
+		e.unref()
+		close(a.done)
+		return
+	}
 	var f *flock.Flock
 	var err error
 	for {
@@ -172,7 +232,11 @@ func (e *entry) run(a *attempt) {
 			break
 		}
 	}
-	e.finish(a, f, err)
+	var fl fileLock
+	if err == nil {
+		fl = f
+	}
+	e.finish(a, fl, err)
 	// The goroutine's reference goes before the waiters learn the result, so that when the
 	// last of them returns, nothing of the attempt is left.
 	e.unref()
@@ -180,7 +244,7 @@ func (e *entry) run(a *attempt) {
 }
 
 // finish records the outcome of attempt a: the file lock f, or err. REQUIRES: e.mu not held.
-func (e *entry) finish(a *attempt, f *flock.Flock, err error) {
+func (e *entry) finish(a *attempt, f fileLock, err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	a.finished = true
@@ -202,7 +266,9 @@ func (e *entry) finish(a *attempt, f *flock.Flock, err error) {
 			panic("lockfs: " + a.mode.String() + " attempt finishes while a " + e.heldMode.String() + " file lock is held")
 		}
 		e.heldRefs += a.waiters
-		_ = f.Unlock()
+		if f != e.held { // a lock on the same kept descriptor is the held one itself
+			_ = f.Unlock()
+		}
 	}
 }
 
@@ -249,3 +315,85 @@ func sameFile(f *flock.Flock, path string) (bool, error) {
 	}
 	return os.SameFile(held, cur), nil
 }
+
+// fileLock is a file lock held on one descriptor: a *flock.Flock (a fresh descriptor, closed on
+// Unlock) or a *keptLock (a descriptor kept open, only unlocked).
+type fileLock interface{ Unlock() error }
+
+// keptLock is a descriptor of a lock file kept open while the lock is retained. Locking and
+// unlocking it are one flock(2) each. The path was checked to name the descriptor's file when it
+// was opened; lock files a process retains are never unlinked or replaced (see Retain).
+type keptLock struct {
+	fd   int
+	path string
+}
+
+// openKept opens the lock file at path (creating it with perm) and checks that the path names
+// the file opened.
+func openKept(path string, perm os.FileMode) (*keptLock, error) {
+	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CREAT|syscall.O_CLOEXEC, uint32(perm.Perm()))
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	var held, cur syscall.Stat_t
+	if err := syscall.Fstat(fd, &held); err != nil {
+		_ = syscall.Close(fd)
+		return nil, &fs.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	if err := syscall.Stat(path, &cur); err != nil {
+		_ = syscall.Close(fd)
+		return nil, &fs.PathError{Op: "stat", Path: path, Err: err}
+	}
+	if held.Dev != cur.Dev || held.Ino != cur.Ino {
+		_ = syscall.Close(fd)
+		return nil, &fs.PathError{Op: "open", Path: path, Err: errors.New("lock file replaced while opened")}
+	}
+	return &keptLock{fd: fd, path: path}, nil
+}
+
+func (k *keptLock) how(m mode) int {
+	if m == exclusive {
+		return syscall.LOCK_EX
+	}
+	return syscall.LOCK_SH
+}
+
+// lock blocks in flock(2) until the file lock in mode m is held on the kept descriptor.
+func (k *keptLock) lock(m mode) error {
+	for {
+		err := syscall.Flock(k.fd, k.how(m))
+		if err != syscall.EINTR {
+			if err != nil {
+				return &fs.PathError{Op: "flock", Path: k.path, Err: err}
+			}
+			return nil
+		}
+	}
+}
+
+// try takes the file lock in mode m without blocking; false if another descriptor holds it.
+func (k *keptLock) try(m mode) (bool, error) {
+	for {
+		err := syscall.Flock(k.fd, k.how(m)|syscall.LOCK_NB)
+		switch err {
+		case nil:
+			return true, nil
+		case syscall.EWOULDBLOCK:
+			return false, nil
+		case syscall.EINTR:
+			continue
+		}
+		return false, &fs.PathError{Op: "flock", Path: k.path, Err: err}
+	}
+}
+
+// Unlock releases the file lock; the descriptor stays open.
+func (k *keptLock) Unlock() error {
+	if err := syscall.Flock(k.fd, syscall.LOCK_UN); err != nil {
+		return &fs.PathError{Op: "flock", Path: k.path, Err: err}
+	}
+	return nil
+}
+
+// close closes the descriptor (which releases any lock still on it).
+func (k *keptLock) close() { _ = syscall.Close(k.fd) }

@@ -104,6 +104,30 @@ func (l *Lock) TryRLock() (unlock func() error, ok bool, err error) {
 	return l.try(shared)
 }
 
+// Retain keeps the lock file open in this process until release is called, so that taking and
+// releasing the lock cost one flock(2) each instead of opening, checking and closing a fresh
+// descriptor every time. The path is checked once, when the descriptor is opened: a retained
+// lock file must never be unlinked or replaced (txtdb never removes its lock files). Retains of
+// one path nest; the descriptors close when the last Retain is released and nobody holds or
+// waits for the lock. release may be called from any goroutine; a second call does nothing.
+// Safe for concurrent use.
+func (l *Lock) Retain() (release func()) {
+	e := lookup(l.key)
+	e.mu.Lock()
+	e.retains++
+	e.mu.Unlock()
+	var released atomic.Bool
+	return func() {
+		if !released.CompareAndSwap(false, true) {
+			return
+		}
+		e.mu.Lock()
+		e.retains--
+		e.mu.Unlock()
+		e.unref()
+	}
+}
+
 func (l *Lock) acquire(ctx context.Context, m mode) (func() error, error) {
 	start := time.Now()
 	if err := ctx.Err(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -363,4 +364,58 @@ func TestMixedInProcess(t *testing.T) {
 		t.Error(msg)
 	}
 	requireNoEntry(t, New(path, 0))
+}
+
+// The whole suite again with every lock retained (kept descriptors, one flock(2) per acquisition
+// and release), in this test binary re-executed with retainEnv set; its helpers inherit it.
+func TestSuiteRetained(t *testing.T) {
+	if testRetainAll {
+		t.Skip("already retained")
+	}
+	args := []string{"-test.count=1", "-test.skip=^TestSuiteRetained$"}
+	if testing.Short() {
+		args = append(args, "-test.short")
+	}
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), retainEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "suite with retained locks:\n%s", out)
+}
+
+// A retained lock keeps one descriptor of its file, used for every acquisition, and closes it
+// when the last Retain is released and nobody holds the lock.
+func TestRetainKeepsOneDescriptor(t *testing.T) {
+	l := New(filepath.Join(t.TempDir(), "lock"), 0)
+	release := l.Retain()
+	for i := 0; i < 3; i++ {
+		unlock, err := l.Lock(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, 1, openDescriptors(t, l.key), "descriptors of the lock file while held")
+		require.NoError(t, unlock())
+		require.Equal(t, 1, openDescriptors(t, l.key), "descriptors of the lock file between holds")
+	}
+	unlock, err := l.Lock(context.Background())
+	require.NoError(t, err)
+	release()
+	release() // idempotent
+	require.Equal(t, 1, openDescriptors(t, l.key), "still held: the descriptor stays")
+	require.NoError(t, unlock())
+	require.Equal(t, 0, openDescriptors(t, l.key), "released and unlocked: closed")
+	requireNoEntry(t, l)
+}
+
+// openDescriptors counts this process's descriptors open on path.
+func openDescriptors(t *testing.T, path string) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("needs /proc/self/fd:", err)
+	}
+	n := 0
+	for _, e := range ents {
+		if target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && target == path {
+			n++
+		}
+	}
+	return n
 }

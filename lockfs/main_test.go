@@ -27,6 +27,7 @@ const (
 	timeoutEnv = "LOCKFS_TIMEOUT" // a wait's deadline, as a time.Duration
 	fileEnv    = "LOCKFS_FILE"    // the counter file
 	targetEnv  = "LOCKFS_TARGET"  // the counter's final value
+	retainEnv  = "LOCKFS_RETAIN"  // set: every lock is retained (kept descriptors), helpers included
 )
 
 // longStop bounds every wait of a test for something that should happen promptly; hitting it
@@ -43,6 +44,7 @@ var blocked struct {
 }
 
 func TestMain(m *testing.M) {
+	testRetainAll = os.Getenv(retainEnv) != ""
 	if role := os.Getenv(helperEnv); role != "" {
 		os.Exit(runHelper(role))
 	}

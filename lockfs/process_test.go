@@ -3,6 +3,7 @@ package lockfs
 import (
 	"bufio"
 	"context"
+	"github.com/gofrs/flock"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -276,6 +277,9 @@ func TestSharedWaitersShareOneAttempt(t *testing.T) {
 }
 
 func TestReplacedLockFile(t *testing.T) {
+	if testRetainAll {
+		t.Skip("a retained lock file is checked once, when its descriptor opens: it must never be replaced")
+	}
 	if _, err := os.Stat("/proc/locks"); err != nil {
 		t.Skip("needs /proc/locks to see a blocked flock(2):", err)
 	}
@@ -340,7 +344,7 @@ func TestReplacedLockFile(t *testing.T) {
 			e := lookup(l.key)
 			e.mu.Lock()
 			heldIno := uint64(0)
-			if fi, err := e.held.Stat(); err == nil {
+			if fi, err := e.held.(*flock.Flock).Stat(); err == nil {
 				heldIno = fi.Sys().(*syscall.Stat_t).Ino
 			}
 			e.mu.Unlock()
@@ -384,4 +388,51 @@ func waitBlockedOn(tb testing.TB, ino uint64) {
 		}
 		return false
 	}, longStop, 2*time.Millisecond, "this process blocked in flock(2) on inode %d", ino)
+}
+
+// An attempt on a kept descriptor that every waiter gave up on holds the file lock for a moment
+// when it gets it, then releases it. Nothing else of the process may take the lock on that
+// descriptor meanwhile: a second flock(2) on the same open file description would "succeed"
+// on the attempt's lock, and the attempt's release would then drop the lock under its new
+// holder. The attempt is stalled right after flock(2) granted it; TryLock must fail until the
+// attempt has let go, and once TryLock holds the lock, another process must not get it.
+func TestAbandonedKeptAttemptKeepsExclusion(t *testing.T) {
+	l := newTestLock(t)
+	release := l.Retain()
+	defer release()
+	holder := startHelper(t, "hold", l, exclusive)
+	holder.expect("locked")
+
+	granted, resume := make(chan struct{}), make(chan struct{})
+	testHookLocked = func(key string) {
+		if key == l.key {
+			close(granted)
+			<-resume
+		}
+	}
+	defer func() { testHookLocked = nil }()
+	parked := watchBlocked(t, l)
+	ctx, cancel := context.WithCancel(context.Background())
+	errs, _ := lockAsync(ctx, l, exclusive)
+	waitFor(t, parked, "waiter blocking in flock(2) on the kept descriptor")
+	cancel()
+	require.ErrorIs(t, waitFor(t, errs, "cancelled waiter"), context.Canceled)
+	holder.send("release")
+	holder.expect("released")
+	waitFor(t, granted, "the abandoned attempt granted the lock")
+
+	_, ok, err := l.TryLock()
+	require.NoError(t, err)
+	require.False(t, ok, "TryLock while an abandoned attempt holds the lock on the kept descriptor")
+	close(resume)
+	var unlock func() error
+	require.Eventually(t, func() bool {
+		u, ok, err := l.TryLock()
+		unlock = u
+		return err == nil && ok
+	}, longStop, time.Millisecond, "TryLock after the abandoned attempt let go")
+	probe := startHelper(t, "acquire", l, exclusive, timeoutEnv+"=50ms")
+	probe.expect("timeout")
+	probe.wait()
+	require.NoError(t, unlock())
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"slices"
 	"sync"
-
-	"github.com/gofrs/flock"
 )
 
 // registry holds the in-process state of every lock file this process is using, keyed by the
@@ -25,7 +23,7 @@ var registry struct {
 //     it decides which goroutines of this process may hold (or go for) the file lock, and it
 //     is the in-process sync primitive that lets the race detector see the exclusion
 //     (holders hand over through mu and the waiters' channels);
-//   - the file lock held on behalf of the admitted goroutines (one flock.Flock, shared by all
+//   - the file lock held on behalf of the admitted goroutines (one fileLock, shared by all
 //     shared holders), and the cross-process attempts blocked in flock(2) for it.
 //
 // INVARIANT: writer implies readers == 0; held != nil implies heldRefs > 0 and heldRefs is at
@@ -35,12 +33,19 @@ type entry struct {
 	refs int // guarded by registry.mu
 
 	mu       sync.Mutex
-	readers  int          // admitted shared goroutines, holding or waiting for the file lock; guarded by mu
-	writer   bool         // an exclusive goroutine is admitted; guarded by mu
-	queue    []*waiter    // goroutines waiting for admission, in arrival order; guarded by mu
-	held     *flock.Flock // the file lock held for admitted goroutines, nil if none; guarded by mu
-	heldMode mode         // guarded by mu
-	heldRefs int          // admitted goroutines that hold held; guarded by mu
+	readers  int       // admitted shared goroutines, holding or waiting for the file lock; guarded by mu
+	writer   bool      // an exclusive goroutine is admitted; guarded by mu
+	queue    []*waiter // goroutines waiting for admission, in arrival order; guarded by mu
+	held     fileLock  // the file lock held for admitted goroutines, nil if none; guarded by mu
+	heldMode mode      // guarded by mu
+	heldRefs int       // admitted goroutines that hold held; guarded by mu
+	// kept is, per mode, a descriptor of the lock file this process keeps open while a
+	// Retain is in force (opened by Retain, closed with the entry), so that taking and
+	// releasing the file lock costs one flock(2) each, not an open, a check and a close.
+	// Nil: each acquisition opens a fresh descriptor. Written only while held and pending
+	// are nil; guarded by mu.
+	kept    [numModes]*keptLock
+	retains int // Retain calls in force; guarded by mu
 	// pending is, per mode, the attempt currently blocked in flock(2), nil if none. An attempt
 	// with no waiters left has been given up on; it stays here until it finishes so that the
 	// next goroutine going for that mode joins it instead of queueing a second one.
@@ -85,6 +90,14 @@ func (e *entry) unref() {
 	e.refs--
 	if e.refs == 0 {
 		delete(registry.entries, e.key)
+		// Nobody references e, so nobody holds, waits for or retains its lock: close what it
+		// kept (entry.mu need not be taken; nobody else can reach e now).
+		for m := range e.kept {
+			if e.kept[m] != nil {
+				e.kept[m].close()
+				e.kept[m] = nil
+			}
+		}
 	}
 }
 

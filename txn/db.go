@@ -67,7 +67,7 @@ type Config struct {
 	CheckpointEvery  time.Duration // process setting: longest checkpoint lag after a commit; 0 = DefaultCheckpointEvery
 	CacheSize        int64         // process setting: bytes of page contents kept in memory; 0 = DefaultCacheSize
 
-	testSegmentBytes int64   // tests: this handle rotates at this size instead of the store's
+	testSegmentBytes int64   // tests: this handle rotates at this size instead of the store's (other handles' recovery fast path does not look for a rotation it left half done below the store's size: never combine with crashes)
 	boot             *string // tests only: this handle's boot id instead of the host's (bootID)
 }
 
@@ -121,6 +121,8 @@ type DB struct {
 	floor             floorTracker
 	horizon           *horizonFile
 	ckptLock          *lockfs.Lock  // .txtdb/checkpoint.lock: one checkpointer at a time, across processes
+	releaseLocks      func()        // ends the Retain of lock and ckptLock (writable handles; nil before)
+	storeSegBytes     int64         // the store's segment size (txtdb.json), whatever a test handle rotates at
 	ckptTSN           atomic.Uint64 // the checkpoint TSN this handle last saw or wrote
 	ckptStats         checkpointStats
 	sweepDead         atomic.Bool   // a dead process was found: sweep its leftovers at the next cleanup
@@ -227,6 +229,7 @@ func Open(ctx context.Context, dir string, cfg Config) (*DB, error) {
 		return nil, fmt.Errorf("%w: log retention %d, store has %d", ErrOptionsMismatch, cfg.LogRetention, sc.LogRetention)
 	}
 	db.cfg.SegmentBytes, db.cfg.LogRetention = sc.SegmentSize, sc.LogRetention
+	db.storeSegBytes = sc.SegmentSize
 	if cfg.testSegmentBytes > 0 {
 		db.cfg.SegmentBytes = cfg.testSegmentBytes
 	}
@@ -241,6 +244,10 @@ func Open(ctx context.Context, dir string, cfg Config) (*DB, error) {
 	}
 	db.ctx, db.cancel = context.WithCancel(context.Background())
 	if !cfg.ReadOnly {
+		// Both lock files stay open for the handle's life: a commit then costs one flock(2) to
+		// take the commit lock and one to release it (lock files are never removed or replaced).
+		releaseCommit, releaseCkpt := db.lock.Retain(), db.ckptLock.Retain()
+		db.releaseLocks = func() { releaseCommit(); releaseCkpt() }
 		// The first cleanup of a handle sweeps what failed or dead checkpointers left before it
 		// came (temporary files, files in folders no catalog names, empty stray folders).
 		db.sweepDead.Store(true)
@@ -277,6 +284,9 @@ func (db *DB) openFiles() error {
 
 // closeFiles closes what openFiles opened (after a failed Open, or in Close).
 func (db *DB) closeFiles() error {
+	if db.releaseLocks != nil {
+		db.releaseLocks()
+	}
 	db.dropWriter()
 	db.dropReaders()
 	var errs []error

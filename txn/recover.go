@@ -225,6 +225,11 @@ func (db *DB) cleanTail(st state) bool {
 	if st.Pos.Seg == st.TSN+1 {
 		return true // the segment was started after the last commit; no newer one can exist
 	}
+	if st.Pos.Off < db.storeSegBytes {
+		// Nobody rotates before state's segment reaches the store's segment size (a setting
+		// every process shares), so no rotation can have published a newer segment.
+		return true
+	}
 	_, err := os.Lstat(filepath.Join(db.logDir, wal.SegName(st.TSN+1)))
 	return errors.Is(err, os.ErrNotExist)
 }
