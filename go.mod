@@ -10,3 +10,5 @@ require (
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/sys v0.49.0
 )
+
+require github.com/anishathalye/porcupine v1.3.1 // indirect
