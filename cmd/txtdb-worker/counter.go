@@ -52,7 +52,7 @@ func (c *counter) step(e *env) error {
 	switch {
 	case e.p.rename && c.turn%2 == 0:
 		err = c.churn(e)
-	case e.rng.IntN(10) == 0:
+	case !e.p.incrOnly && e.rng.IntN(10) == 0:
 		err = c.read(e)
 	default:
 		err = c.incr(e)

@@ -28,7 +28,7 @@ type params struct {
 	noSync, checkpoint, rename  bool
 	segmentBytes, logRetention  int64
 	checkpointEvery             time.Duration
-	plant                       bool
+	plant, incrOnly             bool
 }
 
 func main() {
@@ -54,6 +54,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) int {
 	fs.Int64Var(&p.segmentBytes, "segment-bytes", 0, "log segment size (0: default)")
 	fs.Int64Var(&p.logRetention, "log-retention", 0, "log retention in bytes (0: default, negative: none)")
 	fs.DurationVar(&p.checkpointEvery, "checkpoint-every", 0, "checkpoint lag bound (0: default)")
+	fs.BoolVar(&p.incrOnly, "incr-only", false, "counter: only increments (and the final read)")
 	fs.BoolVar(&p.plant, "plant-violation", false, "bank, counter: commit one wrong operation (proves the checkers fail)")
 	if err := fs.Parse(args); err != nil {
 		return 2
