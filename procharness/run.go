@@ -45,7 +45,8 @@ type Config struct {
 	PlantViolation bool
 	// RegisterTimeout bounds the linearizability search (default 1 minute).
 	RegisterTimeout time.Duration
-	// Checkers adds or replaces the checker of a workload (the list-append checker, for one).
+	// Checkers replaces the checker of a workload (the default for append is check.Lists; an
+	// Elle checker goes here).
 	Checkers map[string]func(*history.History) check.Result
 	// Progress, if set, is called about every ProgressEvery (default 1s) from Run's goroutine.
 	Progress      func(Progress)
@@ -298,6 +299,8 @@ func checkAll(cfg *Config, h *history.History) []check.Result {
 			out = append(out, check.Counter(sub, cfg.CounterKeys))
 		case "register":
 			out = append(out, check.Register(sub, cfg.RegisterTimeout))
+		case "append":
+			out = append(out, check.Lists(sub))
 		case "hold":
 			out = append(out, check.Hold(sub))
 		default:

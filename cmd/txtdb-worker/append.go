@@ -25,6 +25,12 @@ func (a *appendLists) setup(ctx context.Context, e *env) (err error) {
 
 func (a *appendLists) step(e *env) error {
 	in := make(history.Txn, 1+e.rng.IntN(4))
+	a.fill(e, in)
+	return a.run(e, in)
+}
+
+// fill makes in's micro-ops: reads and appends of random lists.
+func (a *appendLists) fill(e *env, in history.Txn) {
 	for i := range in {
 		in[i] = history.MicroOp{F: history.OpRead, Key: e.rng.IntN(a.n)}
 		if e.rng.IntN(2) == 0 {
@@ -32,6 +38,10 @@ func (a *appendLists) step(e *env) error {
 			in[i] = history.MicroOp{F: history.OpAppend, Key: in[i].Key, Value: e.p.uid*1_000_000 + a.next}
 		}
 	}
+}
+
+// run runs one transaction of micro-ops.
+func (a *appendLists) run(e *env, in history.Txn) error {
 	return e.op("txn", in, func(ctx context.Context) (any, uint64, uint64, error) {
 		out := make(history.Txn, len(in))
 		tsn, snap, err := e.update(ctx, func(tx *txtdb.Tx) error {
@@ -61,4 +71,11 @@ func (a *appendLists) step(e *env) error {
 	})
 }
 
-func (a *appendLists) final(*env) error { return nil }
+// final reads every list in one transaction.
+func (a *appendLists) final(e *env) error {
+	in := make(history.Txn, a.n)
+	for k := range in {
+		in[k] = history.MicroOp{F: history.OpRead, Key: k}
+	}
+	return a.run(e, in)
+}

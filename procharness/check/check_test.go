@@ -203,3 +203,83 @@ func TestSelect(t *testing.T) {
 	require.Len(t, got, 2)
 	require.Equal(t, "a", got[1].Worker)
 }
+
+func app(k int, v int64) history.MicroOp {
+	return history.MicroOp{F: history.OpAppend, Key: k, Value: v}
+}
+
+func rd(k int, l ...int64) history.MicroOp {
+	if l == nil {
+		l = []int64{}
+	}
+	return history.MicroOp{F: history.OpRead, Key: k, Read: l}
+}
+
+func TestLists(t *testing.T) {
+	clean := func() *hb {
+		b := &hb{}
+		b.add("a", 1, "txn", history.Txn{app(0, 1)}, history.OK, 2, 1, history.Txn{app(0, 1)})
+		b.add("b", 3, "txn", history.Txn{rd(0), app(0, 2), rd(0)}, history.OK, 3, 2, history.Txn{rd(0, 1), app(0, 2), rd(0, 1, 2)})
+		b.add("c", 5, "txn", history.Txn{app(1, 3)}, history.Fail, 0, 3, nil)
+		return b
+	}
+	final := func(b *hb, l0 []int64, l1 []int64) {
+		b.add("a", 9, "txn", history.Txn{rd(0), rd(1)}, history.OK, 0, 4, history.Txn{rd(0, l0...), rd(1, l1...)})
+	}
+	b := clean()
+	final(b, []int64{1, 2}, nil)
+	r := Lists(&b.h)
+	require.True(t, r.OK(), "%s", r)
+
+	cases := map[string]struct {
+		l0, l1 []int64
+		why    string
+	}{
+		"lost append":  {[]int64{1}, nil, "list 0 read [1]"},
+		"reordered":    {[]int64{2, 1}, nil, "list 0 read [2 1]"},
+		"duplicate":    {[]int64{1, 2, 2}, nil, "holds 2 twice"},
+		"invented":     {[]int64{1, 2, 9}, nil, "which nobody appended"},
+		"aborted read": {[]int64{1, 2}, []int64{3}, "aborted read"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			b := clean()
+			final(b, c.l0, c.l1)
+			requireFails(t, Lists(&b.h), c.why)
+		})
+	}
+	t.Run("no final read", func(t *testing.T) {
+		requireFails(t, Lists(&clean().h), "no read of list 0 covers")
+	})
+	t.Run("unknown appends may appear", func(t *testing.T) {
+		b := clean()
+		b.add("d", 6, "txn", history.Txn{app(1, 4)}, "", 0, 0, nil)
+		final(b, []int64{1, 2}, []int64{4})
+		r := Lists(&b.h)
+		require.True(t, r.OK(), "%s", r)
+	})
+}
+
+func TestHold(t *testing.T) {
+	b := &hb{}
+	b.add("h", 1, "hold", nil, history.OK, 0, 3, nil)
+	require.True(t, Hold(&b.h).OK())
+	b.add("h", 2, "hold", nil, history.Fail, 0, 0, nil)
+	requireFails(t, Hold(&b.h), "hold failed")
+}
+
+// Two appends to one list in one transaction share a TSN and keep their order.
+func TestListsOneTransactionAppendsTwice(t *testing.T) {
+	b := &hb{}
+	for i := range 20 {
+		v := int64(10 * (i + 1))
+		b.add("a", int64(2*i+1), "txn", history.Txn{app(0, v), app(0, v+1)}, history.OK, uint64(i+2), uint64(i+1), history.Txn{app(0, v), app(0, v+1)})
+	}
+	var all []int64
+	for i := range 20 {
+		all = append(all, int64(10*(i+1)), int64(10*(i+1)+1))
+	}
+	b.add("a", 100, "txn", history.Txn{rd(0)}, history.OK, 0, 21, history.Txn{rd(0, all...)})
+	r := Lists(&b.h)
+	require.True(t, r.OK(), "%s", r)
+}

@@ -10,6 +10,9 @@
 //     unknown outcome; a final read covers every acknowledged increment.
 //   - Register: the history of each register is linearizable (github.com/anishathalye/porcupine,
 //     partitioned per key, within a timeout).
+//   - Lists: every list a list-append transaction read is exactly the acknowledged appends before
+//     it in TSN order (plus its own, and maybe some of unknown outcome).
+//   - Hold: no hold failed.
 //
 // Every checker is shown to fail on planted violations by this package's tests.
 //

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -11,14 +12,23 @@ import (
 // Each workload with 4 workers on one directory, once undisturbed and once with SIGKILLs at
 // seeded random points of the run (the killed worker is restarted at once).
 func TestWorkloads(t *testing.T) {
-	for _, wl := range []string{"bank", "counter", "register"} {
+	mixes := map[string][]string{
+		"bank":     {"bank"},
+		"counter":  {"counter"},
+		"register": {"register"},
+		"append":   {"append"},
+		// A long read transaction beside three counter workers: cleanup must keep what it reads.
+		"hold": {"counter", "counter", "counter", "hold"},
+		// The stress run's mix.
+		"mix": {"bank", "counter", "register", "append"},
+	}
+	for _, name := range []string{"bank", "counter", "register", "append", "hold", "mix"} {
 		for _, kills := range []int{0, size(3, 12)} {
-			name := wl
 			if kills > 0 {
 				name += "/kills"
 			}
 			t.Run(name, func(t *testing.T) {
-				rep := procharness.RunTest(t, procharness.Config{Workers: 4, Workloads: []string{wl},
+				rep := procharness.RunTest(t, procharness.Config{Workers: 4, Workloads: mixes[strings.Split(name, "/")[0]],
 					Ops: int64(size(200, 2000)), Kills: kills})
 				require.Equal(t, kills, rep.Kills)
 				require.Equal(t, kills, rep.Restarts)
