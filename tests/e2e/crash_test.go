@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/txtdb/txtdb/procharness"
 	"github.com/txtdb/txtdb/procharness/check"
+	"github.com/txtdb/txtdb/procharness/history"
 	"github.com/txtdb/txtdb/txn"
 )
 
@@ -38,8 +39,30 @@ func TestCrashPoints(t *testing.T) {
 				crashAt(t, f, args, arm, point, true)
 			}
 			finishCounter(t, f, args)
+			// No commit used up a TSN it did not keep: the last snapshot is the setup commit plus
+			// one per increment that happened.
+			snap, counters := lastRead(t, f)
+			var sum int64
+			for _, c := range counters {
+				sum += c
+			}
+			require.Equal(t, uint64(1+sum), snap, "TSNs are gap-free: setup + one per increment")
 		})
 	}
+}
+
+// lastRead returns the counter read with the highest snapshot.
+func lastRead(t *testing.T, f *procharness.Fixture) (uint64, history.Counters) {
+	t.Helper()
+	var snap uint64
+	var out history.Counters
+	for _, l := range f.History().OfType(history.OK) {
+		if l.F == "read" && l.Snap >= snap {
+			snap = l.Snap
+			require.NoError(t, l.Decode(&out))
+		}
+	}
+	return snap, out
 }
 
 // Checkpoint and cleanup crash points: the counter worker checkpoints after every operation and
