@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/txtdb/txtdb"
 	"github.com/txtdb/txtdb/procharness/history"
@@ -29,6 +30,7 @@ type Harness struct {
 	hist history.History
 
 	changed chan struct{} // a non-blocking signal: a line arrived or a worker exited
+	commits atomic.Int64  // ok lines with a commit TSN
 
 	mu    sync.Mutex
 	procs []*Proc // guarded by mu: every process started, in start order
@@ -67,6 +69,9 @@ func (h *Harness) signal() {
 	default:
 	}
 }
+
+// Commits returns how many commits (ok lines with a TSN) the workers reported so far.
+func (h *Harness) Commits() int64 { return h.commits.Load() }
 
 // Procs returns every process started so far, in start order.
 func (h *Harness) Procs() []*Proc {
@@ -131,6 +136,9 @@ func (h *Harness) launch(slot int, spec Spec) (*Proc, error) {
 	env := append(append(os.Environ(), h.opts.Env...), spec.Env...)
 	p := &Proc{Name: name, Slot: slot, Spec: spec, onLine: func(l history.Line) {
 		h.hist.Add(l)
+		if l.Type == history.OK && l.TSN != 0 {
+			h.commits.Add(1)
+		}
 		h.signal()
 	}}
 	if err := p.start(h.bin, args, env); err != nil {

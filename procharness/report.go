@@ -26,8 +26,8 @@ type Report struct {
 	Ops       int64 // operations completed (ok, fail, unknown)
 	Commits   int64 // ok operations with a commit TSN
 	Unknown   int64 // operations of unknown outcome (killed in flight)
-	Conflicts int64 // commit attempts that lost validation, from the summaries of workers that stopped cleanly
-	Errors    int64 // operations that failed with an error other than a conflict (from the same summaries)
+	Conflicts int64 // commit attempts that lost validation (retried or not), from the completion lines
+	Errors    int64 // operations that failed with an error other than a conflict, from the summaries of workers that stopped cleanly
 	// Commit latency (invoke to ok, retries included) over every commit.
 	LatencyP50, LatencyP99, LatencyMax time.Duration
 	// Fairness: commits of the slot with the fewest and the most (restarts add to their slot).
@@ -47,13 +47,7 @@ func (r *Report) OK() bool {
 
 // progress samples the run.
 func (r *Report) progress(elapsed time.Duration, h *Harness, done bool) Progress {
-	var commits int64
-	for _, l := range h.History().OfType(history.OK) {
-		if l.TSN != 0 {
-			commits++
-		}
-	}
-	return Progress{Elapsed: elapsed, Ops: totalOps(h), Commits: commits, Kills: r.Kills, Restarts: r.Restarts,
+	return Progress{Elapsed: elapsed, Ops: totalOps(h), Commits: h.commits.Load(), Kills: r.Kills, Restarts: r.Restarts,
 		Workers: r.Workers, Completed: done}
 }
 
@@ -68,6 +62,7 @@ func (r *Report) fill(h *Harness) {
 	ops, _ := h.History().Ops()
 	for _, o := range ops {
 		r.Ops++
+		r.Conflicts += int64(o.Done.Conflicts)
 		switch o.Type() {
 		case history.Unknown:
 			r.Unknown++
@@ -85,7 +80,6 @@ func (r *Report) fill(h *Harness) {
 	for _, l := range h.History().OfType(history.Summary) {
 		var s history.SummaryInfo
 		if l.Decode(&s) == nil {
-			r.Conflicts += s.Conflicts
 			r.Errors += s.Errors
 		}
 	}

@@ -38,6 +38,8 @@ type env struct {
 	p    params
 	stop context.Context // ends when the worker is told to stop
 	sum  history.SummaryInfo
+	// conflicts counts the conflicts of the operation in progress (op resets it).
+	conflicts int
 }
 
 // errNoWrite from an update function: the transaction decided to write nothing; it is rolled
@@ -73,6 +75,7 @@ func (e *env) update(ctx context.Context, fn func(tx *txtdb.Tx) error) (tsn, sna
 			return 0, snap, err
 		}
 		e.sum.Conflicts++
+		e.conflicts++
 		if attempt >= maxRetries {
 			return 0, snap, fmt.Errorf("gave up after %d attempts: %w", attempt+1, err)
 		}
@@ -107,6 +110,7 @@ func (e *env) op(f string, in any, fn func(ctx context.Context) (out any, tsn, s
 		return err
 	}
 	e.sum.Ops++
+	e.conflicts = 0
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	out, tsn, snap, ferr := fn(ctx)
 	cancel()
@@ -128,7 +132,14 @@ func (e *env) op(f string, in any, fn func(ctx context.Context) (out any, tsn, s
 	if out == nil && typ != history.OK {
 		out = in
 	}
-	if err := e.w.Complete(typ, id, f, tsn, snap, out, ferr); err != nil {
+	l := history.Line{Type: typ, Op: id, F: f, TSN: tsn, Snap: snap, Conflicts: e.conflicts}
+	if out != nil {
+		l.Value = history.Value(out)
+	}
+	if ferr != nil {
+		l.Err = ferr.Error()
+	}
+	if err := e.w.Write(l); err != nil {
 		return err
 	}
 	if typ == history.Unknown {

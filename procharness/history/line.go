@@ -39,6 +39,9 @@ type Line struct {
 	// Value is the operation's input (invoke) or what it read and wrote (completion).
 	Value json.RawMessage `json:"value,omitempty"`
 	Err   string          `json:"err,omitempty"`
+	// Conflicts is how many commit attempts of the operation lost validation (and were retried,
+	// or made it fail), on its completion line.
+	Conflicts int `json:"conflicts,omitempty"`
 }
 
 // Decode decodes the line's value into v.

@@ -3,6 +3,7 @@ package e2e
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/txtdb/txtdb/procharness"
@@ -81,4 +82,22 @@ func TestPlantedViolationsFail(t *testing.T) {
 			require.Equal(t, check.Fail, rep.Results[0].Verdict, "%s", rep)
 		})
 	}
+}
+
+// The shape of the stress run: a fleet of the mixed workloads for a fixed time, one SIGKILL
+// about every KillEvery, progress samples along the way, and a final report.
+func TestTimedRunWithProgress(t *testing.T) {
+	var samples []procharness.Progress
+	rep := procharness.RunTest(t, procharness.Config{Workers: 4,
+		Workloads: []string{"bank", "counter", "register", "append"},
+		Duration:  size(2*time.Second, 10*time.Second), KillEvery: 500 * time.Millisecond,
+		Progress:      func(p procharness.Progress) { samples = append(samples, p) },
+		ProgressEvery: 250 * time.Millisecond})
+	require.NotEmpty(t, samples)
+	last := samples[len(samples)-1]
+	require.True(t, last.Completed, "the last sample is marked")
+	require.Equal(t, rep.Kills, last.Kills)
+	require.Equal(t, rep.Kills, rep.Restarts)
+	require.Len(t, rep.Results, 4)
+	require.LessOrEqual(t, rep.MinCommits, rep.MaxCommits)
 }
