@@ -99,3 +99,24 @@ func TestMain(m *testing.M) {
 	_ = RemoveBinary()
 	os.Exit(code)
 }
+
+// SIGTERM stops a worker like a closed stdin: final reads, a summary, exit 0.
+func TestWorkerStopsOnSIGTERM(t *testing.T) {
+	f := NewTest(t)
+	p, err := f.Start(f.Ctx, Spec{Workload: "counter", Args: []string{"-keys", "2"}})
+	require.NoError(t, err)
+	require.NoError(t, syscall.Kill(p.PID, syscall.SIGTERM))
+	e, err := p.Wait(f.Ctx)
+	require.NoError(t, err)
+	require.Zero(t, e.Code, "%s", e)
+	var sums []history.Line
+	for _, l := range f.History().Lines() {
+		if l.Type == history.Summary && l.Worker == p.Name {
+			sums = append(sums, l)
+		}
+	}
+	require.Len(t, sums, 1)
+	var s history.SummaryInfo
+	require.NoError(t, sums[0].Decode(&s))
+	require.Equal(t, s.Ops, s.OK, "every operation ok: %+v", s)
+}

@@ -39,8 +39,8 @@ type Fixture struct {
 }
 
 // NewTest returns a harness on a fresh directory for tb. It waits for a heavy-run slot
-// (Acquire), logs the seed, and when the test ends kills what still runs and, if the test
-// failed, keeps the directory and writes the history next to it (both logged with the seed);
+// (Acquire), logs the seed, and when the test ends kills what still runs, checkpoints the
+// directory and fails the test on anything Check finds (Verify), and, if the test failed, keeps the directory and writes the history next to it (both logged with the seed);
 // otherwise it removes them.
 func NewTest(tb testing.TB) *Fixture {
 	tb.Helper()
@@ -59,6 +59,18 @@ func NewTest(tb testing.TB) *Fixture {
 	}
 	tb.Cleanup(func() {
 		h.KillAll()
+		if _, err := os.Stat(dir); err == nil && !tb.Failed() {
+			// Every run ends with a checkpoint and Check on the directory.
+			vctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			probs, err := h.Verify(vctx)
+			if err != nil {
+				tb.Errorf("procharness: verify %s at the end of the test: %v", dir, err)
+			}
+			for _, p := range probs {
+				tb.Errorf("procharness: Check at the end of the test: %s", p)
+			}
+		}
 		if tb.Failed() {
 			writeHistory(tb, dir, h.History())
 		}
