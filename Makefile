@@ -2,13 +2,13 @@
 GO          ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Packages that spawn many processes run one at a time so 2 cores do not make them flaky.
-HEAVY       := ./lockfs/... ./txn/... ./events/... $(if $(wildcard tests),./tests/...)
+HEAVY       := ./lockfs/... ./txn/... ./events/... ./procharness/... $(if $(wildcard tests),./tests/...)
 PKGS        := $(shell $(GO) list ./... 2>/dev/null)
 HEAVY_PKGS  := $(shell $(GO) list $(HEAVY) 2>/dev/null)
 LIGHT_PKGS  := $(filter-out $(HEAVY_PKGS),$(PKGS))
 FUZZTIME    ?= 20s
 
-.PHONY: help fmt vet lint test stress bench bench-peer fuzz
+.PHONY: help fmt vet lint test e2e stress bench bench-peer fuzz
 
 help:
 	@echo "txtdb make targets:"
@@ -16,6 +16,7 @@ help:
 	@echo "  make vet     go vet ./..."
 	@echo "  make lint    staticcheck (pinned, fetched through the module proxy)"
 	@echo "  make test    the CI suite: -short, -race, -count=1"
+	@echo "  make e2e     the end-to-end tests (tests/e2e) in their full form, -race (TXTDB_SEED=n replays)"
 	@echo "  make stress  multi-process stress run with SIGKILLs (STRESS_ARGS=-duration 60s ...)"
 	@echo "  make bench   benchmarks (compare ratios within one run)"
 	@echo "  make bench-peer  txtdb against SQLite, same workload, one run (module bench/)"
@@ -34,6 +35,10 @@ lint:
 test:
 	$(GO) test -race -short -count=1 -timeout 20m $(LIGHT_PKGS)
 	@if [ -n "$(HEAVY_PKGS)" ]; then $(GO) test -race -short -count=1 -timeout 20m -p 1 $(HEAVY_PKGS); fi
+
+# The full form of the end-to-end suite (make test runs its -short form).
+e2e:
+	$(GO) test -race -count=1 -timeout 60m -p 1 ./tests/...
 
 stress:
 	$(GO) run ./cmd/txtdb stress $(STRESS_ARGS)

@@ -3,7 +3,6 @@ package txn
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -12,63 +11,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestCrashPoints kills a writer with SIGKILL at each named crash point, repeatedly, and checks
-// after every kill that every acknowledged commit is present, no partial commit is visible, and
-// the next process carries on. Small log segments make rotation happen every few commits.
-func TestCrashPoints(t *testing.T) {
-	iters := 30
-	if testing.Short() {
-		iters = 10
-	}
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, seed))
-	const segBytes = 2048
-	for _, point := range CrashPoints {
-		t.Run(point, func(t *testing.T) {
-			dir := t.TempDir()
-			setupPair(t, dir, Config{SegmentBytes: segBytes})
-			cc := childConfig{Dir: dir, N: 30, SegmentBytes: segBytes}
-			known := 0 // the pair's value as last checked
-			for i := 0; i < iters; i++ {
-				// The recovery points need something to recover: a writer killed mid-record
-				// (torn tail) or after its fsync (a whole record past state).
-				if prep, ok := map[string]string{crashRecoverTruncate: crashMidRecord, crashRecoverAdopted: crashAfterSync}[point]; ok {
-					acks := runKilled(t, cc, prep+":1")
-					known = checkPair(t, dir, known, acks)
-				}
-				arm := fmt.Sprintf("%s:%d", point, 1+rng.IntN(3))
-				if point == crashRecoverTruncate || point == crashRecoverAdopted {
-					arm = point + ":1"
-				}
-				acks := runKilled(t, cc, arm)
-				known = checkPair(t, dir, known, acks)
-			}
-			// The next process carries on, and no commit ever used up a TSN it did not keep.
-			k := startChild(t, "bumper", configEnv(t, childConfig{Dir: dir, N: 3, SegmentBytes: segBytes}))
-			lines, err := k.all(t)
-			require.NoError(t, err, "survivor output: %v", tail(lines))
-			final := checkPair(t, dir, known, acksOf(t, lines))
-			db := mustOpen(t, dir, Config{})
-			require.NoError(t, view(context.Background(), db, func(tx *Tx) error {
-				require.Equal(t, int(tx.Snapshot()), final+1, "TSN = setup + one per increment (gap-free)")
-				return nil
-			}))
-		})
-	}
-}
-
-// runKilled runs a bumper armed at a crash point, requires that it announced that crash point
-// and that SIGKILL ended it (a child that never reached the point, or a build that ignores the
-// switch, fails here rather than passing by never crashing), and returns the values it
-// acknowledged.
-func runKilled(t *testing.T, cc childConfig, arm string) []int {
-	t.Helper()
-	k := startChild(t, "bumper", configEnv(t, cc), crashEnv+"="+arm)
-	lines, err := k.all(t)
-	requireCrashed(t, k, err, arm)
-	return acksOf(t, lines)
-}
+// The crash-point runs of CrashPoints and CheckpointCrashPoints through real worker processes
+// live in tests/e2e (via procharness). What stays here: the crash detection the re-executed
+// children of this package's own tests use, and the pair checker its recovery tests use.
 
 // requireCrashed fails unless the child armed at arm ("<point>[:<n>]") printed "crash <point>"
 // on stderr and then died of SIGKILL; err is its exit error.
@@ -114,16 +59,9 @@ func acksOf(t *testing.T, lines []string) []int {
 	return acks
 }
 
-// checkPair opens the store afresh and checks: both pages agree (no partial commit), every
+// verifyPair opens the store afresh and checks: both pages agree (no partial commit), every
 // acknowledged value is present, and at most one unacknowledged commit (the one in flight when
 // the writer died) went through. It returns the current value.
-func checkPair(t *testing.T, dir string, known int, acks []int) int {
-	t.Helper()
-	got, err := verifyPair(dir, known, acks)
-	require.NoError(t, err)
-	return got
-}
-
 func verifyPair(dir string, known int, acks []int) (int, error) {
 	low := known
 	for _, a := range acks {

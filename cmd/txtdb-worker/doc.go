@@ -1,0 +1,32 @@
+// Command txtdb-worker opens a txtdb data directory and runs one workload on it until it is told
+// to stop, speaking the JSON-lines protocol of package procharness/history on stdout. It is the
+// process the harness (package procharness) spawns, kills and restarts; several workers share one
+// directory.
+//
+//	txtdb-worker -dir DIR -workload bank|counter|register|append|hold [-name N] [-seed S] [-ops N] ...
+//
+// Protocol: a ready line once setup is done (namespaces and initial pages created, idempotently
+// and safely when several workers start at once), then an invoke line and a completion line (ok,
+// fail, unknown) per operation with the values read and written, the commit TSN and the snapshot
+// TSN, then, when stdin reaches end of file, SIGTERM arrives or -ops operations are done, final
+// reads and a summary line; the exit status is then 0. Diagnostics go to stderr. A worker built
+// with -tags txtdb_crashpoints dies at the crash point TXTDB_CRASHPOINT names (see package txn).
+//
+// Workloads (namespace, and what the checkers in procharness/check require):
+//   - bank (namespace bank): -accounts accounts of -balance each, one page per account;
+//     transfers and snapshot reads of every balance. The total never changes and no balance is
+//     negative.
+//   - counter (namespace counter): -keys counters; increments, reads of every counter. A
+//     counter's value is its acknowledged increments plus at most the unknown ones. -checkpoint
+//     checkpoints after every operation and -rename renames namespace churn.a <-> churn.b every
+//     other operation, so that checkpoint, move, cleanup and trim crash points are reached.
+//   - register (namespace register): -keys registers; read, write, compare-and-set. Linearizable.
+//   - append (namespace append): -keys lists; transactions of 1-4 micro-ops appending unique
+//     values and reading lists (Elle's list-append model). Serializable.
+//   - hold: opens a read transaction and keeps it until stopped.
+//
+// # Caveats
+//
+// A worker trusts its flags: two workers that disagree about -accounts or -keys on one directory
+// fail their setup.
+package main

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/txtdb/txtdb"
+	"github.com/txtdb/txtdb/procharness/history"
+)
+
+// params are the worker's flags.
+type params struct {
+	dir, workload, name, format string
+	seed                        uint64
+	uid                         int64
+	ops                         int64
+	accounts, keys              int
+	balance                     int64
+	noSync, checkpoint, rename  bool
+	segmentBytes, logRetention  int64
+	checkpointEvery             time.Duration
+	plant, incrOnly             bool
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout))
+}
+
+func run(args []string, stdin io.Reader, stdout io.Writer) int {
+	var p params
+	fs := flag.NewFlagSet("txtdb-worker", flag.ContinueOnError)
+	fs.StringVar(&p.dir, "dir", "", "data directory (required)")
+	fs.StringVar(&p.workload, "workload", "", "bank, counter, register, append or hold (required)")
+	fs.StringVar(&p.name, "name", "", "worker name in the history (default w<pid>)")
+	fs.Uint64Var(&p.seed, "seed", 0, "random seed (0: from the clock)")
+	fs.Int64Var(&p.uid, "uid", 0, "unique id of this worker run, for unique appended values (default: pid)")
+	fs.Int64Var(&p.ops, "ops", 0, "stop after this many operations (0: until stopped)")
+	fs.IntVar(&p.accounts, "accounts", 10, "bank: accounts")
+	fs.Int64Var(&p.balance, "balance", 100, "bank: initial balance of each account")
+	fs.IntVar(&p.keys, "keys", 0, "counter, register, append: keys (default 4, 3, 8)")
+	fs.StringVar(&p.format, "format", "", "store format for a new store: json, yaml, xml")
+	fs.BoolVar(&p.noSync, "nosync", false, "commit without fsync")
+	fs.BoolVar(&p.checkpoint, "checkpoint", false, "counter: checkpoint after every operation")
+	fs.BoolVar(&p.rename, "rename", false, "counter: rename churn.a <-> churn.b every other operation")
+	fs.Int64Var(&p.segmentBytes, "segment-bytes", 0, "log segment size (0: default)")
+	fs.Int64Var(&p.logRetention, "log-retention", 0, "log retention in bytes (0: default, negative: none)")
+	fs.DurationVar(&p.checkpointEvery, "checkpoint-every", 0, "checkpoint lag bound (0: default)")
+	fs.BoolVar(&p.incrOnly, "incr-only", false, "counter: only increments (and the final read)")
+	fs.BoolVar(&p.plant, "plant-violation", false, "bank, counter: commit one wrong operation (proves the checkers fail)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if p.dir == "" || p.workload == "" {
+		fmt.Fprintln(os.Stderr, "txtdb-worker: -dir and -workload are required")
+		return 2
+	}
+	if p.name == "" {
+		p.name = fmt.Sprintf("w%d", os.Getpid())
+	}
+	if p.uid == 0 {
+		p.uid = int64(os.Getpid())
+	}
+	if p.seed == 0 {
+		p.seed = uint64(time.Now().UnixNano())
+	}
+	wl, err := newWorkload(p)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "txtdb-worker:", err)
+		return 2
+	}
+	opts := &txtdb.Options{OneObjectPerPage: true, NoSync: p.noSync, SegmentSize: p.segmentBytes,
+		LogRetention: p.logRetention, CheckpointEvery: p.checkpointEvery}
+	if p.format != "" {
+		if opts.Format, err = txtdb.ParseFormat(p.format); err != nil {
+			fmt.Fprintln(os.Stderr, "txtdb-worker:", err)
+			return 2
+		}
+	}
+	db, err := txtdb.Open(p.dir, opts)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "txtdb-worker: open:", err)
+		return 1
+	}
+	defer db.Close()
+
+	// stop ends when stdin reaches EOF or SIGTERM/SIGINT arrives.
+	stop, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer cancel()
+	go func() {
+		_, _ = io.Copy(io.Discard, bufio.NewReader(stdin))
+		cancel()
+	}()
+
+	e := &env{db: db, w: history.NewWriter(stdout, p.name), rng: rand.New(rand.NewPCG(p.seed, uint64(p.uid))),
+		p: p, stop: stop}
+	setupCtx, setupDone := context.WithTimeout(context.Background(), opTimeout)
+	err = setup(setupCtx, e, wl)
+	setupDone()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "txtdb-worker: setup:", err)
+		return 1
+	}
+	if err := e.w.Write(history.Line{Type: history.Ready, Value: history.Value(history.ReadyInfo{
+		PID: os.Getpid(), Workload: p.workload, Dir: p.dir, Format: db.Format().String()})}); err != nil {
+		fmt.Fprintln(os.Stderr, "txtdb-worker:", err)
+		return 1
+	}
+	for p.ops == 0 || e.sum.Ops < p.ops {
+		if stop.Err() != nil {
+			break
+		}
+		if err := wl.step(e); err != nil {
+			fmt.Fprintln(os.Stderr, "txtdb-worker:", err)
+			return 3
+		}
+	}
+	if err := wl.final(e); err != nil {
+		fmt.Fprintln(os.Stderr, "txtdb-worker: final:", err)
+		return 3
+	}
+	if err := e.w.Write(history.Line{Type: history.Summary, Value: history.Value(e.sum)}); err != nil {
+		fmt.Fprintln(os.Stderr, "txtdb-worker:", err)
+		return 1
+	}
+	if err := db.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "txtdb-worker: close:", err)
+		return 1
+	}
+	return 0
+}
+
+// setup runs the workload's setup, again when it fails because another worker set up the same
+// namespace at the same moment (the loser's commit fails; the retry sees the winner's pages).
+func setup(ctx context.Context, e *env, wl workload) error {
+	var err error
+	for range 20 {
+		if err = wl.setup(ctx, e); err == nil || ctx.Err() != nil || errors.Is(err, errSetupMismatch) {
+			return err
+		}
+	}
+	return err
+}
+
+func newWorkload(p params) (workload, error) {
+	keys := func(def int) int {
+		if p.keys > 0 {
+			return p.keys
+		}
+		return def
+	}
+	switch p.workload {
+	case "bank":
+		return &bank{n: p.accounts, balance: p.balance}, nil
+	case "counter":
+		return &counter{n: keys(4)}, nil
+	case "register":
+		return &register{n: keys(3)}, nil
+	case "append":
+		return &appendLists{n: keys(8)}, nil
+	case "hold":
+		return &hold{}, nil
+	}
+	return nil, fmt.Errorf("unknown workload %q", p.workload)
+}

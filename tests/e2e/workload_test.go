@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/txtdb/txtdb/procharness"
+	"github.com/txtdb/txtdb/procharness/check"
+)
+
+// Each workload with 4 workers on one directory, once undisturbed and once with SIGKILLs at
+// seeded random points of the run (the killed worker is restarted at once).
+func TestWorkloads(t *testing.T) {
+	mixes := map[string][]string{
+		"bank":     {"bank"},
+		"counter":  {"counter"},
+		"register": {"register"},
+		"append":   {"append"},
+		// A long read transaction beside three counter workers: cleanup must keep what it reads.
+		"hold": {"counter", "counter", "counter", "hold"},
+		// The stress run's mix.
+		"mix": {"bank", "counter", "register", "append"},
+	}
+	for _, name := range []string{"bank", "counter", "register", "append", "hold", "mix"} {
+		for _, kills := range []int{0, size(3, 12)} {
+			if kills > 0 {
+				name += "/kills"
+			}
+			t.Run(name, func(t *testing.T) {
+				rep := procharness.RunTest(t, procharness.Config{Workers: 4, Workloads: mixes[strings.Split(name, "/")[0]],
+					Ops: int64(size(200, 2000)), Kills: kills})
+				require.Equal(t, kills, rep.Kills)
+				require.Equal(t, kills, rep.Restarts)
+				require.Positive(t, rep.Commits)
+				if kills == 0 {
+					require.Zero(t, rep.Unknown, "nobody was killed")
+				}
+			})
+		}
+	}
+}
+
+// The earlier system only claimed this: 3 processes x 100 increments of one counter end at
+// exactly 300.
+func TestThreeProcessesHundredIncrements(t *testing.T) {
+	f := procharness.NewTest(t)
+	spec := procharness.Spec{Workload: "counter", Args: []string{"-keys", "1", "-ops", "100", "-incr-only"}}
+	var procs []*procharness.Proc
+	for range 3 {
+		p, err := f.Start(f.Ctx, spec)
+		require.NoError(t, err)
+		procs = append(procs, p)
+	}
+	for _, p := range procs {
+		e, err := p.Wait(f.Ctx)
+		require.NoError(t, err)
+		require.Zero(t, e.Code, "%s: %s", p.Name, e)
+	}
+	res := check.Counter(f.History(), 1)
+	require.True(t, res.OK(), "%s", res)
+	require.Contains(t, res.Explanation, "final [300]", "%s", res)
+	probs, err := f.Verify(f.Ctx)
+	require.NoError(t, err)
+	require.Empty(t, probs)
+}
+
+// The checkers fail on a real run with a planted violation: a bank worker credits without
+// debiting once, a counter worker counts one increment twice.
+func TestPlantedViolationsFail(t *testing.T) {
+	for _, wl := range []string{"bank", "counter"} {
+		t.Run(wl, func(t *testing.T) {
+			release, err := procharness.Acquire(t.Context())
+			require.NoError(t, err)
+			defer release()
+			cfg := procharness.Config{Dir: t.TempDir() + "/data", Workers: 2, Workloads: []string{wl}, Ops: 60,
+				PlantViolation: true, Seed: procharness.SeedFromEnv()}
+			rep, err := procharness.Run(t.Context(), cfg)
+			require.NoError(t, err)
+			require.False(t, rep.OK(), "a planted violation passed:\n%s", rep)
+			require.Equal(t, check.Fail, rep.Results[0].Verdict, "%s", rep)
+		})
+	}
+}
+
+// The shape of the stress run: a fleet of the mixed workloads for a fixed time, one SIGKILL
+// about every KillEvery, progress samples along the way, and a final report.
+func TestTimedRunWithProgress(t *testing.T) {
+	var samples []procharness.Progress
+	rep := procharness.RunTest(t, procharness.Config{Workers: 4,
+		Workloads: []string{"bank", "counter", "register", "append"},
+		Duration:  size(2*time.Second, 10*time.Second), KillEvery: 500 * time.Millisecond,
+		Progress:      func(p procharness.Progress) { samples = append(samples, p) },
+		ProgressEvery: 250 * time.Millisecond})
+	require.NotEmpty(t, samples)
+	last := samples[len(samples)-1]
+	require.True(t, last.Completed, "the last sample is marked")
+	require.Equal(t, rep.Kills, last.Kills)
+	require.Equal(t, rep.Kills, rep.Restarts)
+	require.Len(t, rep.Results, 4)
+	require.LessOrEqual(t, rep.MinCommits, rep.MaxCommits)
+}
