@@ -55,7 +55,7 @@ type Options struct {
 	MaxRetries       int           // Update's retries on ErrConflict; zero = 100
 	FileMode         os.FileMode   // mode of files txtdb creates (umask applies); zero = 0644
 	// CheckpointEvery bounds the checkpoint lag after this process commits: the page files are
-	// brought up to date at most this long after a commit (zero = 1s), and at once when the lag
+	// brought up to date at most this long after a commit (zero = 5s), and at once when the lag
 	// reaches txn.CheckpointCommits commits.
 	CheckpointEvery time.Duration
 	// CacheSize bounds the bytes of page contents this process keeps in memory (zero = 64 MiB);

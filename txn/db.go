@@ -77,8 +77,12 @@ const (
 	DefaultSegmentBytes = 64 << 20
 	DefaultLogRetention = 64 << 20
 	// DefaultCheckpointEvery bounds the checkpoint lag in time; CheckpointCommits in commits.
-	DefaultCheckpointEvery = time.Second
-	CheckpointCommits      = 4096
+	// Each checkpoint writes one file per page changed since the last, so checkpointing more
+	// often costs more files for the same commits: at 1 s and 4096 commits, transfers between
+	// 1,000 accounts without fsync ran at half the rate (and 10 times the p99) of no checkpoint
+	// at all. The bound on what open and catch-up replay is CheckpointCommits records.
+	DefaultCheckpointEvery = 5 * time.Second
+	CheckpointCommits      = 16384
 	// PART OF THE FORMAT: the layout version, in txtdb.json ("txtdb"), in every state slot
 	// ("txtdb-state N"), in every log segment header ("txtdb_log"), in the checkpoint file and in
 	// registry slots. A file naming another version is refused with ErrVersion, never read or
