@@ -31,10 +31,10 @@ type FS struct {
 	gone       bool   // guarded by mu; unmounted
 	counts     Counts // guarded by mu
 	faults     []armed
-	lie        Lie   // guarded by mu
-	lied       int   // guarded by mu; fsyncs that lied
-	lost       int   // guarded by mu; pending writes dropped by failed fsyncs
-	syncfs     int   // guarded by mu; syncfs calls seen
+	lie        Lie // guarded by mu
+	lied       int // guarded by mu; fsyncs that lied
+	lost       int // guarded by mu; pending writes dropped by failed fsyncs
+	syncfs     int // guarded by mu; syncfs calls seen
 	failed     []Fault
 }
 
