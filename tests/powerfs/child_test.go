@@ -209,7 +209,9 @@ func childWork(ctx context.Context, dir string, w int) error {
 	var ids []string
 	var seqPage string
 	seq := 0
-	err = db.Update(ctx, func(tx *txtdb.Tx) error {
+	// Read-only discovery (a scan of every page would conflict with every busy peer), then an
+	// insert-only transaction if this worker has no page yet.
+	err = db.View(ctx, func(tx *txtdb.Tx) error {
 		bank, err := tx.Match("bank", "*")
 		if err != nil {
 			return err
@@ -230,12 +232,17 @@ func childWork(ctx context.Context, dir string, w int) error {
 			}
 			if s.W == w {
 				seqPage, seq = id, s.Seq
-				return nil
 			}
 		}
-		seqPage, err = tx.Insert("seq", seqObj{W: w})
-		return err
+		return nil
 	})
+	if err == nil && seqPage == "" {
+		err = db.Update(ctx, func(tx *txtdb.Tx) error {
+			var err error
+			seqPage, err = tx.Insert("seq", seqObj{W: w})
+			return err
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
