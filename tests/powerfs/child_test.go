@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -99,6 +100,8 @@ func runChild(mode string) error {
 		return nil
 	case "verify":
 		return childVerify(ctx, dir)
+	case "faultwork":
+		return childFaultWork(ctx, dir)
 	case "work":
 		w, _ := strconv.Atoi(os.Getenv("POWERFS_W"))
 		return childWork(ctx, dir, w)
@@ -313,4 +316,68 @@ func transfer(ctx context.Context, db *txtdb.DB, from, to, seqPage string, w, se
 		}
 		return tx.CommitTSN(), nil
 	}
+}
+
+// childFaultWork is the fault sweep's short workload: open, a few acknowledged transfers, a
+// checkpoint, close. It prints "ack" lines, then "done"; a failure comes back as an error,
+// printed by TestMain with whether it wraps the injected errno.
+func childFaultWork(ctx context.Context, dir string) (err error) {
+	errno, _ := strconv.Atoi(os.Getenv("POWERFS_ERRNO"))
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("wraps-errno=%v: %w", errors.Is(err, syscall.Errno(errno)), err)
+		}
+	}()
+	db, err := txtdb.Open(dir, childOptions())
+	if err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
+	var ids []string
+	var seqPage string
+	seq := 0
+	err = db.View(ctx, func(tx *txtdb.Tx) error {
+		bank, err := tx.Match("bank", "*")
+		for id := range bank {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		seqs, _ := tx.Match("seq", "*")
+		for id, objs := range seqs {
+			var s seqObj
+			objs[0].Decode(&s)
+			if s.W == 0 {
+				seqPage, seq = id, s.Seq
+			}
+		}
+		return err
+	})
+	if err == nil && seqPage == "" {
+		err = db.Update(ctx, func(tx *txtdb.Tx) error {
+			var err error
+			seqPage, err = tx.Insert("seq", seqObj{W: 0})
+			return err
+		})
+	}
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("start: %w", err)
+	}
+	for i := range 5 {
+		tsn, err := transfer(ctx, db, ids[i%accounts], ids[(i+1)%accounts], seqPage, 0, seq+1, 1)
+		if err != nil {
+			db.Close()
+			return fmt.Errorf("commit: %w", err)
+		}
+		seq++
+		fmt.Printf("ack 0 %d %d -\n", seq, tsn)
+	}
+	if err := db.Checkpoint(ctx); err != nil {
+		db.Close()
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if err := db.Close(); err != nil {
+		return fmt.Errorf("close: %w", err)
+	}
+	fmt.Println("done")
+	return nil
 }

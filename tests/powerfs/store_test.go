@@ -376,7 +376,7 @@ func TestSyncfs(t *testing.T) {
 }
 
 func TestPowerCutReboot(t *testing.T) {
-	sc := scenario{rounds: rounds(6, 32), workers: 2, acks: 15, cuts: Cuts(1)}
+	sc := scenario{rounds: rounds(4, 32), workers: 2, acks: 15, cuts: Cuts(1)}
 	v, lied := sc.run(t)
 	requireClean(t, v, lied)
 }
@@ -384,7 +384,7 @@ func TestPowerCutReboot(t *testing.T) {
 // TestPowerCutNoBootID: the processes find no boot id, so the store cannot tell the reboot
 // from a restart (the boot-id-less path: every handle recovers first).
 func TestPowerCutNoBootID(t *testing.T) {
-	sc := scenario{rounds: rounds(4, 16), boot: bootNone, workers: 2, acks: 15, cuts: Cuts(100)}
+	sc := scenario{rounds: rounds(3, 16), boot: bootNone, workers: 2, acks: 15, cuts: Cuts(100)}
 	v, lied := sc.run(t)
 	requireClean(t, v, lied)
 }
@@ -392,14 +392,14 @@ func TestPowerCutNoBootID(t *testing.T) {
 // TestPowerCutNoBootIDNoSync: the same under NoSync: with no boot id and no live peer, a
 // recovering handle starts a new lineage.
 func TestPowerCutNoBootIDNoSync(t *testing.T) {
-	sc := scenario{rounds: rounds(4, 16), boot: bootNone, noSync: true, workers: 2, acks: 15, cuts: Cuts(400)}
+	sc := scenario{rounds: rounds(3, 16), boot: bootNone, noSync: true, workers: 2, acks: 15, cuts: Cuts(400)}
 	v, lied := sc.run(t)
 	requireClean(t, v, lied)
 }
 
 // TestPowerCutCheckpoint: checkpoints and log trimming run all the time, so cuts land in them.
 func TestPowerCutCheckpoint(t *testing.T) {
-	sc := scenario{rounds: rounds(6, 32), workers: 2, acks: 30, ckpt: time.Millisecond, seg: 16 << 10, cuts: Cuts(200)}
+	sc := scenario{rounds: rounds(4, 32), workers: 2, acks: 30, ckpt: time.Millisecond, seg: 16 << 10, cuts: Cuts(200)}
 	v, lied := sc.run(t)
 	requireClean(t, v, lied)
 }
@@ -407,7 +407,7 @@ func TestPowerCutCheckpoint(t *testing.T) {
 // TestPowerCutNoSync: a cut may lose the last commits; a TSN is never issued twice under one
 // lineage, and a store that lost acknowledged commits is on a new lineage.
 func TestPowerCutNoSync(t *testing.T) {
-	sc := scenario{rounds: rounds(6, 32), noSync: true, workers: 2, acks: 15, cuts: Cuts(300)}
+	sc := scenario{rounds: rounds(4, 32), noSync: true, workers: 2, acks: 15, cuts: Cuts(300)}
 	v, lied := sc.run(t)
 	requireClean(t, v, lied)
 }
@@ -425,7 +425,7 @@ func knownDefect(t *testing.T, what string) {
 // the same run without the lie, in the tests above, none). Checkpoints are off (their syncfs
 // would make the lied-about data durable anyway).
 func TestPlantedMissingLogFsync(t *testing.T) {
-	sc := scenario{rounds: 3, workers: 2, acks: 10, ckpt: time.Hour,
+	sc := scenario{rounds: 2, workers: 2, acks: 10, ckpt: time.Hour,
 		cuts: []Cut{{Data: DataNone, Meta: MetaAll}},
 		lie:  Lie{Match: func(p string, dir bool) bool { return !dir && strings.HasPrefix(p, "db/.txtdb/log/") }}}
 	v, lied := sc.run(t)
@@ -438,7 +438,7 @@ func TestPlantedMissingLogFsync(t *testing.T) {
 }
 
 func TestPlantedMissingLogDirFsync(t *testing.T) {
-	sc := scenario{rounds: 3, workers: 2, acks: 20, ckpt: time.Hour, seg: 4 << 10,
+	sc := scenario{rounds: 2, workers: 2, acks: 20, ckpt: time.Hour, seg: 4 << 10,
 		cuts: []Cut{{Data: DataAll, Meta: MetaNone}},
 		lie:  Lie{Match: func(p string, dir bool) bool { return dir && p == "db/.txtdb/log" }}}
 	v, lied := sc.run(t)
