@@ -185,6 +185,7 @@ func childVerify(ctx context.Context, dir string) error {
 	if res.Lineage, err = lineage(ctx, db); err != nil {
 		return err
 	}
+	res.Ckpt = uint64(db.Stats().CheckpointTSN)
 	probs, err := db.Check(ctx)
 	if err != nil {
 		return fmt.Errorf("check: %w", err)

@@ -55,6 +55,22 @@
 // fsyncs succeed without making anything durable: a planted missing fsync, to show a test
 // catches one.
 //
+// # The tests
+//
+// The package's tests check the layer on its own (every cut mode and fault, with real
+// syscalls on a real mount), then run a store on it in real processes (the test binary
+// re-executed): each round a process of a new boot opens the store, reads it and runs Check;
+// workers commit transfers between accounts, each bumping the worker's sequence page and
+// printing the commit once Commit returned; then every process is SIGKILLed, the layer cuts
+// power, and the next round boots. A violation is an acknowledged commit missing, a torn
+// transaction (the accounts' total), a Check finding (leftovers of dead processes aside), a TSN
+// acknowledged twice under one lineage, or a lineage that went back below a TSN acknowledged
+// under it. Variants: a new boot id each round, no boot id at all, NoSync, checkpoints every
+// millisecond with small segments and no log retention, and planted missing fsyncs of the log
+// and of the log directory (which must be caught). TestFaultSweep fails each operation of a
+// short workload in turn. Tests named TestDefect reproduce engine defects not fixed yet; they
+// skip unless POWERFS_KNOWN_DEFECTS=1.
+//
 // # Caveats
 //
 // Linux only, root only (the mount is made with mount(2) directly, no fusermount), and
