@@ -294,8 +294,8 @@ func (sc scenario) run(t *testing.T) (violations []string, lied int) {
 		}
 		st := f.Stats()
 		lied += f.Lied()
-		t.Logf("round %d: boot %.8s, store at TSN %d (lineage %.8s, %d leftovers), acks %v, %+v, syncfs %d, lied %d",
-			round, boot.ID, res.TSN, res.Lineage, res.Leftovers, led.last, rep, st.Syncfs, f.Lied())
+		t.Logf("round %d: boot %.8s, store at TSN %d (lineage %.8s, %d leftovers, %d unpublished torn page files), acks %v, %+v, syncfs %d, lied %d",
+			round, boot.ID, res.TSN, res.Lineage, res.Leftovers, res.Unpublished, led.last, rep, st.Syncfs, f.Lied())
 	}
 	return violations, lied
 }
