@@ -8,7 +8,7 @@ HEAVY_PKGS  := $(shell $(GO) list $(HEAVY) 2>/dev/null)
 LIGHT_PKGS  := $(filter-out $(HEAVY_PKGS),$(PKGS))
 FUZZTIME    ?= 20s
 
-.PHONY: help fmt vet lint test e2e stress bench bench-peer fuzz
+.PHONY: help fmt vet lint test e2e powerloss stress bench bench-peer fuzz
 
 help:
 	@echo "txtdb make targets:"
@@ -17,6 +17,7 @@ help:
 	@echo "  make lint    staticcheck (pinned, fetched through the module proxy)"
 	@echo "  make test    the CI suite: -short, -race, -count=1"
 	@echo "  make e2e     the end-to-end tests (tests/e2e) in their full form, -race (TXTDB_SEED=n replays)"
+	@echo "  make powerloss  power cuts and I/O faults on a FUSE layer, long form (root, /dev/fuse; module tests/powerfs)"
 	@echo "  make stress  multi-process stress run with SIGKILLs (STRESS_ARGS=-duration 60s ...)"
 	@echo "  make bench   benchmarks (compare ratios within one run)"
 	@echo "  make bench-peer  txtdb against SQLite, same workload, one run (module bench/)"
@@ -28,13 +29,21 @@ fmt:
 
 vet:
 	$(GO) vet ./...
+	cd tests/powerfs && $(GO) vet ./...
 
 lint:
 	$(GO) run $(STATICCHECK) ./...
+	cd tests/powerfs && $(GO) run $(STATICCHECK) ./...
 
 test:
 	$(GO) test -race -short -count=1 -timeout 20m $(LIGHT_PKGS)
 	@if [ -n "$(HEAVY_PKGS)" ]; then $(GO) test -race -short -count=1 -timeout 20m -p 1 $(HEAVY_PKGS); fi
+	cd tests/powerfs && $(GO) test -race -short -count=1 -timeout 10m ./...
+
+# tests/powerfs is a module of its own, so go-fuse never becomes a dependency of txtdb. It skips
+# (saying why) where it cannot mount: it needs root and /dev/fuse.
+powerloss:
+	cd tests/powerfs && $(GO) test -count=1 -timeout 60m -v ./...
 
 # The full form of the end-to-end suite (make test runs its -short form).
 e2e:

@@ -1,0 +1,394 @@
+package powerfs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/txtdb/txtdb"
+	"golang.org/x/sys/unix"
+)
+
+// The test binary is also the child processes of these tests: Main sets a child up (boot id,
+// syncfs), then POWERFS_CHILD selects what it does. Children print one line per fact on stdout.
+func TestMain(m *testing.M) {
+	Main()
+	if mode := os.Getenv("POWERFS_CHILD"); mode != "" {
+		if err := runChild(mode); err != nil {
+			fmt.Printf("err %v\n", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+const (
+	accounts     = 4
+	startBalance = 100
+)
+
+type account struct {
+	Acct int `json:"acct"`
+	Bal  int `json:"bal"`
+}
+
+type seqObj struct {
+	W   int `json:"w"`
+	Seq int `json:"seq"`
+}
+
+// verifyResult is what a verifying child prints after it opened the store.
+type verifyResult struct {
+	TSN         uint64      `json:"tsn"`
+	Lineage     string      `json:"lineage"`
+	Total       int         `json:"total"`
+	Accounts    int         `json:"accounts"`
+	Seqs        map[int]int `json:"seqs"`
+	Problems    []string    `json:"problems"`    // Check's findings, leftovers of dead processes aside
+	Unpublished int         `json:"unpublished"` // Check's ErrCorrupt findings on version files newer than the catalog
+	Leftovers   int         `json:"leftovers"`   // Check's ErrLeftover findings
+	Boot        string      `json:"boot"`
+	Ckpt        uint64      `json:"ckpt"` // the checkpoint TSN when Check ran
+}
+
+func childOptions() *txtdb.Options {
+	o := &txtdb.Options{OneObjectPerPage: true, NoSync: os.Getenv("POWERFS_NOSYNC") == "1", LockTimeout: time.Minute}
+	if d, err := time.ParseDuration(os.Getenv("POWERFS_CKPT")); err == nil {
+		o.CheckpointEvery = d
+	}
+	if n, err := strconv.ParseInt(os.Getenv("POWERFS_SEG"), 10, 64); err == nil {
+		o.SegmentSize = n
+		o.LogRetention = -1
+	}
+	return o
+}
+
+func bootID() string {
+	b, _ := os.ReadFile(BootIDPath)
+	return strings.TrimSpace(string(b))
+}
+
+func runChild(mode string) error {
+	ctx := context.Background()
+	dir := os.Getenv("POWERFS_DIR")
+	switch mode {
+	case "bootid":
+		fmt.Printf("boot %s\n", bootID())
+		return nil
+	case "syncfs":
+		if err := os.WriteFile(filepath.Join(dir, "f"), []byte("synced by syncfs"), 0o644); err != nil {
+			return err
+		}
+		d, err := os.Open(dir)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		if err := unix.Syncfs(int(d.Fd())); err != nil {
+			return err
+		}
+		fmt.Println("ok")
+		return nil
+	case "verify":
+		return childVerify(ctx, dir)
+	case "faultwork":
+		return childFaultWork(ctx, dir)
+	case "work":
+		w, _ := strconv.Atoi(os.Getenv("POWERFS_W"))
+		return childWork(ctx, dir, w)
+	}
+	return fmt.Errorf("unknown child mode %q", mode)
+}
+
+func lineage(ctx context.Context, db *txtdb.DB) (string, error) {
+	sub, err := db.Subscribe(ctx, txtdb.SubscribeOptions{})
+	if err != nil {
+		return "", err
+	}
+	defer sub.Close()
+	return sub.Lineage(), nil
+}
+
+// childVerify opens the store (creating the bank if there is none), reads everything, checks
+// the directory and prints the result.
+func childVerify(ctx context.Context, dir string) error {
+	db, err := txtdb.Open(dir, childOptions())
+	if err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
+	defer db.Close()
+	err = db.Update(ctx, func(tx *txtdb.Tx) error {
+		if _, err := tx.Match("bank", "*"); !errors.Is(err, txtdb.ErrNamespaceNotFound) {
+			return err
+		}
+		for _, ns := range []string{"bank", "seq"} {
+			if err := tx.CreateNamespace(ns); err != nil {
+				return err
+			}
+		}
+		for i := range accounts {
+			if _, err := tx.Insert("bank", account{i, startBalance}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("create the bank: %w", err)
+	}
+	res := verifyResult{Seqs: map[int]int{}, Boot: bootID()}
+	err = db.View(ctx, func(tx *txtdb.Tx) error {
+		res.TSN = uint64(tx.Snapshot())
+		bank, err := tx.Match("bank", "*")
+		if err != nil {
+			return err
+		}
+		for _, objs := range bank {
+			for _, o := range objs {
+				var a account
+				if err := o.Decode(&a); err != nil {
+					return err
+				}
+				res.Total += a.Bal
+				res.Accounts++
+			}
+		}
+		seqs, err := tx.Match("seq", "*")
+		if err != nil {
+			return err
+		}
+		for _, objs := range seqs {
+			for _, o := range objs {
+				var s seqObj
+				if err := o.Decode(&s); err != nil {
+					return err
+				}
+				if s.Seq > res.Seqs[s.W] {
+					res.Seqs[s.W] = s.Seq
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read: %w", err)
+	}
+	if res.Lineage, err = lineage(ctx, db); err != nil {
+		return err
+	}
+	res.Ckpt = uint64(db.Stats().CheckpointTSN)
+	probs, err := db.Check(ctx)
+	if err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	for _, p := range probs {
+		if errors.Is(p.Err, txtdb.ErrLeftover) {
+			res.Leftovers++ // normal between a SIGKILL and the next cleanup (docs/CHECK.md)
+			continue
+		}
+		if i := strings.LastIndex(p.Path, ".v"); i >= 0 && errors.Is(p.Err, txtdb.ErrCorrupt) {
+			if v, err := strconv.ParseUint(p.Path[i+2:], 10, 64); err == nil && v > res.Ckpt {
+				// A file newer than the catalog, left by a checkpointer that died before its
+				// syncfs: readers ignore it, Check reports it (TestDefectCheckUnpublishedPageFile).
+				res.Unpublished++
+				continue
+			}
+		}
+		res.Problems = append(res.Problems, fmt.Sprintf("%s: %v", p.Path, p.Err))
+	}
+	b, _ := json.Marshal(res)
+	fmt.Printf("verify %s\n", b)
+	return nil
+}
+
+// childWork commits transfers between accounts, each bumping this worker's sequence page, and
+// prints "ack <w> <seq> <tsn> <lineage>" once each commit returned nil, until it is killed.
+func childWork(ctx context.Context, dir string, w int) error {
+	db, err := txtdb.Open(dir, childOptions())
+	if err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
+	defer db.Close()
+	var ids []string
+	var seqPage string
+	seq := 0
+	// Read-only discovery (a scan of every page would conflict with every busy peer), then an
+	// insert-only transaction if this worker has no page yet.
+	err = db.View(ctx, func(tx *txtdb.Tx) error {
+		bank, err := tx.Match("bank", "*")
+		if err != nil {
+			return err
+		}
+		ids = ids[:0]
+		for id := range bank {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		seqs, err := tx.Match("seq", "*")
+		if err != nil {
+			return err
+		}
+		for id, objs := range seqs {
+			var s seqObj
+			if err := objs[0].Decode(&s); err != nil {
+				return err
+			}
+			if s.W == w {
+				seqPage, seq = id, s.Seq
+			}
+		}
+		return nil
+	})
+	if err == nil && seqPage == "" {
+		err = db.Update(ctx, func(tx *txtdb.Tx) error {
+			var err error
+			seqPage, err = tx.Insert("seq", seqObj{W: w})
+			return err
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	if len(ids) != accounts {
+		return fmt.Errorf("start: %d accounts, want %d", len(ids), accounts)
+	}
+	rng := rand.New(rand.NewPCG(uint64(os.Getpid()), uint64(w)))
+	lin := ""
+	fmt.Println("ready")
+	for {
+		a, b := rng.IntN(accounts), rng.IntN(accounts-1)
+		if b >= a {
+			b++
+		}
+		amt := 1 + rng.IntN(10)
+		tsn, err := transfer(ctx, db, ids[a], ids[b], seqPage, w, seq+1, amt)
+		if err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		seq++
+		if lin == "" {
+			if lin, err = lineage(ctx, db); err != nil {
+				return err
+			}
+		}
+		fmt.Printf("ack %d %d %d %s\n", w, seq, tsn, lin)
+	}
+}
+
+func transfer(ctx context.Context, db *txtdb.DB, from, to, seqPage string, w, seq, amt int) (txtdb.TSN, error) {
+	for {
+		tx, err := db.Begin(ctx, true)
+		if err != nil {
+			return 0, err
+		}
+		err = func() error {
+			var accts [2]account
+			for i, id := range []string{from, to} {
+				objs, err := tx.ReadPage("bank", id)
+				if err != nil {
+					return err
+				}
+				if err := objs[0].Decode(&accts[i]); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.ReadPage("seq", seqPage); err != nil {
+				return err
+			}
+			accts[0].Bal -= amt
+			accts[1].Bal += amt
+			for i, id := range []string{from, to} {
+				if err := tx.UpdatePage("bank", id, accts[i]); err != nil {
+					return err
+				}
+			}
+			if err := tx.UpdatePage("seq", seqPage, seqObj{W: w, Seq: seq}); err != nil {
+				return err
+			}
+			return tx.Commit()
+		}()
+		if errors.Is(err, txtdb.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			tx.Rollback()
+			return 0, err
+		}
+		return tx.CommitTSN(), nil
+	}
+}
+
+// childFaultWork is the fault sweep's short workload: open, a few acknowledged transfers, a
+// checkpoint, close. It prints "ack" lines, then "done"; a failure comes back as an error,
+// printed by TestMain with whether it wraps the injected errno.
+func childFaultWork(ctx context.Context, dir string) (err error) {
+	errno, _ := strconv.Atoi(os.Getenv("POWERFS_ERRNO"))
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("wraps-errno=%v: %w", errors.Is(err, syscall.Errno(errno)), err)
+		}
+	}()
+	db, err := txtdb.Open(dir, childOptions())
+	if err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
+	var ids []string
+	var seqPage string
+	seq := 0
+	err = db.View(ctx, func(tx *txtdb.Tx) error {
+		bank, err := tx.Match("bank", "*")
+		for id := range bank {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		seqs, _ := tx.Match("seq", "*")
+		for id, objs := range seqs {
+			var s seqObj
+			objs[0].Decode(&s)
+			if s.W == 0 {
+				seqPage, seq = id, s.Seq
+			}
+		}
+		return err
+	})
+	if err == nil && seqPage == "" {
+		err = db.Update(ctx, func(tx *txtdb.Tx) error {
+			var err error
+			seqPage, err = tx.Insert("seq", seqObj{W: 0})
+			return err
+		})
+	}
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("start: %w", err)
+	}
+	for i := range 5 {
+		tsn, err := transfer(ctx, db, ids[i%accounts], ids[(i+1)%accounts], seqPage, 0, seq+1, 1)
+		if err != nil {
+			db.Close()
+			return fmt.Errorf("commit: %w", err)
+		}
+		seq++
+		fmt.Printf("ack 0 %d %d -\n", seq, tsn)
+	}
+	if err := db.Checkpoint(ctx); err != nil {
+		db.Close()
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if err := db.Close(); err != nil {
+		return fmt.Errorf("close: %w", err)
+	}
+	fmt.Println("done")
+	return nil
+}
