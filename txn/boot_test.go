@@ -2,10 +2,14 @@ package txn
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/txtdb/txtdb/pages"
 )
 
 // armRecovery installs the recovery observers for one test and removes them afterwards.
@@ -168,4 +172,43 @@ func TestNoBootSignalNoSyncNewLineageWhenAlone(t *testing.T) {
 	v, err := verifyPair(dir, 0, []int{4})
 	require.NoError(t, err)
 	require.Equal(t, 4, v, "nothing durable was lost")
+}
+
+// A cut the boot id does not record (a virtual machine restored under a live host, a FUSE
+// daemon that lost its cache) can leave an old state slot behind acknowledged, fsynced records.
+// A new handle of the same boot must not trust that slot: it finds records past it and recovers
+// first, so its first read sees every acknowledged commit. Without the check it read the old TSN.
+func TestSameBootStaleStateRecovered(t *testing.T) {
+	dir := t.TempDir()
+	setupPair(t, dir, Config{})
+	cfg := withBoot(Config{CheckpointEvery: time.Hour}, "one-boot")
+	w := mustOpen(t, dir, cfg)
+	bump := func() int {
+		t.Helper()
+		var v int
+		_, _, err := update(context.Background(), w, func(tx *Tx) error {
+			var err error
+			v, err = bumpPair(tx)
+			return err
+		})
+		require.NoError(t, err)
+		return v
+	}
+	bump()
+	statePath := filepath.Join(dir, pages.MetaDir, stateName)
+	old, err := os.ReadFile(statePath)
+	require.NoError(t, err)
+	var want int
+	for range 3 {
+		want = bump()
+	}
+	require.NoError(t, os.WriteFile(statePath, old, 0o644)) // the cut kept the old slots only
+
+	r := mustOpen(t, dir, cfg)
+	tx, err := r.Begin(context.Background(), false)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback() }()
+	got, err := readInt(tx, "c", "page000001")
+	require.NoError(t, err)
+	require.Equal(t, want, got, "the first read of a new handle of the same boot after a stale state slot")
 }

@@ -319,6 +319,15 @@ func (c *checker) checkFile(dir string, role folderRole, e fs.DirEntry) {
 		return
 	}
 	if _, err := pages.DecodePage(c.format, data); err != nil {
+		if !c.haveCat || tsn > c.cat.TSN {
+			// Not published yet: readers never read it, and the next checkpoint rewrites it.
+			// With checkpoint.lock held no checkpointer is writing it, so a dead one left it
+			// torn (killed before its syncfs, then a power cut).
+			if c.ckptHeld {
+				c.leftover(rel, "unfinished version file of a dead checkpointer (newer than the checkpoint)")
+			}
+			return
+		}
 		var ce *pages.CorruptError
 		if errors.As(err, &ce) {
 			c.corrupt(rel, "at offset %d: %v", ce.Offset, ce.Err)

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -133,7 +132,7 @@ type DB struct {
 	kick              chan struct{} // wakes the housekeeper (a commit pushed the lag past CheckpointCommits)
 	lastCommit        atomic.Uint64 // TSN of this handle's last commit
 	rebuilds          atomic.Int64  // indexes rebuilt from the checkpoint (lineage change, trimmed log)
-	syncAll           bool          // checkpoints make page files durable with one syncfs (Linux)
+	syncAll           bool          // checkpoints make page files durable with one syncfs (Linux, a file system that honours it)
 	cache             pageCache     // page contents in memory, shared by the handle's indexes
 	dirs              catalogDirs   // which folder holds each incarnation's page files
 	housekeeper       sync.WaitGroup
@@ -194,7 +193,6 @@ func Open(ctx context.Context, dir string, cfg Config) (*DB, error) {
 		db.boot = bootID()
 	}
 	db.logDir = filepath.Join(db.meta, logDirName)
-	db.syncAll = runtime.GOOS == "linux"
 	db.procsDir = filepath.Join(db.meta, procsDirName)
 	db.q.idle = sync.NewCond(&db.q.mu)
 	db.cache.limit = cfg.CacheSize
@@ -277,6 +275,8 @@ func (db *DB) openFiles() error {
 	if db.pdir, err = pages.OpenDir(db.dir); err != nil {
 		return err
 	}
+	// One syncfs per checkpoint where the file system honours it; else an fsync per page file.
+	db.syncAll = db.pdir.CanSyncAll()
 	if !db.cfg.ReadOnly {
 		if db.reg, err = register(db.procsDir, db.cfg.FileMode); err != nil {
 			return err
@@ -606,13 +606,36 @@ func (db *DB) current(ctx context.Context, pin bool) (state, *index, error) {
 	}
 }
 
-// noteBoot marks the handle verified if st was written under its own boot id: the writer
-// recovered in this boot before writing it. An empty boot id (no signal) proves nothing: the
-// handle is verified only by its own recovery under the lock.
+// noteBoot marks the handle verified if st was written under its own boot id (the writer
+// recovered in this boot before writing it) and nothing lies in the log past st's position. The
+// second condition covers a cut the boot id does not record (a virtual machine restored under a
+// live host, a FUSE daemon that lost its cache): state is not fsynced, so such a cut can leave an
+// old slot behind acknowledged records, which only a recovery under the lock adopts. A record past
+// state may also be a commit in flight: then the handle recovers once, waiting for that commit.
+// An empty boot id (no signal) proves nothing: the handle is verified only by its own recovery
+// under the lock.
 func (db *DB) noteBoot(st state) {
-	if db.boot != "" && st.Boot == db.boot && !db.verified.Load() {
+	if db.boot != "" && st.Boot == db.boot && !db.verified.Load() && db.nothingPast(st) {
 		db.verified.Store(true)
 	}
+}
+
+// nothingPast reports whether the log ends at st's position: a record ends there and zeros (or
+// the end of the segment) follow. Any error is false.
+func (db *DB) nothingPast(st state) bool {
+	f, err := os.Open(filepath.Join(db.logDir, wal.SegName(st.Pos.Seg)))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if !tailClean(f, st.Pos.Off) {
+		return false
+	}
+	if st.Pos.Seg == st.TSN+1 || st.Pos.Off < db.storeSegBytes {
+		return true // no rotation can have started a newer segment (see cleanTail)
+	}
+	_, err = os.Lstat(filepath.Join(db.logDir, wal.SegName(st.TSN+1)))
+	return errors.Is(err, os.ErrNotExist)
 }
 
 // atCheckpoint gives a read-only handle whose state is older than the checkpoint a snapshot at

@@ -68,8 +68,8 @@
 // under it. Variants: a new boot id each round, no boot id at all, NoSync, checkpoints every
 // millisecond with small segments and no log retention, and planted missing fsyncs of the log
 // and of the log directory (which must be caught). TestFaultSweep fails each operation of a
-// short workload in turn. Tests named TestDefect reproduce engine defects not fixed yet; they
-// skip unless POWERFS_KNOWN_DEFECTS=1.
+// short workload in turn. TestCheckpointWithoutSyncfs, TestSameBootIDCut and
+// TestCheckUnpublishedPageFile reproduce engine defects this layer found (now fixed).
 //
 // # Caveats
 //

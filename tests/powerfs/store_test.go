@@ -294,8 +294,8 @@ func (sc scenario) run(t *testing.T) (violations []string, lied int) {
 		}
 		st := f.Stats()
 		lied += f.Lied()
-		t.Logf("round %d: boot %.8s, store at TSN %d (lineage %.8s, %d leftovers, %d unpublished torn page files), acks %v, %+v, syncfs %d, lied %d",
-			round, boot.ID, res.TSN, res.Lineage, res.Leftovers, res.Unpublished, led.last, rep, st.Syncfs, f.Lied())
+		t.Logf("round %d: boot %.8s, store at TSN %d (lineage %.8s, %d leftovers), acks %v, %+v, syncfs %d, lied %d",
+			round, boot.ID, res.TSN, res.Lineage, res.Leftovers, led.last, rep, st.Syncfs, f.Lied())
 	}
 	return violations, lied
 }
@@ -412,15 +412,6 @@ func TestPowerCutNoSync(t *testing.T) {
 	requireClean(t, v, lied)
 }
 
-// knownDefect skips a test that reproduces an engine defect not fixed yet, unless
-// POWERFS_KNOWN_DEFECTS=1 asks for it (it then fails until the engine is fixed).
-func knownDefect(t *testing.T, what string) {
-	t.Helper()
-	if os.Getenv("POWERFS_KNOWN_DEFECTS") != "1" {
-		t.Skipf("known engine defect (POWERFS_KNOWN_DEFECTS=1 runs it): %s", what)
-	}
-}
-
 // The planted bugs: the layer lies about one kind of fsync. Each run must see violations (and
 // the same run without the lie, in the tests above, none). Checkpoints are off (their syncfs
 // would make the lied-about data durable anyway).
@@ -450,23 +441,23 @@ func TestPlantedMissingLogDirFsync(t *testing.T) {
 	}
 }
 
-// TestDefectSyncfsOnFUSE: checkpoints make page files durable with syncfs(2) alone, which a
-// FUSE file system never sees; a cut after a checkpoint that trimmed the log loses them.
-func TestDefectSyncfsOnFUSE(t *testing.T) {
-	knownDefect(t, "checkpoint relies on syncfs(2), which does not reach a FUSE file system")
+// TestCheckpointWithoutSyncfs: a FUSE file system never sees syncfs(2) (the kernel does not
+// forward it). Checkpoints used to make page files durable with it alone, so a cut after a
+// checkpoint that trimmed the log lost them; the engine now uses syncfs only on file systems
+// known to honour it and fsyncs each file elsewhere. The layer's syncfs interception is off here.
+func TestCheckpointWithoutSyncfs(t *testing.T) {
 	sc := scenario{rounds: rounds(6, 16), workers: 2, acks: 40, ckpt: time.Millisecond, seg: 4 << 10, noSyncfs: true,
 		cuts: []Cut{{Data: DataNone, Meta: MetaAll}, {Data: DataSectors, Meta: MetaSubset, Seed: 7}}}
 	v, lied := sc.run(t)
 	requireClean(t, v, lied)
 }
 
-// TestDefectSameBootIDStaleState: a cut the host's boot id does not record (no reboot: a FUSE
-// daemon or VM restored under a live kernel; hardware cannot do it). State is not fsynced, so
-// the cut can keep an old slot; a handle that finds a slot of its own boot trusts it and does not
-// recover, so a new reader sees the old TSN (acknowledged commits missing) until some process
-// commits and adopts the log's records.
-func TestDefectSameBootIDStaleState(t *testing.T) {
-	knownDefect(t, "after a cut with no new boot id, readers see a stale state slot until a commit")
+// TestSameBootIDCut: a cut the host's boot id does not record (no reboot: a FUSE daemon or VM
+// restored under a live kernel; hardware cannot do it). State is not fsynced, so the cut can keep
+// an old slot; a handle that found a slot of its own boot used to trust it, so a new reader saw
+// the old TSN until some process committed. It now recovers first when records lie past the
+// slot (deterministic regression test: txn's TestSameBootStaleStateRecovered).
+func TestSameBootIDCut(t *testing.T) {
 	sc := scenario{rounds: rounds(3, 8), boot: bootHost, workers: 2, acks: 15, cuts: []Cut{{Data: DataNone, Meta: MetaAll}}}
 	v, lied := sc.run(t)
 	requireClean(t, v, lied)
