@@ -2,6 +2,8 @@ package wal
 
 import (
 	"bytes"
+	"encoding/json"
+	"reflect"
 	"testing"
 
 	"github.com/txtdb/txtdb/pages"
@@ -50,4 +52,70 @@ func FuzzDecodeState(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The fast record parser is a shortcut, never a second grammar: whatever it accepts,
+// encoding/json decodes to the same Record.
+func FuzzParseRecord(f *testing.F) {
+	seeds := []string{
+		`{"tsn":7,"time":1796122643325230765,"proc":"ceaa5688-f3fa-48ee-996c-8b14c854e9ae","ops":[{"op":"create","ns":"app.users","inc":"50cc6ac7"},{"op":"put","ns":"app.users","inc":"50cc6ac7","page":"page000001","new":true,"objs":[{"n":1152921504606846976,"name":"bob"},"s\"q\u00e9 José ✓",-2.5e-300,[true,false,null],{}]}]`,
+		`{"tsn":1,"ops":[{"op":"reserve","ns":"a","inc":"i","from":2,"upto":34}]`,
+		`{"tsn":3,"ops":[{"op":"rename","ns":"a","inc":"i","to":"b"},{"op":"del","ns":"b","inc":"i","page":"page000002"}]`,
+		`{"tsn":0,"ops":[]`,
+		`{"tsn":5,"ops":null`,
+		`{"tsn":01,"ops":[]`,
+		`{"tsn":2,"time":-0,"ops":[]`,
+		`{"tsn":2,"ops":[{"op":"put","ns":"a","inc":"i","page":"p","objs":[01]}]`,
+		`{"tsn":2,"ops":[{"op":"put","ns":"a","inc":"i","page":"p","objs":[1.]}]`,
+	}
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var fast Record
+		if !parseRecord(body, &fast) {
+			return
+		}
+		var slow Record
+		js := append(append([]byte(nil), body...), '}')
+		if err := json.Unmarshal(js, &slow); err != nil {
+			t.Fatalf("fast path accepted what encoding/json refuses (%v): %q", err, body)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("fast path and encoding/json disagree on %q:\n%+v\n%+v", body, fast, slow)
+		}
+	})
+}
+
+// Every record this package writes takes the fast path.
+func TestParseRecordTakesWhatWeWrite(t *testing.T) {
+	var b bytes.Buffer
+	ops := []Op{{Kind: OpCreate, NS: "app.users", Inc: "i1"},
+		{Kind: OpPut, NS: "app.users", Inc: "i1", Page: "page000001", New: true, Objs: []json.RawMessage{json.RawMessage(`{"a":[1,2.5e3,"x\n"]}`)}},
+		{Kind: OpAppend, NS: "app.users", Inc: "i1", Page: "page000001", Objs: []json.RawMessage{json.RawMessage(`"yaml: text"`)}},
+		{Kind: OpRename, NS: "app.users", Inc: "i1", To: "app.people"},
+		{Kind: OpDel, NS: "app.people", Inc: "i1", Page: "page000001"},
+		{Kind: OpDrop, NS: "app.people", Inc: "i1"}}
+	opsJSON, err := json.Marshal(ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	FrameOps(&b, 9, 1796122643325230765, "ceaa5688-f3fa-48ee-996c-8b14c854e9ae", opsJSON, 0)
+	if _, err := Frame(&b, &Record{TSN: 9, Ops: []Op{{Kind: OpReserve, NS: "a", Inc: "i1", From: 2, Upto: 34}}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range bytes.SplitAfter(b.Bytes(), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		body := line[:len(line)-CRCSuffixLen]
+		var r Record
+		if !parseRecord(body, &r) {
+			t.Fatalf("fast path refused a record this package wrote: %s", line)
+		}
+		var slow Record
+		if err := json.Unmarshal(append(append([]byte(nil), body...), '}'), &slow); err != nil || !reflect.DeepEqual(r, slow) {
+			t.Fatalf("fast %+v, encoding/json %+v (%v)", r, slow, err)
+		}
+	}
 }

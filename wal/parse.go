@@ -1,0 +1,335 @@
+package wal
+
+import (
+	"encoding/json"
+
+	"github.com/txtdb/txtdb/pages"
+)
+
+// parseRecord decodes a record body (a log line without its crc suffix: `{"tsn":...,"ops":[...]`)
+// in the exact shape this package writes it (FrameOps, Frame): members in their order, strings
+// without escapes, no whitespace. It reports false for anything else, and the caller decodes
+// the line with encoding/json instead, so it is a fast path, never a second grammar: whatever it
+// accepts, encoding/json decodes to the same Record (FuzzParseRecord). Catching up on other
+// processes' commits decodes every record once; reflection made that a sixth of the CPU of a
+// multi-process run.
+func parseRecord(body []byte, r *Record) bool {
+	p := parser{b: body}
+	if !p.lit(`{"tsn":`) {
+		return false
+	}
+	tsn, ok := p.uint()
+	if !ok {
+		return false
+	}
+	*r = Record{TSN: pages.TSN(tsn)}
+	if p.lit(`,"time":`) {
+		t, ok := p.int()
+		if !ok {
+			return false
+		}
+		r.Time = t
+	}
+	if p.lit(`,"proc":`) {
+		if r.Proc, ok = p.str(); !ok {
+			return false
+		}
+	}
+	if !p.lit(`,"ops":`) {
+		return false
+	}
+	if p.lit(`null`) {
+		return p.i == len(p.b)
+	}
+	if !p.lit(`[`) {
+		return false
+	}
+	if !p.lit(`]`) {
+		for {
+			var o Op
+			if !p.op(&o) {
+				return false
+			}
+			r.Ops = append(r.Ops, o)
+			if p.lit(`]`) {
+				break
+			}
+			if !p.lit(`,`) {
+				return false
+			}
+		}
+	} else {
+		r.Ops = []Op{}
+	}
+	return p.i == len(p.b)
+}
+
+// parser reads the canonical encoding of a record; every method reports false on anything else.
+type parser struct {
+	b []byte
+	i int
+}
+
+// lit consumes s if the input continues with it.
+func (p *parser) lit(s string) bool {
+	if len(p.b)-p.i < len(s) || string(p.b[p.i:p.i+len(s)]) != s {
+		return false
+	}
+	p.i += len(s)
+	return true
+}
+
+// uint reads a decimal unsigned integer without leading zeros (encoding/json's form).
+func (p *parser) uint() (uint64, bool) {
+	start := p.i
+	var n uint64
+	for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
+		d := uint64(p.b[p.i] - '0')
+		if n > (1<<64-1-d)/10 {
+			return 0, false // overflow: encoding/json would fail too; let it say so
+		}
+		n = n*10 + d
+		p.i++
+	}
+	if p.i == start || (p.b[start] == '0' && p.i-start > 1) {
+		return 0, false
+	}
+	return n, true
+}
+
+// int reads a decimal integer that fits an int64.
+func (p *parser) int() (int64, bool) {
+	neg := p.lit("-")
+	n, ok := p.uint()
+	if !ok || n > 1<<63-1 {
+		return 0, false
+	}
+	if neg {
+		if n == 0 {
+			return 0, false // "-0": leave it to encoding/json
+		}
+		return -int64(n), true
+	}
+	return int64(n), true
+}
+
+// str reads a JSON string with no escapes and no control characters.
+func (p *parser) str() (string, bool) {
+	if !p.lit(`"`) {
+		return "", false
+	}
+	start := p.i
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		switch {
+		case c == '"':
+			s := string(p.b[start:p.i])
+			p.i++
+			return s, true
+		case c == '\\' || c < 0x20 || c >= 0x80:
+			return "", false // escapes, control bytes and non-ASCII (UTF-8 validity): encoding/json
+		}
+		p.i++
+	}
+	return "", false
+}
+
+// op reads one op object in Op's field order.
+func (p *parser) op(o *Op) bool {
+	var ok bool
+	if !p.lit(`{"op":`) {
+		return false
+	}
+	if o.Kind, ok = p.str(); !ok {
+		return false
+	}
+	if !p.lit(`,"ns":`) {
+		return false
+	}
+	if o.NS, ok = p.str(); !ok {
+		return false
+	}
+	if !p.lit(`,"inc":`) {
+		return false
+	}
+	if o.Inc, ok = p.str(); !ok {
+		return false
+	}
+	if p.lit(`,"to":`) {
+		if o.To, ok = p.str(); !ok {
+			return false
+		}
+	}
+	if p.lit(`,"page":`) {
+		if o.Page, ok = p.str(); !ok {
+			return false
+		}
+	}
+	if p.lit(`,"new":`) {
+		if !p.lit(`true`) {
+			return false
+		}
+		o.New = true
+	}
+	if p.lit(`,"objs":[`) {
+		if p.lit(`]`) {
+			return false // omitempty never writes an empty list; leave the rare form to encoding/json
+		}
+		for {
+			start := p.i
+			if !p.value(0) {
+				return false
+			}
+			o.Objs = append(o.Objs, json.RawMessage(append([]byte(nil), p.b[start:p.i]...)))
+			if p.lit(`]`) {
+				break
+			}
+			if !p.lit(`,`) {
+				return false
+			}
+		}
+	}
+	if p.lit(`,"from":`) {
+		if o.From, ok = p.uint(); !ok {
+			return false
+		}
+	}
+	if p.lit(`,"upto":`) {
+		if o.Upto, ok = p.uint(); !ok {
+			return false
+		}
+	}
+	return p.lit(`}`)
+}
+
+// maxDepth bounds the nesting value follows (deeper values go to encoding/json).
+const maxDepth = 64
+
+// value skips one compact JSON value (an object's text as the log stores it): objects, arrays,
+// strings (escapes checked for form, not decoded), numbers, true, false, null. It is strict where
+// skipping would let invalid JSON through, and gives up (false) where it would have to be lenient.
+func (p *parser) value(depth int) bool {
+	if p.i >= len(p.b) || depth > maxDepth {
+		return false
+	}
+	switch c := p.b[p.i]; {
+	case c == '{':
+		p.i++
+		if p.lit(`}`) {
+			return true
+		}
+		for {
+			if !p.skipString() || !p.lit(`:`) || !p.value(depth+1) {
+				return false
+			}
+			if p.lit(`}`) {
+				return true
+			}
+			if !p.lit(`,`) {
+				return false
+			}
+		}
+	case c == '[':
+		p.i++
+		if p.lit(`]`) {
+			return true
+		}
+		for {
+			if !p.value(depth + 1) {
+				return false
+			}
+			if p.lit(`]`) {
+				return true
+			}
+			if !p.lit(`,`) {
+				return false
+			}
+		}
+	case c == '"':
+		return p.skipString()
+	case c == 't':
+		return p.lit(`true`)
+	case c == 'f':
+		return p.lit(`false`)
+	case c == 'n':
+		return p.lit(`null`)
+	default:
+		return p.number()
+	}
+}
+
+// skipString skips a JSON string with the escapes JSON has (\" \\ \/ \b \f \n \r \t \uXXXX);
+// a control byte or another escape goes to encoding/json.
+func (p *parser) skipString() bool {
+	if !p.lit(`"`) {
+		return false
+	}
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		switch {
+		case c == '"':
+			p.i++
+			return true
+		case c == '\\':
+			if p.i+1 >= len(p.b) {
+				return false
+			}
+			switch p.b[p.i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				p.i += 2
+			case 'u':
+				if p.i+6 > len(p.b) {
+					return false
+				}
+				for _, h := range p.b[p.i+2 : p.i+6] {
+					if !isHex(h) {
+						return false
+					}
+				}
+				p.i += 6
+			default:
+				return false
+			}
+		case c < 0x20:
+			return false
+		default:
+			p.i++ // a RawMessage keeps its bytes as they are, so does this (UTF-8 or not)
+		}
+	}
+	return false
+}
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+// number skips a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (p *parser) number() bool {
+	p.lit("-")
+	digits := func() int {
+		n := 0
+		for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
+			p.i++
+			n++
+		}
+		return n
+	}
+	if p.lit("0") {
+		// no more integer digits
+	} else if digits() == 0 {
+		return false
+	}
+	if p.lit(".") && digits() == 0 {
+		return false
+	}
+	if p.i < len(p.b) && (p.b[p.i] == 'e' || p.b[p.i] == 'E') {
+		p.i++
+		if !p.lit("+") {
+			p.lit("-")
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return true
+}
