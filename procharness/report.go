@@ -20,7 +20,7 @@ type Report struct {
 	Elapsed   time.Duration
 	History   *history.History
 
-	Results  []check.Result  // one per workload
+	Results  []check.Result  // one per checker (append has two)
 	Problems []txtdb.Problem // what Check found after the final Checkpoint
 
 	Ops       int64 // operations completed (ok, fail, unknown)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/txtdb/txtdb/procharness/check"
+	"github.com/txtdb/txtdb/procharness/elle"
 	"github.com/txtdb/txtdb/procharness/history"
 )
 
@@ -38,15 +39,18 @@ type Config struct {
 	CounterKeys  int
 	RegisterKeys int
 	AppendKeys   int
-	NoSync       bool
-	Args         []string // more flags for every worker
+	// AppendMaxList is the list length at which append workers move to a new generation of
+	// lists (0: the worker's default).
+	AppendMaxList int
+	NoSync        bool
+	Args          []string // more flags for every worker
 	// PlantViolation makes the first worker commit one wrong operation (bank, counter), so the
 	// checkers must fail.
 	PlantViolation bool
 	// RegisterTimeout bounds the linearizability search (default 1 minute).
 	RegisterTimeout time.Duration
-	// Checkers replaces the checker of a workload (the default for append is check.Lists; an
-	// Elle checker goes here).
+	// Checkers replaces the checkers of a workload (the default for append is check.Lists and
+	// check.Elle at serializable).
 	Checkers map[string]func(*history.History) check.Result
 	// Progress, if set, is called about every ProgressEvery (default 1s) from Run's goroutine.
 	Progress      func(Progress)
@@ -118,6 +122,9 @@ func (c *Config) spec(slot int) Spec {
 		args = append(args, "-keys", strconv.Itoa(c.RegisterKeys))
 	case "append":
 		args = append(args, "-keys", strconv.Itoa(c.AppendKeys))
+		if c.AppendMaxList > 0 {
+			args = append(args, "-max-list", strconv.Itoa(c.AppendMaxList))
+		}
 	}
 	if c.NoSync {
 		args = append(args, "-nosync")
@@ -278,7 +285,7 @@ func totalOps(h *Harness) int64 {
 	return n
 }
 
-// checkAll runs the checker of every workload in the run.
+// checkAll runs the checkers of every workload in the run.
 func checkAll(cfg *Config, h *history.History) []check.Result {
 	var out []check.Result
 	seen := map[string]bool{}
@@ -300,7 +307,8 @@ func checkAll(cfg *Config, h *history.History) []check.Result {
 		case "register":
 			out = append(out, check.Register(sub, cfg.RegisterTimeout))
 		case "append":
-			out = append(out, check.Lists(sub))
+			// The cheap check against TSN order, then Elle's cycle search at serializable.
+			out = append(out, check.Lists(sub), check.Elle(sub, elle.Serializable))
 		case "hold":
 			out = append(out, check.Hold(sub))
 		default:

@@ -29,6 +29,7 @@ type params struct {
 	segmentBytes, logRetention  int64
 	checkpointEvery             time.Duration
 	plant, incrOnly             bool
+	maxList                     int
 }
 
 func main() {
@@ -54,8 +55,9 @@ func run(args []string, stdin io.Reader, stdout io.Writer) int {
 	fs.Int64Var(&p.segmentBytes, "segment-bytes", 0, "log segment size (0: default)")
 	fs.Int64Var(&p.logRetention, "log-retention", 0, "log retention in bytes (0: default, negative: none)")
 	fs.DurationVar(&p.checkpointEvery, "checkpoint-every", 0, "checkpoint lag bound (0: default)")
+	fs.IntVar(&p.maxList, "max-list", 200, "append: move to a new generation of lists once one holds this many values (0: never)")
 	fs.BoolVar(&p.incrOnly, "incr-only", false, "counter: only increments (and the final read)")
-	fs.BoolVar(&p.plant, "plant-violation", false, "bank, counter: commit one wrong operation (proves the checkers fail)")
+	fs.BoolVar(&p.plant, "plant-violation", false, "bank, counter, append, queue: commit one wrong operation (proves the checkers fail)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -109,8 +111,11 @@ func run(args []string, stdin io.Reader, stdout io.Writer) int {
 		fmt.Fprintln(os.Stderr, "txtdb-worker: setup:", err)
 		return 1
 	}
-	if err := e.w.Write(history.Line{Type: history.Ready, Value: history.Value(history.ReadyInfo{
-		PID: os.Getpid(), Workload: p.workload, Dir: p.dir, Format: db.Format().String()})}); err != nil {
+	ri := history.ReadyInfo{PID: os.Getpid(), Workload: p.workload, Dir: p.dir, Format: db.Format().String(), ID: db.ID()}
+	if r, ok := wl.(interface{ ready(*history.ReadyInfo) }); ok {
+		r.ready(&ri)
+	}
+	if err := e.w.Write(history.Line{Type: history.Ready, Value: history.Value(ri)}); err != nil {
 		fmt.Fprintln(os.Stderr, "txtdb-worker:", err)
 		return 1
 	}
@@ -165,7 +170,7 @@ func newWorkload(p params) (workload, error) {
 	case "register":
 		return &register{n: keys(3)}, nil
 	case "append":
-		return &appendLists{n: keys(8)}, nil
+		return &appendLists{n: keys(8), maxLen: p.maxList}, nil
 	case "hold":
 		return &hold{}, nil
 	}

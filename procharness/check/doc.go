@@ -12,6 +12,9 @@
 //     partitioned per key, within a timeout).
 //   - Lists: every list a list-append transaction read is exactly the acknowledged appends before
 //     it in TSN order (plus its own, and maybe some of unknown outcome).
+//   - Elle: the list-append history has no anomaly the isolation level forbids (package elle:
+//     G0, G1a, G1b, G1c, lost update, G-single, and at serializable G2-item); outcomes of
+//     unknown operations are Elle's info.
 //   - Hold: no hold failed.
 //
 // Every checker is shown to fail on planted violations by this package's tests.
