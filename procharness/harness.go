@@ -100,14 +100,31 @@ func (h *Harness) StartNoWait(spec Spec) (*Proc, error) {
 }
 
 // Restart starts a new incarnation of p's slot with p's spec (p must have exited) and waits
-// for its ready line.
+// for its ready line. An events worker resumes after the last TSN p recorded (-from).
 func (h *Harness) Restart(ctx context.Context, p *Proc) (*Proc, error) {
 	select {
 	case <-p.Done():
 	default:
 		return nil, fmt.Errorf("procharness: restart %s: still running", p.Name)
 	}
-	return h.startSlot(ctx, p.Slot, p.Spec)
+	spec := p.Spec
+	if spec.Workload == "events" && p.Resume() != 0 {
+		spec.Args = append(withoutFlag(spec.Args, "-from"), "-from", strconv.FormatUint(p.Resume(), 10))
+	}
+	return h.startSlot(ctx, p.Slot, spec)
+}
+
+// withoutFlag returns args without flag and its value.
+func withoutFlag(args []string, flag string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		if args[i] == flag {
+			i++
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return out
 }
 
 func (h *Harness) startSlot(ctx context.Context, slot int, spec Spec) (*Proc, error) {

@@ -44,8 +44,8 @@ type Config struct {
 	AppendMaxList int
 	NoSync        bool
 	Args          []string // more flags for every worker
-	// PlantViolation makes the first worker commit one wrong operation (bank, counter), so the
-	// checkers must fail.
+	// PlantViolation makes the first worker of every workload commit one wrong operation (bank,
+	// counter, append, queue) or drop an event (events), so that its checkers must fail.
 	PlantViolation bool
 	// RegisterTimeout bounds the linearizability search (default 1 minute).
 	RegisterTimeout time.Duration
@@ -125,14 +125,61 @@ func (c *Config) spec(slot int) Spec {
 		if c.AppendMaxList > 0 {
 			args = append(args, "-max-list", strconv.Itoa(c.AppendMaxList))
 		}
+	case "queue":
+		// Producers and consumers alternate; a lone queue worker is both.
+		role := [2]string{"producer", "consumer"}[c.index(slot)%2]
+		if c.count("queue") == 1 {
+			role = "both"
+		}
+		args = append(args, "-role", role)
+	case "events":
+		// Every other events worker sees everything; the others filter on the namespace of the
+		// first writing workload of the mix.
+		if ns := c.firstNS(); ns != "" && c.index(slot)%2 == 1 {
+			args = append(args, "-ns", ns)
+		}
 	}
 	if c.NoSync {
 		args = append(args, "-nosync")
 	}
-	if c.PlantViolation && slot == 0 {
+	// Every queue worker gets it: only consumers complete jobs.
+	if c.PlantViolation && (c.index(slot) == 0 || wl == "queue") && wl != "register" && wl != "hold" {
 		args = append(args, "-plant-violation")
 	}
 	return Spec{Workload: wl, Args: append(args, c.Args...)}
+}
+
+// index returns how many slots before slot run slot's workload.
+func (c *Config) index(slot int) int {
+	n := 0
+	for i := range slot {
+		if c.Workloads[i%len(c.Workloads)] == c.Workloads[slot%len(c.Workloads)] {
+			n++
+		}
+	}
+	return n
+}
+
+// count returns how many slots run workload wl.
+func (c *Config) count(wl string) int {
+	n := 0
+	for i := range c.Workers {
+		if c.Workloads[i%len(c.Workloads)] == wl {
+			n++
+		}
+	}
+	return n
+}
+
+// firstNS returns the namespace of the first workload of the mix that writes one ("" if none).
+func (c *Config) firstNS() string {
+	for _, wl := range c.Workloads {
+		switch wl {
+		case "bank", "counter", "register", "append", "queue":
+			return wl // each writes the namespace of its name (append: below it)
+		}
+	}
+	return ""
 }
 
 // killAt is one planned kill: once the run has completed ops operations, kill a worker.
@@ -311,6 +358,10 @@ func checkAll(cfg *Config, h *history.History) []check.Result {
 			out = append(out, check.Lists(sub), check.Elle(sub, elle.Serializable))
 		case "hold":
 			out = append(out, check.Hold(sub))
+		case "queue":
+			out = append(out, check.Queue(sub))
+		case "events":
+			out = append(out, check.Events(h)) // against every worker's commits
 		default:
 			out = append(out, check.Result{Checker: wl, Verdict: check.Unknown,
 				Explanation: "no checker for workload " + wl + " (Config.Checkers)"})

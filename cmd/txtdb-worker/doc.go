@@ -3,7 +3,7 @@
 // process the harness (package procharness) spawns, kills and restarts; several workers share one
 // directory.
 //
-//	txtdb-worker -dir DIR -workload bank|counter|register|append|hold [-name N] [-seed S] [-ops N] ...
+//	txtdb-worker -dir DIR -workload bank|counter|register|append|queue|events|hold [-name N] [-seed S] [-ops N] ...
 //
 // Protocol: a ready line once setup is done (namespaces and initial pages created, idempotently
 // and safely when several workers start at once), then an invoke line and a completion line (ok,
@@ -28,6 +28,14 @@
 //     of 1-4 micro-ops appending unique values and reading lists (Elle's list-append model).
 //     Serializable, checked by the TSN-order list check and by Elle. A worker that reads a list
 //     of -max-list values moves on to the next generation, so lists stay short in long runs.
+//   - queue (namespace queue): -role producer, consumer or both. Producers insert jobs (at most
+//     -bound waiting per producer); consumers, woken by the change feed, claim a job (writing
+//     their registry id into it) and complete it (deleting it). A consumer may reclaim a job
+//     another id claimed more than -lease ago (a claimer that died); a stopped consumer drains
+//     the queue. Every acknowledged job is completed exactly once or still waiting.
+//   - events: subscribes to -ns (comma-separated; empty: every namespace), resuming after -from,
+//     and writes an event line per event; when stopped it commits a mark its filter matches and
+//     records through it. Its record must equal the matching acknowledged commits.
 //   - hold: opens a read transaction and keeps it until stopped.
 //
 // # Caveats

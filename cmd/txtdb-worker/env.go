@@ -149,8 +149,8 @@ func (e *env) op(f string, ns []string, in any, fn func(ctx context.Context) (ou
 	return nil
 }
 
-// ensurePages makes namespace ns hold n pages, creating them with initial(i) if ns does not
-// exist, and returns their IDs in order. Several workers may run it at once: the first commit
+// ensurePages makes namespace ns hold n pages (n < 0: any number; a new namespace is empty),
+// creating them with initial(i) if ns does not exist, and returns their IDs in order. Several workers may run it at once: the first commit
 // creates the namespace, the others conflict (or find it) and see its pages on their retry. It
 // is an operation ("setup"), so that its commit is in the history like every other.
 func (e *env) ensurePages(ctx context.Context, ns string, n int, initial func(i int) any) ([]string, error) {
@@ -190,7 +190,7 @@ func (e *env) ensure(ctx context.Context, ns string, n int, initial func(i int) 
 		if ids, err = pageIDs(tx, ns); err != nil {
 			return err
 		}
-		if len(ids) != n {
+		if n >= 0 && len(ids) != n {
 			return fmt.Errorf("namespace %s has %d pages, want %d: %w", ns, len(ids), n, errSetupMismatch)
 		}
 		return errNoWrite

@@ -30,6 +30,11 @@ type params struct {
 	checkpointEvery             time.Duration
 	plant, incrOnly             bool
 	maxList                     int
+	role                        string
+	lease                       time.Duration
+	bound                       int
+	filter                      string
+	from                        uint64
 }
 
 func main() {
@@ -40,7 +45,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) int {
 	var p params
 	fs := flag.NewFlagSet("txtdb-worker", flag.ContinueOnError)
 	fs.StringVar(&p.dir, "dir", "", "data directory (required)")
-	fs.StringVar(&p.workload, "workload", "", "bank, counter, register, append or hold (required)")
+	fs.StringVar(&p.workload, "workload", "", "bank, counter, register, append, queue, events or hold (required)")
 	fs.StringVar(&p.name, "name", "", "worker name in the history (default w<pid>)")
 	fs.Uint64Var(&p.seed, "seed", 0, "random seed (0: from the clock)")
 	fs.Int64Var(&p.uid, "uid", 0, "unique id of this worker run, for unique appended values (default: pid)")
@@ -56,6 +61,11 @@ func run(args []string, stdin io.Reader, stdout io.Writer) int {
 	fs.Int64Var(&p.logRetention, "log-retention", 0, "log retention in bytes (0: default, negative: none)")
 	fs.DurationVar(&p.checkpointEvery, "checkpoint-every", 0, "checkpoint lag bound (0: default)")
 	fs.IntVar(&p.maxList, "max-list", 200, "append: move to a new generation of lists once one holds this many values (0: never)")
+	fs.StringVar(&p.role, "role", "both", "queue: producer, consumer or both")
+	fs.DurationVar(&p.lease, "lease", time.Second, "queue: a consumer may reclaim a job another handle claimed longer ago than this")
+	fs.IntVar(&p.bound, "bound", 4, "queue: most jobs of one producer waiting at a time")
+	fs.StringVar(&p.filter, "ns", "", "events: comma-separated namespaces to subscribe to (empty: all)")
+	fs.Uint64Var(&p.from, "from", 0, "events: resume after this TSN (0: from now)")
 	fs.BoolVar(&p.incrOnly, "incr-only", false, "counter: only increments (and the final read)")
 	fs.BoolVar(&p.plant, "plant-violation", false, "bank, counter, append, queue: commit one wrong operation (proves the checkers fail)")
 	if err := fs.Parse(args); err != nil {
@@ -173,6 +183,13 @@ func newWorkload(p params) (workload, error) {
 		return &appendLists{n: keys(8), maxLen: p.maxList}, nil
 	case "hold":
 		return &hold{}, nil
+	case "events":
+		return newFeedWatch(p), nil
+	case "queue":
+		if p.role != "producer" && p.role != "consumer" && p.role != "both" {
+			return nil, fmt.Errorf("queue: unknown -role %q", p.role)
+		}
+		return &queue{produce: p.role != "consumer", consume: p.role != "producer", bound: max(1, p.bound), lease: p.lease}, nil
 	}
 	return nil, fmt.Errorf("unknown workload %q", p.workload)
 }

@@ -79,8 +79,10 @@ type ReadyInfo struct {
 	// ID is the worker's handle id in the store's process registry (txtdb.DB.ID): what its
 	// commits, and so the change feed's events and the queue's claims, name it by.
 	ID string `json:"id,omitempty"`
-	// From is, for an events worker, the TSN its subscription starts after.
-	From uint64 `json:"from,omitempty"`
+	// From is, for an events worker, the TSN its subscription starts after; Filter its
+	// subscription's namespaces (empty: all).
+	From   uint64   `json:"from,omitempty"`
+	Filter []string `json:"filter,omitempty"`
 }
 
 // SummaryInfo is the value of a summary line: what the worker did.
@@ -140,6 +142,8 @@ type Job struct {
 	Page    string `json:"page,omitempty"`
 	Claimer string `json:"claimer,omitempty"`
 	Reclaim string `json:"reclaim,omitempty"`
+	// ClaimedAt is, in a read, the claimer's wall clock at the claim (Unix ns; for the lease).
+	ClaimedAt int64 `json:"claimed_at,omitempty"`
 }
 
 // Jobs is what a queue read saw: every job in the queue at the line's Snap (done jobs are
