@@ -12,7 +12,9 @@ func ready(b *hb, worker string, ri history.ReadyInfo) {
 }
 
 func TestQueue(t *testing.T) {
-	job := func(name, claimer string) history.Job { return history.Job{Job: name, Page: "p-" + name, Claimer: claimer} }
+	job := func(name, claimer string) history.Job {
+		return history.Job{Job: name, Page: "p-" + name, Claimer: claimer}
+	}
 	base := func() *hb {
 		b := &hb{}
 		ready(b, "p", history.ReadyInfo{Workload: "queue", ID: "P"})
