@@ -29,8 +29,9 @@ type Harness struct {
 	bin  string
 	hist history.History
 
-	changed chan struct{} // a non-blocking signal: a line arrived or a worker exited
-	commits atomic.Int64  // ok lines with a commit TSN
+	changed   chan struct{} // a non-blocking signal: a line arrived or a worker exited
+	commits   atomic.Int64  // ok lines with a commit TSN
+	conflicts atomic.Int64  // conflicts reported on completion lines
 
 	mu    sync.Mutex
 	procs []*Proc // guarded by mu: every process started, in start order
@@ -72,6 +73,10 @@ func (h *Harness) signal() {
 
 // Commits returns how many commits (ok lines with a TSN) the workers reported so far.
 func (h *Harness) Commits() int64 { return h.commits.Load() }
+
+// Conflicts returns how many conflicts (commit attempts that lost validation) the workers
+// reported so far.
+func (h *Harness) Conflicts() int64 { return h.conflicts.Load() }
 
 // Procs returns every process started so far, in start order.
 func (h *Harness) Procs() []*Proc {
@@ -156,6 +161,7 @@ func (h *Harness) launch(slot int, spec Spec) (*Proc, error) {
 		if l.Type == history.OK && l.TSN != 0 {
 			h.commits.Add(1)
 		}
+		h.conflicts.Add(int64(l.Conflicts))
 		h.signal()
 	}}
 	if err := p.start(h.bin, args, env); err != nil {

@@ -47,7 +47,7 @@ func (r *Report) OK() bool {
 
 // progress samples the run.
 func (r *Report) progress(elapsed time.Duration, h *Harness, done bool) Progress {
-	return Progress{Elapsed: elapsed, Ops: totalOps(h), Commits: h.commits.Load(), Kills: r.Kills, Restarts: r.Restarts,
+	return Progress{Elapsed: elapsed, Ops: totalOps(h), Commits: h.commits.Load(), Conflicts: h.conflicts.Load(), Kills: r.Kills, Restarts: r.Restarts,
 		Workers: r.Workers, Completed: done}
 }
 

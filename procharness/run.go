@@ -29,6 +29,9 @@ type Config struct {
 	// every KillEvery (with jitter). A killed worker is restarted at once in its slot.
 	Kills     int
 	KillEvery time.Duration
+	// MinKills, with Duration and KillEvery: the run goes on past Duration until it has killed
+	// this many workers.
+	MinKills int
 	// KillSlots restricts the kills to these slots (nil: any worker).
 	KillSlots []int
 	Seed      uint64        // schedule and worker seeds; 0: random (see SeedFromEnv)
@@ -62,6 +65,7 @@ type Progress struct {
 	Elapsed   time.Duration
 	Ops       int64 // operations completed
 	Commits   int64 // of them, commits (ok with a TSN)
+	Conflicts int64 // commit attempts that lost validation
 	Kills     int
 	Restarts  int
 	Workers   int
@@ -246,6 +250,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		defer t.Stop()
 		stopAt = t.C
 	}
+	overtime := false
 	progress := time.NewTicker(cfg.ProgressEvery)
 	defer progress.Stop()
 	report := func(done bool) {
@@ -300,9 +305,16 @@ loop:
 			if err := kill(); err != nil {
 				return rep, err
 			}
+			if overtime && rep.Kills >= cfg.MinKills {
+				break loop
+			}
 			tick.Reset(jitter(rng, cfg.KillEvery))
 		case <-stopAt:
-			break loop
+			if tick == nil || rep.Kills >= cfg.MinKills {
+				break loop
+			}
+			overtime, stopAt = true, nil // on until MinKills
+
 		case <-progress.C:
 			report(false)
 		case <-ctx.Done():
