@@ -170,14 +170,11 @@ func (e *env) ensure(ctx context.Context, ns string, n int, initial func(i int) 
 	defer func() { *out = ids }()
 	return e.update(ctx, func(tx *txtdb.Tx) error {
 		ids = ids[:0]
-		names, err := tx.Namespaces()
+		created, err := createMissing(tx, ns)
 		if err != nil {
 			return err
 		}
-		if !slices.Contains(names, ns) {
-			if err := tx.CreateNamespace(ns); err != nil {
-				return err
-			}
+		if created {
 			for i := range n {
 				id, err := tx.Insert(ns, initial(i))
 				if err != nil {
@@ -195,6 +192,15 @@ func (e *env) ensure(ctx context.Context, ns string, n int, initial func(i int) 
 		}
 		return errNoWrite
 	})
+}
+
+// createMissing creates namespace ns unless it exists, and reports whether it did.
+func createMissing(tx *txtdb.Tx, ns string) (bool, error) {
+	names, err := tx.Namespaces()
+	if err != nil || slices.Contains(names, ns) {
+		return false, err
+	}
+	return true, tx.CreateNamespace(ns)
 }
 
 // pageIDs returns the IDs of the pages of ns, in order.

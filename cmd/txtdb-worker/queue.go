@@ -257,16 +257,10 @@ func (q *queue) work(e *env, page string) error {
 	// a completion of the same job).
 	return e.op("complete", []string{plantedNS}, in, func(ctx context.Context) (any, uint64, uint64, error) {
 		tsn, snap, err := e.update(ctx, func(tx *txtdb.Tx) error {
-			names, err := tx.Namespaces()
-			if err != nil {
+			if _, err := createMissing(tx, plantedNS); err != nil {
 				return err
 			}
-			if !slices.Contains(names, plantedNS) {
-				if err := tx.CreateNamespace(plantedNS); err != nil {
-					return err
-				}
-			}
-			_, err = tx.Insert(plantedNS, j.Job)
+			_, err := tx.Insert(plantedNS, j.Job)
 			return err
 		})
 		return in, tsn, snap, err
