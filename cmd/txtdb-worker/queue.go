@@ -192,9 +192,6 @@ func (q *queue) produceOne(e *env) error {
 	})
 }
 
-// errGone: the job's page is gone (completed) or no longer claimable by this worker.
-var errGone = errors.New("job gone or taken")
-
 // work claims the job on page (unless this worker holds it already) and completes it.
 func (q *queue) work(e *env, page string) error {
 	j := q.cand[page]

@@ -24,10 +24,9 @@ const (
 
 // stressConfig is what the stress flags say.
 type stressConfig struct {
-	run      procharness.Config
-	dir      string // -dir: keep the data there
-	history  string // where the history goes
-	progress time.Duration
+	run     procharness.Config
+	dir     string // -dir: keep the data there
+	history string // where the history goes
 }
 
 // stress runs the multi-process stress job on procharness: a fleet of txtdb-worker processes on
