@@ -40,6 +40,8 @@ type env struct {
 	sum  history.SummaryInfo
 	// conflicts counts the conflicts of the operation in progress (op resets it).
 	conflicts int
+	// setups counts the "setup" operations, which -ops does not count.
+	setups int64
 }
 
 // errNoWrite from an update function: the transaction decided to write nothing; it is rolled
@@ -156,6 +158,7 @@ func (e *env) op(f string, ns []string, in any, fn func(ctx context.Context) (ou
 func (e *env) ensurePages(ctx context.Context, ns string, n int, initial func(i int) any) ([]string, error) {
 	var ids []string
 	var err error
+	e.setups++
 	oerr := e.op("setup", []string{ns}, nil, func(ctx context.Context) (any, uint64, uint64, error) {
 		tsn, snap, uerr := e.ensure(ctx, ns, n, initial, &ids)
 		err = uerr

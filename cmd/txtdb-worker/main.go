@@ -49,7 +49,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) int {
 	fs.StringVar(&p.name, "name", "", "worker name in the history (default w<pid>)")
 	fs.Uint64Var(&p.seed, "seed", 0, "random seed (0: from the clock)")
 	fs.Int64Var(&p.uid, "uid", 0, "unique id of this worker run, for unique appended values (default: pid)")
-	fs.Int64Var(&p.ops, "ops", 0, "stop after this many operations (0: until stopped)")
+	fs.Int64Var(&p.ops, "ops", 0, "stop after this many operations, setup not counted (0: until stopped)")
 	fs.IntVar(&p.accounts, "accounts", 10, "bank: accounts")
 	fs.Int64Var(&p.balance, "balance", 100, "bank: initial balance of each account")
 	fs.IntVar(&p.keys, "keys", 0, "counter, register, append: keys (default 4, 3, 8)")
@@ -129,7 +129,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) int {
 		fmt.Fprintln(os.Stderr, "txtdb-worker:", err)
 		return 1
 	}
-	for p.ops == 0 || e.sum.Ops < p.ops {
+	for p.ops == 0 || e.sum.Ops-e.setups < p.ops {
 		if stop.Err() != nil {
 			break
 		}
