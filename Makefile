@@ -2,13 +2,16 @@
 GO          ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Packages that spawn many processes run one at a time so 2 cores do not make them flaky.
-HEAVY       := ./lockfs/... ./txn/... ./events/... ./procharness/... $(if $(wildcard tests),./tests/...)
+HEAVY       := ./lockfs/... ./txn/... ./events/... ./procharness/... ./cmd/txtdb $(if $(wildcard tests),./tests/...)
 PKGS        := $(shell $(GO) list ./... 2>/dev/null)
 HEAVY_PKGS  := $(shell $(GO) list $(HEAVY) 2>/dev/null)
 LIGHT_PKGS  := $(filter-out $(HEAVY_PKGS),$(PKGS))
 FUZZTIME    ?= 20s
 
-.PHONY: help fmt vet lint test e2e powerloss stress bench bench-peer fuzz
+# The soak: every workload, many workers, a SIGKILL about every 150ms, at least 1,000 kills.
+SOAK_ARGS   ?=
+
+.PHONY: help fmt vet lint test e2e powerloss stress soak bench bench-peer fuzz
 
 help:
 	@echo "txtdb make targets:"
@@ -19,6 +22,7 @@ help:
 	@echo "  make e2e     the end-to-end tests (tests/e2e) in their full form, -race (TXTDB_SEED=n replays)"
 	@echo "  make powerloss  power cuts and I/O faults on a FUSE layer, long form (root, /dev/fuse; module tests/powerfs)"
 	@echo "  make stress  multi-process stress run with SIGKILLs (STRESS_ARGS=-duration 60s ...)"
+	@echo "  make soak    every workload, at least 1,000 SIGKILLs (SOAK_ARGS=...)"
 	@echo "  make bench   benchmarks (compare ratios within one run)"
 	@echo "  make bench-peer  txtdb against SQLite, same workload, one run (module bench/)"
 	@echo "  make fuzz    every fuzz target for FUZZTIME each (default $(FUZZTIME))"
@@ -51,6 +55,9 @@ e2e:
 
 stress:
 	$(GO) run ./cmd/txtdb stress $(STRESS_ARGS)
+
+soak:
+	$(GO) run ./cmd/txtdb stress -workloads all -workers 14 -duration 5m -kill 150ms -min-kills 1000 -append-max-list 64 $(SOAK_ARGS)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./...

@@ -29,8 +29,9 @@ type Harness struct {
 	bin  string
 	hist history.History
 
-	changed chan struct{} // a non-blocking signal: a line arrived or a worker exited
-	commits atomic.Int64  // ok lines with a commit TSN
+	changed   chan struct{} // a non-blocking signal: a line arrived or a worker exited
+	commits   atomic.Int64  // ok lines with a commit TSN
+	conflicts atomic.Int64  // conflicts reported on completion lines
 
 	mu    sync.Mutex
 	procs []*Proc // guarded by mu: every process started, in start order
@@ -73,6 +74,10 @@ func (h *Harness) signal() {
 // Commits returns how many commits (ok lines with a TSN) the workers reported so far.
 func (h *Harness) Commits() int64 { return h.commits.Load() }
 
+// Conflicts returns how many conflicts (commit attempts that lost validation) the workers
+// reported so far.
+func (h *Harness) Conflicts() int64 { return h.conflicts.Load() }
+
 // Procs returns every process started so far, in start order.
 func (h *Harness) Procs() []*Proc {
 	h.mu.Lock()
@@ -100,14 +105,31 @@ func (h *Harness) StartNoWait(spec Spec) (*Proc, error) {
 }
 
 // Restart starts a new incarnation of p's slot with p's spec (p must have exited) and waits
-// for its ready line.
+// for its ready line. An events worker resumes after the last TSN p recorded (-from).
 func (h *Harness) Restart(ctx context.Context, p *Proc) (*Proc, error) {
 	select {
 	case <-p.Done():
 	default:
 		return nil, fmt.Errorf("procharness: restart %s: still running", p.Name)
 	}
-	return h.startSlot(ctx, p.Slot, p.Spec)
+	spec := p.Spec
+	if spec.Workload == "events" && p.Resume() != 0 {
+		spec.Args = append(withoutFlag(spec.Args, "-from"), "-from", strconv.FormatUint(p.Resume(), 10))
+	}
+	return h.startSlot(ctx, p.Slot, spec)
+}
+
+// withoutFlag returns args without flag and its value.
+func withoutFlag(args []string, flag string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		if args[i] == flag {
+			i++
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return out
 }
 
 func (h *Harness) startSlot(ctx context.Context, slot int, spec Spec) (*Proc, error) {
@@ -139,6 +161,7 @@ func (h *Harness) launch(slot int, spec Spec) (*Proc, error) {
 		if l.Type == history.OK && l.TSN != 0 {
 			h.commits.Add(1)
 		}
+		h.conflicts.Add(int64(l.Conflicts))
 		h.signal()
 	}}
 	if err := p.start(h.bin, args, env); err != nil {

@@ -39,6 +39,7 @@ type Proc struct {
 	done   chan struct{}          // closed once the process exited and its output is read
 	exit   *Exit                  // set before done is closed
 	ops    atomic.Int64           // completions seen
+	resume atomic.Uint64          // an events worker's last TSN: its ready line's From, then its events'
 	onLine func(history.Line)
 	stopMu sync.Mutex
 }
@@ -132,11 +133,14 @@ func (p *Proc) read(out io.Reader) {
 			if err := l.Decode(&ri); err != nil && perr == nil {
 				perr = err
 			}
+			p.resume.Store(max(p.resume.Load(), ri.From))
 			p.ready <- ri
 			close(p.ready)
 			readySent = true
 		case l.Type.Completes():
 			p.ops.Add(1)
+		case l.Type == history.Event:
+			p.resume.Store(max(p.resume.Load(), l.TSN))
 		}
 	}
 	if !readySent {
@@ -172,6 +176,10 @@ func (p *Proc) WaitReady(ctx context.Context) (history.ReadyInfo, error) {
 
 // Ops returns how many operations the worker completed so far.
 func (p *Proc) Ops() int64 { return p.ops.Load() }
+
+// Resume returns the TSN an events worker's successor resumes after (-from): the last event
+// TSN it recorded, or where its subscription started; 0 before its ready line.
+func (p *Proc) Resume() uint64 { return p.resume.Load() }
 
 // Done is closed once the worker exited and all its output was read.
 func (p *Proc) Done() <-chan struct{} { return p.done }

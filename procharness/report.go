@@ -20,7 +20,7 @@ type Report struct {
 	Elapsed   time.Duration
 	History   *history.History
 
-	Results  []check.Result  // one per workload
+	Results  []check.Result  // one per checker (append has two)
 	Problems []txtdb.Problem // what Check found after the final Checkpoint
 
 	Ops       int64 // operations completed (ok, fail, unknown)
@@ -30,7 +30,8 @@ type Report struct {
 	Errors    int64 // operations that failed with an error other than a conflict, from the summaries of workers that stopped cleanly
 	// Commit latency (invoke to ok, retries included) over every commit.
 	LatencyP50, LatencyP99, LatencyMax time.Duration
-	// Fairness: commits of the slot with the fewest and the most (restarts add to their slot).
+	// Fairness: commits of the slot with the fewest and the most (restarts add to their slot),
+	// among the slots whose workload commits as it runs (not hold, events).
 	MinCommits, MaxCommits int64
 	Kills, Restarts        int
 }
@@ -47,15 +48,19 @@ func (r *Report) OK() bool {
 
 // progress samples the run.
 func (r *Report) progress(elapsed time.Duration, h *Harness, done bool) Progress {
-	return Progress{Elapsed: elapsed, Ops: totalOps(h), Commits: h.commits.Load(), Kills: r.Kills, Restarts: r.Restarts,
+	return Progress{Elapsed: elapsed, Ops: totalOps(h), Commits: h.commits.Load(), Conflicts: h.conflicts.Load(), Kills: r.Kills, Restarts: r.Restarts,
 		Workers: r.Workers, Completed: done}
 }
 
 // fill computes the counts, latencies and fairness from the history.
 func (r *Report) fill(h *Harness) {
 	slotOf := map[string]int{}
+	writes := make([]bool, r.Workers) // slots whose workload commits as it goes (not hold, events)
 	for _, p := range h.Procs() {
 		slotOf[p.Name] = p.Slot
+		if p.Slot < len(writes) {
+			writes[p.Slot] = p.Spec.Workload != "hold" && p.Spec.Workload != "events"
+		}
 	}
 	perSlot := make([]int64, r.Workers)
 	var lat []time.Duration
@@ -83,8 +88,14 @@ func (r *Report) fill(h *Harness) {
 			r.Errors += s.Errors
 		}
 	}
-	if len(perSlot) > 0 {
-		r.MinCommits, r.MaxCommits = slices.Min(perSlot), slices.Max(perSlot)
+	var fair []int64
+	for s, n := range perSlot {
+		if writes[s] {
+			fair = append(fair, n)
+		}
+	}
+	if len(fair) > 0 {
+		r.MinCommits, r.MaxCommits = slices.Min(fair), slices.Max(fair)
 	}
 	if len(lat) > 0 {
 		slices.Sort(lat)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/txtdb/txtdb/procharness/check"
+	"github.com/txtdb/txtdb/procharness/elle"
 	"github.com/txtdb/txtdb/procharness/history"
 )
 
@@ -28,6 +29,9 @@ type Config struct {
 	// every KillEvery (with jitter). A killed worker is restarted at once in its slot.
 	Kills     int
 	KillEvery time.Duration
+	// MinKills, with Duration and KillEvery: the run goes on past Duration until it has killed
+	// this many workers.
+	MinKills int
 	// KillSlots restricts the kills to these slots (nil: any worker).
 	KillSlots []int
 	Seed      uint64        // schedule and worker seeds; 0: random (see SeedFromEnv)
@@ -38,15 +42,18 @@ type Config struct {
 	CounterKeys  int
 	RegisterKeys int
 	AppendKeys   int
-	NoSync       bool
-	Args         []string // more flags for every worker
-	// PlantViolation makes the first worker commit one wrong operation (bank, counter), so the
-	// checkers must fail.
+	// AppendMaxList is the list length at which append workers move to a new generation of
+	// lists (0: the worker's default).
+	AppendMaxList int
+	NoSync        bool
+	Args          []string // more flags for every worker
+	// PlantViolation makes the first worker of every workload commit one wrong operation (bank,
+	// counter, append, queue) or drop an event (events), so that its checkers must fail.
 	PlantViolation bool
 	// RegisterTimeout bounds the linearizability search (default 1 minute).
 	RegisterTimeout time.Duration
-	// Checkers replaces the checker of a workload (the default for append is check.Lists; an
-	// Elle checker goes here).
+	// Checkers replaces the checkers of a workload (the default for append is check.Lists and
+	// check.Elle at serializable).
 	Checkers map[string]func(*history.History) check.Result
 	// Progress, if set, is called about every ProgressEvery (default 1s) from Run's goroutine.
 	Progress      func(Progress)
@@ -58,6 +65,7 @@ type Progress struct {
 	Elapsed   time.Duration
 	Ops       int64 // operations completed
 	Commits   int64 // of them, commits (ok with a TSN)
+	Conflicts int64 // commit attempts that lost validation
 	Kills     int
 	Restarts  int
 	Workers   int
@@ -118,14 +126,64 @@ func (c *Config) spec(slot int) Spec {
 		args = append(args, "-keys", strconv.Itoa(c.RegisterKeys))
 	case "append":
 		args = append(args, "-keys", strconv.Itoa(c.AppendKeys))
+		if c.AppendMaxList > 0 {
+			args = append(args, "-max-list", strconv.Itoa(c.AppendMaxList))
+		}
+	case "queue":
+		// Producers and consumers alternate; a lone queue worker is both.
+		role := [2]string{"producer", "consumer"}[c.index(slot)%2]
+		if c.count("queue") == 1 {
+			role = "both"
+		}
+		args = append(args, "-role", role)
+	case "events":
+		// Every other events worker sees everything; the others filter on the namespace of the
+		// first writing workload of the mix.
+		if ns := c.firstNS(); ns != "" && c.index(slot)%2 == 1 {
+			args = append(args, "-ns", ns)
+		}
 	}
 	if c.NoSync {
 		args = append(args, "-nosync")
 	}
-	if c.PlantViolation && slot == 0 {
+	// Every queue worker gets it: only consumers complete jobs.
+	if c.PlantViolation && (c.index(slot) == 0 || wl == "queue") && wl != "register" && wl != "hold" {
 		args = append(args, "-plant-violation")
 	}
 	return Spec{Workload: wl, Args: append(args, c.Args...)}
+}
+
+// index returns how many slots before slot run slot's workload.
+func (c *Config) index(slot int) int {
+	n := 0
+	for i := range slot {
+		if c.Workloads[i%len(c.Workloads)] == c.Workloads[slot%len(c.Workloads)] {
+			n++
+		}
+	}
+	return n
+}
+
+// count returns how many slots run workload wl.
+func (c *Config) count(wl string) int {
+	n := 0
+	for i := range c.Workers {
+		if c.Workloads[i%len(c.Workloads)] == wl {
+			n++
+		}
+	}
+	return n
+}
+
+// firstNS returns the namespace of the first workload of the mix that writes one ("" if none).
+func (c *Config) firstNS() string {
+	for _, wl := range c.Workloads {
+		switch wl {
+		case "bank", "counter", "register", "append", "queue":
+			return wl // each writes the namespace of its name (append: below it)
+		}
+	}
+	return ""
 }
 
 // killAt is one planned kill: once the run has completed ops operations, kill a worker.
@@ -192,6 +250,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		defer t.Stop()
 		stopAt = t.C
 	}
+	overtime := false
 	progress := time.NewTicker(cfg.ProgressEvery)
 	defer progress.Stop()
 	report := func(done bool) {
@@ -246,9 +305,16 @@ loop:
 			if err := kill(); err != nil {
 				return rep, err
 			}
+			if overtime && rep.Kills >= cfg.MinKills {
+				break loop
+			}
 			tick.Reset(jitter(rng, cfg.KillEvery))
 		case <-stopAt:
-			break loop
+			if tick == nil || rep.Kills >= cfg.MinKills {
+				break loop
+			}
+			overtime, stopAt = true, nil // on until MinKills
+
 		case <-progress.C:
 			report(false)
 		case <-ctx.Done():
@@ -278,7 +344,7 @@ func totalOps(h *Harness) int64 {
 	return n
 }
 
-// checkAll runs the checker of every workload in the run.
+// checkAll runs the checkers of every workload in the run.
 func checkAll(cfg *Config, h *history.History) []check.Result {
 	var out []check.Result
 	seen := map[string]bool{}
@@ -300,9 +366,14 @@ func checkAll(cfg *Config, h *history.History) []check.Result {
 		case "register":
 			out = append(out, check.Register(sub, cfg.RegisterTimeout))
 		case "append":
-			out = append(out, check.Lists(sub))
+			// The cheap check against TSN order, then Elle's cycle search at serializable.
+			out = append(out, check.Lists(sub), check.Elle(sub, elle.Serializable))
 		case "hold":
 			out = append(out, check.Hold(sub))
+		case "queue":
+			out = append(out, check.Queue(sub))
+		case "events":
+			out = append(out, check.Events(h)) // against every worker's commits
 		default:
 			out = append(out, check.Result{Checker: wl, Verdict: check.Unknown,
 				Explanation: "no checker for workload " + wl + " (Config.Checkers)"})

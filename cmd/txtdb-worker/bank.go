@@ -30,7 +30,7 @@ func (b *bank) step(e *env) error {
 	to := (from + 1 + e.rng.IntN(b.n-1)) % b.n
 	in := history.Transfer{From: from, To: to, Amount: 1 + e.rng.Int64N(5)}
 	plant := e.p.plant && !b.planted
-	return e.op("transfer", in, func(ctx context.Context) (any, uint64, uint64, error) {
+	return e.op("transfer", []string{bankNS}, in, func(ctx context.Context) (any, uint64, uint64, error) {
 		out := in
 		tsn, snap, err := e.update(ctx, func(tx *txtdb.Tx) error {
 			out = in
@@ -61,7 +61,7 @@ func (b *bank) step(e *env) error {
 }
 
 func (b *bank) read(e *env) error {
-	return e.op("read", nil, func(ctx context.Context) (any, uint64, uint64, error) {
+	return e.op("read", nil, nil, func(ctx context.Context) (any, uint64, uint64, error) {
 		var bal []int64
 		snap, err := e.view(ctx, func(tx *txtdb.Tx) (err error) {
 			bal, err = readAll(tx, bankNS, b.ids)

@@ -70,7 +70,7 @@ func (c *counter) step(e *env) error {
 func (c *counter) incr(e *env) error {
 	k := e.rng.IntN(c.n)
 	plant := e.p.plant && !c.planted
-	return e.op("incr", history.Incr{Key: k}, func(ctx context.Context) (any, uint64, uint64, error) {
+	return e.op("incr", []string{counterNS}, history.Incr{Key: k}, func(ctx context.Context) (any, uint64, uint64, error) {
 		var v int64
 		tsn, snap, err := e.update(ctx, func(tx *txtdb.Tx) (err error) {
 			if v, err = readInt(tx, counterNS, c.ids[k]); err != nil {
@@ -90,7 +90,7 @@ func (c *counter) incr(e *env) error {
 }
 
 func (c *counter) read(e *env) error {
-	return e.op("read", nil, func(ctx context.Context) (any, uint64, uint64, error) {
+	return e.op("read", nil, nil, func(ctx context.Context) (any, uint64, uint64, error) {
 		var vs []int64
 		snap, err := e.view(ctx, func(tx *txtdb.Tx) (err error) {
 			vs, err = readAll(tx, counterNS, c.ids)
@@ -105,7 +105,7 @@ func (c *counter) read(e *env) error {
 
 // churn writes the churned namespace's page and renames the namespace to its other name.
 func (c *counter) churn(e *env) error {
-	return e.op("rename", nil, func(ctx context.Context) (any, uint64, uint64, error) {
+	return e.op("rename", churnNames[:], nil, func(ctx context.Context) (any, uint64, uint64, error) {
 		var to string
 		tsn, snap, err := e.update(ctx, func(tx *txtdb.Tx) error {
 			names, err := tx.Namespaces()

@@ -40,6 +40,8 @@ type env struct {
 	sum  history.SummaryInfo
 	// conflicts counts the conflicts of the operation in progress (op resets it).
 	conflicts int
+	// setups counts the "setup" operations, which -ops does not count.
+	setups int64
 }
 
 // errNoWrite from an update function: the transaction decided to write nothing; it is rolled
@@ -100,12 +102,13 @@ func (e *env) view(ctx context.Context, fn func(tx *txtdb.Tx) error) (snap uint6
 	return uint64(tx.Snapshot()), fn(tx)
 }
 
-// op runs one operation: it writes the invoke line with input in, runs fn (which returns the
+// op runs one operation that writes namespaces ns (nil: a read): it writes the invoke line with
+// input in, runs fn (which returns the
 // completion's value, TSN and snapshot), and writes the completion: ok when fn succeeded, unknown
 // when the commit's outcome is unknown, fail otherwise. A handle broken by an unknown commit
 // ends the worker (the error is returned).
-func (e *env) op(f string, in any, fn func(ctx context.Context) (out any, tsn, snap uint64, err error)) error {
-	id, err := e.w.Invoke(f, in)
+func (e *env) op(f string, ns []string, in any, fn func(ctx context.Context) (out any, tsn, snap uint64, err error)) error {
+	id, err := e.w.InvokeNS(f, ns, in)
 	if err != nil {
 		return err
 	}
@@ -132,7 +135,7 @@ func (e *env) op(f string, in any, fn func(ctx context.Context) (out any, tsn, s
 	if out == nil && typ != history.OK {
 		out = in
 	}
-	l := history.Line{Type: typ, Op: id, F: f, TSN: tsn, Snap: snap, Conflicts: e.conflicts}
+	l := history.Line{Type: typ, Op: id, F: f, TSN: tsn, Snap: snap, NS: ns, Conflicts: e.conflicts}
 	if out != nil {
 		l.Value = history.Value(out)
 	}
@@ -148,21 +151,33 @@ func (e *env) op(f string, in any, fn func(ctx context.Context) (out any, tsn, s
 	return nil
 }
 
-// ensurePages makes namespace ns hold n pages, creating them with initial(i) if ns does not
-// exist, and returns their IDs in order. Several workers may run it at once: the first commit
-// creates the namespace, the others conflict (or find it) and see its pages on their retry.
+// ensurePages makes namespace ns hold n pages (n < 0: any number; a new namespace is empty),
+// creating them with initial(i) if ns does not exist, and returns their IDs in order. Several workers may run it at once: the first commit
+// creates the namespace, the others conflict (or find it) and see its pages on their retry. It
+// is an operation ("setup"), so that its commit is in the history like every other.
 func (e *env) ensurePages(ctx context.Context, ns string, n int, initial func(i int) any) ([]string, error) {
 	var ids []string
-	_, _, err := e.update(ctx, func(tx *txtdb.Tx) error {
+	var err error
+	e.setups++
+	oerr := e.op("setup", []string{ns}, nil, func(ctx context.Context) (any, uint64, uint64, error) {
+		tsn, snap, uerr := e.ensure(ctx, ns, n, initial, &ids)
+		err = uerr
+		return nil, tsn, snap, uerr
+	})
+	slices.Sort(ids) // page IDs are zero-padded: text order is insertion order
+	return ids, errors.Join(oerr, err)
+}
+
+func (e *env) ensure(ctx context.Context, ns string, n int, initial func(i int) any, out *[]string) (tsn, snap uint64, err error) {
+	var ids []string
+	defer func() { *out = ids }()
+	return e.update(ctx, func(tx *txtdb.Tx) error {
 		ids = ids[:0]
-		names, err := tx.Namespaces()
+		created, err := createMissing(tx, ns)
 		if err != nil {
 			return err
 		}
-		if !slices.Contains(names, ns) {
-			if err := tx.CreateNamespace(ns); err != nil {
-				return err
-			}
+		if created {
 			for i := range n {
 				id, err := tx.Insert(ns, initial(i))
 				if err != nil {
@@ -172,20 +187,37 @@ func (e *env) ensurePages(ctx context.Context, ns string, n int, initial func(i 
 			}
 			return nil
 		}
-		m, err := tx.Match(ns, "*")
-		if err != nil {
+		if ids, err = pageIDs(tx, ns); err != nil {
 			return err
 		}
-		for id := range m {
-			ids = append(ids, id)
-		}
-		if len(ids) != n {
+		if n >= 0 && len(ids) != n {
 			return fmt.Errorf("namespace %s has %d pages, want %d: %w", ns, len(ids), n, errSetupMismatch)
 		}
 		return errNoWrite
 	})
+}
+
+// createMissing creates namespace ns unless it exists, and reports whether it did.
+func createMissing(tx *txtdb.Tx, ns string) (bool, error) {
+	names, err := tx.Namespaces()
+	if err != nil || slices.Contains(names, ns) {
+		return false, err
+	}
+	return true, tx.CreateNamespace(ns)
+}
+
+// pageIDs returns the IDs of the pages of ns, in order.
+func pageIDs(tx *txtdb.Tx, ns string) ([]string, error) {
+	m, err := tx.Match(ns, "*")
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
 	slices.Sort(ids) // page IDs are zero-padded: text order is insertion order
-	return ids, err
+	return ids, nil
 }
 
 // readInt reads the single int64 object of a page.

@@ -29,6 +29,12 @@ type params struct {
 	segmentBytes, logRetention  int64
 	checkpointEvery             time.Duration
 	plant, incrOnly             bool
+	maxList                     int
+	role                        string
+	lease                       time.Duration
+	bound                       int
+	filter                      string
+	from                        uint64
 }
 
 func main() {
@@ -39,11 +45,11 @@ func run(args []string, stdin io.Reader, stdout io.Writer) int {
 	var p params
 	fs := flag.NewFlagSet("txtdb-worker", flag.ContinueOnError)
 	fs.StringVar(&p.dir, "dir", "", "data directory (required)")
-	fs.StringVar(&p.workload, "workload", "", "bank, counter, register, append or hold (required)")
+	fs.StringVar(&p.workload, "workload", "", "bank, counter, register, append, queue, events or hold (required)")
 	fs.StringVar(&p.name, "name", "", "worker name in the history (default w<pid>)")
 	fs.Uint64Var(&p.seed, "seed", 0, "random seed (0: from the clock)")
 	fs.Int64Var(&p.uid, "uid", 0, "unique id of this worker run, for unique appended values (default: pid)")
-	fs.Int64Var(&p.ops, "ops", 0, "stop after this many operations (0: until stopped)")
+	fs.Int64Var(&p.ops, "ops", 0, "stop after this many operations, setup not counted (0: until stopped)")
 	fs.IntVar(&p.accounts, "accounts", 10, "bank: accounts")
 	fs.Int64Var(&p.balance, "balance", 100, "bank: initial balance of each account")
 	fs.IntVar(&p.keys, "keys", 0, "counter, register, append: keys (default 4, 3, 8)")
@@ -54,8 +60,14 @@ func run(args []string, stdin io.Reader, stdout io.Writer) int {
 	fs.Int64Var(&p.segmentBytes, "segment-bytes", 0, "log segment size (0: default)")
 	fs.Int64Var(&p.logRetention, "log-retention", 0, "log retention in bytes (0: default, negative: none)")
 	fs.DurationVar(&p.checkpointEvery, "checkpoint-every", 0, "checkpoint lag bound (0: default)")
+	fs.IntVar(&p.maxList, "max-list", 200, "append: move to a new generation of lists once one holds this many values (0: never)")
+	fs.StringVar(&p.role, "role", "both", "queue: producer, consumer or both")
+	fs.DurationVar(&p.lease, "lease", time.Second, "queue: a consumer may reclaim a job another handle claimed longer ago than this")
+	fs.IntVar(&p.bound, "bound", 4, "queue: most jobs of one producer waiting at a time")
+	fs.StringVar(&p.filter, "ns", "", "events: comma-separated namespaces to subscribe to (empty: all)")
+	fs.Uint64Var(&p.from, "from", 0, "events: resume after this TSN (0: from now)")
 	fs.BoolVar(&p.incrOnly, "incr-only", false, "counter: only increments (and the final read)")
-	fs.BoolVar(&p.plant, "plant-violation", false, "bank, counter: commit one wrong operation (proves the checkers fail)")
+	fs.BoolVar(&p.plant, "plant-violation", false, "bank, counter, append, queue: commit one wrong operation (proves the checkers fail)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -109,12 +121,15 @@ func run(args []string, stdin io.Reader, stdout io.Writer) int {
 		fmt.Fprintln(os.Stderr, "txtdb-worker: setup:", err)
 		return 1
 	}
-	if err := e.w.Write(history.Line{Type: history.Ready, Value: history.Value(history.ReadyInfo{
-		PID: os.Getpid(), Workload: p.workload, Dir: p.dir, Format: db.Format().String()})}); err != nil {
+	ri := history.ReadyInfo{PID: os.Getpid(), Workload: p.workload, Dir: p.dir, Format: db.Format().String(), ID: db.ID()}
+	if r, ok := wl.(interface{ ready(*history.ReadyInfo) }); ok {
+		r.ready(&ri)
+	}
+	if err := e.w.Write(history.Line{Type: history.Ready, Value: history.Value(ri)}); err != nil {
 		fmt.Fprintln(os.Stderr, "txtdb-worker:", err)
 		return 1
 	}
-	for p.ops == 0 || e.sum.Ops < p.ops {
+	for p.ops == 0 || e.sum.Ops-e.setups < p.ops {
 		if stop.Err() != nil {
 			break
 		}
@@ -165,9 +180,16 @@ func newWorkload(p params) (workload, error) {
 	case "register":
 		return &register{n: keys(3)}, nil
 	case "append":
-		return &appendLists{n: keys(8)}, nil
+		return &appendLists{n: keys(8), maxLen: p.maxList}, nil
 	case "hold":
 		return &hold{}, nil
+	case "events":
+		return newFeedWatch(p), nil
+	case "queue":
+		if p.role != "producer" && p.role != "consumer" && p.role != "both" {
+			return nil, fmt.Errorf("queue: unknown -role %q", p.role)
+		}
+		return &queue{produce: p.role != "consumer", consume: p.role != "producer", bound: max(1, p.bound), lease: p.lease}, nil
 	}
 	return nil, fmt.Errorf("unknown workload %q", p.workload)
 }

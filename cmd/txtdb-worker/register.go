@@ -26,7 +26,7 @@ func (r *register) step(e *env) error {
 	id := r.ids[k]
 	switch e.rng.IntN(3) {
 	case 0:
-		return e.op("read", history.Reg{Key: k}, func(ctx context.Context) (any, uint64, uint64, error) {
+		return e.op("read", nil, history.Reg{Key: k}, func(ctx context.Context) (any, uint64, uint64, error) {
 			var v int64
 			snap, err := e.view(ctx, func(tx *txtdb.Tx) (err error) {
 				v, err = readInt(tx, registerNS, id)
@@ -36,7 +36,7 @@ func (r *register) step(e *env) error {
 		})
 	case 1:
 		in := history.Reg{Key: k, Value: e.rng.Int64N(5)}
-		return e.op("write", in, func(ctx context.Context) (any, uint64, uint64, error) {
+		return e.op("write", []string{registerNS}, in, func(ctx context.Context) (any, uint64, uint64, error) {
 			tsn, snap, err := e.update(ctx, func(tx *txtdb.Tx) error {
 				if _, err := readInt(tx, registerNS, id); err != nil {
 					return err
@@ -47,7 +47,7 @@ func (r *register) step(e *env) error {
 		})
 	default:
 		in := history.Reg{Key: k, From: e.rng.Int64N(5), To: e.rng.Int64N(5)}
-		return e.op("cas", in, func(ctx context.Context) (any, uint64, uint64, error) {
+		return e.op("cas", []string{registerNS}, in, func(ctx context.Context) (any, uint64, uint64, error) {
 			out := in
 			tsn, snap, err := e.update(ctx, func(tx *txtdb.Tx) error {
 				out.Swapped = false

@@ -1,6 +1,6 @@
 // Command txtdb is the command-line tool for txtdb stores.
 //
-//	txtdb stress [flags]      multi-process stress run on a temporary data directory
+//	txtdb stress [flags]      multi-process stress run with SIGKILLs, checked (package procharness)
 //	txtdb check DIR           verify a store without changing it (exit 1 if it has problems)
 //	txtdb stats [-json] DIR   the store's TSNs, checkpoint lag, log and page file sizes, processes
 //	txtdb cat DIR NS          print the pages of a namespace
@@ -35,9 +35,7 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch args[0] {
 	case "stress":
-		err = stress(args[1:])
-	case "stress-worker":
-		err = stressWorker(args[1:])
+		err = stress(args[1:], stdout)
 	case "check":
 		return check(args[1:], stdout, stderr)
 	case "stats":
@@ -64,9 +62,12 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
-  txtdb stress [-procs N] [-duration D] [-accounts N] [-kill D] [-nosync] [-dir DIR]
-        multi-process stress run: N processes transfer money between accounts, one is
-        SIGKILLed and restarted every -kill; the final report checks that nothing was lost
+  txtdb stress [-workers N] [-duration D] [-workloads W,...] [-kill D] [-seed S] [-dir DIR]
+              [-min-kills N] [-plant-violation] [-nosync] [-worker BIN]
+        multi-process stress run: N txtdb-worker processes (built with the go command from
+        the module's source unless -worker names one) run the workloads on one store, one is
+        SIGKILLed and restarted about every -kill; the report gives every checker's verdict,
+        commits, conflicts, latency, fairness and kills; exit 1 if any check fails
   txtdb check DIR       verify the store in DIR without changing it: prints one line per
                         problem and exits 1, or prints "ok"; exits 2 if it cannot check
   txtdb stats [-json] DIR

@@ -12,6 +12,15 @@
 //     partitioned per key, within a timeout).
 //   - Lists: every list a list-append transaction read is exactly the acknowledged appends before
 //     it in TSN order (plus its own, and maybe some of unknown outcome).
+//   - Elle: the list-append history has no anomaly the isolation level forbids (package elle:
+//     G0, G1a, G1b, G1c, lost update, G-single, and at serializable G2-item); outcomes of
+//     unknown operations are Elle's info.
+//   - Queue: every acknowledged job is completed exactly once or still waiting, never lost or
+//     completed twice; a completion follows its worker's own claim; claims name the claimer's
+//     registry id.
+//   - Events: each subscriber's events (across its restarts) are, in TSN order and without
+//     duplicates, exactly the acknowledged commits that match its filter, plus at most one
+//     event per operation of unknown outcome; each names its committer's registry id.
 //   - Hold: no hold failed.
 //
 // Every checker is shown to fail on planted violations by this package's tests.

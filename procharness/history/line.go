@@ -39,6 +39,10 @@ type Line struct {
 	// Value is the operation's input (invoke) or what it read and wrote (completion).
 	Value json.RawMessage `json:"value,omitempty"`
 	Err   string          `json:"err,omitempty"`
+	// NS names the namespaces a writing operation writes (on its invoke line, so that an
+	// operation of unknown outcome says it too, and on its completion), or, on an event line,
+	// the namespaces of the event's changes.
+	NS []string `json:"ns,omitempty"`
 	// Conflicts is how many commit attempts of the operation lost validation (and were retried,
 	// or made it fail), on its completion line.
 	Conflicts int `json:"conflicts,omitempty"`
@@ -72,6 +76,13 @@ type ReadyInfo struct {
 	// Format is the store's format; Lineage the store's identity where the API exposes it.
 	Format  string `json:"format,omitempty"`
 	Lineage string `json:"lineage,omitempty"`
+	// ID is the worker's handle id in the store's process registry (txtdb.DB.ID): what its
+	// commits, and so the change feed's events and the queue's claims, name it by.
+	ID string `json:"id,omitempty"`
+	// From is, for an events worker, the TSN its subscription starts after; Filter its
+	// subscription's namespaces (empty: all).
+	From   uint64   `json:"from,omitempty"`
+	Filter []string `json:"filter,omitempty"`
 }
 
 // SummaryInfo is the value of a summary line: what the worker did.
@@ -119,4 +130,31 @@ type Reg struct {
 	From    int64 `json:"from,omitempty"`
 	To      int64 `json:"to,omitempty"`
 	Swapped bool  `json:"swapped,omitempty"`
+}
+
+// Queue values.
+
+// Job is a queue operation's value: produce (Job, the job's name, unique in the run; Page on
+// ok), claim and complete (Job and Page; Claimer the registry id the job is claimed by, Reclaim
+// the id of the earlier claimer a claim took the job from, if any).
+type Job struct {
+	Job     string `json:"job"`
+	Page    string `json:"page,omitempty"`
+	Claimer string `json:"claimer,omitempty"`
+	Reclaim string `json:"reclaim,omitempty"`
+	// ClaimedAt is, in a read, the claimer's wall clock at the claim (Unix ns; for the lease).
+	ClaimedAt int64 `json:"claimed_at,omitempty"`
+}
+
+// Jobs is what a queue read saw: every job in the queue at the line's Snap (done jobs are
+// deleted, so these are the ones waiting or claimed).
+type Jobs []Job
+
+// Events values.
+
+// FeedEvent is the value of an event line: the committing handle's registry id (Event.Process)
+// and the kinds of the event's changes; the line's TSN and NS hold its TSN and namespaces.
+type FeedEvent struct {
+	Process string   `json:"process"`
+	Kinds   []string `json:"kinds"`
 }

@@ -64,12 +64,15 @@ func Value(v any) json.RawMessage {
 
 // Invoke writes an invoke line for operation f with input v (nil: none) and returns the new
 // operation's id, for its completion.
-func (w *Writer) Invoke(f string, v any) (int64, error) {
+func (w *Writer) Invoke(f string, v any) (int64, error) { return w.InvokeNS(f, nil, v) }
+
+// InvokeNS is Invoke for an operation that writes namespaces ns (Line.NS).
+func (w *Writer) InvokeNS(f string, ns []string, v any) (int64, error) {
 	w.mu.Lock()
 	w.op++
 	op := w.op
 	w.mu.Unlock()
-	l := Line{Type: Invoke, Op: op, F: f}
+	l := Line{Type: Invoke, Op: op, F: f, NS: ns}
 	if v != nil {
 		l.Value = Value(v)
 	}

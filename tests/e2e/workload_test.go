@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/txtdb/txtdb/procharness"
 	"github.com/txtdb/txtdb/procharness/check"
+	"github.com/txtdb/txtdb/procharness/history"
 )
 
 // Each workload with 4 workers on one directory, once undisturbed and once with SIGKILLs at
@@ -20,10 +21,14 @@ func TestWorkloads(t *testing.T) {
 		"append":   {"append"},
 		// A long read transaction beside three counter workers: cleanup must keep what it reads.
 		"hold": {"counter", "counter", "counter", "hold"},
+		// Two producers and two consumers.
+		"queue": {"queue"},
+		// Two subscribers (one to everything, one to bank) beside two writers.
+		"events": {"bank", "events", "counter", "events"},
 		// The stress run's mix.
 		"mix": {"bank", "counter", "register", "append"},
 	}
-	for _, name := range []string{"bank", "counter", "register", "append", "hold", "mix"} {
+	for _, name := range []string{"bank", "counter", "register", "append", "hold", "queue", "events", "mix"} {
 		for _, kills := range []int{0, size(3, 12)} {
 			if kills > 0 {
 				name += "/kills"
@@ -67,19 +72,29 @@ func TestThreeProcessesHundredIncrements(t *testing.T) {
 }
 
 // The checkers fail on a real run with a planted violation: a bank worker credits without
-// debiting once, a counter worker counts one increment twice.
+// debiting once, a counter worker counts one increment twice, an append worker puts a value
+// first instead of last (both list checkers must fail: the TSN-order check and Elle), a queue
+// consumer completes a job twice, a subscriber drops an event.
 func TestPlantedViolationsFail(t *testing.T) {
-	for _, wl := range []string{"bank", "counter"} {
+	for _, wl := range []string{"bank", "counter", "append", "queue", "events"} {
 		t.Run(wl, func(t *testing.T) {
 			release, err := procharness.Acquire(t.Context())
 			require.NoError(t, err)
 			defer release()
-			cfg := procharness.Config{Dir: t.TempDir() + "/data", Workers: 2, Workloads: []string{wl}, Ops: 60,
+			mix := []string{wl}
+			if wl == "events" {
+				mix = []string{"events", "bank"}
+			}
+			cfg := procharness.Config{Dir: t.TempDir() + "/data", Workers: 2, Workloads: mix, Ops: 60,
 				PlantViolation: true, Seed: procharness.SeedFromEnv()}
 			rep, err := procharness.Run(t.Context(), cfg)
 			require.NoError(t, err)
 			require.False(t, rep.OK(), "a planted violation passed:\n%s", rep)
-			require.Equal(t, check.Fail, rep.Results[0].Verdict, "%s", rep)
+			for _, r := range rep.Results {
+				if r.Checker == wl || wl == "append" {
+					require.Equal(t, check.Fail, r.Verdict, "%s", rep)
+				}
+			}
 		})
 	}
 }
@@ -98,6 +113,21 @@ func TestTimedRunWithProgress(t *testing.T) {
 	require.True(t, last.Completed, "the last sample is marked")
 	require.Equal(t, rep.Kills, last.Kills)
 	require.Equal(t, rep.Kills, rep.Restarts)
-	require.Len(t, rep.Results, 4)
+	require.Len(t, rep.Results, 5) // append has two checkers
 	require.LessOrEqual(t, rep.MinCommits, rep.MaxCommits)
+}
+
+// Long append runs keep their lists short: a worker that reads a full list moves on to a new
+// generation of lists (namespace append.g<n>), the others follow, and the checkers still see one
+// history (keys of generation g are g*n+k).
+func TestAppendRotatesLists(t *testing.T) {
+	rep := procharness.RunTest(t, procharness.Config{Workers: 4, Workloads: []string{"append"},
+		Ops: int64(size(300, 2000)), Kills: size(2, 8), AppendKeys: 4, AppendMaxList: 4})
+	gens := map[string]bool{}
+	for _, l := range rep.History.OfType(history.OK) {
+		if l.F == "setup" && l.TSN != 0 {
+			gens[l.NS[0]] = true
+		}
+	}
+	require.Greater(t, len(gens), 2, "generations created: %v", gens)
 }
