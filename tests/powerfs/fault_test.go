@@ -69,6 +69,9 @@ func faultCase(t *testing.T, seed string, fault *Fault, sameBoot bool) (Counts, 
 	}
 	counts := f.Counts()
 	failed := len(f.Failed()) > 0
+	if os.Getenv("POWERFS_DEBUG") != "" {
+		t.Logf("%s: failed %+v; stderr %s", name, f.Failed(), c.stderr.String())
+	}
 	f.SetFaults()
 	if fault != nil && !failed {
 		t.Fatalf("%s: the fault never fired (the workload did %v)", name, counts)

@@ -157,7 +157,9 @@ func (f *FS) check(op Op, path string, grow int64) syscall.Errno {
 		}
 		a.seen++
 		if a.seen == a.N {
-			f.failed = append(f.failed, a.Fault)
+			fl := a.Fault
+			fl.Path = path // which file it hit
+			f.failed = append(f.failed, fl)
 			return a.Err
 		}
 	}
