@@ -6,6 +6,7 @@ import (
 	"github.com/gofrs/flock"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -435,4 +436,30 @@ func TestAbandonedKeptAttemptKeepsExclusion(t *testing.T) {
 	probe.expect("timeout")
 	probe.wait()
 	require.NoError(t, unlock())
+}
+
+// A release of a retained lock whose flock(LOCK_UN) fails (here EINTR, injected by strace into
+// the helper's second flock(2); on FUSE a signal can interrupt the request for real) must not
+// leave the file locked: a fresh descriptor is closed by its release, a kept one stays open, so
+// a lock left on it would exclude every other process until this one happened to take and
+// release the lock again (possibly never: an idle process keeps the commit lock forever).
+func TestRetainedReleaseFailureFreesLock(t *testing.T) {
+	strace, err := exec.LookPath("strace")
+	if err != nil {
+		t.Skip("needs strace for fault injection:", err)
+	}
+	l := newTestLock(t)
+	wrapper := []string{strace, "-f", "-qq", "-o", os.DevNull, "-e", "trace=flock",
+		"-e", "inject=flock:error=EINTR:when=2"}
+	holder := startHelperUnder(t, wrapper, "retained-hold", l, exclusive)
+	if line := holder.next(); line != "locked" {
+		t.Skipf("helper under strace said %q (ptrace not permitted?)", line)
+	}
+	holder.send("release")
+	line := holder.next()
+	t.Logf("helper: %s", line)
+	probe := startHelper(t, "acquire", l, exclusive, timeoutEnv+"=2s")
+	require.Equal(t, "locked", probe.next(), "another process takes the lock after the holder released it (holder said %q)", line)
+	probe.wait()
+	holder.wait()
 }
