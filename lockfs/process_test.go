@@ -438,8 +438,8 @@ func TestAbandonedKeptAttemptKeepsExclusion(t *testing.T) {
 	require.NoError(t, unlock())
 }
 
-// A release of a retained lock whose flock(LOCK_UN) fails (here EINTR, injected by strace into
-// the helper's second flock(2); on FUSE a signal can interrupt the request for real) must not
+// A release of a retained lock whose flock(LOCK_UN) fails (injected by strace into the helper's
+// second flock(2): EINTR, which on FUSE a signal can cause for real, and a hard error) must not
 // leave the file locked: a fresh descriptor is closed by its release, a kept one stays open, so
 // a lock left on it would exclude every other process until this one happened to take and
 // release the lock again (possibly never: an idle process keeps the commit lock forever).
@@ -448,18 +448,22 @@ func TestRetainedReleaseFailureFreesLock(t *testing.T) {
 	if err != nil {
 		t.Skip("needs strace for fault injection:", err)
 	}
-	l := newTestLock(t)
-	wrapper := []string{strace, "-f", "-qq", "-o", os.DevNull, "-e", "trace=flock",
-		"-e", "inject=flock:error=EINTR:when=2"}
-	holder := startHelperUnder(t, wrapper, "retained-hold", l, exclusive)
-	if line := holder.next(); line != "locked" {
-		t.Skipf("helper under strace said %q (ptrace not permitted?)", line)
+	for _, errno := range []string{"EINTR", "ENOLCK"} {
+		t.Run(errno, func(t *testing.T) {
+			l := newTestLock(t)
+			wrapper := []string{strace, "-f", "-qq", "-o", os.DevNull, "-e", "trace=flock",
+				"-e", "inject=flock:error=" + errno + ":when=2"}
+			holder := startHelperUnder(t, wrapper, "retained-hold", l, exclusive)
+			if line := holder.next(); line != "locked" {
+				t.Skipf("helper under strace said %q (ptrace not permitted?)", line)
+			}
+			holder.send("release")
+			line := holder.next()
+			t.Logf("helper: %s", line)
+			probe := startHelper(t, "acquire", l, exclusive, timeoutEnv+"=2s")
+			require.Equal(t, "locked", probe.next(), "another process takes the lock after the holder released it (holder said %q)", line)
+			probe.wait()
+			holder.wait()
+		})
 	}
-	holder.send("release")
-	line := holder.next()
-	t.Logf("helper: %s", line)
-	probe := startHelper(t, "acquire", l, exclusive, timeoutEnv+"=2s")
-	require.Equal(t, "locked", probe.next(), "another process takes the lock after the holder released it (holder said %q)", line)
-	probe.wait()
-	holder.wait()
 }
