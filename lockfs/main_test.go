@@ -29,6 +29,7 @@ const (
 	fileEnv    = "LOCKFS_FILE"    // the counter file
 	targetEnv  = "LOCKFS_TARGET"  // the counter's final value
 	retainEnv  = "LOCKFS_RETAIN"  // set: every lock is retained (kept descriptors), helpers included
+	freshEnv   = "LOCKFS_FRESH"   // set: the retained-hold helper does not retain (fresh descriptors)
 )
 
 // longStop bounds every wait of a test for something that should happen promptly; hitting it
@@ -252,8 +253,10 @@ func helperPingPong(l *Lock, in *bufio.Scanner) error {
 // counts per thread) hits a known call: the first is the take, the second the release.
 func helperRetainedHold(l *Lock, m mode, in *bufio.Scanner) error {
 	runtime.LockOSThread()
-	release := l.Retain()
-	defer release()
+	if os.Getenv(freshEnv) == "" {
+		release := l.Retain()
+		defer release()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), longStop)
 	defer cancel()
 	unlock, err := lockMode(ctx, l, m)
