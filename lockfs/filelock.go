@@ -282,6 +282,9 @@ func tryFile(path string, m mode, perm os.FileMode) (f *flock.Flock, ok bool, er
 		} else {
 			ok, err = f.TryRLock()
 		}
+		if errors.Is(err, syscall.EINTR) {
+			continue // flock closed the descriptor; as in run, be sure
+		}
 		if err != nil || !ok {
 			return nil, false, err // flock closed the descriptor
 		}
@@ -401,13 +404,16 @@ func (k *keptLock) Unlock() error {
 	}
 }
 
-// releaseFile releases the file lock f. A kept descriptor whose release failed still holds the
+// releaseFile releases the file lock f, retrying EINTR. A kept descriptor whose release failed still holds the
 // lock, and would go on excluding other processes while nobody here holds it: it is closed
 // (which releases the lock) and forgotten, so the next acquisition opens a new one. Nothing else
 // uses it: it is f itself, held or just granted to an attempt nobody waits for.
 // REQUIRES: e.mu held.
 func (e *entry) releaseFile(f fileLock) error {
 	err := f.Unlock()
+	for errors.Is(err, syscall.EINTR) {
+		err = f.Unlock() // gofrs/flock keeps the descriptor, still locked, when LOCK_UN fails
+	}
 	if k, ok := f.(*keptLock); ok && err != nil {
 		for m := range e.kept {
 			if e.kept[m] == k {
