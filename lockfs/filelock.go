@@ -170,7 +170,7 @@ func (e *entry) unlock(m mode) error {
 	e.heldRefs--
 	released := e.heldRefs == 0
 	if released {
-		err = e.held.Unlock() // flock(LOCK_UN) and close
+		err = e.releaseFile(e.held) // flock(LOCK_UN), and close unless kept
 		e.held = nil
 	}
 	e.leaveLocked(m)
@@ -253,7 +253,7 @@ func (e *entry) finish(a *attempt, f fileLock, err error) {
 	case a.waiters == 0:
 		// Given up on by every waiter: release at once. There is no one to report an error to.
 		if err == nil {
-			_ = f.Unlock()
+			_ = e.releaseFile(f)
 		}
 	case err != nil:
 		a.err = err
@@ -281,6 +281,9 @@ func tryFile(path string, m mode, perm os.FileMode) (f *flock.Flock, ok bool, er
 			ok, err = f.TryLock()
 		} else {
 			ok, err = f.TryRLock()
+		}
+		if errors.Is(err, syscall.EINTR) {
+			continue // flock closed the descriptor; as in run, be sure
 		}
 		if err != nil || !ok {
 			return nil, false, err // flock closed the descriptor
@@ -387,12 +390,39 @@ func (k *keptLock) try(m mode) (bool, error) {
 	}
 }
 
-// Unlock releases the file lock; the descriptor stays open.
+// Unlock releases the file lock; the descriptor stays open. A release that fails leaves the
+// lock on the descriptor: the caller must then close it (see entry.releaseFile).
 func (k *keptLock) Unlock() error {
-	if err := syscall.Flock(k.fd, syscall.LOCK_UN); err != nil {
-		return &fs.PathError{Op: "flock", Path: k.path, Err: err}
+	for {
+		err := syscall.Flock(k.fd, syscall.LOCK_UN)
+		if err == nil {
+			return nil
+		}
+		if err != syscall.EINTR {
+			return &fs.PathError{Op: "flock", Path: k.path, Err: err}
+		}
 	}
-	return nil
+}
+
+// releaseFile releases the file lock f, retrying EINTR. A kept descriptor whose release failed still holds the
+// lock, and would go on excluding other processes while nobody here holds it: it is closed
+// (which releases the lock) and forgotten, so the next acquisition opens a new one. Nothing else
+// uses it: it is f itself, held or just granted to an attempt nobody waits for.
+// REQUIRES: e.mu held.
+func (e *entry) releaseFile(f fileLock) error {
+	err := f.Unlock()
+	for errors.Is(err, syscall.EINTR) {
+		err = f.Unlock() // gofrs/flock keeps the descriptor, still locked, when LOCK_UN fails
+	}
+	if k, ok := f.(*keptLock); ok && err != nil {
+		for m := range e.kept {
+			if e.kept[m] == k {
+				e.kept[m] = nil
+			}
+		}
+		k.close()
+	}
+	return err
 }
 
 // close closes the descriptor (which releases any lock still on it).

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +29,7 @@ const (
 	fileEnv    = "LOCKFS_FILE"    // the counter file
 	targetEnv  = "LOCKFS_TARGET"  // the counter's final value
 	retainEnv  = "LOCKFS_RETAIN"  // set: every lock is retained (kept descriptors), helpers included
+	freshEnv   = "LOCKFS_FRESH"   // set: the retained-hold helper does not retain (fresh descriptors)
 )
 
 // longStop bounds every wait of a test for something that should happen promptly; hitting it
@@ -113,6 +115,8 @@ func runHelper(role string) int {
 		err = helperCounter(l, in)
 	case "pingpong":
 		err = helperPingPong(l, in)
+	case "retained-hold":
+		err = helperRetainedHold(l, m, in)
 	default:
 		err = fmt.Errorf("unknown role %q", role)
 	}
@@ -243,6 +247,34 @@ func helperPingPong(l *Lock, in *bufio.Scanner) error {
 	return nil
 }
 
+// helperRetainedHold retains the lock, takes it, says "locked"; on a stdin line releases it and
+// says "released <error or ok>"; then keeps the Retain (and so the kept descriptor) until EOF.
+// It runs on one OS thread, so that a fault injected by the nth flock(2) of a thread (strace
+// counts per thread) hits a known call: the first is the take, the second the release.
+func helperRetainedHold(l *Lock, m mode, in *bufio.Scanner) error {
+	runtime.LockOSThread()
+	if os.Getenv(freshEnv) == "" {
+		release := l.Retain()
+		defer release()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), longStop)
+	defer cancel()
+	unlock, err := lockMode(ctx, l, m)
+	if err != nil {
+		return err
+	}
+	fmt.Println("locked")
+	in.Scan()
+	res := "ok"
+	if err := unlock(); err != nil {
+		res = err.Error()
+	}
+	fmt.Println("released", res)
+	for in.Scan() {
+	}
+	return nil
+}
+
 // proc is a helper process seen from its test.
 type proc struct {
 	tb     testing.TB
@@ -259,7 +291,15 @@ type proc struct {
 // ("KEY=value"). A cleanup kills it if it still runs.
 func startHelper(tb testing.TB, role string, l *Lock, m mode, env ...string) *proc {
 	tb.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	return startHelperUnder(tb, nil, role, l, m, env...)
+}
+
+// startHelperUnder is startHelper with the helper run under a wrapper command (such as strace
+// with fault injection): wrapper's words, then the test binary and its arguments.
+func startHelperUnder(tb testing.TB, wrapper []string, role string, l *Lock, m mode, env ...string) *proc {
+	tb.Helper()
+	argv := append(append([]string(nil), wrapper...), os.Args[0], "-test.run=^$")
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), helperEnv+"="+role, pathEnv+"="+l.Path(), modeEnv+"="+m.String())
 	// Under -race a process sleeps 1 s at exit (atexit_sleep_ms) unless told otherwise.
 	cmd.Env = append(cmd.Env, "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))

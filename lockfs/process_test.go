@@ -6,6 +6,7 @@ import (
 	"github.com/gofrs/flock"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -435,4 +436,64 @@ func TestAbandonedKeptAttemptKeepsExclusion(t *testing.T) {
 	probe.expect("timeout")
 	probe.wait()
 	require.NoError(t, unlock())
+}
+
+// A release whose flock(LOCK_UN) fails (injected by strace into the helper's second flock(2):
+// EINTR, which on FUSE a signal can cause for real, and a hard error) must not leave the file
+// locked. A kept descriptor stays open, so a lock left on it would exclude every other process
+// until this one happened to take and release the lock again (possibly never: an idle process
+// keeps the commit lock forever); gofrs/flock keeps a fresh one open too when LOCK_UN fails
+// (until the garbage collector closes it), so EINTR is retried there as well.
+func TestRetainedReleaseFailureFreesLock(t *testing.T) {
+	strace := needStrace(t)
+	for _, tc := range []struct {
+		name, errno string
+		fresh       bool
+	}{{"kept/EINTR", "EINTR", false}, {"kept/ENOLCK", "ENOLCK", false}, {"fresh/EINTR", "EINTR", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.fresh && testRetainAll {
+				t.Skip("every lock is retained in this run")
+			}
+			l := newTestLock(t)
+			wrapper := []string{strace, "-f", "-qq", "-o", os.DevNull, "-e", "trace=flock",
+				"-e", "inject=flock:error=" + tc.errno + ":when=2"}
+			var env []string
+			if tc.fresh {
+				env = append(env, freshEnv+"=1")
+			}
+			holder := startHelperUnder(t, wrapper, "retained-hold", l, exclusive, env...)
+			if line := holder.next(); line != "locked" {
+				t.Skipf("helper under strace said %q (ptrace not permitted?)", line)
+			}
+			holder.send("release")
+			line := holder.next()
+			t.Logf("helper: %s", line)
+			probe := startHelper(t, "acquire", l, exclusive, timeoutEnv+"=2s")
+			require.Equal(t, "locked", probe.next(), "another process takes the lock after the holder released it (holder said %q)", line)
+			probe.wait()
+			holder.wait()
+		})
+	}
+}
+
+// A non-blocking flock(2) interrupted by a signal (EINTR, injected by strace into the first
+// flock(2) of each of the helper's threads) is retried, as the blocking one is: taking a free
+// lock does not fail with "interrupted system call" on either kind of descriptor.
+func TestTryFlockEINTRRetried(t *testing.T) {
+	strace := needStrace(t)
+	l := newTestLock(t)
+	wrapper := []string{strace, "-f", "-qq", "-o", os.DevNull, "-e", "trace=flock",
+		"-e", "inject=flock:error=EINTR:when=1"}
+	p := startHelperUnder(t, wrapper, "acquire", l, exclusive, timeoutEnv+"=5s")
+	require.Equal(t, "locked", p.next(), "a free lock taken with an interrupted first flock(2)")
+	p.wait()
+}
+
+func needStrace(t *testing.T) string {
+	t.Helper()
+	strace, err := exec.LookPath("strace")
+	if err != nil {
+		t.Skip("needs strace for fault injection:", err)
+	}
+	return strace
 }
