@@ -615,6 +615,9 @@ func (db *DB) current(ctx context.Context, pin bool) (state, *index, error) {
 // An empty boot id (no signal) proves nothing: the handle is verified only by its own recovery
 // under the lock.
 func (db *DB) noteBoot(st state) {
+	if db.cfg.ReadOnly {
+		return // a read-only handle repairs nothing, so it never needs to be verified
+	}
 	if db.boot != "" && st.Boot == db.boot && !db.verified.Load() && db.nothingPast(st) {
 		db.verified.Store(true)
 	}
