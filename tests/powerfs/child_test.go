@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/txtdb/txtdb"
+	"github.com/txtdb/txtdb/procharness"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,7 +31,9 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	_ = procharness.RemoveBinary()
+	os.Exit(code)
 }
 
 const (
@@ -101,6 +104,8 @@ func runChild(mode string) error {
 		return nil
 	case "verify":
 		return childVerify(ctx, dir)
+	case "fleetcheck":
+		return childFleetCheck(ctx, dir)
 	case "faultwork":
 		return childFaultWork(ctx, dir)
 	case "work":
