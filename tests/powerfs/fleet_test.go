@@ -42,6 +42,7 @@ type fleet struct {
 	ops       int64    // operations each worker completes in a round before the cut
 	noSync    bool
 	args      []string // more flags for every worker
+	seg       int64    // the store's segment size, with no log retention (0: the defaults)
 	cuts      []Cut
 	lie       Lie
 }
@@ -71,6 +72,9 @@ func (fl fleet) spec(wl string) procharness.Spec {
 	}
 	if fl.noSync {
 		args = append(args, "-nosync")
+	}
+	if fl.seg > 0 {
+		args = append(args, "-segment-bytes", strconv.FormatInt(fl.seg, 10), "-log-retention", "-1")
 	}
 	return procharness.Spec{Workload: wl, Args: append(args, fl.args...)}
 }
@@ -125,14 +129,16 @@ func (fl fleet) run(t *testing.T) *fleetRun {
 			t.Fatal(err)
 		}
 		f.SetLie(fl.lie)
-		res, ok := fleetCheck(t, boot, mnt, dir, prevLin, prevTSN)
+		// A subscriber resumes where it would have stopped: at the last TSN acknowledged (or seen).
+		acked := maxAcked(h.History())
+		from := max(prevTSN, acked[prevLin])
+		res, ok := fleetCheck(t, boot, mnt, dir, fl.seg, prevLin, from)
 		if !ok {
 			bad(round, "the checking process failed: %s", res.Resume)
 			out.lied += f.Lied()
 			f.Unmount()
 			return out
 		}
-		acked := maxAcked(h.History())
 		switch {
 		case res.Boot != boot.ID:
 			bad(round, "the checking process saw boot id %q, want %q", res.Boot, boot.ID)
@@ -147,7 +153,7 @@ func (fl fleet) run(t *testing.T) *fleetRun {
 			want := map[bool]string{true: "ok", false: "lineage"}[res.Lineage == prevLin]
 			if res.Resume != want {
 				bad(round, "a subscriber resuming lineage %.8s at TSN %d got %q, want %q (store: lineage %.8s, TSN %d)",
-					prevLin, prevTSN, res.Resume, want, res.Lineage, res.TSN)
+					prevLin, from, res.Resume, want, res.Lineage, res.TSN)
 			}
 		}
 		if res.Lineage != prevLin {
@@ -215,7 +221,7 @@ func (fl fleet) run(t *testing.T) *fleetRun {
 			if err := h.StopAll(ctx); err != nil {
 				bad(round, "stop: %v", err)
 			}
-			res, ok := fleetCheck(t, boot, mnt, dir, "", 0)
+			res, ok := fleetCheck(t, boot, mnt, dir, fl.seg, "", 0)
 			if !ok {
 				bad(round, "the final checking process failed: %s", res.Resume)
 			}
@@ -232,15 +238,15 @@ func (fl fleet) run(t *testing.T) *fleetRun {
 			syscall.Kill(p.PID, syscall.SIGKILL)
 		}
 		h.KillAll()
-		cut := fl.cuts[round%len(fl.cuts)]
+		cut := fl.cuts[(round*7)%len(fl.cuts)] // 7 is prime to len(Cuts()): every mode, in a mixed order
 		rep, err := f.Cut(cut)
 		if err != nil {
 			t.Fatal(err)
 		}
 		out.lied += f.Lied()
 		out.cuts = append(out.cuts, cut.String())
-		t.Logf("round %d: boot %.8s, store at TSN %d (lineage %.8s, %d leftovers), %d commits so far, %v: %+v, syncfs seen %d",
-			round, boot.ID, res.TSN, res.Lineage, res.Leftovers, h.Commits(), cut, rep, f.Stats().Syncfs)
+		t.Logf("round %d: boot %.8s, store at TSN %d (checkpoint %d, lineage %.8s, %d leftovers), %d commits so far, %v: %+v, syncfs seen %d",
+			round, boot.ID, res.TSN, res.Ckpt, res.Lineage, res.Leftovers, h.Commits(), cut, rep, f.Stats().Syncfs)
 	}
 	for _, v := range tsnReuse(h.History()) {
 		bad(fl.rounds, "%s", v)
@@ -356,9 +362,9 @@ func tsnReuse(h *history.History) []string {
 }
 
 // fleetCheck runs a checking child under boot and returns what it printed.
-func fleetCheck(t *testing.T, boot *Boot, mnt, dir, lin string, from uint64) (fleetCheckResult, bool) {
+func fleetCheck(t *testing.T, boot *Boot, mnt, dir string, seg int64, lin string, from uint64) (fleetCheckResult, bool) {
 	t.Helper()
-	c := startChild(t, boot, mnt, true, "POWERFS_CHILD=fleetcheck", "POWERFS_DIR="+dir,
+	c := startChild(t, boot, mnt, true, "POWERFS_CHILD=fleetcheck", "POWERFS_DIR="+dir, "POWERFS_SEG="+strconv.FormatInt(seg, 10),
 		"POWERFS_LINEAGE="+lin, "POWERFS_FROM="+strconv.FormatUint(from, 10))
 	line, _ := c.next()
 	var res fleetCheckResult
@@ -375,7 +381,11 @@ func fleetCheck(t *testing.T, boot *Boot, mnt, dir, lin string, from uint64) (fl
 // childFleetCheck opens the store the workers use, runs Check, resumes a subscription at
 // POWERFS_FROM under POWERFS_LINEAGE (if set) and prints the result.
 func childFleetCheck(ctx context.Context, dir string) error {
-	db, err := txtdb.Open(dir, &txtdb.Options{OneObjectPerPage: true, LockTimeout: time.Minute})
+	opts := &txtdb.Options{OneObjectPerPage: true, LockTimeout: time.Minute}
+	if n, _ := strconv.ParseInt(os.Getenv("POWERFS_SEG"), 10, 64); n > 0 {
+		opts.SegmentSize, opts.LogRetention = n, -1
+	}
+	db, err := txtdb.Open(dir, opts)
 	if err != nil {
 		return fmt.Errorf("open: %w", err)
 	}
@@ -445,4 +455,75 @@ func TestFleetPowerCut(t *testing.T) {
 	fl := fleet{rounds: rounds(3, 32), workloads: []string{"bank", "bank", "counter", "counter", "append", "append"},
 		ops: 25, cuts: Cuts(500)}
 	requireFleetClean(t, fl, fl.run(t))
+}
+
+// TestFleetPowerCutNoSync: NoSync workers; a cut loses the commits since the last fsync. Each
+// rewind must start a new lineage, a subscriber resuming the old one must get ErrLineage, no TSN
+// may be acknowledged twice under one lineage, and no transfer may be torn.
+func TestFleetPowerCutNoSync(t *testing.T) {
+	cuts := append([]Cut{{Data: DataNone, Meta: MetaAll}}, Cuts(600)...)
+	fl := fleet{rounds: rounds(3, 24), workloads: []string{"bank", "bank", "counter"}, noSync: true, ops: 25, cuts: cuts[:1]}
+	if !testing.Short() {
+		fl.cuts = cuts
+	}
+	r := fl.run(t)
+	if r.lineages < 2 {
+		r.violations = append(r.violations, fmt.Sprintf("%d lineages: no cut rewound the store, so the rewind was not tested", r.lineages))
+	}
+	requireFleetClean(t, fl, r)
+}
+
+// TestFleetCheckpointCut: checkpoints every millisecond, 16 KiB segments and no log retention,
+// the counter workers renaming a namespace every other operation, so that cuts land in
+// checkpoints, moves and log trimming. Every page must read back right (the checkers), Check
+// must be clean and no page file may name a TSN neither the catalog nor the log has.
+func TestFleetCheckpointCut(t *testing.T) {
+	fl := fleet{rounds: rounds(3, 24), workloads: []string{"bank", "counter", "counter", "append"}, ops: 30,
+		args: []string{"-checkpoint-every", "1ms", "-rename"}, seg: 16 << 10,
+		cuts: Cuts(700)}
+	requireFleetClean(t, fl, fl.run(t))
+}
+
+// TestFleetPlantedMissingLogFsync: the fleet tests catch a store whose log fsyncs do nothing.
+func TestFleetPlantedMissingLogFsync(t *testing.T) {
+	fl := fleet{rounds: 2, workloads: []string{"bank", "counter"}, ops: 20, args: []string{"-checkpoint-every", "1h"},
+		cuts: []Cut{{Data: DataNone, Meta: MetaAll}},
+		lie:  Lie{Match: func(p string, dir bool) bool { return !dir && strings.HasPrefix(p, "db/.txtdb/log/") }}}
+	r := fl.run(t)
+	if r.lied == 0 {
+		t.Fatal("no log fsync reached the lie")
+	}
+	for _, res := range fl.checks(r.hist) {
+		if !res.OK() {
+			r.violations = append(r.violations, res.String())
+		}
+	}
+	if len(r.violations) == 0 {
+		t.Fatalf("a store whose log fsyncs did nothing (%d) passed every check", r.lied)
+	}
+	t.Logf("caught: %s", r.violations[0])
+}
+
+// TestTSNReuseChecker: two commits acknowledged with one TSN under one lineage are reported;
+// under two lineages (a rewind) they are not.
+func TestTSNReuseChecker(t *testing.T) {
+	var h history.History
+	ready := func(w, lin string) {
+		h.Add(history.Line{Type: history.Ready, Worker: w, Value: history.Value(history.ReadyInfo{Workload: "bank", Lineage: lin})})
+	}
+	ok := func(w string, op int64, tsn uint64) {
+		h.Add(history.Line{Type: history.OK, Worker: w, Op: op, F: "transfer", TSN: tsn})
+	}
+	ready("w0.1", "L1")
+	ready("w1.1", "L2")
+	ok("w0.1", 1, 5)
+	ok("w1.1", 1, 5)
+	if v := tsnReuse(&h); len(v) != 0 {
+		t.Fatalf("TSN 5 under two lineages reported: %v", v)
+	}
+	ready("w2.1", "L1")
+	ok("w2.1", 1, 5) // the planted reuse
+	if v := tsnReuse(&h); len(v) != 1 {
+		t.Fatalf("planted reuse: got %v, want one violation", v)
+	}
 }
