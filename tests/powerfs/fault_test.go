@@ -3,10 +3,12 @@ package powerfs
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -45,7 +47,7 @@ func faultCase(t *testing.T, seed string, fault *Fault, sameBoot bool) (_ Counts
 		t.Fatal(err)
 	}
 	c := startChild(t, hb, f.Dir(), false, append(env, "POWERFS_CHILD=faultwork", "POWERFS_ERRNO="+strconv.Itoa(int(errno)))...)
-	acked, done := 0, false
+	acked, done, nsStep := 0, false, ""
 	for {
 		line, ok := c.next()
 		if !ok {
@@ -54,6 +56,8 @@ func faultCase(t *testing.T, seed string, fault *Fault, sameBoot bool) (_ Counts
 		switch fs := strings.Fields(line); {
 		case len(fs) == 5 && fs[0] == "ack":
 			acked, _ = strconv.Atoi(fs[2])
+		case len(fs) == 2 && fs[0] == "ns":
+			nsStep = fs[1]
 		case line == "done":
 			done = true
 		case strings.HasPrefix(line, "err "):
@@ -95,6 +99,9 @@ func faultCase(t *testing.T, seed string, fault *Fault, sameBoot bool) (_ Counts
 		}
 		if res.Seqs[0] < acked {
 			report("%s: acknowledged commit %d lost (the store has %d)", when, acked, res.Seqs[0])
+		}
+		if want := scratchWant(nsStep); !slices.ContainsFunc(want, func(m map[string]int) bool { return maps.Equal(m, res.Scratch) }) {
+			report("%s: namespaces %v after the churn's step %q was acknowledged, want one of %v", when, res.Scratch, nsStep, want)
 		}
 		if res.Total != accounts*startBalance {
 			report("%s: the accounts hold %d, want %d", when, res.Total, accounts*startBalance)
@@ -188,9 +195,14 @@ func TestFaultSweep(t *testing.T) {
 		t.Fatalf("dry run: %v", bad)
 	}
 	t.Logf("the workload's operations: %v", countsString(counts))
+	for _, op := range []Op{OpLink, OpUnlink, OpRename} {
+		if counts[op] == 0 {
+			t.Errorf("the workload took no %v path", op)
+		}
+	}
 	var all []string
 	cases, known := 0, 0
-	for _, op := range []Op{OpWrite, OpFsync, OpRename, OpCreate, OpMkdir, OpLink, OpUnlink, OpTruncate} {
+	for _, op := range []Op{OpWrite, OpFsync, OpRename, OpCreate, OpMkdir, OpLink, OpUnlink, OpRmdir, OpTruncate} {
 		n := counts[op]
 		var ns []int
 		if testing.Short() {
