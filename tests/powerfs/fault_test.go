@@ -166,6 +166,21 @@ func knownDefectsOn() bool { return os.Getenv("POWERFS_KNOWN_DEFECTS") == "1" }
 // pageVersionFile matches a page version file's path (docs/FORMAT.md, "Version files").
 var pageVersionFile = regexp.MustCompile(`(^|/)page[0-9]{6,}\.(json|yaml|xml)\.v([0-9]+)$`)
 
+// TestDefectFailedAtticRmdir: cleanup's rmdir of a dropped namespace's attic folder fails
+// (ENOSPC here; EIO alike). The folder stays, empty, after the catalog forgot its incarnation;
+// no later cleanup removes it, and Check reports it as a problem (not a leftover): "file outside
+// the layout: not the attic folder of a namespace incarnation". Either cleanup must retry (find
+// attic folders no incarnation owns) or Check must call them leftovers (docs/CHECK.md).
+func TestDefectFailedAtticRmdir(t *testing.T) {
+	knownDefect(t, "an attic folder whose rmdir failed stays and fails Check")
+	seed := seedStore(t)
+	_, bad, hit := faultCase(t, seed, &Fault{Op: OpRmdir, N: 2, Err: syscall.ENOSPC}, true)
+	t.Logf("the fault hit %s", hit)
+	if len(bad) > 0 {
+		t.Fatalf("%d violations, first: %s", len(bad), bad[0])
+	}
+}
+
 // TestDefectFailedCheckpointFsync: the checkpoint's fsync of a page file fails with EIO (the
 // layer then drops the file's unwritten pages, as Linux does: reads still see them, the disk does
 // not have them). The process fails its checkpoint with the error, as it should; but a catalog
@@ -221,9 +236,10 @@ func TestFaultSweep(t *testing.T) {
 			}
 			_, bad, hit := faultCase(t, seed, &Fault{Op: op, N: i, Err: errno}, !testing.Short())
 			cases++
-			if len(bad) > 0 && op == OpFsync && pageVersionFile.MatchString(hit) && !knownDefectsOn() {
-				// TestDefectFailedCheckpointFsync; POWERFS_KNOWN_DEFECTS=1 counts them.
-				t.Logf("known defect (a failed page file fsync), not counted: %s", bad[0])
+			if len(bad) > 0 && !knownDefectsOn() &&
+				(op == OpFsync && pageVersionFile.MatchString(hit) || op == OpRmdir && strings.HasPrefix(hit, "db/.txtdb/attic/")) {
+				// TestDefectFailedCheckpointFsync, TestDefectFailedAtticRmdir; POWERFS_KNOWN_DEFECTS=1 counts them.
+				t.Logf("known defect, not counted: %s", bad[0])
 				known++
 				continue
 			}
