@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"sync"
@@ -20,6 +21,11 @@ type Options struct {
 	Binary string   // the worker binary; "" builds it (Binary)
 	Seed   uint64   // base of the workers' seeds
 	Env    []string // environment for every worker, after this process's own
+	// Wrap, if set, is called with every worker's command just before it starts and may change
+	// it: run the worker through another program (a command prefix), in a namespace of its own
+	// (SysProcAttr), with more environment. Kill still SIGKILLs the started process, so a wrapper
+	// must exec the worker rather than fork it. Called from the goroutine that starts the worker.
+	Wrap func(*exec.Cmd)
 }
 
 // Harness starts, stops, kills and restarts workers on one data directory and collects what
@@ -164,7 +170,7 @@ func (h *Harness) launch(slot int, spec Spec) (*Proc, error) {
 		h.conflicts.Add(int64(l.Conflicts))
 		h.signal()
 	}}
-	if err := p.start(h.bin, args, env); err != nil {
+	if err := p.start(h.bin, args, env, h.opts.Wrap); err != nil {
 		return nil, err
 	}
 	h.mu.Lock()

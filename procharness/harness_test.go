@@ -2,6 +2,7 @@ package procharness
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -119,4 +120,35 @@ func TestWorkerStopsOnSIGTERM(t *testing.T) {
 	var s history.SummaryInfo
 	require.NoError(t, sums[0].Decode(&s))
 	require.Equal(t, s.Ops, s.OK, "every operation ok: %+v", s)
+}
+
+// Options.Wrap changes each worker's command before it starts: here a command prefix (env(1),
+// which execs the worker) that arms a crash point, so the worker dies where the prefix said.
+func TestWrapCommand(t *testing.T) {
+	envBin, err := exec.LookPath("env")
+	if err != nil {
+		t.Skip("no env(1):", err)
+	}
+	f := NewTest(t)
+	wraps := 0
+	h, err := New(f.Ctx, Options{Dir: filepath.Join(t.TempDir(), "data"), Seed: f.Seed, Wrap: func(cmd *exec.Cmd) {
+		wraps++
+		cmd.Args = append([]string{"env", "TXTDB_CRASHPOINT=after-append:2", cmd.Path}, cmd.Args[1:]...)
+		cmd.Path = envBin
+	}})
+	require.NoError(t, err)
+	defer h.KillAll()
+	p, err := h.StartNoWait(Spec{Workload: "counter", Args: []string{"-keys", "1", "-ops", "5"}})
+	require.NoError(t, err)
+	e, err := p.Wait(f.Ctx)
+	require.NoError(t, err)
+	require.True(t, e.CrashedAt("after-append"), "the prefix's crash point: %s", e)
+	require.Equal(t, 1, wraps)
+
+	// The same worker unwrapped runs to its end.
+	p, err = f.Start(f.Ctx, Spec{Workload: "counter", Args: []string{"-keys", "1", "-ops", "5"}})
+	require.NoError(t, err)
+	e, err = p.Wait(f.Ctx)
+	require.NoError(t, err)
+	require.Zero(t, e.Code, "%s", e)
 }

@@ -85,10 +85,14 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, " | ")
 }
 
-// start starts the process and the goroutine that reads its output; it does not wait for ready.
-func (p *Proc) start(bin string, args, env []string) error {
+// start starts the process (its command changed by wrap, if set) and the goroutine that reads
+// its output; it does not wait for ready.
+func (p *Proc) start(bin string, args, env []string, wrap func(*exec.Cmd)) error {
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = env
+	if wrap != nil {
+		wrap(p.cmd)
+	}
 	p.cmd.Stderr = &p.stderr
 	in, err := p.cmd.StdinPipe()
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os/exec"
 	"slices"
 	"strconv"
 	"time"
@@ -19,6 +20,8 @@ type Config struct {
 	Dir     string // the data directory (required; Run does not remove it)
 	Binary  string // the worker binary; "" builds it
 	Workers int    // worker processes (default 4)
+	// Wrap changes every worker's command before it starts (Options.Wrap).
+	Wrap func(*exec.Cmd)
 	// Workloads are assigned to the workers round-robin (default: bank).
 	Workloads []string
 	// Length: the run stops once the workers completed Ops operations in total, or after
@@ -213,7 +216,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer cancel()
 	start := time.Now()
 	rep := &Report{Dir: cfg.Dir, Seed: cfg.Seed, Workers: cfg.Workers, Workloads: cfg.Workloads}
-	h, err := New(ctx, Options{Dir: cfg.Dir, Binary: cfg.Binary, Seed: cfg.Seed})
+	h, err := New(ctx, Options{Dir: cfg.Dir, Binary: cfg.Binary, Seed: cfg.Seed, Wrap: cfg.Wrap})
 	if err != nil {
 		return rep, err
 	}

@@ -10,7 +10,8 @@
 // fail, unknown) per operation with the values read and written, the commit TSN and the snapshot
 // TSN, then, when stdin reaches end of file, SIGTERM arrives or -ops operations are done, final
 // reads and a summary line; the exit status is then 0. The ready line names the worker's
-// registry id (txtdb.DB.ID). Every commit is an operation, setup commits too ("setup"), and the
+// registry id (txtdb.DB.ID) and, with -lineage, the store's lineage (the one the worker's TSNs
+// belong to). Every commit is an operation, setup commits too ("setup"), and the
 // invoke and completion lines of a writing operation name the namespaces it writes (Line.NS), so
 // that the change feed can be checked against the history. Diagnostics go to stderr. A worker built
 // with -tags txtdb_crashpoints dies at the crash point TXTDB_CRASHPOINT names (see package txn).

@@ -28,7 +28,7 @@ type params struct {
 	noSync, checkpoint, rename  bool
 	segmentBytes, logRetention  int64
 	checkpointEvery             time.Duration
-	plant, incrOnly             bool
+	plant, incrOnly, lineage    bool
 	maxList                     int
 	role                        string
 	lease                       time.Duration
@@ -67,6 +67,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) int {
 	fs.StringVar(&p.filter, "ns", "", "events: comma-separated namespaces to subscribe to (empty: all)")
 	fs.Uint64Var(&p.from, "from", 0, "events: resume after this TSN (0: from now)")
 	fs.BoolVar(&p.incrOnly, "incr-only", false, "counter: only increments (and the final read)")
+	fs.BoolVar(&p.lineage, "lineage", false, "name the store's lineage in the ready line (opens the change feed)")
 	fs.BoolVar(&p.plant, "plant-violation", false, "bank, counter, append, queue: commit one wrong operation (proves the checkers fail)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -125,6 +126,12 @@ func run(args []string, stdin io.Reader, stdout io.Writer) int {
 	if r, ok := wl.(interface{ ready(*history.ReadyInfo) }); ok {
 		r.ready(&ri)
 	}
+	if p.lineage {
+		if ri.Lineage, err = lineage(db); err != nil {
+			fmt.Fprintln(os.Stderr, "txtdb-worker: lineage:", err)
+			return 1
+		}
+	}
 	if err := e.w.Write(history.Line{Type: history.Ready, Value: history.Value(ri)}); err != nil {
 		fmt.Fprintln(os.Stderr, "txtdb-worker:", err)
 		return 1
@@ -151,6 +158,19 @@ func run(args []string, stdin io.Reader, stdout io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// lineage returns the store's lineage, which the TSNs of this worker's commits belong to (the
+// lineage changes only at a recovery that may have rewound history, before any process commits).
+func lineage(db *txtdb.DB) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	sub, err := db.Subscribe(ctx, txtdb.SubscribeOptions{})
+	if err != nil {
+		return "", err
+	}
+	defer sub.Close()
+	return sub.Lineage(), nil
 }
 
 // setup runs the workload's setup, again when it fails because another worker set up the same

@@ -73,7 +73,7 @@ type ReadyInfo struct {
 	PID      int    `json:"pid"`
 	Workload string `json:"workload"`
 	Dir      string `json:"dir"`
-	// Format is the store's format; Lineage the store's identity where the API exposes it.
+	// Format is the store's format; Lineage the store's lineage at ready (worker flag -lineage).
 	Format  string `json:"format,omitempty"`
 	Lineage string `json:"lineage,omitempty"`
 	// ID is the worker's handle id in the store's process registry (txtdb.DB.ID): what its

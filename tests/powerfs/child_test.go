@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/txtdb/txtdb"
+	"github.com/txtdb/txtdb/procharness"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,7 +31,9 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	_ = procharness.RemoveBinary()
+	os.Exit(code)
 }
 
 const (
@@ -59,6 +62,8 @@ type verifyResult struct {
 	Leftovers int         `json:"leftovers"` // Check's ErrLeftover findings
 	Boot      string      `json:"boot"`
 	Ckpt      uint64      `json:"ckpt"` // the checkpoint TSN when Check ran
+	// Scratch holds the pages of each namespace of the fault workload's churn (scratch*).
+	Scratch map[string]int `json:"scratch,omitempty"`
 }
 
 func childOptions() *txtdb.Options {
@@ -101,6 +106,8 @@ func runChild(mode string) error {
 		return nil
 	case "verify":
 		return childVerify(ctx, dir)
+	case "fleetcheck":
+		return childFleetCheck(ctx, dir)
 	case "faultwork":
 		return childFaultWork(ctx, dir)
 	case "work":
@@ -182,6 +189,29 @@ func childVerify(ctx context.Context, dir string) error {
 	})
 	if err != nil {
 		return fmt.Errorf("read: %w", err)
+	}
+	err = db.View(ctx, func(tx *txtdb.Tx) error {
+		names, err := tx.Namespaces()
+		if err != nil {
+			return err
+		}
+		for _, ns := range names {
+			if !strings.HasPrefix(ns, "scratch") {
+				continue
+			}
+			m, err := tx.Match(ns, "*")
+			if err != nil {
+				return err
+			}
+			if res.Scratch == nil {
+				res.Scratch = map[string]int{}
+			}
+			res.Scratch[ns] = len(m)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read the namespaces: %w", err)
 	}
 	if res.Lineage, err = lineage(ctx, db); err != nil {
 		return err
@@ -320,8 +350,22 @@ func transfer(ctx context.Context, db *txtdb.DB, from, to, seqPage string, w, se
 	}
 }
 
+// scratchSteps is the fault workload's namespace churn, in order.
+var scratchSteps = []string{"create", "rename", "delete"}
+
+// scratchWant is what the scratch namespaces must hold after the churn's step last was
+// acknowledged ("" for none): the step after it may or may not have happened.
+func scratchWant(last string) []map[string]int {
+	states := []map[string]int{{}, {"scratch": 2}, {"scratch2": 2}, {}}
+	i := 0
+	if last != "" {
+		i = slices.Index(scratchSteps, last) + 1
+	}
+	return states[i:min(i+2, len(states))]
+}
+
 // childFaultWork is the fault sweep's short workload: open, a few acknowledged transfers, a
-// checkpoint, close. It prints "ack" lines, then "done"; a failure comes back as an error,
+// checkpoint, a namespace created, renamed and deleted (each checkpointed), close. It prints "ack" lines, then "done"; a failure comes back as an error,
 // printed by TestMain with whether it wraps the injected errno.
 func childFaultWork(ctx context.Context, dir string) (err error) {
 	errno, _ := strconv.Atoi(os.Getenv("POWERFS_ERRNO"))
@@ -376,6 +420,37 @@ func childFaultWork(ctx context.Context, dir string) (err error) {
 	if err := db.Checkpoint(ctx); err != nil {
 		db.Close()
 		return fmt.Errorf("checkpoint: %w", err)
+	}
+	// Namespace churn, each step acknowledged and checkpointed: the checkpoint after a rename
+	// moves the namespace's files to its new folder (hard links, then unlinks), the one after the
+	// delete moves them to the attic, and cleanup removes them.
+	for _, step := range scratchSteps {
+		err := db.Update(ctx, func(tx *txtdb.Tx) error {
+			switch step {
+			case "create":
+				if err := tx.CreateNamespace("scratch"); err != nil {
+					return err
+				}
+				for i := range 2 {
+					if _, err := tx.Insert("scratch", i); err != nil {
+						return err
+					}
+				}
+				return nil
+			case "rename":
+				return tx.RenameNamespace("scratch", "scratch2")
+			}
+			return tx.DeleteNamespace("scratch2")
+		})
+		if err != nil {
+			db.Close()
+			return fmt.Errorf("%s scratch: %w", step, err)
+		}
+		fmt.Printf("ns %s\n", step)
+		if err := db.Checkpoint(ctx); err != nil {
+			db.Close()
+			return fmt.Errorf("checkpoint after %s: %w", step, err)
+		}
 	}
 	if err := db.Close(); err != nil {
 		return fmt.Errorf("close: %w", err)

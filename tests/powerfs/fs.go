@@ -106,7 +106,7 @@ func (f *FS) SetFaults(faults ...Fault) {
 	}
 }
 
-// Failed returns the faults that fired so far.
+// Failed returns the faults that fired so far, each with the path it hit.
 func (f *FS) Failed() []Fault {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -157,9 +157,9 @@ func (f *FS) check(op Op, path string, grow int64) syscall.Errno {
 		}
 		a.seen++
 		if a.seen == a.N {
-			fl := a.Fault
-			fl.Path = path // which file it hit
-			f.failed = append(f.failed, fl)
+			fired := a.Fault
+			fired.Path = path
+			f.failed = append(f.failed, fired)
 			return a.Err
 		}
 	}

@@ -67,13 +67,30 @@ func HostBoot() (*Boot, error) {
 // first thing (in TestMain for a test binary); name may be the current executable itself.
 // The command is its own process group: KillGroup kills it whole.
 func (b *Boot) Command(syncfsMnt, name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.Env = os.Environ()
+	b.wrap(syncfsMnt, cmd)
+	return cmd
+}
+
+// Wrap changes cmd (built by exec.Command, not yet started) to run under this boot, as Command
+// does, with its syncfs calls left alone: the hook a procharness.Options.Wrap takes, so that
+// harness workers (txtdb-worker) start in the boot. The process started is the current
+// executable, which execs cmd's program from Main: its PID stays the worker's.
+func (b *Boot) Wrap(cmd *exec.Cmd) { b.wrap("", cmd) }
+
+func (b *Boot) wrap(syncfsMnt string, cmd *exec.Cmd) {
 	self, err := os.Executable()
 	if err != nil {
 		self = os.Args[0]
 	}
-	cmd := exec.Command(self, args...)
-	cmd.Args = append([]string{name}, args...)
-	cmd.Env = append(os.Environ(), envExec+"="+name)
+	name := cmd.Path
+	cmd.Path = self
+	cmd.Args = append([]string{name}, cmd.Args[1:]...)
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = append(cmd.Env, envExec+"="+name)
 	if b.file != "" {
 		cmd.Env = append(cmd.Env, envBootFile+"="+b.file)
 	}
@@ -85,7 +102,6 @@ func (b *Boot) Command(syncfsMnt, name string, args ...string) *exec.Cmd {
 		// Go makes every mount of the new namespace private (MS_REC|MS_PRIVATE on /) before exec.
 		cmd.SysProcAttr.Unshareflags = syscall.CLONE_NEWNS
 	}
-	return cmd
 }
 
 // KillGroup SIGKILLs the command's whole process group and reaps it.

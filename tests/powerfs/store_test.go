@@ -376,7 +376,7 @@ func TestSyncfs(t *testing.T) {
 }
 
 func TestPowerCutReboot(t *testing.T) {
-	sc := scenario{rounds: rounds(4, 32), workers: 2, acks: 15, cuts: Cuts(1)}
+	sc := scenario{rounds: rounds(2, 32), workers: 2, acks: 15, cuts: Cuts(1)}
 	v, lied := sc.run(t)
 	requireClean(t, v, lied)
 }
@@ -399,7 +399,7 @@ func TestPowerCutNoBootIDNoSync(t *testing.T) {
 
 // TestPowerCutCheckpoint: checkpoints and log trimming run all the time, so cuts land in them.
 func TestPowerCutCheckpoint(t *testing.T) {
-	sc := scenario{rounds: rounds(4, 32), workers: 2, acks: 30, ckpt: time.Millisecond, seg: 16 << 10, cuts: Cuts(200)}
+	sc := scenario{rounds: rounds(2, 32), workers: 2, acks: 30, ckpt: time.Millisecond, seg: 16 << 10, cuts: Cuts(200)}
 	v, lied := sc.run(t)
 	requireClean(t, v, lied)
 }
@@ -407,7 +407,7 @@ func TestPowerCutCheckpoint(t *testing.T) {
 // TestPowerCutNoSync: a cut may lose the last commits; a TSN is never issued twice under one
 // lineage, and a store that lost acknowledged commits is on a new lineage.
 func TestPowerCutNoSync(t *testing.T) {
-	sc := scenario{rounds: rounds(4, 32), noSync: true, workers: 2, acks: 15, cuts: Cuts(300)}
+	sc := scenario{rounds: rounds(2, 32), noSync: true, workers: 2, acks: 15, cuts: Cuts(300)}
 	v, lied := sc.run(t)
 	requireClean(t, v, lied)
 }
@@ -446,7 +446,7 @@ func TestPlantedMissingLogDirFsync(t *testing.T) {
 // checkpoint that trimmed the log lost them; the engine now uses syncfs only on file systems
 // known to honour it and fsyncs each file elsewhere. The layer's syncfs interception is off here.
 func TestCheckpointWithoutSyncfs(t *testing.T) {
-	sc := scenario{rounds: rounds(6, 16), workers: 2, acks: 40, ckpt: time.Millisecond, seg: 4 << 10, noSyncfs: true,
+	sc := scenario{rounds: rounds(3, 16), workers: 2, acks: 40, ckpt: time.Millisecond, seg: 4 << 10, noSyncfs: true,
 		cuts: []Cut{{Data: DataNone, Meta: MetaAll}, {Data: DataSectors, Meta: MetaSubset, Seed: 7}}}
 	v, lied := sc.run(t)
 	requireClean(t, v, lied)
