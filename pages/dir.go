@@ -173,13 +173,25 @@ func (d *Dir) writeNew(dir, rel string, data []byte, perm fs.FileMode, syncFile 
 	return nil
 }
 
-// MkdirFolder creates a folder inside the directory and the missing ones above it, fsyncing the
-// parent of each one it created, so that the new folders survive a power cut.
+// MkdirFolder creates a folder inside the directory and the missing ones above it, and fsyncs the
+// parent of every folder on its path, so that the folder survives a power cut. Also the parents
+// of folders that already exist: one an earlier attempt made, whose parent's fsync failed, exists
+// (mkdir says EEXIST) but may not be durable, and a failed fsync is not reported again.
 func (d *Dir) MkdirFolder(folder string, perm os.FileMode) error {
 	if !fs.ValidPath(folder) || folder == "." {
 		return fmt.Errorf("make folder: %w", &NameError{Kind: "folder", Name: folder, Reason: "not a clean relative path"})
 	}
-	return d.mkdirs(folder, perm)
+	if err := d.mkdirs(folder, perm); err != nil {
+		return err
+	}
+	for p := path.Dir(folder); ; p = path.Dir(p) {
+		if err := d.syncDir(p); err != nil {
+			return err
+		}
+		if p == "." {
+			return nil
+		}
+	}
 }
 
 // SyncFolder fsyncs a folder inside the directory (see WriteVersionIn).

@@ -237,7 +237,7 @@ func (c *checker) checkFolders() {
 				return fs.SkipDir
 			}
 			if roles[p] == folderStray {
-				c.unexpected(p, "no namespace incarnation uses this folder")
+				c.stray(p, "no namespace incarnation uses this folder")
 				return fs.SkipDir
 			}
 			return nil
@@ -260,8 +260,12 @@ func (c *checker) checkFolders() {
 	}
 	for _, e := range ents {
 		dir := path.Join(attic, e.Name())
-		if !e.IsDir() || roles[dir] != folderOwned {
+		if !e.IsDir() {
 			c.unexpected(dir, "not the attic folder of a namespace incarnation")
+			continue
+		}
+		if roles[dir] != folderOwned {
+			c.stray(dir, "not the attic folder of a namespace incarnation")
 			continue
 		}
 		files, err := fs.ReadDir(c.root.FS(), dir)
@@ -276,6 +280,25 @@ func (c *checker) checkFolders() {
 			}
 			c.checkFile(dir, folderOwned, f)
 		}
+	}
+}
+
+// stray judges a folder no incarnation uses. An empty one is what a cleanup or move left whose
+// rmdir failed or never became durable (the next handle's first cleanup removes it): a leftover,
+// judged while checkpoint.lock is held (a running checkpointer may be filling a new folder).
+// Anything else in it is unexpected.
+func (c *checker) stray(dir, what string) {
+	ents, err := fs.ReadDir(c.root.FS(), dir)
+	if err != nil {
+		c.add(dir, err)
+		return
+	}
+	if len(ents) > 0 {
+		c.unexpected(dir, what)
+		return
+	}
+	if c.ckptHeld {
+		c.leftover(dir, "empty folder a failed or dead cleanup left ("+what+")")
 	}
 }
 

@@ -84,10 +84,9 @@
 // TestFaultSweep fails each operation of a short workload in turn (transfers, a checkpoint, a
 // namespace created, renamed and deleted with a checkpoint after each, so that file moves take
 // the link, unlink and rmdir paths; the engine never truncates a file, so truncate faults never
-// fire). TestCheckpointWithoutSyncfs, TestSameBootIDCut and TestCheckUnpublishedPageFile
-// reproduce engine defects this layer found (now fixed). Tests named TestDefect reproduce
-// engine defects not fixed yet; they skip unless POWERFS_KNOWN_DEFECTS=1, and the sweep does
-// not count the faults they cover unless it is set.
+// fire). TestCheckpointWithoutSyncfs, TestSameBootIDCut, TestCheckUnpublishedPageFile,
+// TestFailedCheckpointFsync and TestFailedAtticRmdir reproduce engine defects this layer found
+// (all fixed).
 //
 // # Caveats
 //

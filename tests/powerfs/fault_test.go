@@ -152,27 +152,14 @@ func seedStore(t *testing.T) string {
 	return seed
 }
 
-// knownDefect skips a test that reproduces an engine defect not fixed yet, unless
-// POWERFS_KNOWN_DEFECTS=1 asks for it (it then fails until the engine is fixed).
-func knownDefect(t *testing.T, what string) {
-	t.Helper()
-	if !knownDefectsOn() {
-		t.Skipf("known engine defect (POWERFS_KNOWN_DEFECTS=1 runs it): %s", what)
-	}
-}
-
-func knownDefectsOn() bool { return os.Getenv("POWERFS_KNOWN_DEFECTS") == "1" }
-
 // pageVersionFile matches a page version file's path (docs/FORMAT.md, "Version files").
 var pageVersionFile = regexp.MustCompile(`(^|/)page[0-9]{6,}\.(json|yaml|xml)\.v([0-9]+)$`)
 
-// TestDefectFailedAtticRmdir: cleanup's rmdir of a dropped namespace's attic folder fails
-// (ENOSPC here; EIO alike). The folder stays, empty, after the catalog forgot its incarnation;
-// no later cleanup removes it, and Check reports it as a problem (not a leftover): "file outside
-// the layout: not the attic folder of a namespace incarnation". Either cleanup must retry (find
-// attic folders no incarnation owns) or Check must call them leftovers (docs/CHECK.md).
-func TestDefectFailedAtticRmdir(t *testing.T) {
-	knownDefect(t, "an attic folder whose rmdir failed stays and fails Check")
+// TestFailedAtticRmdir: cleanup's rmdir of a dropped namespace's attic folder fails (ENOSPC
+// here; EIO alike). The folder stays, empty, after the catalog forgot its incarnation. Check
+// reported it as "file outside the layout"; an empty folder no incarnation uses is now a leftover
+// (docs/CHECK.md), which the next handle's first cleanup removes.
+func TestFailedAtticRmdir(t *testing.T) {
 	seed := seedStore(t)
 	_, bad, hit := faultCase(t, seed, &Fault{Op: OpRmdir, N: 2, Err: syscall.ENOSPC}, true)
 	t.Logf("the fault hit %s", hit)
@@ -181,15 +168,12 @@ func TestDefectFailedAtticRmdir(t *testing.T) {
 	}
 }
 
-// TestDefectFailedCheckpointFsync: the checkpoint's fsync of a page file fails with EIO (the
-// layer then drops the file's unwritten pages, as Linux does: reads still see them, the disk does
-// not have them). The process fails its checkpoint with the error, as it should; but a catalog
-// naming that file is published anyway (the file is kept, its bytes compared through the page
-// cache or fsynced again, which succeeds and proves nothing), so after a power cut the page reads
-// back empty: "pages: corrupt bank/page000001.json.v7 at 0: json page: not an array". A
-// checkpoint must not keep (or let a later one keep) a file whose fsync failed: rewrite it.
-func TestDefectFailedCheckpointFsync(t *testing.T) {
-	knownDefect(t, "a page file whose checkpoint fsync failed is published after all")
+// TestFailedCheckpointFsync: the checkpoint's fsync of a page file fails with EIO (the layer
+// then drops the file's unwritten pages, as Linux does: reads still see them, the disk does not
+// have them). The process fails its checkpoint with the error, as it should; a later checkpoint
+// used to find the file with the right bytes (through the page cache), keep it and publish a
+// catalog naming it, so after a power cut the page read back empty. It now rewrites the file.
+func TestFailedCheckpointFsync(t *testing.T) {
 	seed := seedStore(t)
 	_, bad, hit := faultCase(t, seed, &Fault{Op: OpFsync, N: 1, Err: syscall.EIO, Path: "db/bank/page000001.json.v7"}, false)
 	t.Logf("the fault hit %s", hit)
@@ -216,7 +200,7 @@ func TestFaultSweep(t *testing.T) {
 		}
 	}
 	var all []string
-	cases, known := 0, 0
+	cases := 0
 	for _, op := range []Op{OpWrite, OpFsync, OpRename, OpCreate, OpMkdir, OpLink, OpUnlink, OpRmdir, OpTruncate} {
 		n := counts[op]
 		var ns []int
@@ -234,15 +218,8 @@ func TestFaultSweep(t *testing.T) {
 			if i%2 == 0 {
 				errno = syscall.ENOSPC
 			}
-			_, bad, hit := faultCase(t, seed, &Fault{Op: op, N: i, Err: errno}, !testing.Short())
+			_, bad, _ := faultCase(t, seed, &Fault{Op: op, N: i, Err: errno}, !testing.Short())
 			cases++
-			if len(bad) > 0 && !knownDefectsOn() &&
-				(op == OpFsync && pageVersionFile.MatchString(hit) || op == OpRmdir && strings.HasPrefix(hit, "db/.txtdb/attic/")) {
-				// TestDefectFailedCheckpointFsync, TestDefectFailedAtticRmdir; POWERFS_KNOWN_DEFECTS=1 counts them.
-				t.Logf("known defect, not counted: %s", bad[0])
-				known++
-				continue
-			}
 			for _, b := range bad {
 				if len(all) < 20 {
 					t.Log(b)
@@ -251,7 +228,7 @@ func TestFaultSweep(t *testing.T) {
 			all = append(all, bad...)
 		}
 	}
-	t.Logf("%d faults swept, %d hit the known defect", cases, known)
+	t.Logf("%d faults swept", cases)
 	if len(all) > 0 {
 		t.Fatalf("%d violations in %d faults, first: %s", len(all), cases, all[0])
 	}

@@ -160,10 +160,6 @@ func (fl fleet) run(t *testing.T) *fleetRun {
 			out.lineages++
 		}
 		for _, p := range res.Problems {
-			if orphanAttic(p) {
-				t.Logf("round %d: known defect (TestDefectFailedAtticRmdir), not counted: %s", round, p)
-				continue
-			}
 			bad(round, "check (store at TSN %d, checkpoint %d): %s", res.TSN, res.Ckpt, p)
 		}
 		if probs, err := pageFileProblems(dir, res.TSN); err != nil {
@@ -230,10 +226,6 @@ func (fl fleet) run(t *testing.T) *fleetRun {
 				bad(round, "the final checking process failed: %s", res.Resume)
 			}
 			for _, p := range res.Problems {
-				if orphanAttic(p) {
-					t.Logf("final check: known defect (TestDefectFailedAtticRmdir), not counted: %s", p)
-					continue
-				}
 				bad(round, "final check: %s", p)
 			}
 			out.lied += f.Lied()
@@ -437,13 +429,6 @@ func childFleetCheck(ctx context.Context, dir string) error {
 	b, _ := json.Marshal(res)
 	fmt.Printf("check %s\n", b)
 	return nil
-}
-
-// orphanAttic reports whether a Check finding is an attic folder no incarnation owns (left when
-// its rmdir failed or a cut undid it after the catalog forgot the incarnation): a known engine
-// defect, not counted unless POWERFS_KNOWN_DEFECTS=1.
-func orphanAttic(problem string) bool {
-	return !knownDefectsOn() && strings.HasPrefix(problem, ".txtdb/attic/") && strings.Contains(problem, "not the attic folder")
 }
 
 func requireFleetClean(t *testing.T, fl fleet, r *fleetRun) {
