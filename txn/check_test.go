@@ -285,9 +285,14 @@ func TestCheckFindsPlantedDamage(t *testing.T) {
 			write(t, dir, "junk/page000001.json.v1", []byte("[]\n"))
 			return "junk"
 		}, ErrUnexpectedFile},
-		{"stray folder inside a namespace folder", func(t *testing.T, dir string) string {
+		{"empty stray namespace folder inside a namespace folder", func(t *testing.T, dir string) string {
+			// What a cleanup whose rmdir failed (or a cut undid) leaves: the next cleanup removes it.
 			require.NoError(t, os.Mkdir(filepath.Join(dir, "app", "users", "Sub"), 0o755))
 			return "app/users/Sub"
+		}, ErrLeftover},
+		{"stray folder txtdb never makes", func(t *testing.T, dir string) string {
+			require.NoError(t, os.Mkdir(filepath.Join(dir, "app", "users", "a.b"), 0o755)) // a dot: no namespace segment
+			return "app/users/a.b"
 		}, ErrUnexpectedFile},
 		{"version file in a folder no incarnation owns", func(t *testing.T, dir string) string {
 			write(t, dir, "archive/page000001.json.v1", []byte("[]\n"))

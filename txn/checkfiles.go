@@ -293,13 +293,23 @@ func (c *checker) stray(dir, what string) {
 		c.add(dir, err)
 		return
 	}
-	if len(ents) > 0 {
+	if len(ents) > 0 || !txtdbFolder(dir) {
 		c.unexpected(dir, what)
 		return
 	}
 	if c.ckptHeld {
 		c.leftover(dir, "empty folder a failed or dead cleanup left ("+what+")")
 	}
+}
+
+// txtdbFolder reports whether txtdb could have made a folder of that name: a namespace folder,
+// or an attic folder named by an incarnation id.
+func txtdbFolder(dir string) bool {
+	if name, ok := strings.CutPrefix(dir, metaRel(atticDirName)+"/"); ok {
+		return uuid.Validate(name) == nil
+	}
+	_, err := pages.Namespace(dir)
+	return err == nil
 }
 
 // checkFile judges one file in a folder of the given role; version files are decoded.

@@ -76,11 +76,14 @@ func TestCheckCommand(t *testing.T) {
 
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "app", "users", "notes.txt"), []byte("x"), 0o644))
 	require.NoError(t, os.Mkdir(filepath.Join(dir, "junk"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "junk", "page000001.json.v1"), []byte("[]\n"), 0o644))
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "empty"), 0o755))
 	code, out, _ = runCLI("check", dir)
 	require.Equal(t, 1, code)
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	require.Equal(t, []string{
 		"app/users/notes.txt: txtdb: file outside the layout: not a page version file",
+		"empty: txtdb: leftover of a dead process: empty folder a failed or dead cleanup left (no namespace incarnation uses this folder)",
 		"junk: txtdb: file outside the layout: no namespace incarnation uses this folder",
 	}, lines)
 
