@@ -404,10 +404,10 @@ func (k *keptLock) Unlock() error {
 	}
 }
 
-// releaseFile releases the file lock f, retrying EINTR. A kept descriptor whose release failed still holds the
-// lock, and would go on excluding other processes while nobody here holds it: it is closed
-// (which releases the lock) and forgotten, so the next acquisition opens a new one. Nothing else
-// uses it: it is f itself, held or just granted to an attempt nobody waits for.
+// releaseFile releases the file lock f, retrying EINTR. A kept descriptor whose release failed
+// still holds the lock, and would go on excluding other processes while nobody here holds it: it
+// is closed (which releases the lock) and forgotten, so the next acquisition opens a new one.
+// Nothing else uses it: it is f itself, held or just granted to an attempt nobody waits for.
 // REQUIRES: e.mu held.
 func (e *entry) releaseFile(f fileLock) error {
 	err := f.Unlock()
