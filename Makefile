@@ -8,10 +8,13 @@ HEAVY_PKGS  := $(shell $(GO) list $(HEAVY) 2>/dev/null)
 LIGHT_PKGS  := $(filter-out $(HEAVY_PKGS),$(PKGS))
 FUZZTIME    ?= 20s
 
+# bench-table: seconds each engine runs per cell (a time.ParseDuration string); 32 cells.
+BENCH_CELL  ?= 3s
+
 # The soak: every workload, many workers, a SIGKILL about every 150ms, at least 1,000 kills.
 SOAK_ARGS   ?=
 
-.PHONY: help fmt vet lint test e2e powerloss stress soak bench bench-peer fuzz
+.PHONY: help fmt vet lint test e2e powerloss stress soak bench bench-peer bench-table fuzz
 
 help:
 	@echo "txtdb make targets:"
@@ -25,6 +28,7 @@ help:
 	@echo "  make soak    every workload, at least 1,000 SIGKILLs (SOAK_ARGS=...)"
 	@echo "  make bench   benchmarks (compare ratios within one run)"
 	@echo "  make bench-peer  txtdb against SQLite, same workload, one run (module bench/)"
+	@echo "  make bench-table txtdb/SQLite markdown table, P=1,2,4,8 x 1,4 clients x durable,relaxed (BENCH_CELL=$(BENCH_CELL) per cell)"
 	@echo "  make fuzz    every fuzz target for FUZZTIME each (default $(FUZZTIME))"
 
 fmt:
@@ -65,6 +69,10 @@ bench:
 # bench/ is a module of its own, so the SQLite driver never becomes a dependency of txtdb.
 bench-peer:
 	cd bench && $(GO) test -run '^$$' -bench . -benchtime=3000x -count=3 -timeout 30m
+
+# One markdown table, txtdb and SQLite side by side, fixed-length cells (bench/table_test.go).
+bench-table:
+	cd bench && TXTDB_BENCH_TABLE=1 TXTDB_BENCH_CELL=$(BENCH_CELL) $(GO) test -run '^TestTable$$' -count=1 -timeout 30m
 
 fuzz:
 	@for pkg in $(PKGS); do \

@@ -35,6 +35,24 @@
 // that a p99 over all of a process's transfers hides); attempts/commit for txtdb (Update's conflict
 // retries); busy-retries for SQLite (SQLITE_BUSY after busy_timeout, then retried).
 //
+// # The table
+//
+// TestTable (`make bench-table`; skipped unless TXTDB_BENCH_TABLE is set) runs fixed-length cells
+// instead of b.N transfers: for each sync level, clients per process (1 and 4) and process count
+// (1, 2, 4, 8), txtdb and then SQLite run in a fresh store for TXTDB_BENCH_CELL (default 3s),
+// every client starting transfers until the cell's time is up. A txtdb process's clients are
+// goroutines sharing one DB; a SQLite process's clients each have their own connection. It prints
+// one markdown table: commits/s of each engine (commits over the slowest process's time from "go"
+// to its last commit) and their ratio, p50/p99/p99.9/max latency over every commit of every
+// process, the fewest and most commits of any process, and the correctness check (accounts and
+// total balance unchanged) for both. TXTDB_BENCH_PROCS and TXTDB_BENCH_CLIENTS
+// (comma-separated) pick other cells.
+//
+// The workload runs through this package's adapter rather than cmd/txtdb-worker: the same
+// transfer has to run on SQLite, which the root module must not depend on; the worker runs one
+// client per process; and it writes an invoke and a completion history line per operation for
+// the checkers, which would be measured too.
+//
 // # Caveats
 //
 // Figures from one machine and one run are not portable: compare ratios measured side by side.

@@ -45,6 +45,12 @@ func runRole(role string) int {
 			return 3
 		}
 		return 0
+	case "cell":
+		if err := cellRole(cfg, bufio.NewReader(os.Stdin), os.Stdout); err != nil {
+			fmt.Println("error", err)
+			return 3
+		}
+		return 0
 	default:
 		fmt.Println("error", "unknown role", role)
 		return 2

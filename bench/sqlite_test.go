@@ -14,7 +14,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// sqliteEngine is SQLite (modernc.org/sqlite, pure Go) in WAL mode, one connection per process.
+// sqliteEngine is SQLite (modernc.org/sqlite, pure Go) in WAL mode, one connection per client.
 type sqliteEngine struct {
 	synchronous string // PRAGMA synchronous in the workers: FULL or NORMAL
 }
@@ -103,6 +103,8 @@ func (e sqliteEngine) total(tb testing.TB, dir string) (accounts, sum int64) {
 	require.NoError(tb, err)
 	return accounts, sum
 }
+
+func (sqliteEngine) sharesHandle() bool { return false }
 
 // sqliteStore is one worker's SQLite connection and its prepared statements.
 type sqliteStore struct {

@@ -34,6 +34,10 @@ type engine interface {
 	open(ctx context.Context, dir string) (store, error)
 	// total returns how many accounts the store in dir holds and their summed balance.
 	total(tb testing.TB, dir string) (accounts, sum int64)
+	// sharesHandle reports whether the clients of one process share one store (txtdb: a DB is
+	// safe for concurrent use, and in-process commit groups need the clients to share it) or
+	// each opens its own (SQLite: one connection per client).
+	sharesHandle() bool
 }
 
 // store is one process's handle on a store under test.
@@ -63,7 +67,12 @@ type workerConfig struct {
 	Engine string
 	Sync   string
 	Dir    string
-	N      int // transfers this worker runs
+	N      int // transfers this worker runs (role transfer)
+
+	// Role cell only.
+	Clients int           // concurrent clients in this worker
+	Cell    time.Duration // how long the clients start new transfers
+	Out     string        // file the worker writes its latencies to (little-endian int64 ns)
 }
 
 // BenchmarkTransfer runs the transfer workload on txtdb and SQLite with P worker processes that
@@ -182,11 +191,7 @@ func transferRole(cfg workerConfig, in *bufio.Reader, out io.Writer) (err error)
 	}
 	attempts := 0
 	for range cfg.N {
-		a := 1 + rng.IntN(benchAccounts)
-		b := 1 + rng.IntN(benchAccounts-1)
-		if b >= a {
-			b++
-		}
+		a, b := pickAccounts(rng)
 		start := time.Now()
 		n, err := st.transfer(ctx, a, b)
 		if err != nil {

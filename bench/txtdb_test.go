@@ -73,6 +73,8 @@ func (txtdbEngine) total(tb testing.TB, dir string) (accounts, sum int64) {
 	return accounts, sum
 }
 
+func (txtdbEngine) sharesHandle() bool { return true }
+
 // txtdbStore is one worker's txtdb handle.
 type txtdbStore struct {
 	db *txtdb.DB
