@@ -119,3 +119,27 @@ func TestParseRecordTakesWhatWeWrite(t *testing.T) {
 		}
 	}
 }
+
+// A record the fast path gives up on halfway (here at an escaped string in its second op)
+// decodes through encoding/json to exactly what encoding/json alone makes of it.
+func TestUnframeFallbackAfterPartialParse(t *testing.T) {
+	var b bytes.Buffer
+	ops := `[{"op":"put","ns":"a","inc":"i","page":"page000001","new":true,"objs":[{"x":1}]},{"op":"del","ns":"caf\u00e9","inc":"i","page":"page000002"}]`
+	FrameOps(&b, 4, 17, "p", []byte(ops), 0)
+	line := b.Bytes()
+	var fast Record
+	if parseRecord(line[:len(line)-CRCSuffixLen], &fast) {
+		t.Fatal("the fast path took an escaped string")
+	}
+	var got Record
+	if _, err := Unframe(line, &got, 0); err != nil {
+		t.Fatal(err)
+	}
+	var want Record
+	if err := json.Unmarshal(append(append([]byte(nil), line[:len(line)-CRCSuffixLen]...), '}'), &want); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("fallback decoded %+v, encoding/json %+v", got, want)
+	}
+}

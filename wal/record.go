@@ -125,8 +125,11 @@ func Unframe(line []byte, v any, prev uint32) (uint32, error) {
 	if crc32.Update(prev, CRCTable, body) != uint32(want) {
 		return 0, fmt.Errorf("%w: checksum (or chain) mismatch", ErrBadRecord)
 	}
-	if r, ok := v.(*Record); ok && parseRecord(body, r) {
-		return uint32(want), nil
+	if r, ok := v.(*Record); ok {
+		if parseRecord(body, r) {
+			return uint32(want), nil
+		}
+		*r = Record{} // what the fast path filled before it gave up must not mix into the decode
 	}
 	js := make([]byte, 0, len(body)+1)
 	js = append(append(js, body...), '}')
