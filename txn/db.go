@@ -623,22 +623,15 @@ func (db *DB) noteBoot(st state) {
 	}
 }
 
-// nothingPast reports whether the log ends at st's position: a record ends there and zeros (or
-// the end of the segment) follow. Any error is false.
+// nothingPast reports whether the log ends at st's position (logEndsAt), reading the segment
+// through a handle of its own: it runs without the commit lock. Any error is false.
 func (db *DB) nothingPast(st state) bool {
 	f, err := os.Open(filepath.Join(db.logDir, wal.SegName(st.Pos.Seg)))
 	if err != nil {
 		return false
 	}
 	defer f.Close()
-	if !tailClean(f, st.Pos.Off) {
-		return false
-	}
-	if st.Pos.Seg == st.TSN+1 || st.Pos.Off < db.storeSegBytes {
-		return true // no rotation can have started a newer segment (see cleanTail)
-	}
-	_, err = os.Lstat(filepath.Join(db.logDir, wal.SegName(st.TSN+1)))
-	return errors.Is(err, os.ErrNotExist)
+	return db.logEndsAt(f, st)
 }
 
 // atCheckpoint gives a read-only handle whose state is older than the checkpoint a snapshot at

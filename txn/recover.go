@@ -219,7 +219,14 @@ func (db *DB) cleanTail(st state) bool {
 	if db.openWriter(st.Pos.Seg) != nil {
 		return false
 	}
-	if !tailClean(db.wr.f, st.Pos.Off) {
+	return db.logEndsAt(db.wr.f, st)
+}
+
+// logEndsAt reports whether the log ends exactly at st's position: a record ends there in seg (a
+// handle on st's segment) and zeros or the file's end follow, and no rotation left a newer
+// segment behind.
+func (db *DB) logEndsAt(seg *os.File, st state) bool {
+	if !tailClean(seg, st.Pos.Off) {
 		return false
 	}
 	if st.Pos.Seg == st.TSN+1 {
