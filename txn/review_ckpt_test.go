@@ -22,29 +22,9 @@ func TestReviewUnpublishedCheckpointFilesBecomeGhostPages(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	cfg := Config{OneObjectPerPage: true, CheckpointEvery: time.Hour}
-	w := mustOpen(t, dir, cfg)
-	_, _, err := update(ctx, w, func(tx *Tx) error {
-		if err := tx.CreateNamespace("a"); err != nil {
-			return err
-		}
-		for _, s := range []string{"old1", "old2"} {
-			if _, err := tx.Insert("a", s); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	require.NoError(t, err)
-	armFaults(t, func(p faultPoint) error {
-		if p == faultCheckpointWrite {
-			return errInjected
-		}
-		return nil
-	}, nil, nil)
-	require.ErrorIs(t, w.Checkpoint(ctx), errInjected) // a/page00000{1,2}.json.v1 written, catalog not
-	faults.inject.Store(nil)
+	w := failedFirstCheckpoint(t, dir, cfg, "old1", "old2") // a/page00000{1,2}.json.v1 written, catalog not
 
-	_, _, err = update(ctx, w, func(tx *Tx) error { return tx.DeleteNamespace("a") })
+	_, _, err := update(ctx, w, func(tx *Tx) error { return tx.DeleteNamespace("a") })
 	require.NoError(t, err)
 	_, _, err = update(ctx, w, func(tx *Tx) error {
 		if err := tx.CreateNamespace("a"); err != nil {
@@ -73,14 +53,35 @@ func TestReviewUnpublishedCheckpointFilesBecomeGhostPages(t *testing.T) {
 func TestReviewUnpublishedCheckpointFilesResurrectDeletedPage(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	skipCheck(dir) // Check reports the resurrected file; the test checks what readers see
 	cfg := Config{OneObjectPerPage: true, CheckpointEvery: time.Hour}
+	w := failedFirstCheckpoint(t, dir, cfg, "one", "two")
+
+	_, _, err := update(ctx, w, func(tx *Tx) error {
+		if _, err := tx.ReadPage("a", "page000001"); err != nil {
+			return err
+		}
+		return tx.DeletePage("a", "page000001")
+	})
+	require.NoError(t, err)
+	require.NoError(t, w.Checkpoint(ctx))
+
+	want := map[string]map[string][]string{"a": {"page000002": {`"two"`}}}
+	require.Equal(t, want, allPages(t, w), "the writer's view")
+	fresh := mustOpen(t, dir, cfg)
+	require.Equal(t, want, allPages(t, fresh), "a process opening from the catalog sees the deleted page")
+}
+
+// failedFirstCheckpoint opens a handle on dir, creates namespace "a" with one page per object,
+// and runs a checkpoint whose catalog write fails: the page files are written, the catalog is not.
+func failedFirstCheckpoint(t *testing.T, dir string, cfg Config, objs ...string) *DB {
+	t.Helper()
+	ctx := context.Background()
 	w := mustOpen(t, dir, cfg)
 	_, _, err := update(ctx, w, func(tx *Tx) error {
 		if err := tx.CreateNamespace("a"); err != nil {
 			return err
 		}
-		for _, s := range []string{"one", "two"} {
+		for _, s := range objs {
 			if _, err := tx.Insert("a", s); err != nil {
 				return err
 			}
@@ -96,18 +97,5 @@ func TestReviewUnpublishedCheckpointFilesResurrectDeletedPage(t *testing.T) {
 	}, nil, nil)
 	require.ErrorIs(t, w.Checkpoint(ctx), errInjected)
 	faults.inject.Store(nil)
-
-	_, _, err = update(ctx, w, func(tx *Tx) error {
-		if _, err := tx.ReadPage("a", "page000001"); err != nil {
-			return err
-		}
-		return tx.DeletePage("a", "page000001")
-	})
-	require.NoError(t, err)
-	require.NoError(t, w.Checkpoint(ctx))
-
-	want := map[string]map[string][]string{"a": {"page000002": {`"two"`}}}
-	require.Equal(t, want, allPages(t, w), "the writer's view")
-	fresh := mustOpen(t, dir, cfg)
-	require.Equal(t, want, allPages(t, fresh), "a process opening from the catalog sees the deleted page")
+	return w
 }
