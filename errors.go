@@ -17,6 +17,7 @@ var (
 	ErrNamespaceExists   = txn.ErrNamespaceExists   // create or rename onto an existing namespace
 	ErrInvalidName       = pages.ErrInvalidName     // a namespace or page ID that is not allowed
 	ErrNotRead           = txn.ErrNotRead           // update or delete of a page the transaction did not read
+	ErrInvalidKey        = txn.ErrInvalidKey        // AppendPage or ReadPageKey with an empty key or one that is not valid UTF-8
 	ErrTxClosed          = txn.ErrTxClosed          // the transaction already ended
 	ErrReadOnly          = txn.ErrReadOnly          // a write in a read-only transaction
 	ErrCorrupt           = pages.ErrCorrupt         // a damaged file; nothing was changed

@@ -39,6 +39,26 @@ func (tx *Tx) Insert(ns string, obj any) (string, error) { return tx.t.Insert(ns
 // ReadPage returns a page's objects; ErrNotFound if it does not exist at the snapshot.
 func (tx *Tx) ReadPage(ns, pageID string) ([]Object, error) { return tx.t.ReadPage(ns, pageID) }
 
+// NewPage creates a page of its own in ns holding objs (none makes an empty page) and returns
+// its ID. The number is fresh: no other transaction, in any process, can take it, and Insert
+// never fills the page. The page size is not applied. In a namespace this transaction created,
+// pages are numbered from "page000001" in the order the transaction starts them (each NewPage,
+// and each Insert that starts a page, takes the next number), so the first page of a namespace
+// created and filled by NewPage alone is "page000001".
+func (tx *Tx) NewPage(ns string, objs ...any) (string, error) { return tx.t.NewPage(ns, objs...) }
+
+// AppendPage adds objs, under key (ErrInvalidKey if empty or not valid UTF-8), at the end of a
+// page that exists at the snapshot (ErrNotFound) or that this transaction wrote.
+func (tx *Tx) AppendPage(ns, pageID, key string, objs ...any) error {
+	return tx.t.AppendPage(ns, pageID, key, objs...)
+}
+
+// ReadPageKey returns a page's objects like ReadPage, for a transaction that depends only on
+// what a change under key could alter (ErrInvalidKey if key is empty or not valid UTF-8).
+func (tx *Tx) ReadPageKey(ns, pageID, key string) ([]Object, error) {
+	return tx.t.ReadPageKey(ns, pageID, key)
+}
+
 // UpdatePage replaces a page's objects (whole-page replacement). The page must have been read
 // in this transaction (ErrNotRead).
 func (tx *Tx) UpdatePage(ns, pageID string, objs ...any) error {

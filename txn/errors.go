@@ -26,6 +26,9 @@ var (
 	ErrNamespaceNotFound = errors.New("txtdb: namespace not found")
 	ErrNamespaceExists   = errors.New("txtdb: namespace exists")
 	ErrNotRead           = errors.New("txtdb: page must be read before it is updated or deleted")
+	// ErrInvalidKey: a keyed change or read (AppendPage, ReadPageKey) with an empty key or one
+	// that is not valid UTF-8.
+	ErrInvalidKey = errors.New("txtdb: invalid key")
 	// ErrSnapshotTooOld: a read-only handle (which pins nothing) read a version that cleanup
 	// removed after the transaction began; begin again.
 	ErrSnapshotTooOld = errors.New("txtdb: snapshot too old for a read-only handle")
