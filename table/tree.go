@@ -61,8 +61,8 @@ type ent struct {
 type node struct {
 	id   string
 	hdr  header
-	ents []ent // leaf: live entries sorted by enc; inner: children in order
-	size int   // text bytes of every object in the page
+	ents []ent  // leaf: live entries sorted by enc; inner: children in order
+	size int    // text bytes of every object in the page
 	last string // leaf: enc of the last object in the page (the newest append)
 	f    pages.Format
 }
