@@ -108,8 +108,52 @@ func (t *tree) entEnc(r *rawEntry) (key, pk any, enc string, err error) {
 }
 
 // decode parses a node page. A leaf's entries are folded: the last entry of each key wins, and
-// deleted keys are dropped.
+// deleted keys are dropped. The node may be shared (see nodeCache): callers never change it.
 func (t *tree) decode(id string, objs []pages.Object) (*node, error) {
+	c, done := nodes.get(t.ns, id, objs)
+	if c != nil && done == len(objs) {
+		return c, nil
+	}
+	if c != nil && c.hdr.Node == "leaf" {
+		more := make([]ent, 0, len(objs)-done)
+		dels := make([]bool, 0, len(objs)-done)
+		size := 0
+		for i, o := range objs[done:] {
+			e, del, err := t.decodeEnt(id, done+i, o)
+			if err != nil {
+				return nil, err
+			}
+			more, dels, size = append(more, e), append(dels, del), size+objSize(o)
+		}
+		n := fold(c, more, dels, size)
+		nodes.put(t.ns, id, objs, n)
+		return n, nil
+	}
+	n, err := t.decodeAll(id, objs)
+	if err == nil {
+		nodes.put(t.ns, id, objs, n)
+	}
+	return n, err
+}
+
+// decodeEnt decodes the leaf entry at position i of a page.
+func (t *tree) decodeEnt(id string, i int, o pages.Object) (ent, bool, error) {
+	var r rawEntry
+	if err := o.Decode(&r); err != nil {
+		return ent{}, false, t.corrupt(id, "entry %d: %v", i, err)
+	}
+	key, pk, enc, err := t.entEnc(&r)
+	if err != nil {
+		return ent{}, false, t.corrupt(id, "entry %d: %v", i, err)
+	}
+	e := ent{enc: enc, key: key, pk: pk, ix: r.IX, obj: o}
+	if r.Del {
+		e.obj = pages.Object{}
+	}
+	return e, r.Del, nil
+}
+
+func (t *tree) decodeAll(id string, objs []pages.Object) (*node, error) {
 	h, err := decodeHeader(t, id, objs)
 	if err != nil {
 		return nil, err
@@ -137,29 +181,21 @@ func (t *tree) decode(id string, objs []pages.Object) (*node, error) {
 	at := map[string]int{}
 	var dead int
 	for i, o := range objs[1:] {
-		var r rawEntry
-		if err := o.Decode(&r); err != nil {
-			return nil, t.corrupt(id, "entry %d: %v", i+1, err)
-		}
-		key, pk, enc, err := t.entEnc(&r)
+		e, del, err := t.decodeEnt(id, i+1, o)
 		if err != nil {
-			return nil, t.corrupt(id, "entry %d: %v", i+1, err)
+			return nil, err
 		}
-		n.last = enc
-		e := ent{enc: enc, key: key, pk: pk, ix: r.IX, obj: o}
-		if r.Del {
-			e.obj = pages.Object{}
-		}
-		if j, ok := at[enc]; ok {
+		n.last = e.enc
+		if j, ok := at[e.enc]; ok {
 			if n.ents[j].obj.IsZero() {
 				dead--
 			}
 			n.ents[j] = e
 		} else {
-			at[enc] = len(n.ents)
+			at[e.enc] = len(n.ents)
 			n.ents = append(n.ents, e)
 		}
-		if r.Del {
+		if del {
 			dead++
 		}
 	}
@@ -204,16 +240,12 @@ func (t *tree) descend(tx *txtdb.Tx, enc string) (leaf string, path []string, er
 		if err != nil {
 			return "", nil, t.nodeErr(id, err)
 		}
-		h, err := decodeHeader(t, id, objs)
-		if err != nil {
-			return "", nil, err
-		}
-		if h.Node == "leaf" {
-			return id, path, nil
-		}
 		n, err := t.decode(id, objs)
 		if err != nil {
 			return "", nil, err
+		}
+		if n.hdr.Node == "leaf" {
+			return id, path, nil
 		}
 		path = append(path, id)
 		id = n.ents[n.childFor(enc)].child
@@ -258,14 +290,10 @@ func (t *tree) put(tx *txtdb.Tx, n *node, path []string, enc string, v any) erro
 		if err != nil {
 			return t.nodeErr(id, err)
 		}
-		h, err := decodeHeader(t, id, objs)
-		if err != nil {
+		if n, err = t.decode(id, objs); err != nil {
 			return err
 		}
-		n, path = &node{id: id, hdr: h, f: objs[0].Format()}, p
-		for _, o := range objs {
-			n.size += objSize(o)
-		}
+		path = p
 	}
 	o, err := pages.Encode(n.f, v)
 	if err != nil {
@@ -367,7 +395,7 @@ func (t *tree) addChild(tx *txtdb.Tx, path []string, sep, id string) error {
 		return t.corrupt(pid, "parent is not an inner node")
 	}
 	i := n.childFor(sep) + 1
-	n.ents = slices.Insert(n.ents, i, ent{enc: sep, child: id})
+	n = &node{id: n.id, hdr: n.hdr, ents: slices.Insert(slices.Clone(n.ents), i, ent{enc: sep, child: id})} // n may be shared
 	size := 0
 	for _, e := range n.ents {
 		size += len(e.enc) + len(e.child) + 24
