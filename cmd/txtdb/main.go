@@ -74,8 +74,9 @@ func usage(w io.Writer) {
         the module's source unless -worker names one) run the workloads on one store, one is
         SIGKILLed and restarted about every -kill; the report gives every checker's verdict,
         commits, conflicts, latency, fairness and kills; exit 1 if any check fails
-  txtdb check DIR       verify the store in DIR without changing it: prints one line per
-                        problem and exits 1, or prints "ok"; exits 2 if it cannot check
+  txtdb check DIR       verify the store in DIR and its tables (every index against its rows)
+                        without changing it: prints one line per problem and exits 1, or
+                        prints "ok"; exits 2 if it cannot check
   txtdb stats [-json] DIR
                         committed and checkpoint TSNs, lag, horizon, log and page file sizes,
                         live processes; -json prints every field of txtdb.Stats as JSON
