@@ -84,7 +84,7 @@ func checkTable(tx *txtdb.Tx, s *schema) []txtdb.Problem {
 		rows[e.enc] = true
 		vals, err := storedValues(s, e, e.enc)
 		if err != nil {
-			bad(n.id, "%v", err)
+			probs = append(probs, problem(s.ns, n.id, err)) // matches ErrInconsistent already
 			return
 		}
 		for name, v := range vals {

@@ -365,7 +365,8 @@ func parseKeyText(kt keyType, text string) (any, error) {
 	for i, p := range parts {
 		s := string(p)
 		if kt[i] == sString || kt[i] == sUUID || kt[i] == sTime {
-			if err := json.Unmarshal(p, &s); err != nil {
+			// null unmarshals into a string without an error, leaving it "null".
+			if err := json.Unmarshal(p, &s); err != nil || string(p) == "null" {
 				return nil, fmt.Errorf("%w: part %d of %q is not a JSON string", ErrInvalidKey, i+1, text)
 			}
 		}
