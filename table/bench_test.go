@@ -49,7 +49,7 @@ func benchTable(b *testing.B, n int) (*txtdb.DB, *Table[int64, benchRow], *Uniqu
 }
 
 func BenchmarkGet(b *testing.B) {
-	for _, n := range []int{1_000, 100_000} {
+	for _, n := range benchSizes {
 		b.Run(fmt.Sprintf("rows=%d", n), func(b *testing.B) {
 			db, t, byEmail := benchTable(b, n)
 			ctx := context.Background()
@@ -97,3 +97,5 @@ func BenchmarkGet(b *testing.B) {
 		})
 	}
 }
+
+var benchSizes = []int{1_000, 10_000}

@@ -41,6 +41,7 @@ func (t *Table[K, V]) Migrate(tx *txtdb.Tx) error {
 	if len(missing) == 0 {
 		return nil
 	}
+	s = s.clone()
 	doc := s.doc
 	doc.Indexes = slices.Clone(doc.Indexes)
 	for _, d := range missing {

@@ -138,11 +138,11 @@ func runModel[K any](t *testing.T, kk keyKind[K]) {
 		steps = 150
 	}
 	for step := range steps {
-		next := maps(model)
+		next := copyModel(model)
 		var want error // the error the model expects from the transaction
 		var log []string
 		err := db.Update(ctx, func(tx *txtdb.Tx) error {
-			next, want, log = maps(model), nil, nil
+			next, want, log = copyModel(model), nil, nil
 			for range 1 + r.IntN(6) {
 				switch op := r.IntN(10); {
 				case op < 3: // insert
@@ -244,7 +244,7 @@ func runModel[K any](t *testing.T, kk keyKind[K]) {
 	require.Empty(t, probs)
 }
 
-func maps[K any](m map[string]row[K]) map[string]row[K] {
+func copyModel[K any](m map[string]row[K]) map[string]row[K] {
 	out := make(map[string]row[K], len(m))
 	for k, v := range m {
 		out[k] = v

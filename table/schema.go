@@ -3,6 +3,8 @@ package table
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"sync"
 
 	"github.com/txtdb/txtdb"
 	"github.com/txtdb/txtdb/pages"
@@ -56,7 +58,43 @@ func readSchema(tx *txtdb.Tx, ns string) (*schema, error) {
 	if err != nil {
 		return nil, err
 	}
-	return parseSchema(ns, objs)
+	if len(objs) == 1 {
+		schemas.mu.Lock()
+		c := schemas.m[ns]
+		schemas.mu.Unlock()
+		if c != nil && sameText(c.obj, objs[0]) {
+			return c.s, nil
+		}
+	}
+	sc, err := parseSchema(ns, objs)
+	if err == nil {
+		schemas.mu.Lock()
+		if len(schemas.m) >= nodeCacheMax {
+			clear(schemas.m)
+		}
+		schemas.m[ns] = &cachedSchema{obj: objs[0], s: sc}
+		schemas.mu.Unlock()
+	}
+	return sc, err
+}
+
+// schemas caches parsed schemas by their exact object, as nodeCache does nodes. A cached schema
+// is shared: nothing changes it (Migrate works on a copy).
+var schemas = struct {
+	mu sync.Mutex
+	m  map[string]*cachedSchema
+}{m: map[string]*cachedSchema{}}
+
+type cachedSchema struct {
+	obj pages.Object
+	s   *schema
+}
+
+// clone returns a copy whose index set may be changed.
+func (s *schema) clone() *schema {
+	c := *s
+	c.indexes = maps.Clone(s.indexes)
+	return &c
 }
 
 func parseSchema(ns string, objs []txtdb.Object) (*schema, error) {
