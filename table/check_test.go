@@ -142,45 +142,46 @@ func TestCheckFindsPlanted(t *testing.T) {
 		name  string
 		plant func(t *testing.T, tx *txtdb.Tx)
 		want  string // a part of the message of one of the problems
+		is    error  // which that problem matches
 	}{
 		{"index entry without its row", func(t *testing.T, tx *txtdb.Tx) {
 			leaf := rawLeaves(t, tx, rawRoots(t, tx)["email"])[0] // the first leaf: "a..." sorts first
 			rawEdit(t, tx, leaf, func(objs []map[string]any) []map[string]any {
 				return append(objs, map[string]any{"key": "a-ghost@example.com", "pk": 999})
 			})
-		}, "which does not exist"},
+		}, "which does not exist", ErrInconsistent},
 		{"row without its index entry", func(t *testing.T, tx *txtdb.Tx) {
 			leaf, i := rawFind(t, tx, rawRoots(t, tx)["team"], "pk", 7)
 			rawEdit(t, tx, leaf, func(objs []map[string]any) []map[string]any { return slices.Delete(objs, i, i+1) })
-		}, "index team has 39 entries for 40 rows"},
+		}, "index team has 39 entries for 40 rows", ErrInconsistent},
 		{"recorded index value differs from the entry", func(t *testing.T, tx *txtdb.Tx) {
 			leaf, i := rawFind(t, tx, rawRoots(t, tx)[""], "key", 7)
 			rawEdit(t, tx, leaf, func(objs []map[string]any) []map[string]any {
 				objs[i]["ix"].(map[string]any)["email"] = "other@example.com"
 				return objs
 			})
-		}, "whose value differs"},
+		}, "whose value differs", ErrInconsistent},
 		{"key outside its leaf", func(t *testing.T, tx *txtdb.Tx) {
 			leaves := rawLeaves(t, tx, rawRoots(t, tx)[""])
 			second := rawObjs(t, tx, leaves[1])
 			moved := second[1]
 			rawWrite(t, tx, leaves[1], slices.Delete(second, 1, 2))
 			rawEdit(t, tx, leaves[0], func(objs []map[string]any) []map[string]any { return append(objs, moved) })
-		}, "outside the leaf's range"},
+		}, "outside the leaf's range", ErrInconsistent},
 		{"leaves out of order", func(t *testing.T, tx *txtdb.Tx) {
 			parent := rawParentOfFirstLeaf(t, tx, rawRoots(t, tx)[""])
 			rawEdit(t, tx, parent, func(objs []map[string]any) []map[string]any {
 				objs[1]["child"], objs[2]["child"] = objs[2]["child"], objs[1]["child"]
 				return objs
 			})
-		}, "its parent gives"},
+		}, "its parent gives", ErrInconsistent},
 		{"leaf chain out of order", func(t *testing.T, tx *txtdb.Tx) {
 			leaves := rawLeaves(t, tx, rawRoots(t, tx)["team"])
 			rawEdit(t, tx, leaves[0], func(objs []map[string]any) []map[string]any {
 				objs[0]["next"] = leaves[len(leaves)-1]
 				return objs
 			})
-		}, "next leaf"},
+		}, "next leaf", ErrInconsistent},
 		{"duplicate unique value", func(t *testing.T, tx *txtdb.Tx) {
 			roots := rawRoots(t, tx)
 			leaf, i := rawFind(t, tx, roots[""], "key", 8)
@@ -191,29 +192,29 @@ func TestCheckFindsPlanted(t *testing.T) {
 			})
 			ileaf, j := rawFind(t, tx, roots["email"], "pk", 8)
 			rawEdit(t, tx, ileaf, func(objs []map[string]any) []map[string]any { return slices.Delete(objs, j, j+1) })
-		}, "have the same value of unique index email"},
+		}, "have the same value of unique index email", ErrInconsistent},
 		{"row without a value for an index", func(t *testing.T, tx *txtdb.Tx) {
 			leaf, i := rawFind(t, tx, rawRoots(t, tx)[""], "key", 9)
 			rawEdit(t, tx, leaf, func(objs []map[string]any) []map[string]any {
 				delete(objs[i]["ix"].(map[string]any), "team")
 				return objs
 			})
-		}, "has no value for index team"},
+		}, "has no value for index team", ErrInconsistent},
 		{"node page missing", func(t *testing.T, tx *txtdb.Tx) {
 			leaves := rawLeaves(t, tx, rawRoots(t, tx)["email"])
 			require.NoError(t, tx.DeletePage(plantNS, leaves[len(leaves)-1]))
-		}, "page not found"},
+		}, "node page missing", ErrSchema},
 		{"node without a header", func(t *testing.T, tx *txtdb.Tx) {
 			leaf := rawLeaves(t, tx, rawRoots(t, tx)[""])[1]
 			rawEdit(t, tx, leaf, func(objs []map[string]any) []map[string]any { return objs[1:] })
-		}, "no node header"},
+		}, "no node header", ErrSchema},
 		{"index entry of the wrong type", func(t *testing.T, tx *txtdb.Tx) {
 			leaf, i := rawFind(t, tx, rawRoots(t, tx)["email"], "pk", 5)
 			rawEdit(t, tx, leaf, func(objs []map[string]any) []map[string]any {
 				objs[i]["pk"] = "5"
 				return objs
 			})
-		}, "is not a int64"},
+		}, "is not a int64", ErrSchema},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -230,7 +231,11 @@ func TestCheckFindsPlanted(t *testing.T) {
 				t.Logf("%s: %v", p.Path, p.Err)
 				require.True(t, errors.Is(p.Err, ErrInconsistent) || errors.Is(p.Err, ErrSchema), "problem %s: %v matches neither ErrInconsistent nor ErrSchema", p.Path, p.Err)
 				require.True(t, strings.HasPrefix(p.Path, "plant/rows/page"), "problem path %q names a page of the table", p.Path)
-				found = found || strings.Contains(p.Err.Error(), tt.want)
+				require.NotContains(t, p.Err.Error(), "disagree: txtdb/table:", "problem %s: %v says what it is once", p.Path, p.Err)
+				if strings.Contains(p.Err.Error(), tt.want) {
+					found = true
+					require.ErrorIs(t, p.Err, tt.is, "problem %s: %v", p.Path, p.Err)
+				}
 			}
 			require.True(t, found, "no problem says %q", tt.want)
 		})
