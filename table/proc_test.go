@@ -35,7 +35,8 @@ func TestMain(m *testing.M) {
 // runRole runs one child role.
 func runRole(role, config string) error {
 	roles := map[string]func(config string) error{
-		"racer": raceRole,
+		"racer":   raceRole,
+		"batcher": batchRole,
 	}
 	fn, ok := roles[role]
 	if !ok {
