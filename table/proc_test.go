@@ -35,8 +35,10 @@ func TestMain(m *testing.M) {
 // runRole runs one child role.
 func runRole(role, config string) error {
 	roles := map[string]func(config string) error{
-		"racer":   raceRole,
-		"batcher": batchRole,
+		"racer":    raceRole,
+		"batcher":  batchRole,
+		"reader":   fidelityRole,
+		"mismatch": mismatchRole,
 	}
 	fn, ok := roles[role]
 	if !ok {
