@@ -39,6 +39,8 @@ func runRole(role, config string) error {
 		"batcher":  batchRole,
 		"reader":   fidelityRole,
 		"mismatch": mismatchRole,
+		"oldcode":  oldCodeRole,
+		"migrator": migrateRole,
 	}
 	fn, ok := roles[role]
 	if !ok {
