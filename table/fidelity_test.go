@@ -269,10 +269,17 @@ func fidelityRole(config string) error {
 
 // Rows written by this process with every key type come back unchanged, with their types, in
 // another process: by key, by Range, by Scan, through a unique index and a secondary index on
-// values of the key's type. A time key comes back as the same instant, in UTC.
+// values of the key's type. A time key comes back as the same instant, in UTC. In a JSON store
+// and in a YAML store.
 func TestTypeFidelityAcrossProcesses(t *testing.T) {
+	for _, f := range []txtdb.Format{txtdb.JSON, txtdb.YAML} {
+		t.Run(f.String(), func(t *testing.T) { runFidelity(t, f) })
+	}
+}
+
+func runFidelity(t *testing.T, f txtdb.Format) {
 	dir := t.TempDir()
-	db, err := txtdb.Open(dir, nil)
+	db, err := txtdb.Open(dir, &txtdb.Options{Format: f})
 	require.NoError(t, err)
 	cases := fidelityCases()
 	for _, c := range cases {
