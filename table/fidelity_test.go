@@ -358,6 +358,8 @@ func mismatchChecks() []struct {
 		}},
 		{"int32 table: Get as int64", func(tx *txtdb.Tx) (any, error) { r, err := i64.Get(tx, 7); return deref(r), err }},
 		{"int32 table: Range as int64", func(tx *txtdb.Tx) (any, error) { _, _, err := i64.Range(tx, 0, 100).Collect(); return get(err) }},
+		{"int32 table: empty Range as int64", func(tx *txtdb.Tx) (any, error) { _, _, err := i64.Range(tx, 7, 7).Collect(); return get(err) }},
+		{"int32 table: From as int64", func(tx *txtdb.Tx) (any, error) { _, _, err := i64.From(tx, 7).Collect(); return get(err) }},
 		{"int32 table: Scan as int64", func(tx *txtdb.Tx) (any, error) { _, _, err := i64.Scan(tx).Collect(); return get(err) }},
 		{"int32 table: Count as int64", func(tx *txtdb.Tx) (any, error) { _, err := i64.Count(tx); return get(err) }},
 		{"int32 table: Insert as int64", func(tx *txtdb.Tx) (any, error) { return get(i64.Insert(tx, &noteRow[int64]{ID: 8})) }},
