@@ -267,8 +267,8 @@ type batchEvent struct {
 // checkpoint) and restarted, for several rounds. After each kill Check is clean (at a snapshot,
 // while the others write), and each restarted process reads its range: it holds exactly what the
 // acknowledged transactions left, with the last unacknowledged one applied whole or not at all.
-// At the end Check and (after a checkpoint) db.Check find nothing, and the table and its indexes
-// hold exactly the acknowledged state.
+// At the end Check and (after a checkpoint) db.Check find nothing, no page is left that the trees
+// do not reach, and the table and its indexes hold exactly the acknowledged state.
 func TestKillBatches(t *testing.T) {
 	s := seed(t)
 	t.Logf("seed %d (TXTDB_SEED=%d to repeat)", s, s)
@@ -287,7 +287,7 @@ func TestKillBatches(t *testing.T) {
 	shrinkDir(t, dir, "batch.rows", 1024)
 	watcher, err := txtdb.Open(dir, nil) // checks the table between the rounds
 	require.NoError(t, err)
-	defer func() { require.NoError(t, watcher.Close()) }()
+	defer func() { _ = watcher.Close() }()
 
 	stop := make(chan struct{})
 	events := make(chan batchEvent, 1<<10)
@@ -394,12 +394,14 @@ func TestKillBatches(t *testing.T) {
 	t.Logf("%d kills (unacknowledged transactions found committed %d times, not committed %d times), %d acknowledged transactions, %.1f%% retries, %d rows at the end",
 		kills, committed, lost, acked, 100*float64(attempts-acked)/float64(max(acked, 1)), len(want))
 
+	require.NoError(t, watcher.Close())
 	db, err = txtdb.Open(dir, nil)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, db.Close()) }()
 	probs, err := Check(ctx, db)
 	require.NoError(t, err)
 	require.Empty(t, probs, "table.Check after the kills")
+	requireNoOrphans(t, db, "batch.rows")
 	require.NoError(t, db.Checkpoint(ctx)) // removes the registry entries the killed processes left
 	probs, err = db.Check(ctx)
 	require.NoError(t, err)

@@ -424,6 +424,7 @@ func TestMigrateWhileAnotherProcessWrites(t *testing.T) {
 	requireMigrated(t, db, codes[2], rows)
 	c.stop()
 	require.NoError(t, c.wait(t))
+	requireNoOrphans(t, db, migNS)
 
 	// The checker fails on an acknowledged row that is missing, and on a row missing from an
 	// index (planted with raw page writes).
@@ -523,7 +524,7 @@ func requireMigrated(t checkTB, db *txtdb.DB, code migCode, rows map[int64]bool)
 
 // rawTreePages returns every page of the tree at root in namespace ns, read with plain txtdb
 // calls.
-func rawTreePages(t *testing.T, tx *txtdb.Tx, ns, root string) []string {
+func rawTreePages(t checkTB, tx *txtdb.Tx, ns, root string) []string {
 	t.Helper()
 	objs, err := tx.ReadPage(ns, root)
 	require.NoError(t, err)
@@ -542,7 +543,7 @@ func rawTreePages(t *testing.T, tx *txtdb.Tx, ns, root string) []string {
 
 // pageFiles returns, by page ID, the version files of namespace ns in dir, and every file of
 // the attic.
-func pageFiles(t *testing.T, dir, ns string) (map[string][]string, []string) {
+func pageFiles(t checkTB, dir, ns string) (map[string][]string, []string) {
 	t.Helper()
 	byPage := map[string][]string{}
 	folder := filepath.Join(dir, filepath.FromSlash(strings.ReplaceAll(ns, ".", "/")))
@@ -626,9 +627,32 @@ func TestDropIndexLeavesNoFiles(t *testing.T) {
 		require.Len(t, files[id], 1, "page %s of a kept tree has one version file", id)
 	}
 	require.Empty(t, attic)
+	requireNoOrphans(t, db, ns)
+	// ... which fails on a page nothing reaches.
+	require.NoError(t, db.Update(ctx, func(tx *txtdb.Tx) error { _, err := tx.NewPage(ns, header{Node: "leaf"}); return err }))
+	require.NotEmpty(t, failures(func(tb checkTB) { requireNoOrphans(tb, db, ns) }), "a page nothing reaches")
 }
 
-func rawRootsOf(t *testing.T, tx *txtdb.Tx, ns string) map[string]string {
+// requireNoOrphans checkpoints and requires the pages with files in the table's folder to be
+// exactly its schema page and the nodes reachable from its roots: nothing dropped, split or
+// left behind by a failed writer lingers there.
+func requireNoOrphans(t checkTB, db *txtdb.DB, ns string) {
+	t.Helper()
+	require.NoError(t, db.Checkpoint(context.Background()))
+	files, _ := pageFiles(t, db.Dir(), ns)
+	want := []string{"page000001"}
+	require.NoError(t, db.View(context.Background(), func(tx *txtdb.Tx) error {
+		for _, root := range rawRootsOf(t, tx, ns) {
+			want = append(want, rawTreePages(t, tx, ns, root)...)
+		}
+		return nil
+	}))
+	slices.Sort(want)
+	got := slices.Sorted(stdmaps.Keys(files))
+	require.Equal(t, want, got, "the pages of %s with files, and its reachable pages", ns)
+}
+
+func rawRootsOf(t checkTB, tx *txtdb.Tx, ns string) map[string]string {
 	t.Helper()
 	objs, err := tx.ReadPage(ns, "page000001")
 	require.NoError(t, err)
@@ -680,6 +704,7 @@ func TestDropLeavesNoFiles(t *testing.T) {
 	require.ErrorIs(t, err, fs.ErrNotExist, "the dropped table's folder")
 	kept, _ := pageFiles(t, dir, "s.stays")
 	require.Greater(t, len(kept), 3, "the other table's files")
+	requireNoOrphans(t, db, "s.stays")
 	probs, err := Check(ctx, db)
 	require.NoError(t, err)
 	require.Empty(t, probs)
