@@ -2,7 +2,7 @@
 GO          ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Packages that spawn many processes run one at a time so 2 cores do not make them flaky.
-HEAVY       := ./lockfs/... ./txn/... ./events/... ./procharness/... ./cmd/txtdb $(if $(wildcard tests),./tests/...)
+HEAVY       := ./lockfs/... ./txn/... ./events/... ./table/... ./procharness/... ./cmd/txtdb $(if $(wildcard tests),./tests/...)
 PKGS        := $(shell $(GO) list ./... 2>/dev/null)
 HEAVY_PKGS  := $(shell $(GO) list $(HEAVY) 2>/dev/null)
 LIGHT_PKGS  := $(filter-out $(HEAVY_PKGS),$(PKGS))

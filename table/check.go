@@ -71,8 +71,14 @@ func nsPath(ns string) string {
 // checkTable checks one table.
 func checkTable(tx *txtdb.Tx, s *schema) []txtdb.Problem {
 	var probs []txtdb.Problem
+	report := func(page string, err error) {
+		if !errors.Is(err, ErrInconsistent) && !errors.Is(err, ErrSchema) {
+			err = fmt.Errorf("%w: %v", ErrInconsistent, err)
+		}
+		probs = append(probs, problem(s.ns, page, err))
+	}
 	bad := func(page string, format string, args ...any) {
-		probs = append(probs, problem(s.ns, page, fmt.Errorf("%w: %s", ErrInconsistent, fmt.Sprintf(format, args...))))
+		report(page, fmt.Errorf("%w: %s", ErrInconsistent, fmt.Sprintf(format, args...)))
 	}
 	// want[index][entry key] = row key encoding, from the rows.
 	want := map[string]map[string]string{}
@@ -80,11 +86,11 @@ func checkTable(tx *txtdb.Tx, s *schema) []txtdb.Problem {
 		want[ix.Name] = map[string]string{}
 	}
 	rows := map[string]bool{}
-	ok := checkTree(tx, s.primary, bad, func(n *node, e *ent) {
+	ok := checkTree(tx, s.primary, report, func(n *node, e *ent) {
 		rows[e.enc] = true
 		vals, err := storedValues(s, e, e.enc)
 		if err != nil {
-			probs = append(probs, problem(s.ns, n.id, err)) // matches ErrInconsistent already
+			report(n.id, err)
 			return
 		}
 		for name, v := range vals {
@@ -105,7 +111,7 @@ func checkTable(tx *txtdb.Tx, s *schema) []txtdb.Problem {
 	for _, ix := range s.doc.Indexes {
 		tr := s.indexes[ix.Name]
 		seen := 0
-		checkTree(tx, tr, bad, func(n *node, e *ent) {
+		checkTree(tx, tr, report, func(n *node, e *ent) {
 			pe, err := tr.pkt.enc(e.pk)
 			if err != nil {
 				bad(n.id, "index %s: %v", ix.Name, err)
@@ -131,8 +137,12 @@ func checkTable(tx *txtdb.Tx, s *schema) []txtdb.Problem {
 }
 
 // checkTree walks a tree, checking its structure, and calls fn for every live leaf entry. It
-// reports whether the tree could be walked.
-func checkTree(tx *txtdb.Tx, t *tree, bad func(page, format string, args ...any), fn func(*node, *ent)) bool {
+// reports whether the tree could be walked. A node that cannot be read or decoded is reported
+// with its own error (ErrSchema), a broken structure as ErrInconsistent.
+func checkTree(tx *txtdb.Tx, t *tree, report func(page string, err error), fn func(*node, *ent)) bool {
+	bad := func(page string, format string, args ...any) {
+		report(page, fmt.Errorf("%w: %s", ErrInconsistent, fmt.Sprintf(format, args...)))
+	}
 	seen := map[string]bool{}
 	var leaves []*node
 	// bounds: the range a node's parent gives it.
@@ -146,13 +156,12 @@ func checkTree(tx *txtdb.Tx, t *tree, bad func(page, format string, args ...any)
 		seen[id] = true
 		objs, err := tx.ReadPage(t.ns, id)
 		if err != nil {
-			bad(id, "node: %v", err)
+			report(id, t.nodeErr(id, err))
 			return false
 		}
 		n, err := t.decode(id, objs)
 		if err != nil {
-			probs := err
-			bad(id, "%v", probs)
+			report(id, err)
 			return false
 		}
 		if n.hdr.Node == "leaf" {

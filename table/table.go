@@ -476,8 +476,8 @@ func (t *Table[K, V]) Range(tx *txtdb.Tx, lo, hi K) *Rows[K, V] {
 	if err != nil {
 		return errRows[K, V](err)
 	}
-	if he <= le {
-		return &Rows[K, V]{run: func(func(K, *V) bool) error { return nil }}
+	if he <= le { // no rows, but the schema still decides whether the code may read the table
+		return &Rows[K, V]{run: func(func(K, *V) bool) error { _, err := t.schema(tx, false); return err }}
 	}
 	return t.scan(tx, le, he)
 }
