@@ -241,6 +241,7 @@ func TestCheckFindsPlanted(t *testing.T) {
 		})
 	}
 }
+
 // A row entry without its index values is one problem, whose message names the sentinel once.
 func TestCheckRowWithoutIndexValues(t *testing.T) {
 	ctx := context.Background()
