@@ -43,3 +43,19 @@ func TestParseKeyNullPart(t *testing.T) {
 		return nil
 	}))
 }
+
+// An XML store cannot hold table entries: Create says so, and nothing is created.
+func TestCreateRefusesXML(t *testing.T) {
+	ctx := context.Background()
+	db, err := txtdb.Open(t.TempDir(), &txtdb.Options{Format: txtdb.XML})
+	require.NoError(t, err)
+	defer db.Close()
+	tbl := New("app.pairs", func(p *pair) string { return p.Name })
+	err = db.Update(ctx, func(tx *txtdb.Tx) error { return tbl.Create(tx) })
+	require.ErrorIs(t, err, txtdb.ErrUnsupported)
+	require.NoError(t, db.View(ctx, func(tx *txtdb.Tx) error {
+		nss, err := tx.Namespaces()
+		require.Empty(t, nss)
+		return err
+	}))
+}

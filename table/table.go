@@ -96,7 +96,8 @@ func (t *Table[K, V]) defErr() error {
 }
 
 // Create creates the table with the indexes defined so far. ErrNamespaceExists if the namespace
-// exists (whether or not it holds this table).
+// exists (whether or not it holds this table); ErrUnsupported in an XML store (tables need JSON
+// or YAML).
 func (t *Table[K, V]) Create(tx *txtdb.Tx) error {
 	if err := t.defErr(); err != nil {
 		return err
@@ -110,6 +111,12 @@ func (t *Table[K, V]) Create(tx *txtdb.Tx) error {
 	}
 	if id != schemaPage {
 		return fmt.Errorf("%w: the schema of new table %s landed in page %s", ErrSchema, t.ns, id)
+	}
+	if objs, err := tx.PeekPage(t.ns, id); err != nil {
+		return err
+	} else if objs[0].Format() == txtdb.XML {
+		// Entries hold a row and its index values as nested values, which XML cannot express.
+		return fmt.Errorf("%w: table %s: tables need a JSON or YAML store", txtdb.ErrUnsupported, t.ns)
 	}
 	doc := schemaDoc{Table: schemaVersion, Key: t.kc.kt.String(), NodeBytes: defaultNodeBytes, Indexes: []indexDoc{}}
 	if doc.Root, err = tx.NewPage(t.ns, header{Node: "leaf"}); err != nil {
