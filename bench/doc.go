@@ -51,13 +51,14 @@
 //
 // Each row gives, for both engines: operations/s (over the slowest process's time from "go" to
 // its last operation) and their ratio, p50/p99/p99.9/max latency over every operation of every
-// process, the number of samples, the fewest and most commits of any process, fsyncs per
-// commit, and the correctness check. Fsyncs per commit are counted two ways: txtdb's own counter
+// process, the number of samples, the fewest and most commits of any process, fsyncs and CPU
+// time per commit, and the correctness check. Fsyncs per commit are counted two ways: txtdb's own counter
 // (Stats.Fsyncs, the log fsyncs of its commit groups), and, for both engines, the fsync,
 // fdatasync and syncfs system calls of the cell's processes between "go" and the last "done",
 // counted by `perf stat` on the syscall tracepoints (in the kernel: no process is stopped, unlike
 // under strace; perf's control pipe brackets the window). Where perf is missing or may not count
 // tracepoints, those columns say n/a and the table says why; TXTDB_BENCH_PERF=0 turns it off.
+// The same perf run counts the CPU time of the processes' threads (task-clock), given per commit.
 // The check: accounts and total balance unchanged, and after inserts every acknowledged job in
 // the store exactly once and no other.
 //

@@ -28,20 +28,21 @@ func renderTable(rows []tableRow, c runConditions) string {
 	sb.WriteString("\n| workload | mode | P | clients/proc | txtdb /s | SQLite /s | ratio " +
 		"| txtdb p50 / p99 / p99.9 / max (ms) | SQLite p50 / p99 / p99.9 / max (ms) | samples txtdb / SQLite " +
 		"| txtdb commits/proc fewest–most | SQLite commits/proc fewest–most " +
-		"| txtdb fsyncs/commit engine / syscalls | SQLite fsyncs/commit syscalls | check txtdb / SQLite |\n")
-	sb.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		"| txtdb fsyncs/commit engine / syscalls | SQLite fsyncs/commit syscalls | CPU µs/commit txtdb / SQLite | check txtdb / SQLite |\n")
+	sb.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		ratio := "n/a"
 		if r.txtdb.ran && r.sqlite.ran && r.sqlite.rate() > 0 {
 			ratio = fmt.Sprintf("%.2f", r.txtdb.rate()/r.sqlite.rate())
 		}
-		fmt.Fprintf(&sb, "| %s | %s | %d | %d | %s | %s | %s | %s | %s | %s / %s | %s | %s | %s / %s | %s | %s / %s |\n",
+		fmt.Fprintf(&sb, "| %s | %s | %d | %d | %s | %s | %s | %s | %s | %s / %s | %s | %s | %s / %s | %s | %s / %s | %s / %s |\n",
 			r.spec.workload, modeName(r.spec.level), r.spec.procs, r.spec.clients,
 			rateCell(r.txtdb), rateCell(r.sqlite), ratio,
 			latencyCell(r.txtdb), latencyCell(r.sqlite),
 			samplesCell(r.txtdb), samplesCell(r.sqlite),
 			fairnessCell(r.spec, r.txtdb), fairnessCell(r.spec, r.sqlite),
 			perCommit(r.txtdb.engineSyncs, r.txtdb), perCommit(r.txtdb.sysSyncs, r.txtdb), perCommit(r.sqlite.sysSyncs, r.sqlite),
+			cpuCell(r.spec, r.txtdb), cpuCell(r.spec, r.sqlite),
 			checkCell(r.txtdb), checkCell(r.sqlite))
 	}
 	fmt.Fprintf(&sb, "\n%v per cell, every client starting operations until then; each cell on a fresh store, txtdb and then SQLite.\n", c.cell)
@@ -55,6 +56,7 @@ func renderTable(rows []tableRow, c runConditions) string {
 		fmt.Fprintf(&sb, "; not counted in this run: %s", c.counting.reason)
 	}
 	sb.WriteString(". Both per acknowledged commit.\n")
+	sb.WriteString("- CPU µs/commit: CPU time of every thread of the cell's processes in the window (perf's task-clock), per acknowledged commit; not given for read rows, where the reader's and the writers' CPU mix.\n")
 	sb.WriteString("- check: accounts and total balance unchanged after the cell; after inserts also every acknowledged job present exactly once, and no other.\n")
 	if c.machine != "" {
 		fmt.Fprintf(&sb, "\n%s; load average %s before, %s after; run took %v.\n", c.machine, c.loadBefore, c.loadAfter, c.took.Round(time.Second))
@@ -108,6 +110,17 @@ func perCommit(n int64, r cellResult) string {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.2f", float64(n)/float64(r.commits()))
+}
+
+// cpuCell is r's CPU time per acknowledged commit in microseconds.
+func cpuCell(spec cellSpec, r cellResult) string {
+	if spec.workload == workloadRead {
+		return "—"
+	}
+	if r.sysSyncs < 0 || !r.ran || r.commits() == 0 {
+		return "n/a"
+	}
+	return strconv.FormatFloat(micros(r.cpu)/float64(r.commits()), 'f', 0, 64)
 }
 
 func checkCell(r cellResult) string {

@@ -11,7 +11,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // perfEnv set to 0 turns the counting of sync system calls off.
@@ -26,7 +29,14 @@ var syncEvents = []string{
 	"syscalls:sys_enter_syncfs",
 }
 
-// syncCounting is how the table counts sync system calls: with perf, or not at all (then why).
+// cpuEvent is perf's count of the CPU time the processes' threads ran (in milliseconds).
+const cpuEvent = "task-clock"
+
+// perfEvents are what the table has perf count.
+func perfEvents() string { return strings.Join(append(slices.Clone(syncEvents), cpuEvent), ",") }
+
+// syncCounting is how the table counts sync system calls and CPU time: with perf, or not at all
+// (then why).
 type syncCounting struct {
 	perf   string // perf's path; "" when syncs are not counted
 	reason string // why not, when perf is ""
@@ -43,7 +53,7 @@ func probeSyncCounting() syncCounting {
 	if err != nil {
 		return syncCounting{reason: "perf is not installed"}
 	}
-	out, err := exec.Command(path, "stat", "-x,", "-e", strings.Join(syncEvents, ","), "--", "true").CombinedOutput()
+	out, err := exec.Command(path, "stat", "-x,", "-e", perfEvents(), "--", "true").CombinedOutput()
 	if err != nil {
 		line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
 		return syncCounting{reason: fmt.Sprintf("perf stat cannot count syscall tracepoints here (%v: %s)", err, line)}
@@ -83,7 +93,7 @@ func startSyncCount(perf string, pids []int, dir string) (_ *syncCount, err erro
 	c := &syncCount{ctl: ctlW, ackFile: ackR, ack: bufio.NewReader(ackR), out: filepath.Join(dir, "perf.csv")}
 	// fd 3 and 4 in perf are ExtraFiles[0] and [1].
 	c.cmd = exec.Command(perf, "stat", "-D", "-1", "--control", "fd:3,4", "-x,", "-o", c.out,
-		"-e", strings.Join(syncEvents, ","), "-p", strings.Join(list, ","))
+		"-e", perfEvents(), "-p", strings.Join(list, ","))
 	c.cmd.ExtraFiles = []*os.File{ctlR, ackW}
 	c.cmd.Stderr = &c.stderr
 	err = c.cmd.Start()
@@ -117,12 +127,17 @@ func (c *syncCount) command(cmd string) error {
 	}
 }
 
-// stop disables counting, ends perf and returns how many sync system calls the processes made
-// while counting was enabled.
-func (c *syncCount) stop() (int64, error) {
+// perfCounts is what perf counted while counting was enabled.
+type perfCounts struct {
+	syncs int64         // sync system calls
+	cpu   time.Duration // CPU time of every thread of the processes
+}
+
+// stop disables counting, ends perf and returns what it counted while counting was enabled.
+func (c *syncCount) stop() (perfCounts, error) {
 	if err := c.command("disable"); err != nil {
 		c.kill()
-		return 0, err
+		return perfCounts{}, err
 	}
 	c.finished = true
 	_ = c.cmd.Process.Signal(os.Interrupt) // perf stat -p runs until interrupted, then writes its counts
@@ -131,7 +146,7 @@ func (c *syncCount) stop() (int64, error) {
 	_ = c.ackFile.Close()
 	b, err := os.ReadFile(c.out)
 	if err != nil {
-		return 0, errors.Join(err, werr)
+		return perfCounts{}, errors.Join(err, werr)
 	}
 	return parsePerfCounts(b)
 }
@@ -148,10 +163,10 @@ func (c *syncCount) kill() {
 	_ = c.ackFile.Close()
 }
 
-// parsePerfCounts sums the counts of syncEvents in `perf stat -x,` output, which must hold each
-// of them exactly once.
-func parsePerfCounts(b []byte) (int64, error) {
-	var total int64
+// parsePerfCounts reads `perf stat -x,` output, which must hold each of perfEvents exactly once:
+// the sync calls are summed, the CPU time (in msec) converted.
+func parsePerfCounts(b []byte) (perfCounts, error) {
+	var pc perfCounts
 	var seen []string
 	for line := range strings.SplitSeq(string(b), "\n") {
 		line = strings.TrimSpace(line)
@@ -159,20 +174,47 @@ func parsePerfCounts(b []byte) (int64, error) {
 			continue
 		}
 		f := strings.Split(line, ",")
-		if len(f) < 3 || !slices.Contains(syncEvents, f[2]) {
+		if len(f) < 3 {
 			continue
 		}
-		n, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("perf counted %s as %q", f[2], f[0])
+		switch {
+		case slices.Contains(syncEvents, f[2]):
+			n, err := strconv.ParseInt(f[0], 10, 64)
+			if err != nil {
+				return perfCounts{}, fmt.Errorf("perf counted %s as %q", f[2], f[0])
+			}
+			pc.syncs += n
+		case f[2] == cpuEvent && f[1] == "msec":
+			v, err := strconv.ParseFloat(f[0], 64)
+			if err != nil {
+				return perfCounts{}, fmt.Errorf("perf counted %s as %q", f[2], f[0])
+			}
+			pc.cpu = time.Duration(v * float64(time.Millisecond))
+		default:
+			continue
 		}
-		total += n
 		seen = append(seen, f[2])
 	}
 	slices.Sort(seen)
-	want := slices.Sorted(slices.Values(syncEvents))
+	want := slices.Sorted(strings.SplitSeq(perfEvents(), ","))
 	if !slices.Equal(seen, want) {
-		return 0, fmt.Errorf("perf output names %v, want %v", seen, want)
+		return perfCounts{}, fmt.Errorf("perf output names %v, want %v", seen, want)
 	}
-	return total, nil
+	return pc, nil
+}
+
+func TestParsePerfCounts(t *testing.T) {
+	out := "# started on a day\n\n" +
+		"200,,syscalls:sys_enter_fdatasync,8625765,100.00,,\n" +
+		"3,,syscalls:sys_enter_fsync,8633459,100.00,,\n" +
+		"1,,syscalls:sys_enter_syncfs,8633459,100.00,,\n" +
+		"1234.5,msec,task-clock,1234500000,100.00,0.5,CPUs utilized\n"
+	pc, err := parsePerfCounts([]byte(out))
+	require.NoError(t, err)
+	require.Equal(t, perfCounts{syncs: 204, cpu: 1234500 * time.Microsecond}, pc)
+
+	_, err = parsePerfCounts([]byte("<not counted>,,syscalls:sys_enter_fsync,0,0.00,,\n"))
+	require.Error(t, err, "an event perf did not count")
+	_, err = parsePerfCounts([]byte("3,,syscalls:sys_enter_fsync,8633459,100.00,,\n"))
+	require.Error(t, err, "events missing")
 }

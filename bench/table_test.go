@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -91,9 +92,10 @@ type cellResult struct {
 	attempts      int           // their transaction attempts (txtdb: Update's tries; SQLite: SQLITE_BUSY retries + 1)
 	commitElapsed time.Duration // the longest committing process's time from "go" to its last commit
 
-	engineSyncs int64  // fsyncs the engine counted in the window, every process (-1: it counts none)
-	sysSyncs    int64  // sync system calls perf counted in the window, every process (-1: not counted)
-	sysReason   string // why sysSyncs is -1
+	engineSyncs int64         // fsyncs the engine counted in the window, every process (-1: it counts none)
+	sysSyncs    int64         // sync system calls perf counted in the window, every process (-1: not counted)
+	cpu         time.Duration // CPU time perf counted in the window, every process (valid when sysSyncs is)
+	sysReason   string        // why sysSyncs is -1
 
 	accounts, sum int64  // after the cell
 	jobsProblem   string // what is wrong with the jobs after an insert cell ("" if nothing)
@@ -270,11 +272,11 @@ func runCell(t *testing.T, engName string, spec cellSpec, cell time.Duration, co
 		}
 	}
 	if sc != nil {
-		if n, err := sc.stop(); err != nil {
+		if pc, err := sc.stop(); err != nil {
 			t.Logf("counting sync system calls: %v", err)
 			r.sysReason = err.Error()
 		} else {
-			r.sysSyncs = n
+			r.sysSyncs, r.cpu = pc.syncs, pc.cpu
 		}
 	}
 	for _, w := range workers {
@@ -377,4 +379,25 @@ func checkJobs(seen map[jobKey]int, acks [][]int) string {
 		return ""
 	}
 	return fmt.Sprintf("%d acknowledged jobs missing, %d extra copies, %d jobs never acknowledged", missing, dup, extra)
+}
+
+func TestCheckJobs(t *testing.T) {
+	acks := [][]int{{2}, {1, 0}} // process 0: jobs 0 and 1 of client 0; process 1: job 0 of client 0
+	all := map[jobKey]int{{0, 0, 0}: 1, {0, 0, 1}: 1, {1, 0, 0}: 1}
+	require.Empty(t, checkJobs(all, acks))
+	for _, c := range []struct {
+		name string
+		edit func(map[jobKey]int)
+		want string
+	}{
+		{"missing", func(m map[jobKey]int) { delete(m, jobKey{0, 0, 1}) }, "1 acknowledged jobs missing, 0 extra copies, 0 jobs never acknowledged"},
+		{"twice", func(m map[jobKey]int) { m[jobKey{1, 0, 0}] = 2 }, "0 acknowledged jobs missing, 1 extra copies, 0 jobs never acknowledged"},
+		{"unacknowledged", func(m map[jobKey]int) { m[jobKey{1, 1, 0}] = 1 }, "0 acknowledged jobs missing, 0 extra copies, 1 jobs never acknowledged"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := maps.Clone(all)
+			c.edit(m)
+			require.Equal(t, c.want, checkJobs(m, acks))
+		})
+	}
 }
