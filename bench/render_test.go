@@ -49,7 +49,11 @@ func renderTable(rows []tableRow, c runConditions) string {
 	fmt.Fprintf(&sb, "- transfer: %d accounts, each transaction reads two random ones and writes a-1 and b+1 (txtdb: one account per page, Update with ReadPage and UpdatePage; SQLite: BEGIN IMMEDIATE, 2 SELECT, 2 UPDATE, COMMIT).\n", benchAccounts)
 	sb.WriteString("- insert: each transaction inserts one small job (about 70 bytes of JSON) into one namespace (txtdb: Update with Tx.Insert, jobs packed many to a page) / one table (SQLite: one autocommit INSERT).\n")
 	sb.WriteString("- read: one process reads one random account per transaction (txtdb: View with one ReadPage; SQLite: autocommit SELECT by primary key) while P-1 processes run transfers; /s, latencies and samples are the reads; commits/proc and fsyncs/commit are the writers', whose commits/s follow the fewest–most.\n")
-	sb.WriteString("- durable: txtdb fsync at commit vs SQLite WAL synchronous=FULL; relaxed: txtdb NoSync vs SQLite WAL synchronous=NORMAL. txtdb: the clients of a process share one DB; SQLite: one connection per client, busy_timeout=5000.\n")
+	call, err := sqliteSyncCall()
+	if err != nil {
+		call = err.Error()
+	}
+	fmt.Fprintf(&sb, "- durable: txtdb fdatasync of the log at commit vs SQLite WAL synchronous=FULL; relaxed: txtdb NoSync vs SQLite WAL synchronous=NORMAL; SQLite syncs with %s (%s). txtdb: the clients of a process share one DB; SQLite: one connection per client, busy_timeout=5000.\n", call, sqliteSyncEnv)
 	sb.WriteString("- /s: operations over the longest process's time from \"go\" to its last one. Latency: one transaction, lock waits and retries included, over every one of every process. Samples: latencies measured.\n")
 	sb.WriteString("- fsyncs/commit: engine = the log fsyncs txtdb's own counter (Stats.Fsyncs) saw in the window; syscalls = fsync, fdatasync and syncfs calls of the cell's processes in the window, counted by perf's syscall tracepoints (in the kernel, no process stopped), checkpoints included")
 	if c.counting.perf == "" {
