@@ -8,13 +8,16 @@ HEAVY_PKGS  := $(shell $(GO) list $(HEAVY) 2>/dev/null)
 LIGHT_PKGS  := $(filter-out $(HEAVY_PKGS),$(PKGS))
 FUZZTIME    ?= 20s
 
-# bench-table: seconds each engine runs per cell (a time.ParseDuration string); 32 cells.
+# bench: how long each engine runs per cell (a time.ParseDuration string; 48 cells by default),
+# and which workloads get rows (comma-separated; empty: transfer,insert,read). The other knobs
+# (TXTDB_BENCH_MODES, _PROCS, _CLIENTS, _PERF, _SQLITE_SYNC) pass through the environment.
 BENCH_CELL  ?= 3s
+BENCH_ROWS  ?=
 
 # The soak: every workload, many workers, a SIGKILL about every 150ms, at least 1,000 kills.
 SOAK_ARGS   ?=
 
-.PHONY: help fmt vet lint test e2e powerloss stress soak bench bench-peer bench-table fuzz
+.PHONY: help fmt vet lint test e2e powerloss stress soak bench bench-go bench-peer fuzz
 
 help:
 	@echo "txtdb make targets:"
@@ -26,9 +29,9 @@ help:
 	@echo "  make powerloss  power cuts and I/O faults on a FUSE layer, long form (root, /dev/fuse; module tests/powerfs)"
 	@echo "  make stress  multi-process stress run with SIGKILLs (STRESS_ARGS=-duration 60s ...)"
 	@echo "  make soak    every workload, at least 1,000 SIGKILLs (SOAK_ARGS=...)"
-	@echo "  make bench   benchmarks (compare ratios within one run)"
-	@echo "  make bench-peer  txtdb against SQLite, same workload, one run (module bench/)"
-	@echo "  make bench-table txtdb/SQLite markdown table, P=1,2,4,8 x 1,4 clients x durable,relaxed (BENCH_CELL=$(BENCH_CELL) per cell)"
+	@echo "  make bench   one txtdb/SQLite markdown table: transfer, insert and read rows, durable and relaxed (module bench/; BENCH_CELL=$(BENCH_CELL) per cell, BENCH_ROWS=transfer,insert,read)"
+	@echo "  make bench-go    the engine's go test -bench benchmarks, -benchmem (compare with benchstat)"
+	@echo "  make bench-peer  txtdb against SQLite as go test -bench sub-benchmarks, b.N transfers (module bench/)"
 	@echo "  make fuzz    every fuzz target for FUZZTIME each (default $(FUZZTIME))"
 
 fmt:
@@ -38,10 +41,12 @@ fmt:
 vet:
 	$(GO) vet ./...
 	cd tests/powerfs && $(GO) vet ./...
+	cd bench && $(GO) vet ./...
 
 lint:
 	$(GO) run $(STATICCHECK) ./...
 	cd tests/powerfs && $(GO) run $(STATICCHECK) ./...
+	cd bench && $(GO) run $(STATICCHECK) ./...
 
 test:
 	$(GO) test -race -short -count=1 -timeout 20m $(LIGHT_PKGS)
@@ -63,16 +68,18 @@ stress:
 soak:
 	$(GO) run ./cmd/txtdb stress -workloads all -workers 14 -duration 5m -kill 150ms -min-kills 1000 -append-max-list 64 $(SOAK_ARGS)
 
+# One markdown table, txtdb and SQLite side by side, fixed-length cells (bench/table_test.go).
+# bench/ is a module of its own, so the SQLite driver never becomes a dependency of txtdb.
 bench:
+	cd bench && TXTDB_BENCH_TABLE=1 TXTDB_BENCH_CELL=$(BENCH_CELL) $(if $(BENCH_ROWS),TXTDB_BENCH_ROWS=$(BENCH_ROWS)) \
+	  $(GO) test -run '^TestTable$$' -count=1 -timeout 30m
+
+# The engine's own benchmarks (hot paths: begin, read, commit, log append, lock hand-off).
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./...
 
-# bench/ is a module of its own, so the SQLite driver never becomes a dependency of txtdb.
 bench-peer:
 	cd bench && $(GO) test -run '^$$' -bench . -benchtime=3000x -count=3 -timeout 30m
-
-# One markdown table, txtdb and SQLite side by side, fixed-length cells (bench/table_test.go).
-bench-table:
-	cd bench && TXTDB_BENCH_TABLE=1 TXTDB_BENCH_CELL=$(BENCH_CELL) $(GO) test -run '^TestTable$$' -count=1 -timeout 30m
 
 fuzz:
 	@for pkg in $(PKGS); do \

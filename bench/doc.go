@@ -1,34 +1,38 @@
 // Package bench compares txtdb with SQLite (modernc.org/sqlite, WAL mode) on the same
-// multi-process read-modify-write workload, in one run, so that the ratios mean something.
+// multi-process workloads, in one run, so that the ratios mean something.
 //
 // It is a module of its own so that the SQLite driver never becomes a dependency of txtdb.
-// Everything lives in _test.go files; run it with `make bench-peer` from the repository root, or
+// Everything lives in _test.go files. `make bench` from the repository root prints the table
+// (TestTable); `make bench-peer` runs the b.N benchmarks:
 //
 //	cd bench && go test -run '^$' -bench . -benchtime 3000x -count 3
 //
-// # Workload
+// # Workloads
 //
 // benchAccounts accounts start with initialBalance each. A transfer picks two distinct random
-// accounts, reads both, writes a-1 and b+1 and commits. P real OS processes (the test binary
-// re-executed in a worker role) share one store and split b.N transfers between them. After the
-// run the parent checks that every transfer committed once and that the total balance is
-// unchanged.
+// accounts, reads both, writes a-1 and b+1 and commits. An insert adds one small job (who
+// inserted it, its sequence number, a short body) to one namespace (txtdb, many jobs to a page) or
+// one table (SQLite, an autocommit INSERT): the job-queue case. A read reads one random account in
+// a read-only transaction (txtdb: View and one ReadPage; SQLite: an autocommit SELECT by primary
+// key). P real OS processes (the test binary re-executed in a worker role) share one store.
 //
 // # Engines and sync levels
 //
 // Sub-benchmarks are named engine=E/sync=S/procs=P, so `benchstat -col /engine` lines the two
 // engines up case by case:
 //
-//   - engine=txtdb: txtdb.Open with OneObjectPerPage (one account per page); DB.Update with
-//     ReadPage, Decode and UpdatePage. sync=full is the default (log fsync at commit);
-//     sync=relaxed is Options.NoSync.
+//   - engine=txtdb: txtdb.Open with OneObjectPerPage (one account per page; the insert workload
+//     opens without it, so jobs share pages); DB.Update with ReadPage, Decode and UpdatePage.
+//     sync=full is the default (log fsync at commit); sync=relaxed is Options.NoSync.
 //   - engine=sqlite: table acct(id INTEGER PRIMARY KEY, balance INTEGER), WAL mode,
-//     busy_timeout=5000, one connection per process; each transfer is BEGIN IMMEDIATE; SELECT;
+//     busy_timeout=5000, one connection per client; each transfer is BEGIN IMMEDIATE; SELECT;
 //     SELECT; UPDATE; UPDATE; COMMIT. sync=full is synchronous=FULL; sync=relaxed is
 //     synchronous=NORMAL (no fsync per commit in WAL mode: a power cut may lose the last
-//     commits, as with txtdb's NoSync).
+//     commits, as with txtdb's NoSync). SQLite syncs with fdatasync(2), as txtdb's log does and as
+//     SQLite builds configured for Linux do (modernc's own default is fsync(2);
+//     TXTDB_BENCH_SQLITE_SYNC=fsync restores it).
 //
-// # Metrics
+// # Metrics of the b.N benchmarks
 //
 // commits/s over the whole run (slowest process included); p50-µs, p99-µs and max-µs of one
 // transfer, lock waits and retries included, from the worst process (max-µs shows starvation
@@ -37,23 +41,38 @@
 //
 // # The table
 //
-// TestTable (`make bench-table`; skipped unless TXTDB_BENCH_TABLE is set) runs fixed-length cells
-// instead of b.N transfers: for each sync level, clients per process (1 and 4) and process count
-// (1, 2, 4, 8), txtdb and then SQLite run in a fresh store for TXTDB_BENCH_CELL (default 3s),
-// every client starting transfers until the cell's time is up. A txtdb process's clients are
-// goroutines sharing one DB; a SQLite process's clients each have their own connection. It prints
-// one markdown table: commits/s of each engine (commits over the slowest process's time from "go"
-// to its last commit) and their ratio, p50/p99/p99.9/max latency over every commit of every
-// process, the fewest and most commits of any process, and the correctness check (accounts and
-// total balance unchanged) for both. TXTDB_BENCH_PROCS and TXTDB_BENCH_CLIENTS
-// (comma-separated) pick other cells.
+// TestTable (`make bench`; skipped unless TXTDB_BENCH_TABLE is set) runs fixed-length cells
+// instead of b.N operations. Its rows, in order: transfer at P = 1, 2, 4, 8 processes with 1 and
+// 4 clients each; insert at P = 1, 4 with 1 client; read with one reader process and P-1 = 1, 3
+// writer processes doing transfers; each durable and relaxed. For each row txtdb and then SQLite
+// run in a fresh store (a copy of one set up once per engine) for TXTDB_BENCH_CELL (default 3s),
+// every client starting operations until the cell's time is up. A txtdb process's clients are
+// goroutines sharing one DB; a SQLite process's clients each have their own connection.
+//
+// Each row gives, for both engines: operations/s (over the slowest process's time from "go" to
+// its last operation) and their ratio, p50/p99/p99.9/max latency over every operation of every
+// process, the number of samples, the fewest and most commits of any process, fsyncs and CPU
+// time per commit, and the correctness check. Fsyncs per commit are counted two ways: txtdb's own counter
+// (Stats.Fsyncs, the log fsyncs of its commit groups), and, for both engines, the fsync,
+// fdatasync and syncfs system calls of the cell's processes between "go" and the last "done",
+// counted by `perf stat` on the syscall tracepoints (in the kernel: no process is stopped, unlike
+// under strace; perf's control pipe brackets the window). Where perf is missing or may not count
+// tracepoints, those columns say n/a and the table says why; TXTDB_BENCH_PERF=0 turns it off.
+// The same perf run counts the CPU time of the processes' threads (task-clock), given per commit.
+// The check: accounts and total balance unchanged, and after inserts every acknowledged job in
+// the store exactly once and no other.
+//
+// TXTDB_BENCH_ROWS (transfer,insert,read), TXTDB_BENCH_MODES (durable,relaxed),
+// TXTDB_BENCH_PROCS and TXTDB_BENCH_CLIENTS (comma-separated; they replace every workload's
+// defaults, and a read row always has 1 client per process) pick other cells.
 //
 // The workload runs through this package's adapter rather than cmd/txtdb-worker: the same
-// transfer has to run on SQLite, which the root module must not depend on; the worker runs one
-// client per process; and it writes an invoke and a completion history line per operation for
-// the checkers, which would be measured too.
+// transactions have to run on SQLite, which the root module must not depend on; the worker runs
+// one client per process; and it writes an invoke and a completion history line per operation
+// for the checkers, which would be measured too.
 //
 // # Caveats
 //
 // Figures from one machine and one run are not portable: compare ratios measured side by side.
+// The machine's other load moves them too; the table prints the load average before and after.
 package bench

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -14,9 +15,26 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
+// sqliteSyncEnv picks the system call SQLite syncs with in the workers: fdatasync (the default)
+// or fsync.
+const sqliteSyncEnv = "TXTDB_BENCH_SQLITE_SYNC"
+
 // sqliteEngine is SQLite (modernc.org/sqlite, pure Go) in WAL mode, one connection per client.
 type sqliteEngine struct {
 	synchronous string // PRAGMA synchronous in the workers: FULL or NORMAL
+	fdatasync   bool   // sync with fdatasync(2) rather than fsync(2) (sqlite.Fdatasync)
+}
+
+// sqliteSyncCall returns the system call TXTDB_BENCH_SQLITE_SYNC asks for.
+func sqliteSyncCall() (string, error) {
+	switch v := os.Getenv(sqliteSyncEnv); v {
+	case "", "fdatasync":
+		return "fdatasync", nil
+	case "fsync":
+		return v, nil
+	default:
+		return "", fmt.Errorf("%s=%q, want fdatasync or fsync", sqliteSyncEnv, v)
+	}
 }
 
 // sqliteOpen opens dir's database file with busy_timeout=5000 and WAL mode, on one connection.
@@ -42,6 +60,8 @@ func (sqliteEngine) setup(tb testing.TB, dir string) {
 	ctx := context.Background()
 	_, err = db.ExecContext(ctx, "CREATE TABLE acct(id INTEGER PRIMARY KEY, balance INTEGER)")
 	require.NoError(tb, err)
+	_, err = db.ExecContext(ctx, "CREATE TABLE jobs(id INTEGER PRIMARY KEY, proc INTEGER, client INTEGER, seq INTEGER, body TEXT)")
+	require.NoError(tb, err)
 	tx, err := db.BeginTx(ctx, nil)
 	require.NoError(tb, err)
 	for i := 1; i <= benchAccounts; i++ {
@@ -51,7 +71,11 @@ func (sqliteEngine) setup(tb testing.TB, dir string) {
 	require.NoError(tb, tx.Commit())
 }
 
-func (e sqliteEngine) open(ctx context.Context, dir string) (_ store, err error) {
+func (e sqliteEngine) open(ctx context.Context, dir, _ string) (_ store, err error) {
+	// Process-wide; the workers are processes of their own.
+	if _, err := sqlite.Fdatasync(e.fdatasync); err != nil {
+		return nil, err
+	}
 	db, err := sqliteOpen(dir, e.synchronous)
 	if err != nil {
 		return nil, err
@@ -86,6 +110,7 @@ func (e sqliteEngine) open(ctx context.Context, dir string) (_ store, err error)
 		{&s.get, "SELECT balance FROM acct WHERE id = ?"},
 		{&s.set, "UPDATE acct SET balance = ? WHERE id = ?"},
 		{&s.commit, "COMMIT"},
+		{&s.add, "INSERT INTO jobs(proc, client, seq, body) VALUES(?, ?, ?, ?)"},
 	} {
 		if *p.stmt, err = conn.PrepareContext(ctx, p.sql); err != nil {
 			return nil, fmt.Errorf("prepare %q: %w", p.sql, err)
@@ -104,13 +129,31 @@ func (e sqliteEngine) total(tb testing.TB, dir string) (accounts, sum int64) {
 	return accounts, sum
 }
 
+func (sqliteEngine) jobs(tb testing.TB, dir string) map[jobKey]int {
+	tb.Helper()
+	db, err := sqliteOpen(dir, "FULL")
+	require.NoError(tb, err)
+	defer func() { require.NoError(tb, db.Close()) }()
+	rows, err := db.QueryContext(context.Background(), "SELECT proc, client, seq FROM jobs")
+	require.NoError(tb, err)
+	defer func() { require.NoError(tb, rows.Close()) }()
+	seen := map[jobKey]int{}
+	for rows.Next() {
+		var k jobKey
+		require.NoError(tb, rows.Scan(&k.proc, &k.client, &k.seq))
+		seen[k]++
+	}
+	require.NoError(tb, rows.Err())
+	return seen
+}
+
 func (sqliteEngine) sharesHandle() bool { return false }
 
 // sqliteStore is one worker's SQLite connection and its prepared statements.
 type sqliteStore struct {
-	db                      *sql.DB
-	conn                    *sql.Conn
-	begin, get, set, commit *sql.Stmt
+	db                           *sql.DB
+	conn                         *sql.Conn
+	begin, get, set, commit, add *sql.Stmt
 }
 
 // transfer retries the whole transaction when SQLite reports SQLITE_BUSY, which it does only once
@@ -152,8 +195,33 @@ func (s *sqliteStore) try(ctx context.Context, a, b int) (err error) {
 	return nil
 }
 
+// insert is one autocommit INSERT (it takes the write lock itself), retried on SQLITE_BUSY: a
+// statement that failed with it changed nothing.
+func (s *sqliteStore) insert(ctx context.Context, j job) (attempts int, err error) {
+	for attempts = 1; ; attempts++ {
+		_, err := s.add.ExecContext(ctx, j.Proc, j.Client, j.Seq, j.Body)
+		if err == nil || !isBusy(err) {
+			return attempts, err
+		}
+	}
+}
+
+// read is one autocommit SELECT by primary key, retried on SQLITE_BUSY (rare for a WAL reader).
+func (s *sqliteStore) read(ctx context.Context, a int) (int64, error) {
+	for {
+		var v int64
+		err := s.get.QueryRowContext(ctx, a).Scan(&v)
+		if err == nil || !isBusy(err) {
+			return v, err
+		}
+	}
+}
+
+// syncs is -1: SQLite keeps no count of its syncs; the table counts the system calls instead.
+func (s *sqliteStore) syncs() int64 { return -1 }
+
 func (s *sqliteStore) Close() error {
-	for _, st := range []*sql.Stmt{s.begin, s.get, s.set, s.commit} {
+	for _, st := range []*sql.Stmt{s.begin, s.get, s.set, s.commit, s.add} {
 		if st != nil {
 			_ = st.Close()
 		}

@@ -26,14 +26,18 @@ const (
 	syncRelaxed = "relaxed" // txtdb NoSync; SQLite synchronous=NORMAL
 )
 
-// engine is a store under test. The parent calls setup and total; workers call open.
+// engine is a store under test. The parent calls setup, total and jobs; workers call open.
 type engine interface {
-	// setup creates a store in dir holding benchAccounts accounts of initialBalance each.
+	// setup creates a store in dir holding benchAccounts accounts of initialBalance each and an
+	// empty job namespace (txtdb) or table (SQLite).
 	setup(tb testing.TB, dir string)
-	// open opens this process's handle on the store in dir.
-	open(ctx context.Context, dir string) (store, error)
+	// open opens this process's handle on the store in dir for workload w (workloadTransfer,
+	// workloadInsert or workloadRead).
+	open(ctx context.Context, dir, w string) (store, error)
 	// total returns how many accounts the store in dir holds and their summed balance.
 	total(tb testing.TB, dir string) (accounts, sum int64)
+	// jobs returns how many times each job is in the store in dir.
+	jobs(tb testing.TB, dir string) map[jobKey]int
 	// sharesHandle reports whether the clients of one process share one store (txtdb: a DB is
 	// safe for concurrent use, and in-process commit groups need the clients to share it) or
 	// each opens its own (SQLite: one connection per client).
@@ -45,7 +49,32 @@ type store interface {
 	// transfer moves 1 from account a to account b (1-based, a != b) in one transaction and
 	// returns how many attempts it took (1 when it committed at the first try).
 	transfer(ctx context.Context, a, b int) (attempts int, err error)
+	// insert adds job j in one transaction and returns how many attempts it took.
+	insert(ctx context.Context, j job) (attempts int, err error)
+	// read returns the balance of account a in a read-only transaction (txtdb: View and
+	// ReadPage; SQLite: an autocommit SELECT by primary key).
+	read(ctx context.Context, a int) (int64, error)
+	// syncs returns the log fsyncs the engine itself counted so far in this process (txtdb:
+	// Stats.Fsyncs), or -1 if it counts none (SQLite). Not for a hot loop.
+	syncs() int64
 	Close() error
+}
+
+// job is one small job of the insert workload: client Client of process Proc inserts its jobs
+// with Seq 0, 1, 2, ... in order, each once it knows the one before committed.
+type job struct {
+	Proc   int    `json:"proc"`
+	Client int    `json:"client"`
+	Seq    int    `json:"seq"`
+	Body   string `json:"body"`
+}
+
+// jobKey names a job: who inserted it, and its place in that client's sequence.
+type jobKey struct{ proc, client, seq int }
+
+// newJob returns job seq of client c in process p, with a short body.
+func newJob(p, c, seq int) job {
+	return job{Proc: p, Client: c, Seq: seq, Body: fmt.Sprintf("send mail %d-%d-%d", p, c, seq)}
 }
 
 // newEngine returns the engine called name at the given sync level.
@@ -57,10 +86,24 @@ func newEngine(name, sync string) (engine, error) {
 	case "txtdb":
 		return txtdbEngine{noSync: sync == syncRelaxed}, nil
 	case "sqlite":
-		return sqliteEngine{synchronous: map[string]string{syncFull: "FULL", syncRelaxed: "NORMAL"}[sync]}, nil
+		call, err := sqliteSyncCall()
+		if err != nil {
+			return nil, err
+		}
+		return sqliteEngine{
+			synchronous: map[string]string{syncFull: "FULL", syncRelaxed: "NORMAL"}[sync],
+			fdatasync:   call == "fdatasync",
+		}, nil
 	}
 	return nil, fmt.Errorf("unknown engine %q", name)
 }
+
+// Workloads of the table's cells.
+const (
+	workloadTransfer = "transfer" // transfers between two random accounts
+	workloadInsert   = "insert"   // small jobs inserted into one namespace / table
+	workloadRead     = "read"     // point reads of one random account (the others transfer)
+)
 
 // workerConfig is what the parent hands a worker, as JSON in benchConfigEnv.
 type workerConfig struct {
@@ -70,9 +113,11 @@ type workerConfig struct {
 	N      int // transfers this worker runs (role transfer)
 
 	// Role cell only.
-	Clients int           // concurrent clients in this worker
-	Cell    time.Duration // how long the clients start new transfers
-	Out     string        // file the worker writes its latencies to (little-endian int64 ns)
+	Workload string        // workloadTransfer, workloadInsert or workloadRead
+	Proc     int           // this worker's index among the cell's processes
+	Clients  int           // concurrent clients in this worker
+	Cell     time.Duration // how long the clients start new operations
+	Out      string        // file the worker writes its latencies to (little-endian int64 ns)
 }
 
 // BenchmarkTransfer runs the transfer workload on txtdb and SQLite with P worker processes that
@@ -167,7 +212,7 @@ func transferRole(cfg workerConfig, in *bufio.Reader, out io.Writer) (err error)
 	if err != nil {
 		return err
 	}
-	st, err := eng.open(ctx, cfg.Dir)
+	st, err := eng.open(ctx, cfg.Dir, workloadTransfer)
 	if err != nil {
 		return fmt.Errorf("open: %w", err)
 	}

@@ -287,6 +287,7 @@ type childConfig struct {
 	NoSync       bool
 	Packed       bool // several objects per page (the default layout) instead of one per page
 	Pages        int  // spreader: pages of "g"
+	Own          int  // handoff: writes pages 2*Own+1 and 2*Own+2 of "acct"
 	// CheckpointEvery is passed to Open.
 	CheckpointEvery time.Duration
 }

@@ -44,6 +44,9 @@ func runRole(role string) int {
 	case "rmw":
 		in := bufio.NewReader(os.Stdin)
 		return rmwRole(db, cc.N, func() string { l, _ := in.ReadString('\n'); return l })
+	case "handoff":
+		in := bufio.NewReader(os.Stdin)
+		return handoffRole(db, cc.Own, cc.N, func() string { l, _ := in.ReadString('\n'); return l })
 	case "bumper":
 		// N increments of the pair in "c"; "ack <value> <tsn>" after each acknowledged commit.
 		attempts := 0
