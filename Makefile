@@ -9,15 +9,17 @@ LIGHT_PKGS  := $(filter-out $(HEAVY_PKGS),$(PKGS))
 FUZZTIME    ?= 20s
 
 # bench: how long each engine runs per cell (a time.ParseDuration string; 48 cells by default),
-# and which workloads get rows (comma-separated; empty: transfer,insert,read). The other knobs
-# (TXTDB_BENCH_MODES, _PROCS, _CLIENTS, _PERF, _SQLITE_SYNC) pass through the environment.
+# and which workloads get rows (comma-separated; empty: transfer,insert,read; bench-tables:
+# tables, that is table-insert-random,table-insert-increasing,table-get-key,table-get-unique,
+# table-range). The other knobs (TXTDB_BENCH_MODES, _PROCS, _CLIENTS, _FILL, _PERF,
+# _SQLITE_SYNC) pass through the environment.
 BENCH_CELL  ?= 3s
 BENCH_ROWS  ?=
 
 # The soak: every workload, many workers, a SIGKILL about every 150ms, at least 1,000 kills.
 SOAK_ARGS   ?=
 
-.PHONY: help fmt vet lint test e2e powerloss stress soak bench bench-go bench-peer fuzz
+.PHONY: help fmt vet lint test e2e powerloss stress soak bench bench-tables bench-go bench-peer fuzz
 
 help:
 	@echo "txtdb make targets:"
@@ -30,6 +32,7 @@ help:
 	@echo "  make stress  multi-process stress run with SIGKILLs (STRESS_ARGS=-duration 60s ...)"
 	@echo "  make soak    every workload, at least 1,000 SIGKILLs (SOAK_ARGS=...)"
 	@echo "  make bench   one txtdb/SQLite markdown table: transfer, insert and read rows, durable and relaxed (module bench/; BENCH_CELL=$(BENCH_CELL) per cell, BENCH_ROWS=transfer,insert,read)"
+	@echo "  make bench-tables  the same for the table layer: inserts (random and increasing keys), gets by key and unique index, ranges (34 cells)"
 	@echo "  make bench-go    the engine's go test -bench benchmarks, -benchmem (compare with benchstat)"
 	@echo "  make bench-peer  txtdb against SQLite as go test -bench sub-benchmarks, b.N transfers (module bench/)"
 	@echo "  make fuzz    every fuzz target for FUZZTIME each (default $(FUZZTIME))"
@@ -72,6 +75,12 @@ soak:
 # bench/ is a module of its own, so the SQLite driver never becomes a dependency of txtdb.
 bench:
 	cd bench && TXTDB_BENCH_TABLE=1 TXTDB_BENCH_CELL=$(BENCH_CELL) $(if $(BENCH_ROWS),TXTDB_BENCH_ROWS=$(BENCH_ROWS)) \
+	  $(GO) test -run '^TestTable$$' -count=1 -timeout 30m
+
+# The table layer (package table) beside a SQLite table with a unique index, in the same machinery
+# (bench/records_test.go). A target of its own: with its rows, make bench would run past 5 minutes.
+bench-tables:
+	cd bench && TXTDB_BENCH_TABLE=1 TXTDB_BENCH_CELL=$(BENCH_CELL) TXTDB_BENCH_ROWS=$(or $(BENCH_ROWS),tables) \
 	  $(GO) test -run '^TestTable$$' -count=1 -timeout 30m
 
 # The engine's own benchmarks (hot paths: begin, read, commit, log append, lock hand-off).

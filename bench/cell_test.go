@@ -140,6 +140,9 @@ func cellRole(cfg workerConfig, in *bufio.Reader, out io.Writer) (err error) {
 // cellOp returns one operation of cfg's workload: client c's op-th (0-based) on st. It returns
 // the attempts the operation took.
 func cellOp(cfg workerConfig) (func(ctx context.Context, st store, rng *rand.Rand, c, op int) (int, error), error) {
+	if isTableWorkload(cfg.Workload) {
+		return tableOp(cfg)
+	}
 	switch cfg.Workload {
 	case workloadTransfer:
 		return func(ctx context.Context, st store, rng *rand.Rand, _, _ int) (int, error) {

@@ -66,6 +66,25 @@
 // TXTDB_BENCH_PROCS and TXTDB_BENCH_CLIENTS (comma-separated; they replace every workload's
 // defaults, and a read row always has 1 client per process) pick other cells.
 //
+// # The table workloads
+//
+// `make bench-tables` (TXTDB_BENCH_ROWS=tables) runs the same machinery on a table: records with
+// an int64 primary key, an e-mail address under a unique index and a short note (txtdb: package
+// table, table.New and table.Unique; SQLite: id INTEGER PRIMARY KEY and CREATE UNIQUE INDEX on
+// email). Every cell starts from a copy of a table pre-filled with TXTDB_BENCH_FILL (10,000)
+// records. Its rows, each durable and relaxed, P = 1 and 4, one client per process:
+// table-insert-random and table-insert-increasing insert one record per transaction (txtdb:
+// table.Insert in DB.Update; SQLite: BEGIN IMMEDIATE, INSERT, COMMIT), with keys spread over the
+// key space or sequence numbers interleaved between the processes (all at the right end);
+// table-get-key, table-get-unique and table-range run one reader process (a read-only
+// transaction per get, or per range scan of 1,000 records in key order) beside P-1 processes
+// inserting random keys; a reader alone is one row, not one per mode. Every key is a function of
+// who wrote it (the pre-filled record's number, or the process, client and sequence number), so
+// the check after a cell knows which records must be there: every pre-filled and acknowledged
+// record exactly once and right, no other, and the engine's own check of the table and its index
+// (table.Check; PRAGMA integrity_check and the count through the index). Every read checks the
+// rows it got. The retry rate is txtdb's Update calls per acknowledged insert, minus one.
+//
 // The workload runs through this package's adapter rather than cmd/txtdb-worker: the same
 // transactions have to run on SQLite, which the root module must not depend on; the worker runs
 // one client per process; and it writes an invoke and a completion history line per operation

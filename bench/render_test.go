@@ -16,14 +16,40 @@ import (
 // runConditions is what the table says about how it was made.
 type runConditions struct {
 	cell                  time.Duration
+	fill                  int // records pre-filled for the table workloads
 	counting              syncCounting
 	machine               string // describeMachine
 	loadBefore, loadAfter string
 	took                  time.Duration
 }
 
-// renderTable formats rows as one markdown table and the conditions of the run under it.
+// renderTable formats rows as markdown tables, one for the accounts' workloads and one for the
+// table workloads (those present), and the conditions of the run under them.
 func renderTable(rows []tableRow, c runConditions) string {
+	var accts, recs []tableRow
+	for _, r := range rows {
+		if isTableWorkload(r.spec.workload) {
+			recs = append(recs, r)
+		} else {
+			accts = append(accts, r)
+		}
+	}
+	var sb strings.Builder
+	if len(accts) > 0 {
+		sb.WriteString(renderAccounts(accts, c))
+	}
+	if len(recs) > 0 {
+		sb.WriteString(renderRecords(recs, c))
+	}
+	if c.machine != "" {
+		fmt.Fprintf(&sb, "\n%s; load average %s before, %s after; run took %v.\n", c.machine, c.loadBefore, c.loadAfter, c.took.Round(time.Second))
+	}
+	return sb.String()
+}
+
+// renderAccounts formats the rows of the accounts' and jobs' workloads as one markdown table
+// with its notes.
+func renderAccounts(rows []tableRow, c runConditions) string {
 	var sb strings.Builder
 	sb.WriteString("\n| workload | mode | P | clients/proc | txtdb /s | SQLite /s | ratio " +
 		"| txtdb p50 / p99 / p99.9 / max (ms) | SQLite p50 / p99 / p99.9 / max (ms) | samples txtdb / SQLite " +
@@ -62,9 +88,6 @@ func renderTable(rows []tableRow, c runConditions) string {
 	sb.WriteString(". Both per acknowledged commit.\n")
 	sb.WriteString("- CPU µs/commit: CPU time of every thread of the cell's processes in the window (perf's task-clock), per acknowledged commit; not given for read rows, where the reader's and the writers' CPU mix.\n")
 	sb.WriteString("- check: accounts and total balance unchanged after the cell; after inserts also every acknowledged job present exactly once, and no other.\n")
-	if c.machine != "" {
-		fmt.Fprintf(&sb, "\n%s; load average %s before, %s after; run took %v.\n", c.machine, c.loadBefore, c.loadAfter, c.took.Round(time.Second))
-	}
 	return sb.String()
 }
 
@@ -102,7 +125,7 @@ func fairnessCell(spec cellSpec, r cellResult) string {
 		share = float64(lo) / float64(hi)
 	}
 	s := fmt.Sprintf("%s–%s (%.2f)", thousands(int64(lo)), thousands(int64(hi)), share)
-	if spec.workload == workloadRead {
+	if isReadCell(spec.workload) {
 		s += fmt.Sprintf("; %s/s", thousands(int64(r.commitRate()+0.5)))
 	}
 	return s
@@ -135,12 +158,12 @@ func checkCell(r cellResult) string {
 		return "ok"
 	}
 	var why []string
-	if r.accounts != benchAccounts || r.sum != benchAccounts*initialBalance {
+	if !r.table && (r.accounts != benchAccounts || r.sum != benchAccounts*initialBalance) {
 		why = append(why, fmt.Sprintf("%d accounts holding %d, want %d holding %d",
 			r.accounts, r.sum, benchAccounts, benchAccounts*initialBalance))
 	}
-	if r.jobsProblem != "" {
-		why = append(why, r.jobsProblem)
+	if r.problem != "" {
+		why = append(why, r.problem)
 	}
 	return "FAIL (" + strings.Join(why, "; ") + ")"
 }
@@ -209,6 +232,18 @@ func envDuration(tb testing.TB, name string, def time.Duration) time.Duration {
 	require.NoError(tb, err, "%s", name)
 	require.Positive(tb, d, "%s", name)
 	return d
+}
+
+func envInt(tb testing.TB, name string, def int) int {
+	tb.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	require.NoError(tb, err, "%s", name)
+	require.Positive(tb, n, "%s", name)
+	return n
 }
 
 func envInts(tb testing.TB, name string, def []int) []int {

@@ -71,7 +71,7 @@ func (sqliteEngine) setup(tb testing.TB, dir string) {
 	require.NoError(tb, tx.Commit())
 }
 
-func (e sqliteEngine) open(ctx context.Context, dir, _ string) (_ store, err error) {
+func (e sqliteEngine) open(ctx context.Context, dir, w string) (_ store, err error) {
 	// Process-wide; the workers are processes of their own.
 	if _, err := sqlite.Fdatasync(e.fdatasync); err != nil {
 		return nil, err
@@ -102,16 +102,24 @@ func (e sqliteEngine) open(ctx context.Context, dir, _ string) (_ store, err err
 		return nil, fmt.Errorf("journal_mode=%s synchronous=%d, want wal and %d", mode, sync, want)
 	}
 	s := &sqliteStore{db: db, conn: conn}
-	for _, p := range []struct {
+	type prep struct {
 		stmt **sql.Stmt
 		sql  string
-	}{
-		{&s.begin, "BEGIN IMMEDIATE"},
-		{&s.get, "SELECT balance FROM acct WHERE id = ?"},
-		{&s.set, "UPDATE acct SET balance = ? WHERE id = ?"},
-		{&s.commit, "COMMIT"},
-		{&s.add, "INSERT INTO jobs(proc, client, seq, body) VALUES(?, ?, ?, ?)"},
-	} {
+	}
+	stmts := []prep{{&s.begin, "BEGIN IMMEDIATE"}, {&s.commit, "COMMIT"}}
+	if isTableWorkload(w) { // a store set up by setupTable: the records table alone
+		stmts = append(stmts,
+			prep{&s.recAdd, "INSERT INTO " + recordsNS + "(id, email, note) VALUES(?, ?, ?)"},
+			prep{&s.recGet, sqliteRecordCols + " WHERE id = ?"},
+			prep{&s.recByEmail, sqliteRecordCols + " WHERE email = ?"},
+			prep{&s.recRange, sqliteRecordCols + " WHERE id >= ? AND id < ? ORDER BY id"})
+	} else {
+		stmts = append(stmts,
+			prep{&s.get, "SELECT balance FROM acct WHERE id = ?"},
+			prep{&s.set, "UPDATE acct SET balance = ? WHERE id = ?"},
+			prep{&s.add, "INSERT INTO jobs(proc, client, seq, body) VALUES(?, ?, ?, ?)"})
+	}
+	for _, p := range stmts {
 		if *p.stmt, err = conn.PrepareContext(ctx, p.sql); err != nil {
 			return nil, fmt.Errorf("prepare %q: %w", p.sql, err)
 		}
@@ -149,11 +157,14 @@ func (sqliteEngine) jobs(tb testing.TB, dir string) map[jobKey]int {
 
 func (sqliteEngine) sharesHandle() bool { return false }
 
-// sqliteStore is one worker's SQLite connection and its prepared statements.
+// sqliteStore is one worker's SQLite connection and its prepared statements: those of the
+// accounts and jobs, or those of the records table.
 type sqliteStore struct {
-	db                           *sql.DB
-	conn                         *sql.Conn
-	begin, get, set, commit, add *sql.Stmt
+	db                                   *sql.DB
+	conn                                 *sql.Conn
+	begin, commit                        *sql.Stmt
+	get, set, add                        *sql.Stmt // accounts and jobs
+	recAdd, recGet, recByEmail, recRange *sql.Stmt // records
 }
 
 // transfer retries the whole transaction when SQLite reports SQLITE_BUSY, which it does only once
@@ -221,7 +232,7 @@ func (s *sqliteStore) read(ctx context.Context, a int) (int64, error) {
 func (s *sqliteStore) syncs() int64 { return -1 }
 
 func (s *sqliteStore) Close() error {
-	for _, st := range []*sql.Stmt{s.begin, s.get, s.set, s.commit, s.add} {
+	for _, st := range []*sql.Stmt{s.begin, s.commit, s.get, s.set, s.add, s.recAdd, s.recGet, s.recByEmail, s.recRange} {
 		if st != nil {
 			_ = st.Close()
 		}

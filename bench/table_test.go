@@ -19,10 +19,11 @@ import (
 const (
 	tableEnv   = "TXTDB_BENCH_TABLE"   // set (to anything) to run TestTable
 	cellEnv    = "TXTDB_BENCH_CELL"    // length of one cell, a time.ParseDuration string (default 3s)
-	rowsEnv    = "TXTDB_BENCH_ROWS"    // comma-separated workloads (default transfer,insert,read)
+	rowsEnv    = "TXTDB_BENCH_ROWS"    // comma-separated workloads (default transfer,insert,read; "tables": every table workload)
 	modesEnv   = "TXTDB_BENCH_MODES"   // comma-separated modes (default durable,relaxed)
 	procsEnv   = "TXTDB_BENCH_PROCS"   // comma-separated process counts for every workload
-	clientsEnv = "TXTDB_BENCH_CLIENTS" // comma-separated clients per process (transfer, insert)
+	clientsEnv = "TXTDB_BENCH_CLIENTS" // comma-separated clients per process (transfer, inserts)
+	fillEnv    = "TXTDB_BENCH_FILL"    // records in the table before a table cell (default 10000)
 )
 
 // Modes, as the table and TXTDB_BENCH_MODES name them, and the sync level each means.
@@ -40,7 +41,8 @@ func modeName(level string) string {
 
 // cellSpec is one row's cell: what runs, at which sync level, in how many processes with how
 // many clients each. A read cell runs one reader process with one client and procs-1 writer
-// processes with one client each, doing transfers.
+// processes with one client each, doing transfers (workloadRead) or inserting records with
+// random keys (the table reads).
 type cellSpec struct {
 	workload       string
 	level          string // syncFull or syncRelaxed
@@ -60,20 +62,34 @@ func tableSpecs(tb testing.TB) []cellSpec {
 		workloadInsert:   {[]int{1, 4}, []int{1}},
 		workloadRead:     {[]int{2, 4}, []int{1}},
 	}
-	var specs []cellSpec
+	for _, w := range tableWorkloadList {
+		defaults[w] = struct{ procs, clients []int }{[]int{1, 4}, []int{1}}
+	}
+	var workloads []string
 	for _, w := range envWords(tb, rowsEnv, []string{workloadTransfer, workloadInsert, workloadRead}) {
+		if w == tableWorkloads {
+			workloads = append(workloads, tableWorkloadList...)
+			continue
+		}
+		workloads = append(workloads, w)
+	}
+	var specs []cellSpec
+	for _, w := range workloads {
 		d, ok := defaults[w]
 		require.True(tb, ok, "%s: unknown workload %q", rowsEnv, w)
 		procs := envInts(tb, procsEnv, d.procs)
 		clients := envInts(tb, clientsEnv, d.clients)
-		if w == workloadRead {
+		if isReadCell(w) {
 			clients = []int{1}
 		}
-		for _, m := range envWords(tb, modesEnv, []string{"durable", "relaxed"}) {
+		for mi, m := range envWords(tb, modesEnv, []string{"durable", "relaxed"}) {
 			level, ok := modes[m]
 			require.True(tb, ok, "%s: unknown mode %q", modesEnv, m)
 			for _, c := range clients {
 				for _, p := range procs {
+					if isTableRead(w) && p == 1 && mi > 0 {
+						continue // a reader alone commits nothing: the sync level changes nothing
+					}
 					specs = append(specs, cellSpec{workload: w, level: level, procs: p, clients: c})
 				}
 			}
@@ -81,6 +97,9 @@ func tableSpecs(tb testing.TB) []cellSpec {
 	}
 	return specs
 }
+
+// isReadCell reports whether w's cells measure one reader process beside procs-1 writers.
+func isReadCell(w string) bool { return w == workloadRead || isTableRead(w) }
 
 // cellResult is what one engine did in one cell.
 type cellResult struct {
@@ -97,8 +116,9 @@ type cellResult struct {
 	cpu         time.Duration // CPU time perf counted in the window, every process (valid when sysSyncs is)
 	sysReason   string        // why sysSyncs is -1
 
-	accounts, sum int64  // after the cell
-	jobsProblem   string // what is wrong with the jobs after an insert cell ("" if nothing)
+	table         bool   // a table workload's cell (no accounts)
+	accounts, sum int64  // after the cell (not a table cell)
+	problem       string // what is wrong with the jobs or the records after the cell ("" if nothing)
 }
 
 func (r cellResult) commits() int { return sumInts(r.perProc) }
@@ -121,9 +141,14 @@ func (r cellResult) commitRate() float64 {
 
 // ok reports whether the correctness check passed: every account is there, the total balance
 // is what it was before the cell, and after an insert cell every acknowledged job is there
-// exactly once and no other.
+// exactly once and no other; after a table cell, the pre-filled and the acknowledged records are
+// there exactly once and right, no other, and the engine's checks of the table and its index
+// find nothing wrong.
 func (r cellResult) ok() bool {
-	return r.ran && r.accounts == benchAccounts && r.sum == benchAccounts*initialBalance && r.jobsProblem == ""
+	if !r.ran || r.problem != "" {
+		return false
+	}
+	return r.table || (r.accounts == benchAccounts && r.sum == benchAccounts*initialBalance)
 }
 
 // tableRow is one row of the table: both engines on the same cell.
@@ -133,26 +158,30 @@ type tableRow struct {
 }
 
 // TestTable runs every row's cell for a fixed time on txtdb and on SQLite, back to back, and
-// prints one markdown table with the txtdb/SQLite ratio on every row. Everything in the table is
-// measured in this run. It fails if a correctness check fails, never on a figure.
+// prints one markdown table with the txtdb/SQLite ratio on every row (two tables when both the
+// accounts' and the records' workloads run). Everything in the table is measured in this run.
+// It fails if a correctness check fails, never on a figure.
 //
-// Run it with `make bench`, or
+// Run it with `make bench` (`make bench-tables` for the table workloads), or
 //
 //	cd bench && TXTDB_BENCH_TABLE=1 go test -run '^TestTable$' -count=1 -timeout 30m
 //
-// with TXTDB_BENCH_CELL, TXTDB_BENCH_ROWS, TXTDB_BENCH_MODES, TXTDB_BENCH_PROCS and
-// TXTDB_BENCH_CLIENTS to change the cells.
+// with TXTDB_BENCH_CELL, TXTDB_BENCH_ROWS, TXTDB_BENCH_MODES, TXTDB_BENCH_PROCS,
+// TXTDB_BENCH_CLIENTS and TXTDB_BENCH_FILL to change the cells.
 func TestTable(t *testing.T) {
 	if os.Getenv(tableEnv) == "" {
 		t.Skipf("set %s=1 (make bench) to run the txtdb/SQLite table", tableEnv)
 	}
-	cell := envDuration(t, cellEnv, 3*time.Second)
+	rc := runConfig{
+		cell:     envDuration(t, cellEnv, 3*time.Second),
+		counting: probeSyncCounting(),
+		fill:     envInt(t, fillEnv, defaultFill),
+	}
 	specs := tableSpecs(t)
-	counting := probeSyncCounting()
-	cond := runConditions{cell: cell, counting: counting, machine: describeMachine(t.TempDir())}
+	cond := runConditions{cell: rc.cell, fill: rc.fill, counting: rc.counting, machine: describeMachine(t.TempDir())}
 	cond.loadBefore = loadAvg()
 	began := time.Now()
-	rows := runRows(t, specs, cell, counting)
+	rows := runRows(t, specs, rc)
 	cond.loadAfter, cond.took = loadAvg(), time.Since(began)
 	fmt.Print(renderTable(rows, cond))
 }
@@ -164,9 +193,15 @@ func TestCells(t *testing.T) {
 		{workload: workloadTransfer, level: syncRelaxed, procs: 2, clients: 2},
 		{workload: workloadInsert, level: syncFull, procs: 2, clients: 2},
 		{workload: workloadRead, level: syncRelaxed, procs: 2, clients: 1},
+		{workload: workloadTableInsertRandom, level: syncRelaxed, procs: 2, clients: 2},
+		{workload: workloadTableInsertIncreasing, level: syncFull, procs: 2, clients: 2},
+		{workload: workloadTableGetKey, level: syncRelaxed, procs: 2, clients: 1},
+		{workload: workloadTableGetUnique, level: syncRelaxed, procs: 2, clients: 1},
+		{workload: workloadTableRange, level: syncRelaxed, procs: 2, clients: 1},
 	}
 	counting := probeSyncCounting()
-	rows := runRows(t, specs, 300*time.Millisecond, counting)
+	rc := runConfig{cell: 300 * time.Millisecond, counting: counting, fill: 1500}
+	rows := runRows(t, specs, rc)
 	for _, r := range rows {
 		for _, res := range []cellResult{r.txtdb, r.sqlite} {
 			require.True(t, res.ok(), "%v: %s", r.spec, checkCell(res))
@@ -178,25 +213,45 @@ func TestCells(t *testing.T) {
 			require.Positive(t, r.sqlite.sysSyncs, "%v: perf counted no SQLite syncs", r.spec)
 		}
 	}
-	t.Log(renderTable(rows, runConditions{cell: 300 * time.Millisecond, counting: counting}))
+	t.Log(renderTable(rows, runConditions{cell: rc.cell, fill: rc.fill, counting: counting}))
+}
+
+// runConfig is what every cell of a run shares.
+type runConfig struct {
+	cell     time.Duration // how long a cell runs
+	counting syncCounting
+	fill     int // records pre-filled for the table workloads
 }
 
 // runRows runs each spec on txtdb, then on SQLite, as subtests.
-func runRows(t *testing.T, specs []cellSpec, cell time.Duration, counting syncCounting) []tableRow {
-	templates := map[string]string{} // engine -> a closed store fresh from setup, copied for each cell
+func runRows(t *testing.T, specs []cellSpec, rc runConfig) []tableRow {
+	// engine and "accounts" or "records" -> a closed store fresh from setup or setupTable,
+	// copied for each cell
+	templates := map[string]string{}
 	var rows []tableRow
 	for _, spec := range specs {
 		row := tableRow{spec: spec}
 		for _, eng := range []string{"txtdb", "sqlite"} {
-			if templates[eng] == "" {
+			kind := "accounts"
+			if isTableWorkload(spec.workload) {
+				kind = "records"
+			}
+			tmpl := eng + "/" + kind
+			if templates[tmpl] == "" {
 				e, err := newEngine(eng, syncFull)
 				require.NoError(t, err)
-				templates[eng] = t.TempDir()
-				e.setup(t, templates[eng])
+				templates[tmpl] = t.TempDir()
+				began := time.Now()
+				if kind == "records" {
+					e.setupTable(t, templates[tmpl], rc.fill)
+				} else {
+					e.setup(t, templates[tmpl])
+				}
+				fmt.Fprintf(os.Stderr, "%s: %s set up in %v\n", eng, kind, time.Since(began).Round(time.Millisecond))
 			}
 			var r cellResult
 			name := fmt.Sprintf("engine=%s/%v", eng, spec)
-			t.Run(name, func(t *testing.T) { r = runCell(t, eng, spec, cell, counting, templates[eng]) })
+			t.Run(name, func(t *testing.T) { r = runCell(t, eng, spec, rc, templates[tmpl]) })
 			if eng == "txtdb" {
 				row.txtdb = r
 			} else {
@@ -219,7 +274,7 @@ type workerDone struct {
 
 // runCell runs one engine for one cell in a fresh store, a copy of template (a closed store as
 // setup left it), and returns what it measured.
-func runCell(t *testing.T, engName string, spec cellSpec, cell time.Duration, counting syncCounting, template string) cellResult {
+func runCell(t *testing.T, engName string, spec cellSpec, rc runConfig, template string) cellResult {
 	eng, err := newEngine(engName, spec.level)
 	require.NoError(t, err)
 	dir := filepath.Join(t.TempDir(), "store")
@@ -230,15 +285,18 @@ func runCell(t *testing.T, engName string, spec cellSpec, cell time.Duration, co
 	pids := make([]int, spec.procs)
 	for i := range workers {
 		wl, clients := spec.workload, spec.clients
-		if spec.workload == workloadRead {
+		if isReadCell(spec.workload) {
 			clients = 1
 			if i > 0 {
 				wl = workloadTransfer
+				if isTableRead(spec.workload) {
+					wl = workloadTableInsertRandom
+				}
 			}
 		}
 		workers[i] = startWorker(t, "cell", workerConfig{
 			Engine: engName, Sync: spec.level, Dir: dir,
-			Workload: wl, Proc: i, Clients: clients, Cell: cell,
+			Workload: wl, Proc: i, Procs: spec.procs, Clients: clients, Cell: rc.cell, Fill: rc.fill,
 			Out: filepath.Join(outs, fmt.Sprintf("lat.%d", i)),
 		})
 		pids[i] = workers[i].cmd.Process.Pid
@@ -246,10 +304,10 @@ func runCell(t *testing.T, engName string, spec cellSpec, cell time.Duration, co
 	for _, w := range workers {
 		w.expect(t, "ready")
 	}
-	r := cellResult{sysSyncs: -1, sysReason: counting.reason}
+	r := cellResult{sysSyncs: -1, sysReason: rc.counting.reason, table: isTableWorkload(spec.workload)}
 	var sc *syncCount
-	if counting.perf != "" {
-		sc, err = startSyncCount(counting.perf, pids, outs)
+	if rc.counting.perf != "" {
+		sc, err = startSyncCount(rc.counting.perf, pids, outs)
 		require.NoError(t, err)
 		t.Cleanup(sc.kill)
 		require.NoError(t, sc.command("enable"))
@@ -294,29 +352,41 @@ func runCell(t *testing.T, engName string, spec cellSpec, cell time.Duration, co
 		require.Len(t, lats, d.ops, "worker %d: one latency per operation", i)
 		require.Equal(t, d.ops, sumInts(d.acks), "worker %d: operations of its clients", i)
 		acks[i] = d.acks
+		if isReadCell(spec.workload) && i == 0 {
+			acks[i] = make([]int, len(d.acks)) // reads, not inserts
+		}
 		switch {
 		case d.syncs < 0 || r.engineSyncs < 0:
 			r.engineSyncs = -1
 		default:
 			r.engineSyncs += d.syncs
 		}
-		if spec.workload == workloadRead && i == 0 {
+		if isReadCell(spec.workload) && i == 0 {
 			r.lats, r.elapsed = lats, d.elapsed
 			continue
 		}
 		r.perProc = append(r.perProc, d.ops)
 		r.attempts += d.attempts
 		r.commitElapsed = max(r.commitElapsed, d.elapsed)
-		if spec.workload != workloadRead {
+		if !isReadCell(spec.workload) {
 			r.lats = append(r.lats, lats...)
 			r.elapsed = max(r.elapsed, d.elapsed)
 		}
 	}
 	slices.Sort(r.lats)
 	r.ran = true
-	r.accounts, r.sum = eng.total(t, dir)
-	if spec.workload == workloadInsert {
-		r.jobsProblem = checkJobs(eng.jobs(t, dir), acks)
+	switch {
+	case r.table:
+		seen, bad, problem := eng.records(t, dir)
+		r.problem = checkRecords(seen, bad, rc.fill, insertedKeys(spec.workload, acks))
+		if problem != "" {
+			r.problem = strings.Join(slices.DeleteFunc([]string{problem, r.problem}, func(s string) bool { return s == "" }), "; ")
+		}
+	default:
+		r.accounts, r.sum = eng.total(t, dir)
+		if spec.workload == workloadInsert {
+			r.problem = checkJobs(eng.jobs(t, dir), acks)
+		}
 	}
 	if !r.ok() {
 		t.Errorf("after the cell: %s", checkCell(r))

@@ -32,12 +32,20 @@ type engine interface {
 	// empty job namespace (txtdb) or table (SQLite).
 	setup(tb testing.TB, dir string)
 	// open opens this process's handle on the store in dir for workload w (workloadTransfer,
-	// workloadInsert or workloadRead).
+	// workloadInsert or workloadRead on a store setup made; a table workload on one setupTable
+	// made).
 	open(ctx context.Context, dir, w string) (store, error)
 	// total returns how many accounts the store in dir holds and their summed balance.
 	total(tb testing.TB, dir string) (accounts, sum int64)
 	// jobs returns how many times each job is in the store in dir.
 	jobs(tb testing.TB, dir string) map[jobKey]int
+	// setupTable creates a store in dir holding the records table with fill pre-filled
+	// records (fillKey(0) to fillKey(fill-1)) and nothing else.
+	setupTable(tb testing.TB, dir string, fill int)
+	// records returns how many times each key is in the records table of the store in dir,
+	// what is wrong with the records that are there, and what the engine's own checks find
+	// wrong with the table and its index ("" if nothing).
+	records(tb testing.TB, dir string) (seen map[int64]int, bad []string, problem string)
 	// sharesHandle reports whether the clients of one process share one store (txtdb: a DB is
 	// safe for concurrent use, and in-process commit groups need the clients to share it) or
 	// each opens its own (SQLite: one connection per client).
@@ -54,6 +62,14 @@ type store interface {
 	// read returns the balance of account a in a read-only transaction (txtdb: View and
 	// ReadPage; SQLite: an autocommit SELECT by primary key).
 	read(ctx context.Context, a int) (int64, error)
+	// insertRecord inserts r into the records table in one transaction and returns how many
+	// attempts it took.
+	insertRecord(ctx context.Context, r record) (attempts int, err error)
+	// getRecord, getRecordByEmail and rangeRecords read the records table in one read-only
+	// transaction each: by primary key, by the unique index, and the keys [lo, hi) in order.
+	getRecord(ctx context.Context, id int64) (record, error)
+	getRecordByEmail(ctx context.Context, email string) (record, error)
+	rangeRecords(ctx context.Context, lo, hi int64) ([]record, error)
 	// syncs returns the log fsyncs the engine itself counted so far in this process (txtdb:
 	// Stats.Fsyncs), or -1 if it counts none (SQLite). Not for a hot loop.
 	syncs() int64
@@ -113,8 +129,10 @@ type workerConfig struct {
 	N      int // transfers this worker runs (role transfer)
 
 	// Role cell only.
-	Workload string        // workloadTransfer, workloadInsert or workloadRead
+	Workload string        // workloadTransfer, workloadInsert, workloadRead or a table workload
 	Proc     int           // this worker's index among the cell's processes
+	Procs    int           // the cell's processes
+	Fill     int           // table workloads: the records pre-filled
 	Clients  int           // concurrent clients in this worker
 	Cell     time.Duration // how long the clients start new operations
 	Out      string        // file the worker writes its latencies to (little-endian int64 ns)
