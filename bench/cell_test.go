@@ -9,6 +9,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -80,6 +82,10 @@ func cellRole(cfg workerConfig, in *bufio.Reader, out io.Writer) (err error) {
 		return err
 	}
 
+	stopProfile, err := startCellProfile(cfg)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	deadline := start.Add(cfg.Cell)
 	lats := make([][]time.Duration, cfg.Clients)
@@ -106,7 +112,7 @@ func cellRole(cfg workerConfig, in *bufio.Reader, out io.Writer) (err error) {
 		})
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := errors.Join(append(errs, stopProfile())...); err != nil {
 		return err
 	}
 	syncsAfter := syncs()
@@ -135,6 +141,32 @@ func cellRole(cfg workerConfig, in *bufio.Reader, out io.Writer) (err error) {
 		return err
 	}
 	return expectCommand(in, "exit")
+}
+
+// profileEnv names a folder: every cell worker writes a CPU profile of its measured window there,
+// named after the engine, the workload, the sync level, the cell's processes and its own number.
+const profileEnv = "TXTDB_BENCH_CPUPROFILE"
+
+// startCellProfile starts the CPU profile TXTDB_BENCH_CPUPROFILE asks for and returns what stops
+// it (a no-op when it is unset).
+func startCellProfile(cfg workerConfig) (stop func() error, err error) {
+	dir := os.Getenv(profileEnv)
+	if dir == "" {
+		return func() error { return nil }, nil
+	}
+	name := fmt.Sprintf("%s-%s-%s-P%d-%d.prof", cfg.Engine, cfg.Workload, cfg.Sync, cfg.Procs, cfg.Proc)
+	f, err := os.Create(filepath.Join(dir, name))
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }
 
 // cellOp returns one operation of cfg's workload: client c's op-th (0-based) on st. It returns

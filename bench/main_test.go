@@ -51,6 +51,12 @@ func runRole(role string) int {
 			return 3
 		}
 		return 0
+	case "scale":
+		if err := scaleRole(cfg, os.Stdout); err != nil {
+			fmt.Println("error", err)
+			return 3
+		}
+		return 0
 	default:
 		fmt.Println("error", "unknown role", role)
 		return 2
