@@ -15,8 +15,9 @@ import (
 // the same address and length. A page grown by appends shares its older objects (the store
 // builds the new version from the old one's), so only the appended entries are decoded.
 type nodeCache struct {
-	mu sync.Mutex
-	m  map[cacheKey]*cached
+	mu    sync.Mutex
+	m     map[cacheKey]*cached
+	bytes int // the text bytes of the cached nodes' pages
 }
 
 type cacheKey struct {
@@ -28,7 +29,12 @@ type cached struct {
 	n    *node
 }
 
-const nodeCacheMax = 8192
+// nodeCacheBytes bounds the cache by the text of the pages it holds decoded (the decoded form
+// takes a few times more); nodeCacheMax bounds the number of entries.
+const (
+	nodeCacheBytes = 16 << 20
+	nodeCacheMax   = 8192
+)
 
 var nodes = &nodeCache{m: map[cacheKey]*cached{}}
 
@@ -56,15 +62,21 @@ func (c *nodeCache) get(ns, id string, objs []pages.Object) (*node, int) {
 func (c *nodeCache) put(ns, id string, objs []pages.Object, n *node) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.m) >= nodeCacheMax {
-		for k := range c.m { // drop an arbitrary half
+	k := cacheKey{ns, id}
+	if old := c.m[k]; old != nil {
+		c.bytes -= old.n.size
+	}
+	if len(c.m) >= nodeCacheMax || c.bytes+n.size > nodeCacheBytes {
+		for k, e := range c.m { // drop an arbitrary half
 			delete(c.m, k)
-			if len(c.m) < nodeCacheMax/2 {
+			c.bytes -= e.n.size
+			if len(c.m) < nodeCacheMax/2 && c.bytes < nodeCacheBytes/2 {
 				break
 			}
 		}
 	}
-	c.m[cacheKey{ns, id}] = &cached{objs: slices.Clone(objs), n: n}
+	c.m[k] = &cached{objs: slices.Clone(objs), n: n}
+	c.bytes += n.size
 }
 
 // fold applies leaf entries appended after the cached ones to a copy of n.

@@ -332,8 +332,11 @@ func (t *tree) split(tx *txtdb.Tx, id string, path []string) error {
 		return tx.UpdatePage(t.ns, id, n.leafObjs(n.hdr, n.ents)...)
 	}
 	m := cut(n.ents, func(e ent) int { return objSize(e.obj) }, live)
-	if n.hdr.Hi == "" && n.last == n.ents[len(n.ents)-1].enc {
-		m = max(m, len(n.ents)*9/10, 1)
+	if n.last == n.ents[len(n.ents)-1].enc {
+		// The newest entry is the leaf's last key: keys arrive in order here (time stamps,
+		// sequence numbers, one value's rows in a secondary index), and the lower part will
+		// get no more of them.
+		m = min(max(m, len(n.ents)*9/10, 1), len(n.ents)-1)
 	}
 	sep := n.ents[m].enc
 	upper := header{Node: "leaf", Lo: sep, Hi: n.hdr.Hi, Next: n.hdr.Next}
