@@ -27,9 +27,11 @@ var isolations = []Isolation{Serializable, Snapshot}
 
 // keyedStore creates a store in dir with namespace "t" holding two pages made by NewPage:
 // page000001 with one row {"a", 0} and page000002 with one row {"x", 0}.
-func keyedStore(t *testing.T, dir string) {
+func keyedStore(t *testing.T, dir string) { keyedStoreOf(t, dir, pages.JSON) }
+
+func keyedStoreOf(t *testing.T, dir string, f pages.Format) {
 	t.Helper()
-	db := mustOpen(t, dir, Config{})
+	db := mustOpen(t, dir, Config{Format: f})
 	_, _, err := update(context.Background(), db, func(tx *Tx) error {
 		if err := tx.CreateNamespace("t"); err != nil {
 			return err
@@ -324,7 +326,7 @@ func TestKeyedAppendsInOneTransaction(t *testing.T) {
 	require.NoError(t, tx.AppendPage("t", "page000002", "k", row{"k", 1}))
 	require.NoError(t, tx.Commit())
 
-	ops := pageOps(t, dir, "t")
+	ops := pageOps(t, dir, "t", pages.JSON)
 	last := ops[len(ops)-3:]
 	require.Equal(t, wal.OpAppend, last[0].Kind)
 	require.Equal(t, []string{"k1", "k2"}, last[0].Keys)
@@ -384,8 +386,9 @@ func TestNewPageNumbering(t *testing.T) {
 	require.Equal(t, []row{}, rows(t, db, "n", "page000005"))
 }
 
-// pageOps returns the page ops of namespace ns (by name) in the store's log, in log order.
-func pageOps(t *testing.T, dir, ns string) []wal.Op {
+// pageOps returns the page ops of namespace ns (by name) in the store's log (of format f), in log
+// order.
+func pageOps(t *testing.T, dir, ns string, format pages.Format) []wal.Op {
 	t.Helper()
 	logDir := filepath.Join(dir, pages.MetaDir, logDirName)
 	names, err := os.ReadDir(logDir)
@@ -403,7 +406,7 @@ func pageOps(t *testing.T, dir, ns string) []wal.Op {
 		data, err := wal.ReadRange(f, from.Off, -1)
 		require.NoError(t, f.Close())
 		require.NoError(t, err)
-		recs, bad := wal.ScanRecords(pages.JSON, data, from)
+		recs, bad := wal.ScanRecords(format, data, from)
 		require.NoError(t, bad)
 		for _, s := range recs {
 			for _, o := range s.Rec.Ops {
@@ -422,11 +425,18 @@ func pageOps(t *testing.T, dir, ns string) []wal.Op {
 // appends in the log is longer than maxAppends; the concurrent appenders do not conflict. Every
 // version reads back right: through a third handle whose tiny cache makes every read load from
 // the log (before and after a checkpoint, and after the writers closed), and the last one
-// through fresh handles after a reopen and after a checkpoint.
+// through fresh handles after a reopen and after a checkpoint. In a JSON and in a YAML store (whose
+// log holds objects as JSON strings).
 func TestKeyedAppendChainBound(t *testing.T) {
+	for _, f := range []pages.Format{pages.JSON, pages.YAML} {
+		t.Run(f.String(), func(t *testing.T) { testKeyedAppendChainBound(t, f) })
+	}
+}
+
+func testKeyedAppendChainBound(t *testing.T, f pages.Format) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	keyedStore(t, dir)
+	keyedStoreOf(t, dir, f)
 	writers := []*DB{mustOpen(t, dir, Config{}), mustOpen(t, dir, Config{})}
 	reader := mustOpen(t, dir, Config{CacheSize: 1})
 	want := []row{{"a", 0}}
@@ -481,7 +491,7 @@ func TestKeyedAppendChainBound(t *testing.T) {
 
 	// The log: one put (NewPage), then keyed appends, every run at most maxAppends long, broken
 	// by puts that carry the key of the append they write whole.
-	ops := pageOps(t, dir, "t")
+	ops := pageOps(t, dir, "t", f)
 	var run, wholes int
 	for _, o := range ops {
 		if o.Page != "page000001" {
