@@ -472,8 +472,8 @@ func TestClosedHandle(t *testing.T) {
 	assert.Equal(t, 1, committedN(t, other, "ns", id), "the closed handle's open transaction must not have committed")
 }
 
-// A store of another layout version (here the old version 3 in txtdb.json, before keyed changes) is refused with
-// ErrVersion, the root package's re-export, and left as it was.
+// A store of another layout version (here version 3, before keyed changes, in txtdb.json) is
+// refused with ErrVersion, the root package's re-export, and left as it was.
 func TestOtherLayoutVersion(t *testing.T) {
 	dir := t.TempDir()
 	db, err := Open(dir, nil)
