@@ -47,8 +47,8 @@ func (tx *Tx) ReadPage(ns, pageID string) ([]Object, error) { return tx.t.ReadPa
 // created and filled by NewPage alone is "page000001".
 func (tx *Tx) NewPage(ns string, objs ...any) (string, error) { return tx.t.NewPage(ns, objs...) }
 
-// AppendPage adds objs (possibly none) under key at the end of a page, without reading it: they
-// land at the end of the page as it is when the transaction commits. It is a keyed change: under
+// AppendPage adds objs (possibly none) under key at the end of a page, without depending on its
+// contents: they land at the end of the page as it is when the transaction commits. It is a keyed change: under
 // either isolation level the commit fails with ErrConflict only if, after the snapshot, the page
 // was deleted, or changed other than by a keyed append (UpdatePage, DeletePage, Insert), or got a
 // keyed append under the same key (ConflictError.Key names it). Keyed appends under different keys

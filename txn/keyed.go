@@ -51,8 +51,8 @@ func checkKey(key string) error {
 	return nil
 }
 
-// AppendPage adds objs (possibly none) at the end of a page under key, without reading it: they
-// go at the end of the page as it is when this transaction commits. It is a keyed change: under
+// AppendPage adds objs (possibly none) at the end of a page under key, without depending on its
+// contents: they go at the end of the page as it is when this transaction commits. It is a keyed change: under
 // both isolation levels the commit conflicts only if, after the snapshot, the page was deleted, or
 // changed by a change that is not keyed (UpdatePage, DeletePage, Insert), or received a keyed
 // append under the same key. Keyed appends under different keys to one page never conflict; they
@@ -94,13 +94,20 @@ func (tx *Tx) AppendPage(ns, pageID, key string, objs ...any) error {
 		return nil
 	}
 	tx.idx.mu.RLock()
-	_, ok := tx.idx.get(inc, n, tx.snap)
+	v, ok := tx.idx.get(inc, n, tx.snap)
 	tx.idx.mu.RUnlock()
 	if !ok {
 		tx.noteRead(k, ns, false, "")
 		return notFound(ns, n)
 	}
-	tx.putWrite(k, &pageWrite{ns: ns, objs: encoded, keyed: true, keys: []string{key}})
+	// The snapshot's contents, for this transaction's own view of the page only: they are no
+	// dependency and do not go to the log.
+	cur, err := tx.db.contents(tx.idx, inc, n, v)
+	if err != nil {
+		return fmt.Errorf("txtdb: append to %s/%s: %w", ns, pageID, err)
+	}
+	tx.putWrite(k, &pageWrite{ns: ns, objs: append(slices.Clip(cur), encoded...), keyed: true,
+		keys: []string{key}, base: len(cur)})
 	return nil
 }
 

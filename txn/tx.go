@@ -33,10 +33,13 @@ type pageWrite struct {
 	fresh   bool // a page number nobody committed before this transaction
 	// appends: objs[base:] were appended to the committed version read (objs[:base]) by inserts;
 	// the log then carries only them. Validation guarantees that version is still the latest.
+	// (base also serves keyed, below.)
 	appends bool
 	base    int
-	// keyed: a keyed append (AppendPage) to a page this transaction did not otherwise write. objs
-	// holds only the appended objects; they go at the end of the page as it is at commit.
+	// keyed: a keyed append (AppendPage) to a page this transaction did not otherwise write.
+	// objs is the page as this transaction sees it (the snapshot's contents, objs[:base], then
+	// the appended objects); the log carries only objs[base:], which go at the end of the page as
+	// it is at commit.
 	keyed bool
 	keys  []string
 }
@@ -302,16 +305,15 @@ func (tx *Tx) read(ns, inc string, n uint64) ([]pages.Object, error) {
 // with a key, of what a change under that key could alter (ReadPageKey).
 func (tx *Tx) readAs(ns, inc string, n uint64, key string) ([]pages.Object, error) {
 	k := pageKey{inc, n}
-	var mine *pageWrite // a keyed append of this transaction: objects to add to the snapshot's
 	if tx.writable {
 		if w := tx.ws.writes[k]; w != nil {
 			if w.deleted {
 				return nil, notFound(ns, n)
 			}
-			if !w.keyed {
-				return slices.Clone(w.objs), nil
+			if w.keyed { // the snapshot's contents are read (the page existed: AppendPage checked)
+				tx.noteRead(k, ns, true, key)
 			}
-			mine = w
+			return slices.Clone(w.objs), nil
 		}
 	}
 	tx.idx.mu.RLock()
@@ -326,9 +328,6 @@ func (tx *Tx) readAs(ns, inc string, n uint64, key string) ([]pages.Object, erro
 	objs, err := tx.db.contents(tx.idx, inc, n, v)
 	if err != nil {
 		return nil, fmt.Errorf("txtdb: read %s/%s: %w", ns, pages.PageID(n), tx.db.tooOld(tx.idx, tx.snap, err))
-	}
-	if mine != nil {
-		return slices.Concat(objs, mine.objs), nil
 	}
 	return slices.Clone(objs), nil
 }
@@ -613,7 +612,7 @@ func (tx *Tx) prepare() ([]op, []byte, []int, error) {
 		var keys []string
 		switch {
 		case w.keyed:
-			kind, keys = opAppend, slices.Clone(w.keys)
+			kind, objs, keys = opAppend, w.objs[w.base:], slices.Clone(w.keys)
 		case w.appends:
 			kind, objs = opAppend, w.objs[w.base:]
 		}
