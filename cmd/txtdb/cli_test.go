@@ -158,7 +158,7 @@ func TestUsage(t *testing.T) {
 	require.Equal(t, 2, code)
 	code, _, errOut = runCLI("help")
 	require.Equal(t, 0, code)
-	for _, c := range []string{"txtdb stress", "txtdb check DIR", "txtdb stats [-json] DIR", "txtdb ls DIR", "txtdb cat DIR NS"} {
+	for _, c := range []string{"txtdb stress", "txtdb check DIR", "txtdb stats [-json] DIR", "txtdb ls DIR", "txtdb cat DIR NS", "txtdb table [-json] [-from KEY] [-to KEY] DIR [NAME]", "txtdb get DIR NAME KEY"} {
 		require.Contains(t, errOut, c)
 	}
 }

@@ -6,8 +6,10 @@
 //	txtdb cat DIR NS          print the pages of a namespace
 //	txtdb ls DIR              list the namespaces
 //	txtdb watch [-from TSN] [-values] DIR [NS...]   print one JSON line per commit, as they happen
+//	txtdb table [-json] [-from KEY] [-to KEY] DIR [NAME]   list a table's rows in key order, or the tables
+//	txtdb get DIR NAME KEY    print one row of a table
 //
-// check, stats, cat, ls and watch never write to the store: they open it read-only.
+// check, stats, cat, ls, watch, table and get never write to the store: they open it read-only.
 package main
 
 import (
@@ -46,6 +48,10 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		err = cat(args[1:], stdout)
 	case "watch":
 		err = watchSignals(args[1:], stdout)
+	case "table":
+		err = tableCmd(args[1:], stdout)
+	case "get":
+		err = get(args[1:], stdout)
 	case "-h", "--help", "help":
 		usage(stderr)
 		return 0
@@ -68,8 +74,9 @@ func usage(w io.Writer) {
         the module's source unless -worker names one) run the workloads on one store, one is
         SIGKILLed and restarted about every -kill; the report gives every checker's verdict,
         commits, conflicts, latency, fairness and kills; exit 1 if any check fails
-  txtdb check DIR       verify the store in DIR without changing it: prints one line per
-                        problem and exits 1, or prints "ok"; exits 2 if it cannot check
+  txtdb check DIR       verify the store in DIR and its tables (every index against its rows)
+                        without changing it: prints one line per problem and exits 1, or
+                        prints "ok"; exits 2 if it cannot check
   txtdb stats [-json] DIR
                         committed and checkpoint TSNs, lag, horizon, log and page file sizes,
                         live processes; -json prints every field of txtdb.Stats as JSON
@@ -79,7 +86,16 @@ func usage(w io.Writer) {
                         print one JSON line per commit (of any process) that touches NS or
                         below (all if none), as it happens, until interrupted; -from resumes
                         after TSN, -values prints the objects each change wrote
-check, stats, ls, cat and watch open the store read-only: they never write to it.
+  txtdb table [-json] [-from KEY] [-to KEY] DIR [NAME]
+                        print the rows of table NAME in key order, one per line: KEY, a tab,
+                        the row as JSON; -json prints {"key": ..., "row": ...} lines (use it
+                        for keys with tabs or newlines); -from and -to bound the keys to
+                        [from, to). Without NAME: every table, its key type and its indexes
+  txtdb get DIR NAME KEY
+                        print the row of table NAME with key KEY as JSON; exit 1 if none.
+                        KEY as table prints it: a decimal integer, a UUID, an RFC 3339 time,
+                        a string as it is, a composite key as a JSON list (["ada", 7])
+check, stats, ls, cat, watch, table and get open the store read-only: they never write to it.
 `)
 }
 
