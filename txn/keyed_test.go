@@ -298,8 +298,8 @@ func TestKeyedReadOfMissingPage(t *testing.T) {
 	require.Equal(t, "page000003", ce.Page)
 }
 
-// Keyed appends within one transaction: several keys on one page make one append op carrying all
-// of them; an append to the transaction's own NewPage or UpdatePage is part of that put (not
+// Keyed appends within one transaction: the transaction sees the page with its appends (ReadPage,
+// ReadPageKey, PeekPage); several keys on one page make one append op carrying all of them; an append to the transaction's own NewPage or UpdatePage is part of that put (not
 // keyed); UpdatePage after AppendPage needs a read; bad keys are ErrInvalidKey.
 func TestKeyedAppendsInOneTransaction(t *testing.T) {
 	dir := t.TempDir()
@@ -314,7 +314,10 @@ func TestKeyedAppendsInOneTransaction(t *testing.T) {
 	require.NoError(t, tx.AppendPage("t", "page000001", "k2", row{"k2", 2}))
 	require.NoError(t, tx.AppendPage("t", "page000001", "k1", row{"k1", 3}))
 	require.ErrorIs(t, tx.UpdatePage("t", "page000001", row{}), ErrNotRead, "a keyed append is no read")
-	got, err := decodeRows(tx.ReadPageKey("t", "page000001", "k1"))
+	got, err := decodeRows(tx.PeekPage("t", "page000001"))
+	require.NoError(t, err)
+	require.Equal(t, []row{{"a", 0}, {"k1", 1}, {"k2", 2}, {"k1", 3}}, got, "the page as this transaction sees it")
+	got, err = decodeRows(tx.ReadPageKey("t", "page000001", "k1"))
 	require.NoError(t, err)
 	require.Equal(t, []row{{"a", 0}, {"k1", 1}, {"k2", 2}, {"k1", 3}}, got)
 	id, err := tx.NewPage("t", row{"n", 0})
