@@ -227,6 +227,14 @@ func (t *tree) descendObjs(tx *txtdb.Tx, enc string) (leaf string, path []string
 		if err != nil {
 			return "", nil, nil, t.nodeErr(id, err)
 		}
+		if c := nodes.get(t.ns, id, objs); c != nil && len(c.objs) == len(objs) {
+			if c.n.hdr.Node == "leaf" {
+				return id, path, objs, nil
+			}
+			path = append(path, id)
+			id = c.n.ents[c.n.childFor(enc)].child
+			continue
+		}
 		if len(objs) > 0 && nodes.leafHeader(t.ns, id, objs[0]) {
 			return id, path, objs, nil
 		}
