@@ -23,7 +23,10 @@ type request struct {
 	done    chan struct{} // closed when the outcome is known
 	promote chan struct{} // the lead is handed to this request's goroutine
 	err     error         // set before done is closed
-	tsn     pages.TSN     // the commit's TSN on success
+	// rejected: err is validation's verdict, which a group that drops a member after
+	// validation reconsiders
+	rejected bool
+	tsn      pages.TSN // the commit's TSN on success
 }
 
 // reencode encodes op i again (the commit lock holder changed it: a keyed append written whole),

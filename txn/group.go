@@ -47,12 +47,20 @@ func (db *DB) runBatch(batch []*request) {
 		g.fail(fmt.Errorf("txtdb: commit: %w", err))
 		return
 	}
-	if g.validate(); len(g.accepted) == 0 {
-		return
-	}
-	if err := g.writeWhole(); err != nil {
-		g.fail(fmt.Errorf("txtdb: commit: %w", err))
-		return
+	for {
+		if g.validate(); len(g.accepted) == 0 {
+			return
+		}
+		failed, err := g.writeWhole()
+		if err == nil {
+			break
+		}
+		// Only the member whose page could not be loaded fails. The members after it were
+		// validated against its changes (and a later write-whole would include its objects):
+		// validate them again without it. The members before it, and the write-wholes of theirs
+		// already done, do not depend on it.
+		failed.err = fmt.Errorf("txtdb: commit: %w", err)
+		g.retry()
 	}
 	if err := g.rotate(); err != nil {
 		g.fail(fmt.Errorf("txtdb: commit: %w", err))
@@ -152,7 +160,7 @@ func (g *group) validate() {
 				From: r.reserve.from, Upto: r.reserve.upto}}}
 		} else {
 			if err := db.validate(x, r.tx, ov); err != nil {
-				r.err = err
+				r.err, r.rejected = err, true
 				db.stats.rejected(err)
 				continue
 			}
@@ -166,11 +174,24 @@ func (g *group) validate() {
 	}
 }
 
+// retry forgets the outcome of validation (of every member that has no error of its own) so that
+// validate runs again.
+func (g *group) retry() {
+	for _, r := range g.members {
+		if r.rejected {
+			r.err, r.rejected = nil, false
+		}
+		r.tsn = 0
+	}
+	g.accepted, g.recs, g.convs = nil, nil, nil
+}
+
 // writeWhole turns the keyed appends that would make a page's run of appends pass maxAppends into
 // puts of the whole page (its latest contents, the changes of the members before in the group,
 // and the appended objects) that keep their keys, and encodes those ops again. Contents may be
-// loaded from the disk. REQUIRES: commit lock held, validate done, the index's mu not held.
-func (g *group) writeWhole() error {
+// loaded from the disk; if that fails, it returns the member it failed for (the conversions before
+// it are done). REQUIRES: commit lock held, validate done, the index's mu not held.
+func (g *group) writeWhole() (*request, error) {
 	db, x := g.db, g.x
 	for _, c := range g.convs {
 		o := &c.req.ops[c.i]
@@ -199,7 +220,7 @@ func (g *group) writeWhole() error {
 			}
 			var err error
 			if cur, err = db.contents(x, o.Inc, o.PageNo, v); err != nil {
-				return fmt.Errorf("write %s/%s whole: %w", o.NS, o.Page, err)
+				return c.req, fmt.Errorf("write %s/%s whole: %w", o.NS, o.Page, err)
 			}
 		}
 		for _, p := range c.prior[from:] {
@@ -208,14 +229,14 @@ func (g *group) writeWhole() error {
 		whole := slices.Concat(cur, o.Objects)
 		raw, err := wal.EncodeObjs(db.format, whole)
 		if err != nil {
-			return fmt.Errorf("write %s/%s whole: %w", o.NS, o.Page, err)
+			return c.req, fmt.Errorf("write %s/%s whole: %w", o.NS, o.Page, err)
 		}
 		o.Kind, o.Objs, o.Objects = opPut, raw, whole
 		if err := c.req.reencode(c.i); err != nil {
-			return fmt.Errorf("write %s/%s whole: %w", o.NS, o.Page, err)
+			return c.req, fmt.Errorf("write %s/%s whole: %w", o.NS, o.Page, err)
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 // rotate starts a new segment when the current one is full; the old one is fsynced first (it
