@@ -316,16 +316,9 @@ func (t *tree) put(tx *txtdb.Tx, n *node, path []string, enc string, v any) erro
 // that grows at its upper end (keys arriving in order) is cut near the end, so the lower part
 // stays nearly full.
 func (t *tree) split(tx *txtdb.Tx, id string, path []string) error {
-	objs, err := tx.ReadPage(t.ns, id)
-	if err != nil {
-		return t.nodeErr(id, err)
-	}
-	n, err := t.decode(id, objs)
+	n, err := t.readNode(tx, id, "leaf")
 	if err != nil {
 		return err
-	}
-	if n.hdr.Node != "leaf" {
-		return t.corrupt(id, "split of an inner node as a leaf")
 	}
 	live := 0
 	for _, e := range n.ents {
@@ -365,6 +358,22 @@ func (t *tree) split(tx *txtdb.Tx, id string, path []string) error {
 	return t.addChild(tx, path, sep, rid)
 }
 
+// readNode reads a node whole (a dependency on all of it) for rewriting it; it must be of kind.
+func (t *tree) readNode(tx *txtdb.Tx, id, kind string) (*node, error) {
+	objs, err := tx.ReadPage(t.ns, id)
+	if err != nil {
+		return nil, t.nodeErr(id, err)
+	}
+	n, err := t.decode(id, objs)
+	if err != nil {
+		return nil, err
+	}
+	if n.hdr.Node != kind {
+		return nil, t.corrupt(id, "a %s node where the tree needs a %s", n.hdr.Node, kind)
+	}
+	return n, nil
+}
+
 // cut returns where to cut entries so that each part holds about half of total.
 func cut(ents []ent, size func(ent) int, total int) int {
 	acc := 0
@@ -389,16 +398,9 @@ func (n *node) leafObjs(h header, ents []ent) []any {
 // upwards) when it grows past the limit.
 func (t *tree) addChild(tx *txtdb.Tx, path []string, sep, id string) error {
 	pid := path[len(path)-1]
-	objs, err := tx.ReadPage(t.ns, pid)
-	if err != nil {
-		return t.nodeErr(pid, err)
-	}
-	n, err := t.decode(pid, objs)
+	n, err := t.readNode(tx, pid, "inner")
 	if err != nil {
 		return err
-	}
-	if n.hdr.Node != "inner" {
-		return t.corrupt(pid, "parent is not an inner node")
 	}
 	i := n.childFor(sep) + 1
 	n = &node{id: n.id, hdr: n.hdr, ents: slices.Insert(slices.Clone(n.ents), i, ent{enc: sep, child: id})} // n may be shared

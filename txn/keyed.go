@@ -120,18 +120,11 @@ func (tx *Tx) AppendPage(ns, pageID, key string, objs ...any) error {
 // A ReadPage of the same page makes the whole page count as read. For UpdatePage and DeletePage
 // the page counts as read. key must be non-empty and valid UTF-8 (ErrInvalidKey).
 func (tx *Tx) ReadPageKey(ns, pageID, key string) ([]pages.Object, error) {
-	if err := tx.check(false); err != nil {
+	inc, n, err := tx.page(ns, pageID)
+	if err != nil {
 		return nil, err
 	}
 	if err := checkKey(key); err != nil {
-		return nil, err
-	}
-	inc, err := tx.resolve(ns, false)
-	if err != nil {
-		return nil, err
-	}
-	n, err := pages.ParsePageID(pageID)
-	if err != nil {
 		return nil, err
 	}
 	return tx.readAs(ns, inc, n, key)

@@ -15,14 +15,7 @@ import (
 // The slice is the store's own (clipped, so appending to it copies): the caller must not assign
 // to its elements. Objects themselves are immutable.
 func (tx *Tx) PeekPage(ns, pageID string) ([]pages.Object, error) {
-	if err := tx.check(false); err != nil {
-		return nil, err
-	}
-	inc, err := tx.resolve(ns, false)
-	if err != nil {
-		return nil, err
-	}
-	n, err := pages.ParsePageID(pageID)
+	inc, n, err := tx.page(ns, pageID)
 	if err != nil {
 		return nil, err
 	}

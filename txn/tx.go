@@ -356,18 +356,24 @@ func isNoNamespace(err error) bool { return errors.Is(err, ErrNamespaceNotFound)
 // ReadPage returns the objects of a page. ErrNotFound if the page does not exist at the snapshot
 // (that, too, is recorded as a read).
 func (tx *Tx) ReadPage(ns, pageID string) ([]pages.Object, error) {
-	if err := tx.check(false); err != nil {
-		return nil, err
-	}
-	inc, err := tx.resolve(ns, false)
-	if err != nil {
-		return nil, err
-	}
-	n, err := pages.ParsePageID(pageID)
+	inc, n, err := tx.page(ns, pageID)
 	if err != nil {
 		return nil, err
 	}
 	return tx.read(ns, inc, n)
+}
+
+// page resolves a page for reading: the transaction is open, ns exists at the snapshot, pageID
+// is a page ID.
+func (tx *Tx) page(ns, pageID string) (inc string, n uint64, err error) {
+	if err := tx.check(false); err != nil {
+		return "", 0, err
+	}
+	if inc, err = tx.resolve(ns, false); err != nil {
+		return "", 0, err
+	}
+	n, err = pages.ParsePageID(pageID)
+	return inc, n, err
 }
 
 // Match returns the pages of ns whose IDs match pattern ('*' any run, '?' one character). Under
