@@ -5,7 +5,10 @@
 // Open a directory with Open; run transactions with DB.Update (retried on ErrConflict) and DB.View,
 // or DB.Begin for manual control. Objects live in pages inside namespaces ("app.users" is the
 // folder app/users); Tx.Insert returns the page an object landed in, Tx.ReadPage and Tx.Match read
-// pages, Tx.UpdatePage and Tx.DeletePage change pages the transaction has read.
+// pages, Tx.UpdatePage and Tx.DeletePage change pages the transaction has read. For layers that
+// keep sorted rows in pages of their own (tables), Tx.NewPage makes such a page, Tx.AppendPage
+// adds rows to one under a key without reading it, and Tx.ReadPageKey reads one depending only
+// on a key: writers of different keys into one page do not conflict, writers of one key do.
 //
 // # Guarantees
 //

@@ -31,7 +31,8 @@ var (
 	ErrLeftover          = txn.ErrLeftover          // Check: a file a dead process left behind
 )
 
-// ConflictError details an ErrConflict: namespace, page, snapshot and the newer TSN.
+// ConflictError details an ErrConflict: namespace, page, snapshot and the newer TSN (and, when a
+// keyed append or read lost to a keyed append under the same key, that key).
 type ConflictError = txn.ConflictError
 
 // CorruptError details an ErrCorrupt: the file and offset.

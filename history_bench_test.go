@@ -32,7 +32,7 @@ const (
 
 // historyStoreVersion is part of a cached store's name. Bump it when the build recipe below or the
 // engine's on-disk layout changes, so that stale cached stores are built again instead of reused.
-const historyStoreVersion = 3
+const historyStoreVersion = 4
 
 const (
 	historyNS       = "bench"

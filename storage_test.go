@@ -472,8 +472,8 @@ func TestClosedHandle(t *testing.T) {
 	assert.Equal(t, 1, committedN(t, other, "ns", id), "the closed handle's open transaction must not have committed")
 }
 
-// A store of another layout version (here the old version 2 in txtdb.json) is refused with
-// ErrVersion, the root package's re-export, and left as it was.
+// A store of another layout version (here version 3, before keyed changes, in txtdb.json) is
+// refused with ErrVersion, the root package's re-export, and left as it was.
 func TestOtherLayoutVersion(t *testing.T) {
 	dir := t.TempDir()
 	db, err := Open(dir, nil)
@@ -482,8 +482,8 @@ func TestOtherLayoutVersion(t *testing.T) {
 	path := filepath.Join(dir, "txtdb.json")
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
-	old := bytes.Replace(data, []byte(`"txtdb": 3,`), []byte(`"txtdb": 2,`), 1)
-	require.NotEqual(t, data, old, "txtdb.json names layout version 3")
+	old := bytes.Replace(data, []byte(`"txtdb": 4,`), []byte(`"txtdb": 3,`), 1)
+	require.NotEqual(t, data, old, "txtdb.json names layout version 4")
 	require.NoError(t, os.WriteFile(path, old, 0o644))
 	_, err = Open(dir, nil)
 	require.ErrorIs(t, err, ErrVersion)

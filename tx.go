@@ -47,14 +47,29 @@ func (tx *Tx) ReadPage(ns, pageID string) ([]Object, error) { return tx.t.ReadPa
 // created and filled by NewPage alone is "page000001".
 func (tx *Tx) NewPage(ns string, objs ...any) (string, error) { return tx.t.NewPage(ns, objs...) }
 
-// AppendPage adds objs, under key (ErrInvalidKey if empty or not valid UTF-8), at the end of a
-// page that exists at the snapshot (ErrNotFound) or that this transaction wrote.
+// AppendPage adds objs (possibly none) under key at the end of a page, without depending on its
+// contents: they land at the end of the page as it is when the transaction commits. It is a keyed change: under
+// either isolation level the commit fails with ErrConflict only if, after the snapshot, the page
+// was deleted, or changed other than by a keyed append (UpdatePage, DeletePage, Insert), or got a
+// keyed append under the same key (ConflictError.Key names it). Keyed appends under different keys
+// to one page, from any process, never conflict; all of them land, in commit order. Reads of the
+// page in this transaction show the snapshot's contents followed by its own appends.
+//
+// The page must exist at the snapshot (ErrNotFound) or have been written by this transaction:
+// then objs are added to that write (after UpdatePage or NewPage, the whole page is written, and
+// the change is no longer keyed). ErrInvalidKey if key is empty or not valid UTF-8.
 func (tx *Tx) AppendPage(ns, pageID, key string, objs ...any) error {
 	return tx.t.AppendPage(ns, pageID, key, objs...)
 }
 
-// ReadPageKey returns a page's objects like ReadPage, for a transaction that depends only on
-// what a change under key could alter (ErrInvalidKey if key is empty or not valid UTF-8).
+// ReadPageKey returns a page's objects exactly like ReadPage (ErrNotFound if it does not exist at
+// the snapshot, which is recorded too), but under Serializable the transaction depends only on what
+// a change under key could alter: its commit fails with ErrConflict only if, after the snapshot,
+// the page was created or deleted, changed other than by a keyed append, or got a keyed append
+// under the same key. Rows other keys' appends add meanwhile do not count: read with ReadPage
+// what the transaction depends on as a whole. ReadPage of the same page makes the whole page
+// count; for UpdatePage and DeletePage the page counts as read. Snapshot isolation validates no
+// reads. ErrInvalidKey if key is empty or not valid UTF-8.
 func (tx *Tx) ReadPageKey(ns, pageID, key string) ([]Object, error) {
 	return tx.t.ReadPageKey(ns, pageID, key)
 }

@@ -34,8 +34,10 @@
 //   - Event.Process (the committing handle's id) and Event.Time (its wall clock when it gave the
 //     commit its TSN) come from the commit record; they are informational and do not order events
 //     (a wall clock can step; TSNs order them).
-//   - Insert is a whole-page write of a page the transaction created; Update one of an existing
-//     page; Append an insert into an existing page (only the new objects).
+//   - Insert is a whole-page write of a page the transaction created (Insert, NewPage); Update one
+//     of an existing page; Append an insert into an existing page or a keyed append (AppendPage),
+//     with only the new objects. A keyed append that the committer wrote whole, because the page's
+//     run of appends was full, is an Update with the whole page. Events do not carry keys.
 //   - A subscriber that must not miss anything records Start() and Lineage() before it processes
 //     events and resumes from the last TSN it finished.
 //   - fsnotify (inotify) does not work on NFS; there the watcher may start but never fire. A feed on

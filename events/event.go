@@ -14,11 +14,13 @@ type Kind uint8
 
 // Change kinds, as the log records them. A new page (Insert) and a replaced one (Update) carry the
 // whole page: after either, the page holds exactly the change's Objects. Appends (inserts into an
-// existing page) carry only the new objects.
+// existing page, keyed appends) carry only the new objects. A keyed append that the committer
+// wrote whole (a put with keys: the page's run of appends was full) is an Update with the whole
+// page.
 const (
 	Insert          Kind = iota + 1 // put of a page the transaction created: it holds exactly Objects
 	Update                          // put of an existing page: it now holds exactly Objects
-	Append                          // append: Objects were appended to the page's previous contents
+	Append                          // append (also keyed): Objects were appended to the page's previous contents
 	Delete                          // del: the page was deleted
 	NamespaceCreate                 // create: Namespace was created
 	NamespaceDelete                 // drop: Namespace was deleted (one change per namespace of the subtree)

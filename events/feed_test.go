@@ -468,3 +468,43 @@ func TestNoWatcherPolls(t *testing.T) {
 	}
 	require.NoError(t, checkSeq(collect(t, sub, want[len(want)-1]), want))
 }
+
+// A keyed append is an Append with the new objects; one the committer wrote whole (the page's run
+// of appends was full) is an Update with the whole page.
+func TestKeyedChanges(t *testing.T) {
+	dir := t.TempDir()
+	db := mustOpen(t, dir, nil)
+	createNS(t, db, "leaf")
+	fd := mustFeed(t, dir, events.TestHooks{})
+	sub, err := fd.Subscribe(context.Background(), events.SubscribeOptions{Namespaces: []string{"leaf"}, Values: true})
+	require.NoError(t, err)
+	defer sub.Close()
+	ctx := context.Background()
+	var id string
+	require.NoError(t, db.Update(ctx, func(tx *txtdb.Tx) (err error) { id, err = tx.NewPage("leaf", map[string]int{"k": 0}); return }))
+	const n = 17 // the 17th append in a row is written whole
+	for i := 1; i <= n; i++ {
+		require.NoError(t, db.Update(ctx, func(tx *txtdb.Tx) error {
+			return tx.AppendPage("leaf", id, fmt.Sprint(i), map[string]int{"k": i})
+		}))
+	}
+	var got []events.Change
+	deadline := time.After(longStop)
+	for len(got) < n+1 {
+		select {
+		case ev := <-sub.Events():
+			got = append(got, ev.Changes...)
+		case <-deadline:
+			t.Fatalf("got %d changes: %+v", len(got), got)
+		}
+	}
+	require.Equal(t, events.Insert, got[0].Kind, "NewPage")
+	for i := 1; i < n; i++ {
+		require.Equal(t, events.Append, got[i].Kind, "keyed append %d", i)
+		require.Len(t, got[i].Objects, 1)
+		require.Equal(t, fmt.Sprintf(`{"k":%d}`, i), got[i].Objects[0].Text())
+	}
+	require.Equal(t, events.Update, got[n].Kind, "the keyed append written whole")
+	require.Len(t, got[n].Objects, n+1, "the whole page")
+	require.Equal(t, fmt.Sprintf(`{"k":%d}`, n), got[n].Objects[n].Text())
+}

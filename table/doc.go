@@ -35,6 +35,20 @@
 // rewrite conflicts with appends to the leaf in flight. Inner nodes are read without a
 // dependency (txtdb.Tx.PeekPage): a leaf's range only changes when the leaf itself is rewritten.
 //
+// # Schema changes
+//
+// The schema (key type, indexes) is recorded in the store by Create. Code that defines another
+// key type gets ErrSchemaMismatch on every call; code that defines fewer, more or other indexes
+// gets it on writes, so no write leaves an index stale. Migrate adds the indexes the code defines
+// and the store lacks, filled from the rows in one transaction that rewrites every leaf of the
+// table (so a writer that began before it and commits after it conflicts, under either isolation
+// level); under a steady stream of writers it may take several of Update's tries. DropIndex
+// removes an index the same way; Drop removes the table. Both leave no files once the checkpoint
+// and cleanup have run.
+//
+// Tables work under both isolation levels. They need a JSON or YAML store (Create refuses XML
+// with ErrUnsupported: entries nest a row and its index values).
+//
 // # Cost
 //
 // Get reads the tree's path (the schema, the inner nodes, one leaf); an insert appends one

@@ -110,30 +110,11 @@ func (t *tree) entEnc(r *rawEntry) (key, pk any, enc string, err error) {
 // decode parses a node page. A leaf's entries are folded: the last entry of each key wins, and
 // deleted keys are dropped. The node may be shared (see nodeCache): callers never change it.
 func (t *tree) decode(id string, objs []pages.Object) (*node, error) {
-	c, done := nodes.get(t.ns, id, objs)
-	if c != nil && done == len(objs) {
-		return c, nil
+	c, err := t.version(id, objs)
+	if err != nil {
+		return nil, err
 	}
-	if c != nil && c.hdr.Node == "leaf" {
-		more := make([]ent, 0, len(objs)-done)
-		dels := make([]bool, 0, len(objs)-done)
-		size := 0
-		for i, o := range objs[done:] {
-			e, del, err := t.decodeEnt(id, done+i, o)
-			if err != nil {
-				return nil, err
-			}
-			more, dels, size = append(more, e), append(dels, del), size+objSize(o)
-		}
-		n := fold(c, more, dels, size)
-		nodes.put(t.ns, id, objs, n)
-		return n, nil
-	}
-	n, err := t.decodeAll(id, objs)
-	if err == nil {
-		nodes.put(t.ns, id, objs, n)
-	}
-	return n, err
+	return c.node(), nil
 }
 
 // decodeEnt decodes the leaf entry at position i of a page.
@@ -231,21 +212,42 @@ func (n *node) childFor(enc string) int {
 // descend returns the leaf whose range holds enc and the inner nodes above it, root first,
 // peeked without a read dependency.
 func (t *tree) descend(tx *txtdb.Tx, enc string) (leaf string, path []string, err error) {
+	leaf, path, _, err = t.descendObjs(tx, enc)
+	return leaf, path, err
+}
+
+// descendObjs is descend that also returns the leaf's objects, as peeked.
+func (t *tree) descendObjs(tx *txtdb.Tx, enc string) (leaf string, path []string, objs []pages.Object, err error) {
 	id := t.root
 	for depth := 0; ; depth++ {
 		if depth > 64 {
-			return "", nil, t.corrupt(id, "tree deeper than 64 levels (a cycle?)")
+			return "", nil, nil, t.corrupt(id, "tree deeper than 64 levels (a cycle?)")
 		}
 		objs, err := tx.PeekPage(t.ns, id)
 		if err != nil {
-			return "", nil, t.nodeErr(id, err)
+			return "", nil, nil, t.nodeErr(id, err)
+		}
+		if c := nodes.get(t.ns, id, objs); c != nil && len(c.objs) == len(objs) {
+			if c.n.hdr.Node == "leaf" {
+				return id, path, objs, nil
+			}
+			path = append(path, id)
+			id = c.n.ents[c.n.childFor(enc)].child
+			continue
+		}
+		if len(objs) > 0 && nodes.leafHeader(t.ns, id, objs[0]) {
+			return id, path, objs, nil
+		}
+		h, err := decodeHeader(t, id, objs)
+		if err != nil {
+			return "", nil, nil, err
+		}
+		if h.Node == "leaf" {
+			return id, path, objs, nil
 		}
 		n, err := t.decode(id, objs)
 		if err != nil {
-			return "", nil, err
-		}
-		if n.hdr.Node == "leaf" {
-			return id, path, nil
+			return "", nil, nil, err
 		}
 		path = append(path, id)
 		id = n.ents[n.childFor(enc)].child
@@ -270,30 +272,31 @@ func (t *tree) lookup(tx *txtdb.Tx, enc string) (*node, []string, *ent, error) {
 	if err != nil {
 		return nil, nil, nil, t.nodeErr(id, err)
 	}
-	n, err := t.decode(id, objs)
+	c, err := t.version(id, objs)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	e, _ := n.find(enc)
-	return n, path, e, nil
+	if c.n.hdr.Node != "leaf" {
+		return nil, nil, nil, t.corrupt(id, "a leaf's range leads to an inner node")
+	}
+	// The node as put and split use it: its id, header, format and size.
+	n := &node{id: id, hdr: c.n.hdr, size: c.size, f: c.n.f}
+	return n, path, c.find(enc), nil
 }
 
 // put appends an entry for enc to the leaf that holds it, and splits the leaf if it grew past
 // the limit. n is the leaf as this transaction last saw it (nil: find and peek it).
 func (t *tree) put(tx *txtdb.Tx, n *node, path []string, enc string, v any) error {
 	if n == nil {
-		id, p, err := t.descend(tx, enc)
+		id, p, objs, err := t.descendObjs(tx, enc)
 		if err != nil {
 			return err
 		}
-		objs, err := tx.PeekPage(t.ns, id)
+		c, err := t.version(id, objs)
 		if err != nil {
-			return t.nodeErr(id, err)
-		}
-		if n, err = t.decode(id, objs); err != nil {
 			return err
 		}
-		path = p
+		n, path = &node{id: id, hdr: c.n.hdr, size: c.size, f: c.n.f}, p
 	}
 	o, err := pages.Encode(n.f, v)
 	if err != nil {
@@ -313,16 +316,9 @@ func (t *tree) put(tx *txtdb.Tx, n *node, path []string, enc string, v any) erro
 // that grows at its upper end (keys arriving in order) is cut near the end, so the lower part
 // stays nearly full.
 func (t *tree) split(tx *txtdb.Tx, id string, path []string) error {
-	objs, err := tx.ReadPage(t.ns, id)
-	if err != nil {
-		return t.nodeErr(id, err)
-	}
-	n, err := t.decode(id, objs)
+	n, err := t.readNode(tx, id, "leaf")
 	if err != nil {
 		return err
-	}
-	if n.hdr.Node != "leaf" {
-		return t.corrupt(id, "split of an inner node as a leaf")
 	}
 	live := 0
 	for _, e := range n.ents {
@@ -332,8 +328,11 @@ func (t *tree) split(tx *txtdb.Tx, id string, path []string) error {
 		return tx.UpdatePage(t.ns, id, n.leafObjs(n.hdr, n.ents)...)
 	}
 	m := cut(n.ents, func(e ent) int { return objSize(e.obj) }, live)
-	if n.hdr.Hi == "" && n.last == n.ents[len(n.ents)-1].enc {
-		m = max(m, len(n.ents)*9/10, 1)
+	if n.last == n.ents[len(n.ents)-1].enc {
+		// The newest entry is the leaf's last key: keys arrive in order here (time stamps,
+		// sequence numbers, one value's rows in a secondary index), and the lower part will
+		// get no more of them.
+		m = min(max(m, len(n.ents)*9/10, 1), len(n.ents)-1)
 	}
 	sep := n.ents[m].enc
 	upper := header{Node: "leaf", Lo: sep, Hi: n.hdr.Hi, Next: n.hdr.Next}
@@ -357,6 +356,22 @@ func (t *tree) split(tx *txtdb.Tx, id string, path []string) error {
 		return err
 	}
 	return t.addChild(tx, path, sep, rid)
+}
+
+// readNode reads a node whole (a dependency on all of it) for rewriting it; it must be of kind.
+func (t *tree) readNode(tx *txtdb.Tx, id, kind string) (*node, error) {
+	objs, err := tx.ReadPage(t.ns, id)
+	if err != nil {
+		return nil, t.nodeErr(id, err)
+	}
+	n, err := t.decode(id, objs)
+	if err != nil {
+		return nil, err
+	}
+	if n.hdr.Node != kind {
+		return nil, t.corrupt(id, "a %s node where the tree needs a %s", n.hdr.Node, kind)
+	}
+	return n, nil
 }
 
 // cut returns where to cut entries so that each part holds about half of total.
@@ -383,16 +398,9 @@ func (n *node) leafObjs(h header, ents []ent) []any {
 // upwards) when it grows past the limit.
 func (t *tree) addChild(tx *txtdb.Tx, path []string, sep, id string) error {
 	pid := path[len(path)-1]
-	objs, err := tx.ReadPage(t.ns, pid)
-	if err != nil {
-		return t.nodeErr(pid, err)
-	}
-	n, err := t.decode(pid, objs)
+	n, err := t.readNode(tx, pid, "inner")
 	if err != nil {
 		return err
-	}
-	if n.hdr.Node != "inner" {
-		return t.corrupt(pid, "parent is not an inner node")
 	}
 	i := n.childFor(sep) + 1
 	n = &node{id: n.id, hdr: n.hdr, ents: slices.Insert(slices.Clone(n.ents), i, ent{enc: sep, child: id})} // n may be shared

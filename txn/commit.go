@@ -1,6 +1,7 @@
 package txn
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -16,12 +17,39 @@ type request struct {
 	tx      *Tx             // nil for a reservation
 	ops     []op            // prepared outside the lock (tx != nil)
 	opsJSON []byte          // the ops, already encoded (tx != nil)
+	opEnds  []int           // where each op's encoding ends in opsJSON
 	reserve *reservation    // reservation request (tx == nil)
 
 	done    chan struct{} // closed when the outcome is known
 	promote chan struct{} // the lead is handed to this request's goroutine
 	err     error         // set before done is closed
-	tsn     pages.TSN     // the commit's TSN on success
+	// rejected: err is validation's verdict, which a group that drops a member after
+	// validation reconsiders
+	rejected bool
+	tsn      pages.TSN // the commit's TSN on success
+}
+
+// reencode encodes op i again (the commit lock holder changed it: a keyed append written whole),
+// keeping the others' bytes.
+func (r *request) reencode(i int) error {
+	start := 1 // after '['
+	if i > 0 {
+		start = r.opEnds[i-1] + 1 // after ','
+	}
+	end := r.opEnds[i]
+	var b bytes.Buffer
+	b.Grow(len(r.opsJSON))
+	b.Write(r.opsJSON[:start])
+	if err := encodeOp(&b, &r.ops[i]); err != nil {
+		return err
+	}
+	delta := b.Len() - end
+	b.Write(r.opsJSON[end:])
+	for j := i; j < len(r.opEnds); j++ {
+		r.opEnds[j] += delta
+	}
+	r.opsJSON = b.Bytes()
+	return nil
 }
 
 type reservation struct {

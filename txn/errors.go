@@ -58,12 +58,18 @@ type ConflictError struct {
 	Snapshot  pages.TSN // the transaction's snapshot
 	Committed pages.TSN // the newer TSN that changed it (possibly an earlier member of the same commit group)
 	Reason    string    // "read", "write", "scan", "namespace", "lineage"
+	// Key is, when a keyed read or append (ReadPageKey, AppendPage) lost to a keyed append
+	// under the same key, that key; "" otherwise.
+	Key string
 }
 
 func (e *ConflictError) Error() string {
 	what := e.Namespace
 	if e.Page != "" {
 		what += "/" + e.Page
+	}
+	if e.Key != "" {
+		what += fmt.Sprintf(" (key %q)", e.Key)
 	}
 	return fmt.Sprintf("txtdb: conflict: %s %s changed at tsn %d after snapshot %d", e.Reason, what, e.Committed, e.Snapshot)
 }

@@ -5,8 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/txtdb/txtdb/wal"
+	"slices"
 	"time"
+
+	"github.com/txtdb/txtdb/pages"
+	"github.com/txtdb/txtdb/wal"
 )
 
 // group is one commit group on its way through the protocol (docs/PROTOCOL.md, "Commit"): lock,
@@ -15,12 +18,13 @@ import (
 type group struct {
 	db       *DB
 	members  []*request
-	st       state      // state as recovery left it: what the group commits after
-	x        *index     // the index, caught up to st
-	accepted []*request // members that passed validation, in order
-	recs     []record   // their records
-	pos      logPos     // where the records go (after a rotation: the new segment's header)
-	ends     []logPos   // where each record ends
+	st       state        // state as recovery left it: what the group commits after
+	x        *index       // the index, caught up to st
+	accepted []*request   // members that passed validation, in order
+	recs     []record     // their records
+	convs    []conversion // keyed appends to be written whole, in order
+	pos      logPos       // where the records go (after a rotation: the new segment's header)
+	ends     []logPos     // where each record ends
 	buf      bytes.Buffer
 	next     state // state naming the group's last record
 }
@@ -43,8 +47,20 @@ func (db *DB) runBatch(batch []*request) {
 		g.fail(fmt.Errorf("txtdb: commit: %w", err))
 		return
 	}
-	if g.validate(); len(g.accepted) == 0 {
-		return
+	for {
+		if g.validate(); len(g.accepted) == 0 {
+			return
+		}
+		failed, err := g.writeWhole()
+		if err == nil {
+			break
+		}
+		// Only the member whose page could not be loaded fails. The members after it were
+		// validated against its changes (and a later write-whole would include its objects):
+		// validate them again without it. The members before it, and the write-wholes of theirs
+		// already done, do not depend on it.
+		failed.err = fmt.Errorf("txtdb: commit: %w", err)
+		g.retry()
 	}
 	if err := g.rotate(); err != nil {
 		g.fail(fmt.Errorf("txtdb: commit: %w", err))
@@ -144,18 +160,83 @@ func (g *group) validate() {
 				From: r.reserve.from, Upto: r.reserve.upto}}}
 		} else {
 			if err := db.validate(x, r.tx, ov); err != nil {
-				r.err = err
+				r.err, r.rejected = err, true
 				db.stats.rejected(err)
 				continue
 			}
 			next++
 			rec = record{TSN: next, Time: now, Proc: db.ID(), Ops: r.ops}
 			r.tsn = rec.TSN
-			ov.add(x, &rec)
+			g.convs = append(g.convs, ov.add(x, r, &rec)...)
 		}
 		g.accepted = append(g.accepted, r)
 		g.recs = append(g.recs, rec)
 	}
+}
+
+// retry forgets the outcome of validation (of every member that has no error of its own) so that
+// validate runs again.
+func (g *group) retry() {
+	for _, r := range g.members {
+		if r.rejected {
+			r.err, r.rejected = nil, false
+		}
+		r.tsn = 0
+	}
+	g.accepted, g.recs, g.convs = nil, nil, nil
+}
+
+// writeWhole turns the keyed appends that would make a page's run of appends pass maxAppends into
+// puts of the whole page (its latest contents, the changes of the members before in the group,
+// and the appended objects) that keep their keys, and encodes those ops again. Contents may be
+// loaded from the disk; if that fails, it returns the member it failed for (the conversions before
+// it are done). REQUIRES: commit lock held, validate done, the index's mu not held.
+func (g *group) writeWhole() (*request, error) {
+	db, x := g.db, g.x
+	for _, c := range g.convs {
+		o := &c.req.ops[c.i]
+		// Start from the last whole page: a member's put (earlier conversions of the page are
+		// done already), else the page's latest committed version.
+		var cur []pages.Object
+		from := -1
+		for j := len(c.prior) - 1; j >= 0 && from < 0; j-- {
+			switch c.prior[j].Kind {
+			case opPut:
+				cur, from = c.prior[j].Objects, j+1
+			case opDel:
+				panic("txn: keyed append accepted after a delete in its group") // INVARIANT: validate
+			}
+		}
+		if from < 0 {
+			from = 0
+			x.mu.RLock()
+			var v *version
+			if in := x.incs[o.Inc]; in != nil && in.pages[o.PageNo] != nil {
+				v = in.pages[o.PageNo].latest()
+			}
+			x.mu.RUnlock()
+			if v == nil || v.deleted {
+				panic("txn: keyed append accepted for a page that is gone") // INVARIANT: validate
+			}
+			var err error
+			if cur, err = db.contents(x, o.Inc, o.PageNo, v); err != nil {
+				return c.req, fmt.Errorf("write %s/%s whole: %w", o.NS, o.Page, err)
+			}
+		}
+		for _, p := range c.prior[from:] {
+			cur = slices.Concat(cur, p.Objects)
+		}
+		whole := slices.Concat(cur, o.Objects)
+		raw, err := wal.EncodeObjs(db.format, whole)
+		if err != nil {
+			return c.req, fmt.Errorf("write %s/%s whole: %w", o.NS, o.Page, err)
+		}
+		o.Kind, o.Objs, o.Objects = opPut, raw, whole
+		if err := c.req.reencode(c.i); err != nil {
+			return c.req, fmt.Errorf("write %s/%s whole: %w", o.NS, o.Page, err)
+		}
+	}
+	return nil, nil
 }
 
 // rotate starts a new segment when the current one is full; the old one is fsynced first (it

@@ -25,6 +25,7 @@ type version struct {
 	base    *version       // append: the version the objects were appended to
 	delta   []pages.Object // append: the objects appended, while in memory
 	appends int            // appends since the page was last written whole (bounded by maxAppends)
+	keys    []string       // a keyed change (AppendPage): its keys; nil for any other change
 	elem    *list.Element  // guarded by the cache's mu: its place on the LRU list, nil if none
 }
 
@@ -40,7 +41,8 @@ type recLoc struct {
 // reloadable reports whether the contents can be dropped and loaded again.
 func (v *version) reloadable() bool { return v.onDisk || v.loc.seg != 0 }
 
-// maxAppends bounds a page's run of append records: the next insert writes the page whole, so
+// maxAppends bounds a page's run of append records: the next insert writes the page whole, and
+// the commit lock holder writes the next keyed append whole (a put that keeps its keys), so
 // rebuilding any version from the log reads at most this many records after a whole page.
 const maxAppends = 16
 
@@ -210,6 +212,42 @@ func (x *index) pageTSN(inc string, page uint64) pages.TSN {
 	return 0
 }
 
+// keyedTSN returns the TSN of the newest change to a page after snap that a keyed change or read
+// under keys depends on: a change that is not keyed, or a keyed one that shares a key (returned
+// too; "" for a change that is not keyed). 0 if there is none. REQUIRES: the page existed at snap.
+// Its history is then still here (the version at snap and everything newer are kept while snap is
+// pinned); if it were not, the page counts as changed, never as unchanged.
+// REQUIRES: mu held (read); snap pinned in this index.
+func (x *index) keyedTSN(inc string, page uint64, snap pages.TSN, keys []string) (pages.TSN, string) {
+	var h *pageHist
+	if in := x.incs[inc]; in != nil {
+		h = in.pages[page]
+	}
+	if h == nil {
+		return max(x.applied, snap+1), "" // unreachable (see above); a conflict, to be safe
+	}
+	for i := len(h.vs) - 1; i >= 0 && h.vs[i].tsn > snap; i-- {
+		v := h.vs[i]
+		if v.keys == nil {
+			return v.tsn, ""
+		}
+		if k, ok := sharedKey(v.keys, keys); ok {
+			return v.tsn, k
+		}
+	}
+	return 0, ""
+}
+
+// sharedKey returns a key that a and b both hold.
+func sharedKey(a, b []string) (string, bool) {
+	for _, k := range a {
+		if slices.Contains(b, k) {
+			return k, true
+		}
+	}
+	return "", false
+}
+
 // pagesAt returns the page numbers of inc that exist at snap, ascending.
 // REQUIRES: mu held (read).
 func (x *index) pagesAt(inc string, snap pages.TSN) []uint64 {
@@ -278,7 +316,7 @@ func (x *index) apply(r *record, start, end logPos) error {
 				h = &pageHist{}
 				in.pages[o.PageNo] = h
 			}
-			v := &version{tsn: r.TSN, deleted: o.Kind == opDel, loaded: o.Kind == opPut, objs: o.Objects,
+			v := &version{tsn: r.TSN, deleted: o.Kind == opDel, loaded: o.Kind == opPut, objs: o.Objects, keys: o.Keys,
 				loc: recLoc{seg: start.Seg, off: start.Off, n: end.Off - start.Off, prev: start.Chain}}
 			if o.Kind == opAppend {
 				b := h.latest()

@@ -12,7 +12,7 @@ import (
 	"github.com/txtdb/txtdb/wal"
 )
 
-// Layout 3 as the engine writes it: every commit record names the committing handle (proc =
+// Since layout 3, as the engine writes it: every commit record names the committing handle (proc =
 // DB.ID) and a commit time from the committer's clock; a reservation record carries neither;
 // a put of a page the transaction created says "new", a put of an existing page does not.
 func TestLogRecordsNameHandleAndTime(t *testing.T) {

@@ -12,15 +12,10 @@ import (
 // DeletePage still need a ReadPage first. It is for routing information whose staleness the
 // caller detects through other reads, such as the inner nodes of a tree whose leaves are read
 // with ReadPage or ReadPageKey (a leaf whose range changes is rewritten, which those reads see).
+// The slice is the store's own (clipped, so appending to it copies): the caller must not assign
+// to its elements. Objects themselves are immutable.
 func (tx *Tx) PeekPage(ns, pageID string) ([]pages.Object, error) {
-	if err := tx.check(false); err != nil {
-		return nil, err
-	}
-	inc, err := tx.resolve(ns, false)
-	if err != nil {
-		return nil, err
-	}
-	n, err := pages.ParsePageID(pageID)
+	inc, n, err := tx.page(ns, pageID)
 	if err != nil {
 		return nil, err
 	}
@@ -30,7 +25,7 @@ func (tx *Tx) PeekPage(ns, pageID string) ([]pages.Object, error) {
 			if w.deleted {
 				return nil, notFound(ns, n)
 			}
-			return slices.Clone(w.objs), nil
+			return slices.Clip(w.objs), nil
 		}
 	}
 	tx.idx.mu.RLock()
@@ -43,5 +38,5 @@ func (tx *Tx) PeekPage(ns, pageID string) ([]pages.Object, error) {
 	if err != nil {
 		return nil, fmt.Errorf("txtdb: read %s/%s: %w", ns, pages.PageID(n), tx.db.tooOld(tx.idx, tx.snap, err))
 	}
-	return slices.Clone(objs), nil
+	return slices.Clip(objs), nil
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/txtdb/txtdb/lockfs"
 	"github.com/txtdb/txtdb/pages"
@@ -121,6 +122,8 @@ func runRole(role string) int {
 			}
 		}
 		fmt.Println("done", cc.N)
+	case "keyed-appender":
+		return keyedAppenderRole(ctx, db)
 	case "ckpt-churn":
 		return ckptChurnRole(ctx, db, cc.N)
 	case "snapshot-holder":
@@ -157,6 +160,38 @@ func holdLock(cc childConfig) int {
 	if err := unlock(); err != nil {
 		fmt.Println("error", err)
 		return 2
+	}
+	return 0
+}
+
+// keyedAppenderRole reads commands from stdin: "append <ns> <page> <key>" begins a transaction
+// and appends {"k": key, "n": 2} under key ("appended <snapshot>"); "commit" commits it
+// ("outcome committed", "outcome conflict <key>" or "outcome error ..."); "quit" ends.
+func keyedAppenderRole(ctx context.Context, db *DB) int {
+	in := bufio.NewScanner(os.Stdin)
+	var tx *Tx
+	for in.Scan() {
+		f := strings.Fields(in.Text())
+		switch {
+		case len(f) == 4 && f[0] == "append":
+			var err error
+			if tx, err = db.Begin(ctx, true); err != nil {
+				fmt.Println("error", err)
+				return 3
+			}
+			if err := tx.AppendPage(f[1], f[2], f[3], row{f[3], 2}); err != nil {
+				fmt.Println("error", err)
+				return 3
+			}
+			fmt.Println("appended", tx.Snapshot())
+		case len(f) == 1 && f[0] == "commit" && tx != nil:
+			fmt.Println("outcome", outcome(tx.Commit()))
+		case len(f) == 1 && f[0] == "quit":
+			return 0
+		default:
+			fmt.Println("error bad command", f)
+			return 2
+		}
 	}
 	return 0
 }

@@ -21,6 +21,9 @@ type pageKey struct {
 type readInfo struct {
 	ns     string
 	exists bool
+	// keys: the page was read only with ReadPageKey, under these keys; nil for a read of the
+	// whole page (ReadPage, Match, an Insert's append), which a later keyed read never narrows.
+	keys []string
 }
 
 type pageWrite struct {
@@ -30,8 +33,15 @@ type pageWrite struct {
 	fresh   bool // a page number nobody committed before this transaction
 	// appends: objs[base:] were appended to the committed version read (objs[:base]) by inserts;
 	// the log then carries only them. Validation guarantees that version is still the latest.
+	// (base also serves keyed, below.)
 	appends bool
 	base    int
+	// keyed: a keyed append (AppendPage) to a page this transaction did not otherwise write.
+	// objs is the page as this transaction sees it (the snapshot's contents, objs[:base], then
+	// the appended objects); the log carries only objs[base:], which go at the end of the page as
+	// it is at commit.
+	keyed bool
+	keys  []string
 }
 
 // Tx is a transaction. It reads exactly its snapshot plus its own writes. A Tx is used by one
@@ -286,13 +296,22 @@ func (tx *Tx) RenameNamespace(oldNS, newNS string) error {
 	return nil
 }
 
-// read returns a page as this transaction sees it and records the read.
+// read returns a page as this transaction sees it and records the read of the whole page.
 func (tx *Tx) read(ns, inc string, n uint64) ([]pages.Object, error) {
-	key := pageKey{inc, n}
+	return tx.readAs(ns, inc, n, "")
+}
+
+// readAs returns a page as this transaction sees it and records the read: of the whole page, or,
+// with a key, of what a change under that key could alter (ReadPageKey).
+func (tx *Tx) readAs(ns, inc string, n uint64, key string) ([]pages.Object, error) {
+	k := pageKey{inc, n}
 	if tx.writable {
-		if w := tx.ws.writes[key]; w != nil {
+		if w := tx.ws.writes[k]; w != nil {
 			if w.deleted {
 				return nil, notFound(ns, n)
+			}
+			if w.keyed { // the snapshot's contents are read (the page existed: AppendPage checked)
+				tx.noteRead(k, ns, true, key)
 			}
 			return slices.Clone(w.objs), nil
 		}
@@ -301,7 +320,7 @@ func (tx *Tx) read(ns, inc string, n uint64) ([]pages.Object, error) {
 	v, ok := tx.idx.get(inc, n, tx.snap)
 	tx.idx.mu.RUnlock()
 	if tx.writable {
-		tx.rs.reads[key] = readInfo{ns: ns, exists: ok}
+		tx.noteRead(k, ns, ok, key)
 	}
 	if !ok {
 		return nil, notFound(ns, n)
@@ -313,6 +332,21 @@ func (tx *Tx) read(ns, inc string, n uint64) ([]pages.Object, error) {
 	return slices.Clone(objs), nil
 }
 
+// noteRead records a read of a page: of the whole page (key ""), or keyed. A whole-page read
+// is never narrowed by a keyed one; keyed reads add up their keys.
+func (tx *Tx) noteRead(k pageKey, ns string, exists bool, key string) {
+	r, seen := tx.rs.reads[k]
+	switch {
+	case key == "" || (seen && r.keys == nil):
+		r = readInfo{ns: ns, exists: exists}
+	case !seen:
+		r = readInfo{ns: ns, exists: exists, keys: []string{key}}
+	case !slices.Contains(r.keys, key):
+		r.keys = append(r.keys, key)
+	}
+	tx.rs.reads[k] = r
+}
+
 func notFound(ns string, n uint64) error {
 	return fmt.Errorf("%w: %s/%s", ErrNotFound, ns, pages.PageID(n))
 }
@@ -322,18 +356,24 @@ func isNoNamespace(err error) bool { return errors.Is(err, ErrNamespaceNotFound)
 // ReadPage returns the objects of a page. ErrNotFound if the page does not exist at the snapshot
 // (that, too, is recorded as a read).
 func (tx *Tx) ReadPage(ns, pageID string) ([]pages.Object, error) {
-	if err := tx.check(false); err != nil {
-		return nil, err
-	}
-	inc, err := tx.resolve(ns, false)
-	if err != nil {
-		return nil, err
-	}
-	n, err := pages.ParsePageID(pageID)
+	inc, n, err := tx.page(ns, pageID)
 	if err != nil {
 		return nil, err
 	}
 	return tx.read(ns, inc, n)
+}
+
+// page resolves a page for reading: the transaction is open, ns exists at the snapshot, pageID
+// is a page ID.
+func (tx *Tx) page(ns, pageID string) (inc string, n uint64, err error) {
+	if err := tx.check(false); err != nil {
+		return "", 0, err
+	}
+	if inc, err = tx.resolve(ns, false); err != nil {
+		return "", 0, err
+	}
+	n, err = pages.ParsePageID(pageID)
+	return inc, n, err
 }
 
 // Match returns the pages of ns whose IDs match pattern ('*' any run, '?' one character). Under
@@ -502,7 +542,7 @@ func (tx *Tx) mustHaveRead(ns, pageID string) (pageKey, error) {
 		return pageKey{}, err
 	}
 	key := pageKey{inc, n}
-	if w := tx.ws.writes[key]; w != nil {
+	if w := tx.ws.writes[key]; w != nil && !w.keyed { // a keyed append alone is no read
 		if w.deleted {
 			return key, notFound(ns, n)
 		}
@@ -518,7 +558,8 @@ func (tx *Tx) mustHaveRead(ns, pageID string) (pageKey, error) {
 	return key, nil
 }
 
-// UpdatePage replaces a page's objects. The page must have been read by this transaction.
+// UpdatePage replaces a page's objects. The page must have been read by this transaction
+// (ReadPage or ReadPageKey). It replaces this transaction's own appends to the page too.
 func (tx *Tx) UpdatePage(ns, pageID string, objs ...any) error {
 	if err := tx.check(true); err != nil {
 		return err
@@ -539,7 +580,8 @@ func (tx *Tx) UpdatePage(ns, pageID string, objs ...any) error {
 	return nil
 }
 
-// DeletePage deletes a page. The page must have been read by this transaction.
+// DeletePage deletes a page. The page must have been read by this transaction (ReadPage or
+// ReadPageKey).
 func (tx *Tx) DeletePage(ns, pageID string) error {
 	if err := tx.check(true); err != nil {
 		return err
@@ -559,8 +601,9 @@ func (tx *Tx) DeletePage(ns, pageID string) error {
 	return nil
 }
 
-// prepare turns the write set into log ops, encoded outside the commit lock.
-func (tx *Tx) prepare() ([]op, []byte, error) {
+// prepare turns the write set into log ops, encoded outside the commit lock: the JSON array of the
+// ops, and where each op's encoding ends in it (so one op can be encoded again: see reencode).
+func (tx *Tx) prepare() ([]op, []byte, []int, error) {
 	ops := slices.Clone(tx.ws.nsOps)
 	for _, key := range tx.ws.order {
 		w := tx.ws.writes[key]
@@ -572,23 +615,48 @@ func (tx *Tx) prepare() ([]op, []byte, error) {
 			continue
 		}
 		kind, objs := opPut, w.objs
-		if w.appends {
+		var keys []string
+		switch {
+		case w.keyed:
+			kind, objs, keys = opAppend, w.objs[w.base:], slices.Clone(w.keys)
+		case w.appends:
 			kind, objs = opAppend, w.objs[w.base:]
 		}
 		raw, err := wal.EncodeObjs(tx.db.format, objs)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		ops = append(ops, op{Kind: kind, NS: w.ns, Inc: key.inc, Page: id, New: w.fresh && kind == opPut,
-			Objs: raw, Objects: objs, PageNo: key.page})
+			Keys: keys, Objs: raw, Objects: objs, PageNo: key.page})
 	}
+	// The array encoded element by element is what encoding/json writes for the whole array.
 	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(ops); err != nil {
-		return nil, nil, err
+	ends := make([]int, len(ops))
+	b.WriteByte('[')
+	for i := range ops {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if err := encodeOp(&b, &ops[i]); err != nil {
+			return nil, nil, nil, err
+		}
+		ends[i] = b.Len()
 	}
-	return ops, bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+	b.WriteByte(']')
+	return ops, b.Bytes(), ends, nil
+}
+
+// encodeOp appends o's JSON encoding (as an element of the ops array) to b.
+func encodeOp(b *bytes.Buffer, o *op) error {
+	start := b.Len()
+	enc := json.NewEncoder(b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(o); err != nil {
+		b.Truncate(start)
+		return err
+	}
+	b.Truncate(b.Len() - 1) // Encode's newline
+	return nil
 }
 
 // Commit makes the transaction's changes durable and visible to every process, or fails with
@@ -610,7 +678,7 @@ func (tx *Tx) Commit() error {
 	if err := tx.ctx.Err(); err != nil {
 		return fmt.Errorf("txtdb: commit not started: %w", err)
 	}
-	ops, opsJSON, err := tx.prepare()
+	ops, opsJSON, opEnds, err := tx.prepare()
 	if err != nil {
 		return fmt.Errorf("txtdb: commit: %w", err)
 	}
@@ -618,7 +686,7 @@ func (tx *Tx) Commit() error {
 		committed = true
 		return nil
 	}
-	req := &request{tx: tx, ops: ops, opsJSON: opsJSON}
+	req := &request{tx: tx, ops: ops, opsJSON: opsJSON, opEnds: opEnds}
 	err = tx.db.submit(tx.ctx, req)
 	committed = err == nil
 	if committed {

@@ -67,6 +67,14 @@ func FuzzParseRecord(f *testing.F) {
 		`{"tsn":2,"time":-0,"ops":[]`,
 		`{"tsn":2,"ops":[{"op":"put","ns":"a","inc":"i","page":"p","objs":[01]}]`,
 		`{"tsn":2,"ops":[{"op":"put","ns":"a","inc":"i","page":"p","objs":[1.]}]`,
+		`{"tsn":8,"time":1796122643325230765,"proc":"p","ops":[{"op":"append","ns":"t","inc":"i","page":"page000001","keys":["k1","k2"],"objs":[{"k":"k1"},{"k":"k2"}]}]`,
+		`{"tsn":9,"ops":[{"op":"put","ns":"t","inc":"i","page":"page000001","keys":["k3"],"objs":[{"k":"k1"},{"k":"k3"}]},{"op":"append","ns":"t","inc":"i","page":"page000002","keys":["x"],"objs":["y"]}]`,
+		`{"tsn":9,"ops":[{"op":"append","ns":"t","inc":"i","page":"page000001","keys":[],"objs":[1]}]`,
+		`{"tsn":9,"ops":[{"op":"append","ns":"t","inc":"i","page":"page000001","keys":[""],"objs":[1]}]`,
+		`{"tsn":9,"ops":[{"op":"append","ns":"t","inc":"i","page":"page000001","keys":["caf\u00e9","é"],"objs":[1]}]`,
+		`{"tsn":9,"ops":[{"op":"append","ns":"t","inc":"i","page":"page000001","keys":["a",1],"objs":[1]}]`,
+		`{"tsn":9,"ops":[{"op":"append","ns":"t","inc":"i","page":"page000001","keys":null,"objs":[1]}]`,
+		`{"tsn":9,"ops":[{"op":"append","ns":"t","inc":"i","page":"page000001","objs":[1],"keys":["a"]}]`,
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s))
@@ -93,6 +101,8 @@ func TestParseRecordTakesWhatWeWrite(t *testing.T) {
 	ops := []Op{{Kind: OpCreate, NS: "app.users", Inc: "i1"},
 		{Kind: OpPut, NS: "app.users", Inc: "i1", Page: "page000001", New: true, Objs: []json.RawMessage{json.RawMessage(`{"a":[1,2.5e3,"x\n"]}`)}},
 		{Kind: OpAppend, NS: "app.users", Inc: "i1", Page: "page000001", Objs: []json.RawMessage{json.RawMessage(`"yaml: text"`)}},
+		{Kind: OpAppend, NS: "app.users", Inc: "i1", Page: "page000001", Keys: []string{"k1", "k2"}, Objs: []json.RawMessage{json.RawMessage(`{"k":"k1"}`)}},
+		{Kind: OpPut, NS: "app.users", Inc: "i1", Page: "page000001", Keys: []string{"k3"}, Objs: []json.RawMessage{json.RawMessage(`{"k":"k1"}`), json.RawMessage(`{"k":"k3"}`)}},
 		{Kind: OpRename, NS: "app.users", Inc: "i1", To: "app.people"},
 		{Kind: OpDel, NS: "app.people", Inc: "i1", Page: "page000001"},
 		{Kind: OpDrop, NS: "app.people", Inc: "i1"}}

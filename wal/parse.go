@@ -171,6 +171,24 @@ func (p *parser) op(o *Op) bool {
 		}
 		o.New = true
 	}
+	if p.lit(`,"keys":[`) {
+		if p.lit(`]`) {
+			return false // omitempty never writes an empty list
+		}
+		for {
+			k, ok := p.str()
+			if !ok {
+				return false
+			}
+			o.Keys = append(o.Keys, k)
+			if p.lit(`]`) {
+				break
+			}
+			if !p.lit(`,`) {
+				return false
+			}
+		}
+	}
 	if p.lit(`,"objs":[`) {
 		if p.lit(`]`) {
 			return false // omitempty never writes an empty list; leave the rare form to encoding/json

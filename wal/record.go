@@ -29,8 +29,8 @@ const CRCSuffixLen = len(`,"crc":"00000000"}` + "\n")
 
 // Op kinds (PART OF THE FORMAT).
 const (
-	OpPut     = "put"     // whole-page contents of ns/page ("new":true when the transaction created the page)
-	OpAppend  = "append"  // objects appended to the page's latest version (inserts)
+	OpPut     = "put"     // whole-page contents of ns/page ("new":true when the transaction created the page; "keys": a keyed append written whole)
+	OpAppend  = "append"  // objects appended to the page's latest version (inserts; "keys": a keyed append)
 	OpDel     = "del"     // page deleted
 	OpCreate  = "create"  // namespace ns created as incarnation inc
 	OpDrop    = "drop"    // namespace ns (incarnation inc) deleted
@@ -40,12 +40,16 @@ const (
 
 // Op is one change inside a record.
 type Op struct {
-	Kind string            `json:"op"`
-	NS   string            `json:"ns"`
-	Inc  string            `json:"inc"`
-	To   string            `json:"to,omitempty"`
-	Page string            `json:"page,omitempty"`
-	New  bool              `json:"new,omitempty"`  // put: the page did not exist before this record
+	Kind string `json:"op"`
+	NS   string `json:"ns"`
+	Inc  string `json:"inc"`
+	To   string `json:"to,omitempty"`
+	Page string `json:"page,omitempty"`
+	New  bool   `json:"new,omitempty"` // put: the page did not exist before this record
+	// Keys makes a put or append a keyed change (AppendPage): it appended objs to the page's
+	// latest version and conflicts only with changes that are not keyed or share a key. Never
+	// empty when present; each key is non-empty.
+	Keys []string          `json:"keys,omitempty"`
 	Objs []json.RawMessage `json:"objs,omitempty"` // put: JSON stores objects as they are; YAML and XML as JSON strings
 	From uint64            `json:"from,omitempty"`
 	Upto uint64            `json:"upto,omitempty"`
@@ -80,7 +84,7 @@ var ErrBadRecord = errors.New("bad log record")
 // slot ("txtdb-state N"), in every segment header ("txtdb_log"), in the checkpoint file and in
 // registry slots. A file naming another version is refused with ErrVersion, never read or
 // repaired.
-const Version = 3
+const Version = 4
 
 // ErrVersion: a file of the store names a layout version this build does not read.
 var ErrVersion = errors.New("txtdb: unsupported layout version")
@@ -170,7 +174,18 @@ func DecodeOps(f pages.Format, r *Record) error {
 			}
 			o.PageNo = n
 			if o.Kind == OpDel {
+				if o.Keys != nil {
+					return fmt.Errorf("%w: keys on a del", ErrBadRecord)
+				}
 				continue
+			}
+			if o.Keys != nil && (len(o.Keys) == 0 || o.New) {
+				return fmt.Errorf("%w: keys on a new page, or an empty list", ErrBadRecord)
+			}
+			for _, k := range o.Keys {
+				if k == "" {
+					return fmt.Errorf("%w: empty key", ErrBadRecord)
+				}
 			}
 			// The record passed its checksum, and its objects were valid Objects when written:
 			// they are not parsed again (for YAML and XML that would dominate catching up).
@@ -185,8 +200,11 @@ func DecodeOps(f pages.Format, r *Record) error {
 				o.Objects[j] = pages.ObjectFromTrusted(f, text)
 			}
 		case OpCreate, OpDrop, OpReserve:
+			if o.Keys != nil {
+				return fmt.Errorf("%w: keys on a %s", ErrBadRecord, o.Kind)
+			}
 		case OpRename:
-			if o.To == "" {
+			if o.To == "" || o.Keys != nil {
 				return ErrBadRecord
 			}
 		default:

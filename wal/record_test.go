@@ -3,12 +3,13 @@ package wal
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"testing"
 
 	"github.com/txtdb/txtdb/pages"
 )
 
-// Layout 3: FrameOps (the commit path, ops pre-encoded) writes exactly the bytes Frame (the
+// Since layout 3: FrameOps (the commit path, ops pre-encoded) writes exactly the bytes Frame (the
 // JSON encoder) writes for the same record, time and proc included and omitted when zero, so a
 // record re-frames to itself and both decode to the same Record. A reservation framed from a
 // Record without them carries neither field.
@@ -46,5 +47,41 @@ func TestFrameOpsMatchesFrame(t *testing.T) {
 	}
 	if bytes.Contains(res.Bytes(), []byte(`"time"`)) || bytes.Contains(res.Bytes(), []byte(`"proc"`)) || bytes.Contains(res.Bytes(), []byte(`"new"`)) {
 		t.Fatalf("reservation record carries commit fields: %s", res.String())
+	}
+}
+
+// Layout 4: "keys" makes a put or an append a keyed change; it decodes on both paths and is
+// refused where it means nothing (a del, a namespace op, a new page) or is empty.
+func TestDecodeOpsKeys(t *testing.T) {
+	for _, tc := range []struct {
+		ops  string
+		keys []string // of the first op, when it decodes
+		ok   bool
+	}{
+		{`[{"op":"append","ns":"a","inc":"i","page":"page000001","keys":["k1","k2"],"objs":[1]}]`, []string{"k1", "k2"}, true},
+		{`[{"op":"put","ns":"a","inc":"i","page":"page000001","keys":["k"],"objs":[1,2]}]`, []string{"k"}, true},
+		{`[{"op":"append","ns":"a","inc":"i","page":"page000001","keys":["caf\u00e9"],"objs":[1]}]`, []string{"café"}, true}, // encoding/json's path
+		{`[{"op":"append","ns":"a","inc":"i","page":"page000001","objs":[1]}]`, nil, true},
+		{`[{"op":"append","ns":"a","inc":"i","page":"page000001","keys":[],"objs":[1]}]`, nil, false},
+		{`[{"op":"append","ns":"a","inc":"i","page":"page000001","keys":[""],"objs":[1]}]`, nil, false},
+		{`[{"op":"put","ns":"a","inc":"i","page":"page000001","new":true,"keys":["k"],"objs":[1]}]`, nil, false},
+		{`[{"op":"del","ns":"a","inc":"i","page":"page000001","keys":["k"]}]`, nil, false},
+		{`[{"op":"create","ns":"a","inc":"i","keys":["k"]}]`, nil, false},
+	} {
+		var b bytes.Buffer
+		FrameOps(&b, 3, 0, "", []byte(tc.ops), 0)
+		recs, bad := ScanRecords(pages.JSON, b.Bytes(), Pos{Seg: 1})
+		if !tc.ok {
+			if bad == nil || len(recs) != 0 {
+				t.Errorf("%s: decoded (%v), want a bad record", tc.ops, bad)
+			}
+			continue
+		}
+		if bad != nil || len(recs) != 1 {
+			t.Fatalf("%s: %v, %d records", tc.ops, bad, len(recs))
+		}
+		if got := recs[0].Rec.Ops[0].Keys; !slices.Equal(got, tc.keys) {
+			t.Errorf("%s: Keys = %q, want %q", tc.ops, got, tc.keys)
+		}
 	}
 }
