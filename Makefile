@@ -15,11 +15,13 @@ FUZZTIME    ?= 20s
 # _SQLITE_SYNC) pass through the environment.
 BENCH_CELL  ?= 3s
 BENCH_ROWS  ?=
+# bench-scale: the table sizes TestScale fills and measures (comma-separated).
+SCALE_SIZES ?= 1000,1000000
 
 # The soak: every workload, many workers, a SIGKILL about every 150ms, at least 1,000 kills.
 SOAK_ARGS   ?=
 
-.PHONY: help fmt vet lint test e2e powerloss stress soak bench bench-tables bench-go bench-peer fuzz
+.PHONY: help fmt vet lint test e2e powerloss stress soak bench bench-tables bench-scale bench-go bench-peer fuzz
 
 help:
 	@echo "txtdb make targets:"
@@ -33,6 +35,7 @@ help:
 	@echo "  make soak    every workload, at least 1,000 SIGKILLs (SOAK_ARGS=...)"
 	@echo "  make bench   one txtdb/SQLite markdown table: transfer, insert and read rows, durable and relaxed (module bench/; BENCH_CELL=$(BENCH_CELL) per cell, BENCH_ROWS=transfer,insert,read)"
 	@echo "  make bench-tables  the same for the table layer: inserts (random and increasing keys), gets by key and unique index, ranges (34 cells)"
+	@echo "  make bench-scale   cost against table size: gets, ranges, inserts, pages read, Open and RSS at SCALE_SIZES=$(SCALE_SIZES) rows (the 1M fill takes minutes)"
 	@echo "  make bench-go    the engine's go test -bench benchmarks, -benchmem (compare with benchstat)"
 	@echo "  make bench-peer  txtdb against SQLite as go test -bench sub-benchmarks, b.N transfers (module bench/)"
 	@echo "  make fuzz    every fuzz target for FUZZTIME each (default $(FUZZTIME))"
@@ -82,6 +85,11 @@ bench:
 bench-tables:
 	cd bench && TXTDB_BENCH_TABLE=1 TXTDB_BENCH_CELL=$(BENCH_CELL) TXTDB_BENCH_ROWS=$(or $(BENCH_ROWS),tables) \
 	  $(GO) test -run '^TestTable$$' -count=1 -timeout 30m
+
+# "Cost does not grow with the table": the records table filled to each of SCALE_SIZES, measured
+# in a fresh process (bench/scale_test.go). Never part of make test.
+bench-scale:
+	cd bench && TXTDB_BENCH_SCALE=$(SCALE_SIZES) $(GO) test -run '^TestScale$$' -count=1 -timeout 3h
 
 # The engine's own benchmarks (hot paths: begin, read, commit, log append, lock hand-off).
 bench-go:
