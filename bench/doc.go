@@ -90,6 +90,22 @@
 // one client per process; and it writes an invoke and a completion history line per operation
 // for the checkers, which would be measured too.
 //
+// TXTDB_BENCH_CPUPROFILE=dir makes every cell worker write a CPU profile of its measured window
+// to dir (engine-workload-sync-Pprocs-proc.prof), for `go tool pprof` with the test binary.
+//
+// # Cost against table size
+//
+// TestScale (`make bench-scale`; skipped unless TXTDB_BENCH_SCALE names the sizes, such as
+// 1000,1000000) fills the records table to each size, in random key order, 1,000 records per
+// transaction (txtdb: NoSync, a larger page cache and no checkpointed log kept for the fill;
+// SQLite: synchronous=NORMAL),
+// and measures it in a fresh process: Open, point gets by key and by the unique index, ranges of
+// about 1,000 records, and inserts of random and of increasing keys, one per transaction (NoSync,
+// synchronous=NORMAL), TXTDB_BENCH_SCALE_OPS (2,000) of each. It reports time per operation, for
+// txtdb the pages each one read and loaded (Stats.CacheHits and CacheMisses around each phase),
+// the process's RSS, and the sizes side by side with the ratio of the largest to the smallest.
+// The whole table is checked afterwards (table.Check; integrity_check) and every record read.
+//
 // # Caveats
 //
 // Figures from one machine and one run are not portable: compare ratios measured side by side.
