@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -18,12 +19,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/txtdb/txtdb"
+	"github.com/txtdb/txtdb/table"
 )
 
 // Knobs of TestScale, the test of "cost does not grow with the table".
 const (
 	scaleEnv    = "TXTDB_BENCH_SCALE"     // comma-separated table sizes, e.g. 1000,1000000; set to run TestScale
 	scaleOpsEnv = "TXTDB_BENCH_SCALE_OPS" // operations per measured phase (default 2000; ranges: a tenth)
+	scaleDirEnv = "TXTDB_BENCH_SCALE_DIR" // a folder to keep the filled stores in (reused, and a fill resumed, by the next run)
 )
 
 // scaleInsertProc is the process number of the scale worker's random keys, which no cell uses.
@@ -43,6 +46,10 @@ func scaleFillOptions() *txtdb.Options {
 // scaleFillGC is the garbage collector's GOGC while a table fills: with the default, marking a
 // heap of half a gigabyte of small objects took a third of the fill's CPU.
 const scaleFillGC = 400
+
+// scaleFillMemory is the soft memory limit of the filling process (debug.SetMemoryLimit), so that
+// scaleFillGC does not let its heap grow to several gigabytes.
+const scaleFillMemory = 2 << 30
 
 // scalePhases are the measured phases of a scale worker, in order.
 var scalePhases = []string{"get by key, first", "get by key", "get by unique index", "range of about 1,000", "insert, random keys", "insert, increasing keys"}
@@ -64,6 +71,7 @@ type scaleResult struct {
 	engine          string
 	size            int
 	fill, fillClose time.Duration // the fill's inserts, and closing the handle after them
+	resumed         bool          // the fill was interrupted and finished by a later run
 	diskBytes       int64
 	files           int
 	ready           time.Duration // the parent's clock: process start to its store opened
@@ -108,37 +116,17 @@ func TestScale(t *testing.T) {
 
 // runScale fills a table of n records, measures it in a worker process and checks it.
 func runScale(t *testing.T, eng string, n, ops int) scaleResult {
-	dir := t.TempDir()
 	r := scaleResult{engine: eng, size: n}
-	ctx := context.Background()
-	began := time.Now()
-	progress := func(done int) {
-		if done%100_000 == 0 || done == n {
-			fmt.Fprintf(os.Stderr, "%s: %d records filled in %v\n", eng, done, time.Since(began).Round(time.Second))
-		}
+	dir := t.TempDir()
+	if base := os.Getenv(scaleDirEnv); base != "" {
+		// Fill (or finish filling) the store kept in base, and measure a copy of it.
+		kept := filepath.Join(base, fmt.Sprintf("%s-%d", eng, n))
+		r.fill, r.fillClose, r.resumed = fillScale(t, eng, kept, n)
+		dir = filepath.Join(dir, "store")
+		require.NoError(t, copyTree(kept, dir))
+	} else {
+		r.fill, r.fillClose, r.resumed = fillScale(t, eng, dir, n)
 	}
-	switch eng {
-	case "txtdb":
-		defer debug.SetGCPercent(debug.SetGCPercent(scaleFillGC))
-		db, err := txtdb.Open(dir, scaleFillOptions())
-		require.NoError(t, err)
-		for i := 0; i < n; i += fillBatch * 10 {
-			require.NoError(t, fillTxtdb(ctx, db, i, min(i+fillBatch*10, n)))
-			progress(min(i+fillBatch*10, n))
-		}
-		r.fill = time.Since(began)
-		require.NoError(t, db.Close())
-	case "sqlite":
-		db, err := sqliteOpen(dir, "NORMAL")
-		require.NoError(t, err)
-		for i := 0; i < n; i += fillBatch * 10 {
-			require.NoError(t, fillSQLite(ctx, db, i, min(i+fillBatch*10, n)))
-			progress(min(i+fillBatch*10, n))
-		}
-		r.fill = time.Since(began)
-		require.NoError(t, db.Close())
-	}
-	r.fillClose = time.Since(began) - r.fill
 	var err error
 	r.diskBytes, r.files, err = dirUsage(dir)
 	require.NoError(t, err)
@@ -169,7 +157,7 @@ func runScale(t *testing.T, eng string, n, ops int) scaleResult {
 	lines, err := w.wait(t)
 	require.NoError(t, err, "worker: %v", lines)
 
-	began = time.Now()
+	began := time.Now()
 	e, err := newEngine(eng, syncRelaxed)
 	require.NoError(t, err)
 	want := n + 2*ops // the fill and both insert phases
@@ -185,6 +173,79 @@ func runScale(t *testing.T, eng string, n, ops int) scaleResult {
 	}
 	fmt.Fprintf(os.Stderr, "%s, %d records: filled in %v, checked in %v: %s\n", eng, n, r.fill.Round(time.Millisecond), r.check.Round(time.Millisecond), cmpOr(r.problem, "ok"))
 	return r
+}
+
+// fillScale fills the records table in dir to n records, fillBatch to a transaction in the
+// order of fillKey, and returns how long the inserts and then closing the handle took. A store
+// that a fill interrupted is filled on from the records it holds (resumed; its time is that of
+// the earlier runs as far as they recorded it, plus this one's); a store filled before is left as
+// it is, and the times of its fill are returned.
+func fillScale(t *testing.T, eng, dir string, n int) (fill, closeTook time.Duration, resumed bool) {
+	ctx := context.Background()
+	marker, progressFile := dir+".filled", dir+".progress"
+	if b, err := os.ReadFile(marker); err == nil {
+		var f, c int64
+		_, err := fmt.Sscanf(string(b), "%d %d %t", &f, &c, &resumed)
+		require.NoError(t, err, "%s", marker)
+		fmt.Fprintf(os.Stderr, "%s: %d records filled before, in %v\n", eng, n, time.Duration(f).Round(time.Second))
+		return time.Duration(f), time.Duration(c), resumed
+	}
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	var before time.Duration // the earlier runs' fill time
+	if b, err := os.ReadFile(progressFile); err == nil {
+		var rows, ns int64
+		if _, err := fmt.Sscanf(string(b), "%d %d", &rows, &ns); err == nil {
+			before = time.Duration(ns)
+		}
+	}
+	began := time.Now()
+	chunk := func(from int, fillTo func(from, to int) error) {
+		for i := from; i < n; i += fillBatch * 10 {
+			to := min(i+fillBatch*10, n)
+			require.NoError(t, fillTo(i, to))
+			elapsed := before + time.Since(began)
+			require.NoError(t, os.WriteFile(progressFile, fmt.Appendf(nil, "%d %d\n", to, int64(elapsed)), 0o644))
+			if to%100_000 == 0 || to == n {
+				fmt.Fprintf(os.Stderr, "%s: %d records filled in %v\n", eng, to, elapsed.Round(time.Second))
+			}
+		}
+	}
+	var closed time.Time
+	switch eng {
+	case "txtdb":
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(scaleFillMemory))
+		defer debug.SetGCPercent(debug.SetGCPercent(scaleFillGC))
+		db, err := txtdb.Open(dir, scaleFillOptions())
+		require.NoError(t, err)
+		from := 0
+		err = db.View(ctx, func(tx *txtdb.Tx) error {
+			c, err := records.Count(tx)
+			if errors.Is(err, txtdb.ErrNamespaceNotFound) || errors.Is(err, table.ErrNotTable) { // not created yet
+				return nil
+			}
+			from = c
+			return err
+		})
+		require.NoError(t, err)
+		resumed = from > 0
+		chunk(from, func(i, to int) error { return fillTxtdb(ctx, db, i, to) })
+		fill, closed = before+time.Since(began), time.Now()
+		require.NoError(t, db.Close())
+	case "sqlite":
+		db, err := sqliteOpen(dir, "NORMAL")
+		require.NoError(t, err)
+		from := 0
+		if err := db.QueryRowContext(ctx, "SELECT count(*) FROM "+recordsNS).Scan(&from); err != nil {
+			from = 0 // no table yet
+		}
+		resumed = from > 0
+		chunk(from, func(i, to int) error { return fillSQLite(ctx, db, i, to) })
+		fill, closed = before+time.Since(began), time.Now()
+		require.NoError(t, db.Close())
+	}
+	closeTook = time.Since(closed)
+	require.NoError(t, os.WriteFile(marker, fmt.Appendf(nil, "%d %d %t\n", int64(fill), int64(closeTook), resumed), 0o644))
+	return fill, closeTook, resumed
 }
 
 func cmpOr(s, def string) string {
@@ -435,7 +496,11 @@ func renderScale(results []scaleResult, sizes []int, ops int, c runConditions) s
 	}
 	row("fill (s), rows/s", func(r scaleResult) (string, float64) {
 		rate := float64(r.size) / r.fill.Seconds()
-		return fmt.Sprintf("%.1f, %s/s", r.fill.Seconds(), thousands(int64(rate))), rate
+		s := fmt.Sprintf("%.1f, %s/s", r.fill.Seconds(), thousands(int64(rate)))
+		if r.resumed {
+			s += " (resumed)"
+		}
+		return s, rate
 	})
 	row("close after the fill (s)", func(r scaleResult) (string, float64) {
 		return fmt.Sprintf("%.1f", r.fillClose.Seconds()), r.fillClose.Seconds()
@@ -538,4 +603,20 @@ func TestScaleSmall(t *testing.T) {
 		}
 	}
 	t.Log(renderScale(results, []int{1200, 2500}, 40, runConditions{}))
+
+	// A fill cut short is finished from the records the store holds.
+	for _, eng := range []string{"txtdb", "sqlite"} {
+		dir := filepath.Join(t.TempDir(), "kept")
+		_, _, resumed := fillScale(t, eng, dir, 1200)
+		require.False(t, resumed)
+		require.NoError(t, os.Remove(dir+".filled"))
+		_, _, resumed = fillScale(t, eng, dir, 2500)
+		require.True(t, resumed, eng)
+		e, err := newEngine(eng, syncRelaxed)
+		require.NoError(t, err)
+		seen, bad, problem := e.records(t, dir)
+		require.Empty(t, problem, eng)
+		require.Empty(t, bad, eng)
+		require.Empty(t, checkRecords(seen, nil, 2500, nil), eng)
+	}
 }

@@ -12,8 +12,8 @@ import (
 // The SQLite table of the table workloads: the key as its INTEGER PRIMARY KEY (the rowid), the
 // e-mail address under a UNIQUE index.
 const (
-	sqliteRecordsSchema = "CREATE TABLE " + recordsNS + "(id INTEGER PRIMARY KEY, email TEXT NOT NULL, note TEXT NOT NULL)"
-	sqliteRecordsIndex  = "CREATE UNIQUE INDEX " + recordsNS + "_email ON " + recordsNS + "(email)"
+	sqliteRecordsSchema = "CREATE TABLE IF NOT EXISTS " + recordsNS + "(id INTEGER PRIMARY KEY, email TEXT NOT NULL, note TEXT NOT NULL)"
+	sqliteRecordsIndex  = "CREATE UNIQUE INDEX IF NOT EXISTS " + recordsNS + "_email ON " + recordsNS + "(email)"
 	sqliteRecordCols    = "SELECT id, email, note FROM " + recordsNS
 )
 
