@@ -56,7 +56,8 @@ func TestPeekPage(t *testing.T) {
 		objs, err = tx.PeekPage("p", id)
 		require.NoError(t, err)
 		require.Equal(t, []int{7}, values(t, objs...))
-		objs = append(objs, objs[0]) // appending to the returned slice copies it
+		grown := append(objs, objs[0]) // appending to the returned slice copies it
+		require.Len(t, grown, 2)
 		mine, err := tx.PeekPage("p", id)
 		require.NoError(t, err)
 		require.Len(t, mine, 1)

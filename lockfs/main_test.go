@@ -190,6 +190,7 @@ func helperCounter(l *Lock, in *bufio.Scanner) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*longStop)
 	defer cancel()
 	mine := 0
+	var wrote []string // the counter values this process wrote, in order
 	for {
 		unlock, err := l.Lock(ctx)
 		if err != nil {
@@ -199,6 +200,7 @@ func helperCounter(l *Lock, in *bufio.Scanner) error {
 		if err == nil && n < target {
 			err = os.WriteFile(file, []byte(strconv.Itoa(n+1)), 0o644)
 			mine++
+			wrote = append(wrote, strconv.Itoa(n+1))
 		}
 		if uerr := unlock(); err == nil {
 			err = uerr
@@ -210,7 +212,7 @@ func helperCounter(l *Lock, in *bufio.Scanner) error {
 			break
 		}
 	}
-	fmt.Println("done", mine)
+	fmt.Println("done", mine, strings.Join(wrote, ","))
 	return nil
 }
 

@@ -83,15 +83,24 @@ func TestCounterAcrossProcesses(t *testing.T) {
 		h.send("go")
 	}
 	counts := make([]int, procs)
+	values := make([][]int, procs) // the counter values each process wrote, in order
 	total := 0
 	for i, h := range helpers {
 		line := h.next()
-		n, ok := strings.CutPrefix(line, "done ")
-		require.True(t, ok, "helper %d said %q, want done <n>", i, line)
-		c, err := strconv.Atoi(n)
+		fields := strings.Fields(line)
+		require.True(t, len(fields) >= 2 && fields[0] == "done", "helper %d said %q, want done <n> <values>", i, line)
+		c, err := strconv.Atoi(fields[1])
 		require.NoError(t, err)
 		counts[i] = c
 		total += c
+		if len(fields) > 2 {
+			for _, v := range strings.Split(fields[2], ",") {
+				n, err := strconv.Atoi(v)
+				require.NoError(t, err)
+				values[i] = append(values[i], n)
+			}
+		}
+		require.Len(t, values[i], c, "helper %d", i)
 		h.wait()
 	}
 	t.Logf("increments per process: %v", counts)
@@ -99,8 +108,26 @@ func TestCounterAcrossProcesses(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, target, got, "counter file")
 	require.Equal(t, target, total, "sum of increments")
-	lo, hi := slices.Min(counts), slices.Max(counts)
-	require.GreaterOrEqual(t, 2*lo, hi, "fewest increments %d, most %d: want fewest >= most/2", lo, hi)
+	// Fairness among processes that contend: from the moment the last one got the lock for the
+	// first time (the helpers are told to go one after another, so the first ones start alone)
+	// to the end, every process is in the race.
+	start := 0
+	for i := range values {
+		require.NotEmpty(t, values[i], "helper %d never got the lock", i)
+		start = max(start, values[i][0])
+	}
+	require.LessOrEqual(t, start, target*3/4, "the last process joined at %d of %d: too late to judge fairness", start, target)
+	racing := make([]int, procs)
+	for i, vs := range values {
+		for _, v := range vs {
+			if v > start {
+				racing[i]++
+			}
+		}
+	}
+	t.Logf("increments per process after all joined (counter %d on): %v", start, racing)
+	lo, hi := slices.Min(racing), slices.Max(racing)
+	require.GreaterOrEqual(t, 2*lo, hi, "fewest increments %d, most %d while all contend: want fewest >= most/2", lo, hi)
 }
 
 func TestDeadlineWhileAnotherProcessHolds(t *testing.T) {
