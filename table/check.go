@@ -99,7 +99,8 @@ func checkTable(tx *txtdb.Tx, s *schema) []txtdb.Problem {
 			}
 			want[name][v.entry] = e.enc
 		}
-		for name := range e.ix {
+		stored, _ := e.indexValues() // INVARIANT: storedValues decoded it
+		for name := range stored {
 			if _, known := want[name]; !known {
 				bad(n.id, "row %s has a value for index %s, which the schema does not have", e.enc, name)
 			}

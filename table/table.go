@@ -244,9 +244,13 @@ func (t *Table[K, V]) values(s *schema, row *V, pkEnc string) ([]idxVal, error) 
 // storedValues reads a row entry's recorded index values.
 func storedValues(s *schema, e *ent, pkEnc string) (map[string]idxVal, error) {
 	out := map[string]idxVal{}
+	stored, err := e.indexValues()
+	if err != nil {
+		return nil, err
+	}
 	for _, ix := range s.doc.Indexes {
 		tr := s.indexes[ix.Name]
-		raw, ok := e.ix[ix.Name]
+		raw, ok := stored[ix.Name]
 		if !ok {
 			return nil, fmt.Errorf("%w: %s: row %s has no value for index %s", ErrInconsistent, s.ns, pkEnc, ix.Name)
 		}

@@ -50,12 +50,25 @@ type rawEntry struct {
 
 // ent is one live leaf entry, or one child of an inner node.
 type ent struct {
-	enc   string
-	key   any // dynamic
-	pk    any // dynamic (index trees)
-	ix    map[string]any
-	obj   pages.Object
-	child string
+	enc    string
+	key    any            // dynamic
+	pk     any            // dynamic (index trees)
+	ix     map[string]any // a row entry's index values, unless ixLazy
+	ixLazy bool           // ix not decoded yet (the entry is shared: indexValues decodes it each time)
+	obj    pages.Object
+	child  string
+}
+
+// indexValues returns a row entry's recorded index values ("ix").
+func (e *ent) indexValues() (map[string]any, error) {
+	if !e.ixLazy {
+		return e.ix, nil
+	}
+	var r rawEntry
+	if err := e.obj.Decode(&r); err != nil {
+		return nil, fmt.Errorf("%w: row %s: %v", ErrInconsistent, e.enc, err)
+	}
+	return r.IX, nil
 }
 
 type node struct {
@@ -117,17 +130,22 @@ func (t *tree) decode(id string, objs []pages.Object) (*node, error) {
 	return c.node(), nil
 }
 
-// decodeEnt decodes the leaf entry at position i of a page.
+// decodeEnt decodes the leaf entry at position i of a page (its index values only when they are
+// asked for: see indexValues).
 func (t *tree) decodeEnt(id string, i int, o pages.Object) (ent, bool, error) {
 	var r rawEntry
-	if err := o.Decode(&r); err != nil {
-		return ent{}, false, t.corrupt(id, "entry %d: %v", i, err)
+	var lazy bool
+	if r.Key, r.PK, r.Del, lazy = scanEntry(o); !lazy {
+		r = rawEntry{}
+		if err := o.Decode(&r); err != nil {
+			return ent{}, false, t.corrupt(id, "entry %d: %v", i, err)
+		}
 	}
 	key, pk, enc, err := t.entEnc(&r)
 	if err != nil {
 		return ent{}, false, t.corrupt(id, "entry %d: %v", i, err)
 	}
-	e := ent{enc: enc, key: key, pk: pk, ix: r.IX, obj: o}
+	e := ent{enc: enc, key: key, pk: pk, ix: r.IX, ixLazy: lazy, obj: o}
 	if r.Del {
 		e.obj = pages.Object{}
 	}

@@ -92,6 +92,29 @@ func (c *pageCache) drain() {
 	}
 }
 
+// drop takes versions that left their page's history off the list and drops their contents
+// (a live append version may still name one as its base: it loads it again if it must). Versions
+// that are not reloadable keep their contents, uncharged, for as long as something refers to
+// them. REQUIRES: the index mu of the versions held (write).
+func (c *pageCache) drop(vs []*version) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, v := range vs {
+		if v.elem == nil {
+			continue
+		}
+		ce := c.lru.Remove(v.elem).(*cached)
+		v.elem = nil
+		c.bytes -= ce.size
+		if v.reloadable() {
+			v.loaded, v.objs, v.delta = false, nil, nil
+		}
+	}
+}
+
 // used returns the bytes held.
 func (c *pageCache) used() int64 {
 	c.mu.Lock()

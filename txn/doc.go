@@ -48,7 +48,10 @@
 // # Caveats
 //
 //   - Memory: a small entry per readable page version plus a byte-bounded cache of page contents
-//     (Config.CacheSize); evicted contents are loaded again from the page file or the log.
+//     (Config.CacheSize) that charges only versions a reader can still reach; evicted contents
+//     are loaded again from the page file or the log, where a version's own op is read alone
+//     (its place in the record and a checksum of it are kept with the version), so a reload
+//     costs the page, not the commit that wrote it.
 //   - Not for network file systems: flock(2) and fsync semantics are those of a local disk.
 //   - A Tx is used by one goroutine at a time.
 //   - Crash points and fault hooks (hooks.go) exist for tests. A production build ignores

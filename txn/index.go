@@ -22,6 +22,7 @@ type version struct {
 	objs    []pages.Object // valid if loaded
 	onDisk  bool           // the page file <inc dir>/<page>.<ext>.v<tsn> holds the contents
 	loc     recLoc         // the log record that wrote it (zero for versions from the catalog)
+	span    wal.Span       // where in that record's line its op is (zero: not known)
 	base    *version       // append: the version the objects were appended to
 	delta   []pages.Object // append: the objects appended, while in memory
 	appends int            // appends since the page was last written whole (bounded by maxAppends)
@@ -317,7 +318,7 @@ func (x *index) apply(r *record, start, end logPos) error {
 				in.pages[o.PageNo] = h
 			}
 			v := &version{tsn: r.TSN, deleted: o.Kind == opDel, loaded: o.Kind == opPut, objs: o.Objects, keys: o.Keys,
-				loc: recLoc{seg: start.Seg, off: start.Off, n: end.Off - start.Off, prev: start.Chain}}
+				loc: recLoc{seg: start.Seg, off: start.Off, n: end.Off - start.Off, prev: start.Chain}, span: o.Span}
 			if o.Kind == opAppend {
 				b := h.latest()
 				v.append, v.base, v.appends = true, b, b.appends+1
@@ -335,7 +336,7 @@ func (x *index) apply(r *record, start, end logPos) error {
 				in.setTSN = r.TSN
 			}
 			in.reserved = max(in.reserved, o.PageNo+1)
-			h.prune(floor)
+			h.prune(floor, x.cache)
 			if o.Kind == opDel {
 				x.dead = append(x.dead, pageKeyTSN{pageKey{o.Inc, o.PageNo}, r.TSN})
 			}
@@ -385,7 +386,10 @@ func (x *index) sweep() {
 	g := 0 // x.gone is in TSN order
 	for ; g < len(x.gone) && x.gone[g].tsn <= floor; g++ {
 		d := x.gone[g]
-		if d.inc != "" {
+		if in := x.incs[d.inc]; d.inc != "" && in != nil {
+			for _, h := range in.pages {
+				x.cache.drop(h.vs)
+			}
 			delete(x.incs, d.inc)
 		}
 		x.pruneName(d.name, floor)
@@ -396,6 +400,7 @@ func (x *index) sweep() {
 		d := x.dead[n]
 		if in := x.incs[d.key.inc]; in != nil {
 			if h := in.pages[d.key.page]; h != nil && h.latest().deleted && h.latest().tsn == d.tsn {
+				x.cache.drop(h.vs)
 				delete(in.pages, d.key.page)
 			}
 		}
@@ -429,7 +434,7 @@ func (x *index) pruneName(name string, floor pages.TSN) {
 }
 
 // prune drops versions no reader of this process can reach: all but the newest at or below floor.
-func (h *pageHist) prune(floor pages.TSN) {
+func (h *pageHist) prune(floor pages.TSN, c *pageCache) {
 	keep := 0
 	for i := len(h.vs) - 1; i >= 0; i-- {
 		if h.vs[i].tsn <= floor {
@@ -438,6 +443,7 @@ func (h *pageHist) prune(floor pages.TSN) {
 		}
 	}
 	if keep > 0 {
+		c.drop(h.vs[:keep])
 		h.vs = slices.Delete(h.vs, 0, keep)
 	}
 }

@@ -148,7 +148,7 @@ func (db *DB) contents(x *index, inc string, n uint64, v *version) ([]pages.Obje
 // record once a checkpoint covered it). REQUIRES: no index mu held.
 func (db *DB) load(x *index, inc string, n uint64, v *version, depth int) ([]pages.Object, error) {
 	x.mu.RLock()
-	loaded, objs, onDisk, loc, isAppend, base, delta := v.loaded, v.objs, v.onDisk, v.loc, v.append, v.base, v.delta
+	loaded, objs, onDisk, loc, span, isAppend, base, delta := v.loaded, v.objs, v.onDisk, v.loc, v.span, v.append, v.base, v.delta
 	x.mu.RUnlock()
 	if loaded {
 		return objs, nil
@@ -160,7 +160,7 @@ func (db *DB) load(x *index, inc string, n uint64, v *version, depth int) ([]pag
 	}
 	if err != nil && loc.seg != 0 && depth <= maxAppends+1 {
 		var lerr error
-		if objs, lerr = db.loadFromLog(x, inc, n, loc, isAppend, base, delta, depth); lerr == nil {
+		if objs, lerr = db.loadFromLog(x, inc, n, loc, span, isAppend, base, delta, depth); lerr == nil {
 			err = nil
 		} else if !onDisk {
 			err = lerr
@@ -192,9 +192,9 @@ var errNoSource = errors.New("version has no contents source")
 
 // loadFromLog rebuilds a version from its record: a put holds the page, an append the objects
 // added to its base.
-func (db *DB) loadFromLog(x *index, inc string, n uint64, loc recLoc, isAppend bool, base *version, delta []pages.Object, depth int) ([]pages.Object, error) {
+func (db *DB) loadFromLog(x *index, inc string, n uint64, loc recLoc, span wal.Span, isAppend bool, base *version, delta []pages.Object, depth int) ([]pages.Object, error) {
 	if delta == nil {
-		op, err := db.readOp(loc, inc, n)
+		op, err := db.readOp(loc, span, inc, n)
 		if err != nil {
 			return nil, err
 		}
@@ -213,8 +213,9 @@ func (db *DB) loadFromLog(x *index, inc string, n uint64, loc recLoc, isAppend b
 	return slices.Concat(b, delta), nil
 }
 
-// readOp reads the record at loc, checks it and returns its op on page n of inc.
-func (db *DB) readOp(loc recLoc, inc string, n uint64) (*op, error) {
+// readOp returns the op on page n of inc of the record at loc. With the op's span it reads and
+// checks that op's text alone (a record can hold hundreds of pages); without it, the whole record.
+func (db *DB) readOp(loc recLoc, span wal.Span, inc string, n uint64) (*op, error) {
 	f, err := os.Open(filepath.Join(db.logDir, wal.SegName(loc.seg)))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s", errSegmentGone, wal.SegName(loc.seg))
@@ -223,6 +224,21 @@ func (db *DB) readOp(loc recLoc, inc string, n uint64) (*op, error) {
 		return nil, fmt.Errorf("open log segment: %w", err)
 	}
 	defer f.Close()
+	if span.Len != 0 && int64(span.Off)+int64(span.Len) <= loc.n {
+		text := make([]byte, span.Len)
+		at := loc.off + int64(span.Off)
+		if _, err := f.ReadAt(text, at); err != nil {
+			return nil, corrupt(f.Name(), at, err)
+		}
+		o, err := wal.DecodeOp(db.format, text, span)
+		if err != nil {
+			return nil, corrupt(f.Name(), at, err)
+		}
+		if o.Inc != inc || o.PageNo != n || (o.Kind != opPut && o.Kind != opAppend) {
+			return nil, corrupt(f.Name(), at, fmt.Errorf("op is no change of page %s", pages.PageID(n)))
+		}
+		return &o, nil
+	}
 	line := make([]byte, loc.n)
 	if _, err := f.ReadAt(line, loc.off); err != nil {
 		return nil, corrupt(f.Name(), loc.off, err)

@@ -89,6 +89,7 @@ func FuzzParseRecord(f *testing.F) {
 		if err := json.Unmarshal(js, &slow); err != nil {
 			t.Fatalf("fast path accepted what encoding/json refuses (%v): %q", err, body)
 		}
+		checkSpans(t, body, &fast)
 		if !reflect.DeepEqual(fast, slow) {
 			t.Fatalf("fast path and encoding/json disagree on %q:\n%+v\n%+v", body, fast, slow)
 		}
@@ -124,6 +125,7 @@ func TestParseRecordTakesWhatWeWrite(t *testing.T) {
 			t.Fatalf("fast path refused a record this package wrote: %s", line)
 		}
 		var slow Record
+		checkSpans(t, body, &r)
 		if err := json.Unmarshal(append(append([]byte(nil), body...), '}'), &slow); err != nil || !reflect.DeepEqual(r, slow) {
 			t.Fatalf("fast %+v, encoding/json %+v (%v)", r, slow, err)
 		}
@@ -149,7 +151,35 @@ func TestUnframeFallbackAfterPartialParse(t *testing.T) {
 	if err := json.Unmarshal(append(append([]byte(nil), line[:len(line)-CRCSuffixLen]...), '}'), &want); err != nil {
 		t.Fatal(err)
 	}
+	for _, o := range got.Ops {
+		if o.Span != (Span{}) {
+			t.Fatalf("the fallback gave op %+v a span", o)
+		}
+	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("fallback decoded %+v, encoding/json %+v", got, want)
+	}
+}
+
+// checkSpans checks that the span of every op of r (parsed from body by the fast path) names
+// exactly that op's text: decoded alone, it is the op encoding/json makes of that text. Then it
+// clears the spans, which encoding/json does not set.
+func checkSpans(t *testing.T, body []byte, r *Record) {
+	t.Helper()
+	for i := range r.Ops {
+		o := &r.Ops[i]
+		s := o.Span
+		if s.Len == 0 || int(s.Off+s.Len) > len(body) {
+			t.Fatalf("op %d: span %+v outside the record %q", i, s, body)
+		}
+		text := body[s.Off : s.Off+s.Len]
+		var want Op
+		if err := json.Unmarshal(text, &want); err != nil {
+			t.Fatalf("op %d: span %+v is not an op (%v): %q", i, s, err, text)
+		}
+		o.Span = Span{}
+		if !reflect.DeepEqual(*o, want) {
+			t.Fatalf("op %d: span text %q decodes to %+v, the record has %+v", i, text, want, *o)
+		}
 	}
 }

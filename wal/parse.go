@@ -47,9 +47,11 @@ func parseRecord(body []byte, r *Record) bool {
 	if !p.lit(`]`) {
 		for {
 			var o Op
+			start := p.i
 			if !p.op(&o) {
 				return false
 			}
+			o.Span = MakeSpan(p.b, start, p.i)
 			r.Ops = append(r.Ops, o)
 			if p.lit(`]`) {
 				break

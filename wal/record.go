@@ -57,6 +57,45 @@ type Op struct {
 	// decoded, not serialized
 	Objects []pages.Object `json:"-"` // decoded from Objs
 	PageNo  uint64         `json:"-"` // decoded from Page
+	Span    Span           `json:"-"` // where the op's text is in its line (zero: not known)
+}
+
+// Span is where an op's text lies in its record's line, with the checksum of that text, so that
+// one page's change can be read again without reading (and decoding) the whole record: a commit
+// of a thousand inserts holds hundreds of pages.
+type Span struct {
+	Off, Len uint32 // from the line's first byte; Len 0: not known
+	CRC      uint32 // of the text, with CRCTable
+}
+
+// MakeSpan returns the span of line[from:to] (zero if it does not fit a Span).
+func MakeSpan(line []byte, from, to int) Span {
+	if from < 0 || to <= from || to > len(line) || to > 1<<32-1 {
+		return Span{}
+	}
+	return Span{Off: uint32(from), Len: uint32(to - from), CRC: crc32.Checksum(line[from:to], CRCTable)}
+}
+
+// DecodeOp decodes the text of one op that s named in a line read again (text holds exactly
+// s.Len bytes): it checks the text against the span's checksum, then decodes it as DecodeOps
+// does the ops of a record.
+func DecodeOp(f pages.Format, text []byte, s Span) (Op, error) {
+	if s.Len == 0 || len(text) != int(s.Len) || crc32.Checksum(text, CRCTable) != s.CRC {
+		return Op{}, fmt.Errorf("%w: op text does not match its checksum", ErrBadRecord)
+	}
+	var o Op
+	p := parser{b: text}
+	if !p.op(&o) || p.i != len(p.b) {
+		o = Op{}
+		if err := json.Unmarshal(text, &o); err != nil {
+			return Op{}, fmt.Errorf("%w: %v", ErrBadRecord, err)
+		}
+	}
+	r := Record{Ops: []Op{o}}
+	if err := DecodeOps(f, &r); err != nil {
+		return Op{}, err
+	}
+	return r.Ops[0], nil
 }
 
 // Record is one log line. A commit record has TSN = previous + 1; a reservation record (only

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/stretchr/testify/require"
 	"github.com/txtdb/txtdb/pages"
 )
 
@@ -82,6 +83,44 @@ func TestDecodeOpsKeys(t *testing.T) {
 		}
 		if got := recs[0].Rec.Ops[0].Keys; !slices.Equal(got, tc.keys) {
 			t.Errorf("%s: Keys = %q, want %q", tc.ops, got, tc.keys)
+		}
+	}
+}
+
+// An op read again through its span decodes to the op the whole record decodes to, in every
+// format; a changed byte or a short read is ErrBadRecord.
+func TestDecodeOpFromSpan(t *testing.T) {
+	for _, f := range []pages.Format{pages.JSON, pages.YAML} {
+		objs := []json.RawMessage{json.RawMessage(`{"k":"a","n":[1,2]}`), json.RawMessage(`{"k":"b"}`)}
+		if f != pages.JSON {
+			objs = []json.RawMessage{json.RawMessage(`"k: a\nn: 1\n"`)}
+		}
+		ops := []Op{{Kind: OpCreate, NS: "t", Inc: "i1"},
+			{Kind: OpPut, NS: "t", Inc: "i1", Page: "page000001", New: true, Objs: objs},
+			{Kind: OpAppend, NS: "t", Inc: "i1", Page: "page000001", Keys: []string{"a", "b"}, Objs: objs}}
+		opsJSON, err := json.Marshal(ops)
+		require.NoError(t, err)
+		var b bytes.Buffer
+		FrameOps(&b, 3, 1, "p", opsJSON, 0)
+		line := b.Bytes()
+		var r Record
+		_, err = Unframe(line, &r, 0)
+		require.NoError(t, err)
+		require.NoError(t, DecodeOps(f, &r))
+		for i, o := range r.Ops {
+			require.NotZero(t, o.Span.Len, "op %d", i)
+			text := line[o.Span.Off : o.Span.Off+o.Span.Len]
+			got, err := DecodeOp(f, text, o.Span)
+			require.NoError(t, err, "op %d", i)
+			got.Span = o.Span
+			require.Equal(t, o, got, "op %d", i)
+
+			bad := bytes.Clone(text)
+			bad[len(bad)/2] ^= 1
+			_, err = DecodeOp(f, bad, o.Span)
+			require.ErrorIs(t, err, ErrBadRecord, "op %d with a byte changed", i)
+			_, err = DecodeOp(f, text[:len(text)-1], o.Span)
+			require.ErrorIs(t, err, ErrBadRecord, "op %d read short", i)
 		}
 	}
 }
