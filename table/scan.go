@@ -18,12 +18,20 @@ import (
 // The text is a stored object, valid JSON when it was stored, so the members it skips need only
 // be delimited, not validated.
 func scanEntry(o pages.Object) (key, pk any, del, ok bool) {
+	key, pk, del, _, _, ok = scanEntryRow(o)
+	return key, pk, del, ok
+}
+
+// scanEntryRow is scanEntry that also returns where the text of the "row" member is (from, to;
+// both 0 if there is none), so that a row is decoded without its entry.
+func scanEntryRow(o pages.Object) (key, pk any, del bool, rowFrom, rowTo int, ok bool) {
+	fail := func() (any, any, bool, int, int, bool) { return nil, nil, false, 0, 0, false }
 	if o.Format() != pages.JSON {
-		return nil, nil, false, false
+		return fail()
 	}
 	s := entScanner{b: o.Text()}
 	if !s.lit('{') {
-		return nil, nil, false, false
+		return fail()
 	}
 	var haveKey, havePK, haveDel bool
 	for first := true; ; first = false {
@@ -31,53 +39,62 @@ func scanEntry(o pages.Object) (key, pk any, del, ok bool) {
 			break
 		}
 		if !first && !s.lit(',') {
-			return nil, nil, false, false
+			return fail()
 		}
 		name, ok := s.name()
 		if !ok || !s.lit(':') {
-			return nil, nil, false, false
+			return fail()
 		}
 		switch name {
 		case "key":
 			if haveKey {
-				return nil, nil, false, false
+				return fail()
 			}
 			if key, ok = s.keyValue(0); !ok {
-				return nil, nil, false, false
+				return fail()
 			}
 			haveKey = true
 		case "pk":
 			if havePK {
-				return nil, nil, false, false
+				return fail()
 			}
 			if pk, ok = s.keyValue(0); !ok {
-				return nil, nil, false, false
+				return fail()
 			}
 			havePK = true
 		case "del":
 			if haveDel {
-				return nil, nil, false, false
+				return fail()
 			}
 			switch {
 			case s.word("true"):
 				del = true
 			case s.word("false"):
 			default:
-				return nil, nil, false, false
+				return fail()
 			}
 			haveDel = true
-		case "row", "ix":
+		case "row":
+			if rowTo != 0 {
+				return fail()
+			}
+			rowFrom = s.i
 			if !s.skip() {
-				return nil, nil, false, false
+				return fail()
+			}
+			rowTo = s.i
+		case "ix":
+			if !s.skip() {
+				return fail()
 			}
 		default:
-			return nil, nil, false, false // a member no entry has: let the decoder judge
+			return fail() // a member no entry has: let the decoder judge
 		}
 	}
 	if s.i != len(s.b) || !haveKey {
-		return nil, nil, false, false
+		return fail()
 	}
-	return key, pk, del, true
+	return key, pk, del, rowFrom, rowTo, true
 }
 
 type entScanner struct {

@@ -36,7 +36,7 @@ func FuzzScanEntry(f *testing.F) {
 		if err != nil {
 			return // not an object a page could hold
 		}
-		key, pk, del, ok := scanEntry(o)
+		key, pk, del, from, to, ok := scanEntryRow(o)
 		if !ok {
 			return
 		}
@@ -45,6 +45,17 @@ func FuzzScanEntry(f *testing.F) {
 		require.Equal(t, r.Key, key, "key of %q", text)
 		require.Equal(t, r.PK, pk, "pk of %q", text)
 		require.Equal(t, r.Del, del, "del of %q", text)
+		var whole struct {
+			Row *any `json:"row"`
+		}
+		require.NoError(t, o.Decode(&whole))
+		if to == 0 {
+			require.Nil(t, whole.Row, "%q has a row the fast path did not find", text)
+			return
+		}
+		var row *any
+		require.NoError(t, pages.ObjectFromTrusted(pages.JSON, text[from:to]).Decode(&row), "row text %q of %q", text[from:to], text)
+		require.Equal(t, whole.Row, row, "row of %q", text)
 	})
 }
 

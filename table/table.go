@@ -7,6 +7,7 @@ import (
 	"reflect"
 
 	"github.com/txtdb/txtdb"
+	"github.com/txtdb/txtdb/pages"
 )
 
 // Table is a table of rows of type V with primary keys of type K, stored in the namespace it is
@@ -401,6 +402,17 @@ func (t *Table[K, V]) getEnc(tx *txtdb.Tx, s *schema, ke string, k any) (*V, err
 }
 
 func decodeRow[V any](ns string, e *ent) (*V, error) {
+	if e.rowTo > 0 { // the row's own text: the key and index values are not decoded again
+		var row *V
+		text := e.obj.Text()[e.rowFrom:e.rowTo]
+		if err := pages.ObjectFromTrusted(e.obj.Format(), text).Decode(&row); err != nil {
+			return nil, fmt.Errorf("%w: %s: row %s: %v", ErrSchema, ns, e.enc, err)
+		}
+		if row == nil {
+			row = new(V)
+		}
+		return row, nil
+	}
 	var r struct {
 		Row *V `json:"row" yaml:"row"`
 	}

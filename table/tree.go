@@ -55,8 +55,10 @@ type ent struct {
 	pk     any            // dynamic (index trees)
 	ix     map[string]any // a row entry's index values, unless ixLazy
 	ixLazy bool           // ix not decoded yet (the entry is shared: indexValues decodes it each time)
-	obj    pages.Object
-	child  string
+	// where the "row" member's text is in obj's (both 0: not known; decode the entry)
+	rowFrom, rowTo int32
+	obj            pages.Object
+	child          string
 }
 
 // indexValues returns a row entry's recorded index values ("ix").
@@ -135,7 +137,8 @@ func (t *tree) decode(id string, objs []pages.Object) (*node, error) {
 func (t *tree) decodeEnt(id string, i int, o pages.Object) (ent, bool, error) {
 	var r rawEntry
 	var lazy bool
-	if r.Key, r.PK, r.Del, lazy = scanEntry(o); !lazy {
+	var rowFrom, rowTo int
+	if r.Key, r.PK, r.Del, rowFrom, rowTo, lazy = scanEntryRow(o); !lazy {
 		r = rawEntry{}
 		if err := o.Decode(&r); err != nil {
 			return ent{}, false, t.corrupt(id, "entry %d: %v", i, err)
@@ -146,6 +149,9 @@ func (t *tree) decodeEnt(id string, i int, o pages.Object) (ent, bool, error) {
 		return ent{}, false, t.corrupt(id, "entry %d: %v", i, err)
 	}
 	e := ent{enc: enc, key: key, pk: pk, ix: r.IX, ixLazy: lazy, obj: o}
+	if rowTo > rowFrom && rowTo < 1<<31 {
+		e.rowFrom, e.rowTo = int32(rowFrom), int32(rowTo)
+	}
 	if r.Del {
 		e.obj = pages.Object{}
 	}
