@@ -67,6 +67,11 @@ func scanEntry(o pages.Object) (key, pk any, del, ok bool) {
 			}
 			haveDel = true
 		case "row", "ix":
+			// ix is decoded into a map when asked for: anything but an object (which always
+			// decodes into one) is the decoder's to judge now, as it was before the fast path.
+			if name == "ix" && (s.i >= len(s.b) || s.b[s.i] != '{') {
+				return nil, nil, false, false
+			}
 			if !s.skip() {
 				return nil, nil, false, false
 			}
