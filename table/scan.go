@@ -84,7 +84,9 @@ func scanEntryRow(o pages.Object) (key, pk any, del bool, rowFrom, rowTo int, ok
 			}
 			rowTo = s.i
 		case "ix":
-			if !s.skip() {
+			// ix is decoded into a map when asked for: anything but an object (which always
+			// decodes into one) is the decoder's to judge now, as it was before the fast path.
+			if s.i >= len(s.b) || s.b[s.i] != '{' || !s.skip() {
 				return fail()
 			}
 		default:

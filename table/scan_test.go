@@ -28,6 +28,8 @@ func FuzzScanEntry(f *testing.F) {
 		`{"key":1,"other":2}`,
 		`{"key":1,"del":false,"row":"x"}`,
 		`{}`,
+		`{"key":1,"ix":5}`,
+		`{"key":1,"ix":null}`,
 	} {
 		f.Add(s)
 	}

@@ -82,8 +82,6 @@ func (db *DB) submit(ctx context.Context, r *request) error {
 	r.ctx = ctx
 	r.done = make(chan struct{})
 	r.promote = make(chan struct{}, 1)
-	faults.queue(+1)
-	defer faults.queue(-1)
 	db.q.mu.Lock()
 	if db.closed.Load() {
 		db.q.mu.Unlock()
@@ -93,6 +91,8 @@ func (db *DB) submit(ctx context.Context, r *request) error {
 	lead := !db.q.leading
 	db.q.leading = true
 	db.q.mu.Unlock()
+	faults.queue(+1) // after r is in the queue: a test that waits for it knows its place
+	defer faults.queue(-1)
 	if lead {
 		db.lead()
 	}

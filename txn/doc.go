@@ -48,7 +48,7 @@
 // # Caveats
 //
 //   - Memory: a small entry per readable page version plus a byte-bounded cache of page contents
-//     (Config.CacheSize) that charges only versions a reader can still reach; evicted contents
+//     (Config.CacheSize), which versions leave when no snapshot can reach them; evicted contents
 //     are loaded again from the page file or the log, where a version's own op is read alone
 //     (its place in the record and a checksum of it are kept with the version), so a reload
 //     costs the page, not the commit that wrote it.

@@ -31,7 +31,7 @@ const (
 type faultSet struct {
 	inject atomic.Pointer[func(p faultPoint) error]        // nil = no faults
 	synced atomic.Pointer[func(seg uint64, covered int64)] // called after each good log fsync
-	queued atomic.Pointer[func(delta int)]                 // a request enters (+1) / leaves (-1) submit
+	queued atomic.Pointer[func(delta int)]                 // a request is queued in submit (+1) / leaves it (-1)
 	begin  atomic.Pointer[func()]                          // Begin read state for its snapshot, has not yet recorded it in the floor
 
 	recovered atomic.Pointer[func(db *DB, slow bool)] // a commit lock holder recovered (slow: off the fast path)
