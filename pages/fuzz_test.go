@@ -1,6 +1,8 @@
 package pages
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path"
@@ -239,4 +241,58 @@ func yamlRoundTrips(v any) bool {
 	}
 	var back any
 	return yaml.Unmarshal(out, &back) == nil
+}
+
+// decodeJSONPageByElement is the reference decodeJSONPage is checked against: the array decoded
+// into its raw elements by encoding/json, each one compacted.
+func decodeJSONPageByElement(data []byte) ([]Object, error) {
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '[' {
+		return nil, errors.New("not an array")
+	}
+	var raws []json.RawMessage
+	if err := json.Unmarshal(data, &raws); err != nil {
+		return nil, err
+	}
+	var objs []Object
+	for _, raw := range raws {
+		var b bytes.Buffer
+		if err := json.Compact(&b, raw); err != nil {
+			return nil, err
+		}
+		objs = append(objs, Object{format: JSON, text: b.String()})
+	}
+	return objs, nil
+}
+
+// The one-pass JSON page decoder accepts exactly what decoding element by element accepts, and
+// gives the same objects.
+func FuzzDecodeJSONPageMatchesElements(f *testing.F) {
+	for _, s := range pageSeeds[JSON] {
+		f.Add([]byte(s))
+	}
+	for _, s := range []string{"[\n  {\n    \"a\": \"],\\\"[\"\n  },\n  [\n    1,\n    [2]\n  ]\n]\n", "[1] x", "[1]]", " [ ] ", "[\"\\\\\",{}]", "[[],{},\"\"]"} {
+		f.Add([]byte(s))
+	}
+	if golden, err := os.ReadFile(filepath.Join("testdata", "golden", "page.json")); err == nil {
+		f.Add(golden)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := decodeJSONPage(data)
+		want, werr := decodeJSONPageByElement(data)
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("%q: one pass says %v, element by element %v", data, err, werr)
+		}
+		if err != nil {
+			return
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%q: %d objects, element by element %d", data, len(got), len(want))
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("%q: object %d is %q, element by element %q", data, i, got[i].text, want[i].text)
+			}
+		}
+	})
 }
