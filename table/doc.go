@@ -32,7 +32,9 @@
 // replace or delete distinct keys in one leaf do not conflict, from any process; two that
 // write the same key, or the same value of a unique index, do: one commits, the other's Update
 // runs again and sees the row. A leaf that grows past the node size is compacted or split; that
-// rewrite conflicts with appends to the leaf in flight. Inner nodes are read without a
+// rewrite conflicts with appends to the leaf in flight. The right-most leaf, where increasing
+// keys (time stamps, sequence numbers, UUIDv7) all go, grows to twice the node size and is cut
+// into full leaves and a short one, so it splits half as often. Inner nodes are read without a
 // dependency (txtdb.Tx.PeekPage): a leaf's range only changes when the leaf itself is rewritten.
 //
 // # Schema changes

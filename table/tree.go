@@ -329,7 +329,15 @@ func (t *tree) put(tx *txtdb.Tx, n *node, path []string, enc string, v any) erro
 	if err := tx.AppendPage(t.ns, n.id, enc, o); err != nil {
 		return t.nodeErr(n.id, err)
 	}
-	if n.size+objSize(o) > t.limit {
+	limit := t.limit
+	if n.hdr.Hi == "" {
+		// The tree's right edge, where keys arriving in order (time stamps, sequence numbers)
+		// all go: it may grow to twice the limit and is then cut into full leaves and a short
+		// last one (see split), so it splits half as often. Every split rewrites the leaf,
+		// and every insert into it that is under way then conflicts with the split.
+		limit *= 2
+	}
+	if n.size+objSize(o) > limit {
 		return t.split(tx, n.id, path)
 	}
 	return nil
@@ -351,11 +359,17 @@ func (t *tree) split(tx *txtdb.Tx, id string, path []string) error {
 	if live <= t.limit/2 || len(n.ents) < 2 {
 		return tx.UpdatePage(t.ns, id, n.leafObjs(n.hdr, n.ents)...)
 	}
+	if n.hdr.Hi == "" && live > t.limit {
+		// The right edge (see put): keys arrive in order here, more or less, and the parts
+		// below the last one will get few of them, so they are cut full.
+		if cuts := fullCuts(n.ents, t.limit); len(cuts) > 0 {
+			return t.splitAt(tx, n, path, cuts)
+		}
+	}
 	m := cut(n.ents, func(e ent) int { return objSize(e.obj) }, live)
 	if n.last == n.ents[len(n.ents)-1].enc {
-		// The newest entry is the leaf's last key: keys arrive in order here (time stamps,
-		// sequence numbers, one value's rows in a secondary index), and the lower part will
-		// get no more of them.
+		// The newest entry is the leaf's last key: keys arrive in order here (one value's rows
+		// in a secondary index, say), and the lower part will get no more of them.
 		m = min(max(m, len(n.ents)*9/10, 1), len(n.ents)-1)
 	}
 	sep := n.ents[m].enc
@@ -380,6 +394,91 @@ func (t *tree) split(tx *txtdb.Tx, id string, path []string) error {
 		return err
 	}
 	return t.addChild(tx, path, sep, rid)
+}
+
+// fullCuts returns where to cut entries into parts that each fill a node to about the limit (the
+// last part holds the rest), as indexes of the first entry of each part after the first; none if
+// one part holds them all.
+func fullCuts(ents []ent, limit int) []int {
+	var cuts []int
+	room := limit * 15 / 16 // the header, and slack for a rewrite in place
+	acc := 0
+	for i, e := range ents {
+		sz := objSize(e.obj)
+		if acc+sz > room && i > 0 {
+			cuts = append(cuts, i)
+			acc = 0
+		}
+		acc += sz
+	}
+	return cuts
+}
+
+// splitAt cuts leaf n into parts at cuts (indexes into n.ents, ascending, each > 0 and < the
+// number of entries): the first part stays in n's page, each other one gets a new page, chained
+// in key order, and the parent (or the root, which stays the root) gets their separators.
+func (t *tree) splitAt(tx *txtdb.Tx, n *node, path []string, cuts []int) error {
+	type part struct {
+		ents []ent
+		sep  string
+		id   string
+	}
+	parts := []part{{ents: n.ents[:cuts[0]]}}
+	for i, c := range cuts {
+		end := len(n.ents)
+		if i+1 < len(cuts) {
+			end = cuts[i+1]
+		}
+		parts = append(parts, part{ents: n.ents[c:end], sep: n.ents[c].enc})
+	}
+	root := len(path) == 0
+	// New pages from the last one down, so that each knows the id of the next.
+	next := n.hdr.Next
+	for i := len(parts) - 1; i >= 0; i-- {
+		if i == 0 && !root {
+			break // the first part stays in n's page
+		}
+		hi := n.hdr.Hi
+		if i+1 < len(parts) {
+			hi = parts[i+1].sep
+		}
+		lo := parts[i].sep
+		if i == 0 {
+			lo = n.hdr.Lo
+		}
+		id, err := tx.NewPage(t.ns, n.leafObjs(header{Node: "leaf", Lo: lo, Hi: hi, Next: next}, parts[i].ents)...)
+		if err != nil {
+			return err
+		}
+		parts[i].id, next = id, id
+	}
+	if root { // the root's page stays the root, as an inner node over the parts
+		objs := []any{header{Node: "inner"}}
+		for i, p := range parts {
+			c := child{Child: p.id}
+			if i > 0 {
+				c.Sep = p.sep
+			}
+			objs = append(objs, c)
+		}
+		return tx.UpdatePage(t.ns, n.id, objs...)
+	}
+	first := header{Node: "leaf", Lo: n.hdr.Lo, Hi: parts[1].sep, Next: parts[1].id}
+	if err := tx.UpdatePage(t.ns, n.id, n.leafObjs(first, parts[0].ents)...); err != nil {
+		return err
+	}
+	for i, p := range parts[1:] {
+		if i > 0 { // an earlier separator may have split the parent: route this one afresh
+			var err error
+			if _, path, err = t.descend(tx, p.sep); err != nil {
+				return err
+			}
+		}
+		if err := t.addChild(tx, path, p.sep, p.id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // readNode reads a node whole (a dependency on all of it) for rewriting it; it must be of kind.

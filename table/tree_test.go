@@ -132,3 +132,63 @@ func TestDeepTree(t *testing.T) {
 		})
 	}
 }
+
+// Keys arriving in order fill the leaves they leave behind (the tree's right edge grows to twice
+// the limit and is cut into full leaves and a short last one), so such a tree has few, full
+// leaves and its right edge splits about once per two leaves' worth of inserts: the splits are
+// what inserts under way conflict with. Keys in random order still split in halves, and no leaf
+// grows past twice the limit.
+func TestInOrderLeavesAreFull(t *testing.T) {
+	const limit, n = 2048, 1500
+	for _, order := range []string{"increasing", "random"} {
+		t.Run(order, func(t *testing.T) {
+			ctx := context.Background()
+			db, err := txtdb.Open(t.TempDir(), nil)
+			require.NoError(t, err)
+			defer db.Close()
+			jobs := New("q.jobs", func(j *job) int64 { return j.ID })
+			require.NoError(t, db.Update(ctx, func(tx *txtdb.Tx) error { return jobs.Create(tx) }))
+			shrink(t, db, jobs.ns, limit)
+			keys := make([]int64, n)
+			for i := range keys {
+				keys[i] = int64(i)
+			}
+			if order == "random" {
+				rand.New(rand.NewPCG(seed(t), 3)).Shuffle(n, func(i, j int) { keys[i], keys[j] = keys[j], keys[i] })
+			}
+			for _, k := range keys { // one insert per transaction, as a queue gets them
+				require.NoError(t, db.Update(ctx, func(tx *txtdb.Tx) error {
+					return jobs.Insert(tx, &job{ID: k, Owner: fmt.Sprintf("o%d", k), State: "new"})
+				}))
+			}
+			var leaves, bytes, over int
+			require.NoError(t, db.View(ctx, func(tx *txtdb.Tx) error {
+				s, err := readSchema(tx, jobs.ns)
+				if err != nil {
+					return err
+				}
+				return s.primary.walk(tx, func(nd *node, _ int) error {
+					if nd.hdr.Node == "leaf" {
+						leaves++
+						bytes += nd.size
+						if nd.size > 2*limit {
+							over++
+						}
+					}
+					return nil
+				})
+			}))
+			probs, err := Check(ctx, db)
+			require.NoError(t, err)
+			require.Empty(t, probs)
+			require.Zero(t, over, "leaves past twice the limit")
+			fill := float64(bytes) / float64(leaves*limit)
+			t.Logf("%s: %d leaves, %.0f%% of the limit on average", order, leaves, 100*fill)
+			if order == "increasing" {
+				require.Greater(t, fill, 0.85, "leaves left behind by keys in order are full")
+			} else {
+				require.Less(t, fill, 0.85, "random keys split leaves in halves")
+			}
+		})
+	}
+}
