@@ -21,7 +21,7 @@ type plantRow struct {
 
 const plantNS = "plant.rows"
 
-// plantStore makes a store holding a table of 40 rows with a unique and a secondary index, in
+// plantStore makes a store holding a table of 100 rows with a unique and a secondary index, in
 // nodes small enough that every tree has several leaves, and checks that Check finds nothing.
 func plantStore(t *testing.T) *txtdb.DB {
 	t.Helper()
@@ -34,7 +34,7 @@ func plantStore(t *testing.T) *txtdb.DB {
 	Index(tbl, "team", func(r *plantRow) string { return r.Team })
 	require.NoError(t, db.Update(ctx, func(tx *txtdb.Tx) error { return tbl.Create(tx) }))
 	shrink(t, db, plantNS, 512)
-	for i := range 40 {
+	for i := range 100 {
 		require.NoError(t, db.Update(ctx, func(tx *txtdb.Tx) error {
 			return tbl.Insert(tx, &plantRow{ID: int64(i + 1), Email: fmt.Sprintf("u%02d@example.com", i+1), Team: fmt.Sprintf("t%d", i%3)})
 		}))
@@ -153,7 +153,7 @@ func TestCheckFindsPlanted(t *testing.T) {
 		{"row without its index entry", func(t *testing.T, tx *txtdb.Tx) {
 			leaf, i := rawFind(t, tx, rawRoots(t, tx)["team"], "pk", 7)
 			rawEdit(t, tx, leaf, func(objs []map[string]any) []map[string]any { return slices.Delete(objs, i, i+1) })
-		}, "index team has 39 entries for 40 rows", ErrInconsistent},
+		}, "index team has 99 entries for 100 rows", ErrInconsistent},
 		{"recorded index value differs from the entry", func(t *testing.T, tx *txtdb.Tx) {
 			leaf, i := rawFind(t, tx, rawRoots(t, tx)[""], "key", 7)
 			rawEdit(t, tx, leaf, func(objs []map[string]any) []map[string]any {

@@ -585,7 +585,7 @@ func TestDropIndexLeavesNoFiles(t *testing.T) {
 	with, without := userCodes[0].def(ns), userCodes[2].def(ns) // email and team; email only
 	require.NoError(t, db.Update(ctx, func(tx *txtdb.Tx) error { return with.Create(tx) }))
 	shrink(t, db, ns, 512)
-	for id := range int64(40) {
+	for id := range int64(100) {
 		u := newUser(id)
 		require.NoError(t, db.Update(ctx, func(tx *txtdb.Tx) error { return with.Insert(tx, &u) }))
 	}
