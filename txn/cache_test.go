@@ -124,25 +124,8 @@ func TestSupersededVersionsLeaveCache(t *testing.T) {
 // record: a byte changed in another page's op of the same record does not stop it (the whole
 // record's checksum would), and the changed page reads as corrupt.
 func TestReloadReadsItsOwnOp(t *testing.T) {
-	dir := t.TempDir()
-	skipCheck(dir) // the log is damaged on purpose
+	db, _, seg, data := markedPages(t)
 	ctx := context.Background()
-	db := mustOpen(t, dir, Config{CacheSize: 1, LogRetention: -1, CheckpointEvery: time.Hour, OneObjectPerPage: true})
-	_, _, err := update(ctx, db, func(tx *Tx) error {
-		if err := tx.CreateNamespace("p"); err != nil {
-			return err
-		}
-		if _, err := tx.Insert("p", map[string]any{"mark": "AAAAAAAA"}); err != nil {
-			return err
-		}
-		_, err := tx.Insert("p", map[string]any{"mark": "BBBBBBBB"})
-		return err
-	})
-	require.NoError(t, err)
-	segs := segsOf(t, dir)
-	seg := filepath.Join(dir, pages.MetaDir, logDirName, wal.SegName(segs[len(segs)-1]))
-	data, err := os.ReadFile(seg)
-	require.NoError(t, err)
 	at := bytes.Index(data, []byte("BBBBBBBB"))
 	require.Positive(t, at)
 	data[at] = 'C'
@@ -165,4 +148,31 @@ func TestReloadReadsItsOwnOp(t *testing.T) {
 		_, err = read("page000002")
 		require.ErrorIs(t, err, pages.ErrCorrupt)
 	}
+}
+
+// markedPages opens a handle with a cache of one version over a new store whose one record put
+// two pages, {"mark":"AAAAAAAA"} and {"mark":"BBBBBBBB"}, and returns it with the store's
+// folder and the path and bytes of the log segment holding the record, for a test to damage
+// (the store is not checked at the end).
+func markedPages(t *testing.T) (db *DB, dir, seg string, data []byte) {
+	t.Helper()
+	dir = t.TempDir()
+	skipCheck(dir)
+	db = mustOpen(t, dir, Config{CacheSize: 1, LogRetention: -1, CheckpointEvery: time.Hour, OneObjectPerPage: true})
+	_, _, err := update(context.Background(), db, func(tx *Tx) error {
+		if err := tx.CreateNamespace("p"); err != nil {
+			return err
+		}
+		if _, err := tx.Insert("p", map[string]any{"mark": "AAAAAAAA"}); err != nil {
+			return err
+		}
+		_, err := tx.Insert("p", map[string]any{"mark": "BBBBBBBB"})
+		return err
+	})
+	require.NoError(t, err)
+	segs := segsOf(t, dir)
+	seg = filepath.Join(dir, pages.MetaDir, logDirName, wal.SegName(segs[len(segs)-1]))
+	data, err = os.ReadFile(seg)
+	require.NoError(t, err)
+	return db, dir, seg, data
 }

@@ -32,18 +32,21 @@ func keyedStore(t *testing.T, dir string) { keyedStoreOf(t, dir, pages.JSON) }
 func keyedStoreOf(t *testing.T, dir string, f pages.Format) {
 	t.Helper()
 	db := mustOpen(t, dir, Config{Format: f})
-	_, _, err := update(context.Background(), db, func(tx *Tx) error {
-		if err := tx.CreateNamespace("t"); err != nil {
-			return err
-		}
-		if _, err := tx.NewPage("t", row{"a", 0}); err != nil {
-			return err
-		}
-		_, err := tx.NewPage("t", row{"x", 0})
-		return err
-	})
+	_, _, err := update(context.Background(), db, keyedPages)
 	require.NoError(t, err)
 	require.NoError(t, db.Close())
+}
+
+// keyedPages creates namespace t with page000001 (row a) and page000002 (row x).
+func keyedPages(tx *Tx) error {
+	if err := tx.CreateNamespace("t"); err != nil {
+		return err
+	}
+	if _, err := tx.NewPage("t", row{"a", 0}); err != nil {
+		return err
+	}
+	_, err := tx.NewPage("t", row{"x", 0})
+	return err
 }
 
 // rows reads a page in a fresh read-only transaction.

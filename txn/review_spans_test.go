@@ -94,16 +94,7 @@ func TestSpansNameTheirOps(t *testing.T) {
 	dir := t.TempDir()
 	cfg := Config{SegmentBytes: 2048, CacheSize: 1, LogRetention: -1, CheckpointEvery: time.Hour}
 	db := mustOpen(t, dir, cfg)
-	_, _, err := update(ctx, db, func(tx *Tx) error { // keyedStore's pages
-		if err := tx.CreateNamespace("t"); err != nil {
-			return err
-		}
-		if _, err := tx.NewPage("t", row{"a", 0}); err != nil {
-			return err
-		}
-		_, err := tx.NewPage("t", row{"x", 0})
-		return err
-	})
+	_, _, err := update(ctx, db, keyedPages)
 	require.NoError(t, err)
 	other := mustOpen(t, dir, cfg)
 	// Pin the start in both handles: no version is pruned, so every one is checked at the end.
@@ -247,25 +238,8 @@ func TestSpansNameTheirOps(t *testing.T) {
 // of that version (the span path checks the op's text alone), but the damage is still found:
 // Check reports the record, and a handle that reads the log (Open) gets ErrCorrupt.
 func TestCorruptionOutsideOpStillFound(t *testing.T) {
-	dir := t.TempDir()
-	skipCheck(dir) // the log is damaged on purpose
+	db, dir, seg, data := markedPages(t)
 	ctx := context.Background()
-	db := mustOpen(t, dir, Config{CacheSize: 1, LogRetention: -1, CheckpointEvery: time.Hour, OneObjectPerPage: true})
-	_, _, err := update(ctx, db, func(tx *Tx) error {
-		if err := tx.CreateNamespace("p"); err != nil {
-			return err
-		}
-		if _, err := tx.Insert("p", map[string]any{"mark": "AAAAAAAA"}); err != nil {
-			return err
-		}
-		_, err := tx.Insert("p", map[string]any{"mark": "BBBBBBBB"})
-		return err
-	})
-	require.NoError(t, err)
-	segs := segsOf(t, dir)
-	seg := filepath.Join(dir, pages.MetaDir, logDirName, wal.SegName(segs[len(segs)-1]))
-	data, err := os.ReadFile(seg)
-	require.NoError(t, err)
 	mark := bytes.Index(data, []byte("AAAAAAAA"))
 	require.Positive(t, mark)
 	at := bytes.LastIndex(data[:mark], []byte(`"proc":"`))
