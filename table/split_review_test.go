@@ -409,7 +409,8 @@ func TestSplitAtSupersededAndDeleted(t *testing.T) {
 func TestFullCutsParts(t *testing.T) {
 	r := rand.New(rand.NewPCG(seed(t), 11))
 	for _, limit := range []int{512, 600, 2048, 16384} {
-		room := limit * 15 / 16
+		hdr := []int{0, 89, 300}[r.IntN(3)]
+		room := limit*15/16 - hdr
 		for range 300 {
 			n := 1 + r.IntN(60)
 			ents := make([]ent, n)
@@ -429,7 +430,7 @@ func TestFullCutsParts(t *testing.T) {
 			for _, e := range ents {
 				total += objSize(e.obj)
 			}
-			cuts := fullCuts(ents, limit)
+			cuts := fullCuts(ents, limit, hdr)
 			if total <= room {
 				require.Empty(t, cuts)
 				continue
