@@ -362,7 +362,19 @@ func (t *tree) split(tx *txtdb.Tx, id string, path []string) error {
 	if n.hdr.Hi == "" && live > t.limit {
 		// The right edge (see put): keys arrive in order here, more or less, and the parts
 		// below the last one will get few of them, so they are cut full.
-		if cuts := fullCuts(n.ents, t.limit); len(cuts) > 0 {
+		// Each part's header (lo, hi, next) comes out of its room: two keys about as long as
+		// the longest here.
+		long := ""
+		for _, e := range n.ents {
+			if len(e.enc) > len(long) {
+				long = e.enc
+			}
+		}
+		h, err := pages.Encode(n.f, header{Node: "leaf", Lo: long, Hi: long, Next: n.id})
+		if err != nil {
+			return err
+		}
+		if cuts := fullCuts(n.ents, t.limit, objSize(h)); len(cuts) > 0 {
 			return t.splitAt(tx, n, path, cuts)
 		}
 	}
@@ -396,12 +408,12 @@ func (t *tree) split(tx *txtdb.Tx, id string, path []string) error {
 	return t.addChild(tx, path, sep, rid)
 }
 
-// fullCuts returns where to cut entries into parts that each fill a node to about the limit (the
-// last part holds the rest), as indexes of the first entry of each part after the first; none if
-// one part holds them all.
-func fullCuts(ents []ent, limit int) []int {
+// fullCuts returns where to cut entries into parts that each fill a node to about the limit with
+// a header of hdr bytes (the last part holds the rest), as indexes of the first entry of each part
+// after the first; none if one part holds them all.
+func fullCuts(ents []ent, limit, hdr int) []int {
 	var cuts []int
-	room := limit * 15 / 16 // the header, and slack for a rewrite in place
+	room := limit*15/16 - hdr // slack for a rewrite in place
 	acc := 0
 	for i, e := range ents {
 		sz := objSize(e.obj)
