@@ -3,6 +3,7 @@ package table
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 
@@ -149,7 +150,7 @@ func (t *tree) decodeEnt(id string, i int, o pages.Object) (ent, bool, error) {
 		return ent{}, false, t.corrupt(id, "entry %d: %v", i, err)
 	}
 	e := ent{enc: enc, key: key, pk: pk, ix: r.IX, ixLazy: lazy, obj: o}
-	if rowTo > rowFrom && rowTo < 1<<31 {
+	if rowTo > rowFrom && int64(rowTo) <= math.MaxInt32 {
 		e.rowFrom, e.rowTo = int32(rowFrom), int32(rowTo)
 	}
 	if r.Del {

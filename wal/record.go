@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"strconv"
 
 	"github.com/txtdb/txtdb/pages"
@@ -70,7 +71,7 @@ type Span struct {
 
 // MakeSpan returns the span of line[from:to] (zero if it does not fit a Span).
 func MakeSpan(line []byte, from, to int) Span {
-	if from < 0 || to <= from || to > len(line) || to > 1<<32-1 {
+	if from < 0 || to <= from || to > len(line) || int64(to) > math.MaxUint32 {
 		return Span{}
 	}
 	return Span{Off: uint32(from), Len: uint32(to - from), CRC: crc32.Checksum(line[from:to], CRCTable)}
