@@ -391,7 +391,10 @@ func TestBoundedGrowth(t *testing.T) {
 	// rose (each busy process's floor trails by a housekeeping tick); the log: what is written
 	// during a checkpoint interval and a floor tick, in segments of segBytes plus their zeros.
 	// Neither depends on how many commits came before (the full run makes 6.7 times as many).
-	require.LessOrEqual(t, peak.pageFiles, int64(4*nPages), "page files stay bounded")
+	// The page files' peak depends on how far the floors trail under load: 570 to 860 for 200
+	// pages in runs of this test under -race (the same before and after the page cache's
+	// changes), against the 6,000 that growth with the commits would reach.
+	require.LessOrEqual(t, peak.pageFiles, int64(6*nPages), "page files stay bounded")
 	require.LessOrEqual(t, peak.logBytes, int64(32*2*segBytes), "log bytes stay bounded")
 	require.Equal(t, int64(nPages), countVersionFiles(t, dir), "at rest: one file per page")
 
