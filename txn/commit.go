@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/txtdb/txtdb/pages"
+	"github.com/txtdb/txtdb/wal"
 )
 
 // request is one member of a commit group: a transaction's prepared changes, or a reservation of
@@ -16,8 +17,7 @@ type request struct {
 	ctx     context.Context // bounds the wait for the commit lock, not what follows it
 	tx      *Tx             // nil for a reservation
 	ops     []op            // prepared outside the lock (tx != nil)
-	opsJSON []byte          // the ops, already encoded (tx != nil)
-	opEnds  []int           // where each op's encoding ends in opsJSON
+	opsJSON []byte          // the ops, already encoded (tx != nil); each op's Span names its text here
 	reserve *reservation    // reservation request (tx == nil)
 
 	done    chan struct{} // closed when the outcome is known
@@ -30,23 +30,21 @@ type request struct {
 }
 
 // reencode encodes op i again (the commit lock holder changed it: a keyed append written whole),
-// keeping the others' bytes.
+// keeping the others' bytes; the spans of the ops after it move with them.
 func (r *request) reencode(i int) error {
-	start := 1 // after '['
-	if i > 0 {
-		start = r.opEnds[i-1] + 1 // after ','
-	}
-	end := r.opEnds[i]
+	start := int(r.ops[i].Span.Off)
+	end := start + int(r.ops[i].Span.Len)
 	var b bytes.Buffer
 	b.Grow(len(r.opsJSON))
 	b.Write(r.opsJSON[:start])
 	if err := encodeOp(&b, &r.ops[i]); err != nil {
 		return err
 	}
+	r.ops[i].Span = wal.MakeSpan(b.Bytes(), start, b.Len())
 	delta := b.Len() - end
 	b.Write(r.opsJSON[end:])
-	for j := i; j < len(r.opEnds); j++ {
-		r.opEnds[j] += delta
+	for j := i + 1; j < len(r.ops); j++ {
+		r.ops[j].Span.Off = uint32(int(r.ops[j].Span.Off) + delta)
 	}
 	r.opsJSON = b.Bytes()
 	return nil

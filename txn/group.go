@@ -280,14 +280,9 @@ func (g *group) frameRecords() {
 			rec := &g.recs[i]
 			lineAt := g.buf.Len()
 			chain = wal.FrameOps(&g.buf, rec.TSN, rec.Time, rec.Proc, r.opsJSON, chain)
-			line := g.buf.Bytes()[lineAt:]
-			opsAt := len(line) - wal.CRCSuffixLen - len(r.opsJSON)
-			for j := range rec.Ops { // rec.Ops is r.ops, encoded in order into opsJSON
-				from := 1 // after '['
-				if j > 0 {
-					from = r.opEnds[j-1] + 1 // after ','
-				}
-				rec.Ops[j].Span = wal.MakeSpan(line, opsAt+from, opsAt+r.opEnds[j])
+			opsAt := g.buf.Len() - lineAt - wal.CRCSuffixLen - len(r.opsJSON)
+			for j := range rec.Ops { // rec.Ops is r.ops: spans in opsJSON become spans in the line
+				rec.Ops[j].Span.Off += uint32(opsAt) // INVARIANT: a request is framed once
 			}
 		}
 		g.ends[i] = logPos{Seg: g.pos.Seg, Off: g.pos.Off + int64(g.buf.Len()), Chain: chain}

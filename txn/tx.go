@@ -602,8 +602,8 @@ func (tx *Tx) DeletePage(ns, pageID string) error {
 }
 
 // prepare turns the write set into log ops, encoded outside the commit lock: the JSON array of the
-// ops, and where each op's encoding ends in it (so one op can be encoded again: see reencode).
-func (tx *Tx) prepare() ([]op, []byte, []int, error) {
+// ops, each op's Span naming its text in it (so one op can be encoded again: see reencode).
+func (tx *Tx) prepare() ([]op, []byte, error) {
 	ops := slices.Clone(tx.ws.nsOps)
 	for _, key := range tx.ws.order {
 		w := tx.ws.writes[key]
@@ -624,26 +624,28 @@ func (tx *Tx) prepare() ([]op, []byte, []int, error) {
 		}
 		raw, err := wal.EncodeObjs(tx.db.format, objs)
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 		ops = append(ops, op{Kind: kind, NS: w.ns, Inc: key.inc, Page: id, New: w.fresh && kind == opPut,
 			Keys: keys, Objs: raw, Objects: objs, PageNo: key.page})
 	}
 	// The array encoded element by element is what encoding/json writes for the whole array.
+	// Each op's Span names its text in that array (and its checksum, computed here rather than
+	// under the commit lock); framing moves it to the record's line.
 	var b bytes.Buffer
-	ends := make([]int, len(ops))
 	b.WriteByte('[')
 	for i := range ops {
 		if i > 0 {
 			b.WriteByte(',')
 		}
+		from := b.Len()
 		if err := encodeOp(&b, &ops[i]); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
-		ends[i] = b.Len()
+		ops[i].Span = wal.MakeSpan(b.Bytes(), from, b.Len())
 	}
 	b.WriteByte(']')
-	return ops, b.Bytes(), ends, nil
+	return ops, b.Bytes(), nil
 }
 
 // encodeOp appends o's JSON encoding (as an element of the ops array) to b.
@@ -678,7 +680,7 @@ func (tx *Tx) Commit() error {
 	if err := tx.ctx.Err(); err != nil {
 		return fmt.Errorf("txtdb: commit not started: %w", err)
 	}
-	ops, opsJSON, opEnds, err := tx.prepare()
+	ops, opsJSON, err := tx.prepare()
 	if err != nil {
 		return fmt.Errorf("txtdb: commit: %w", err)
 	}
@@ -686,7 +688,7 @@ func (tx *Tx) Commit() error {
 		committed = true
 		return nil
 	}
-	req := &request{tx: tx, ops: ops, opsJSON: opsJSON, opEnds: opEnds}
+	req := &request{tx: tx, ops: ops, opsJSON: opsJSON}
 	err = tx.db.submit(tx.ctx, req)
 	committed = err == nil
 	if committed {
