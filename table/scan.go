@@ -2,9 +2,19 @@ package table
 
 import (
 	"encoding/json"
+	"slices"
 
 	"github.com/txtdb/txtdb/pages"
 )
+
+// scanned is what scanEntry reads of an entry: its key, pk and del, and where the text of its
+// "row" member is (rowFrom, rowTo; both 0 if there is none), so that a row is decoded without its
+// entry.
+type scanned struct {
+	key, pk        any
+	del            bool
+	rowFrom, rowTo int
+}
 
 // scanEntry reads a JSON leaf entry's "key", "pk" and "del" without decoding the rest (a row, and
 // its index values, are decoded only when asked for): on a miss of the node cache an insert
@@ -17,86 +27,51 @@ import (
 //
 // The text is a stored object, valid JSON when it was stored, so the members it skips need only
 // be delimited, not validated.
-func scanEntry(o pages.Object) (key, pk any, del, ok bool) {
-	key, pk, del, _, _, ok = scanEntryRow(o)
-	return key, pk, del, ok
-}
-
-// scanEntryRow is scanEntry that also returns where the text of the "row" member is (from, to;
-// both 0 if there is none), so that a row is decoded without its entry.
-func scanEntryRow(o pages.Object) (key, pk any, del bool, rowFrom, rowTo int, ok bool) {
-	fail := func() (any, any, bool, int, int, bool) { return nil, nil, false, 0, 0, false }
+func scanEntry(o pages.Object) (e scanned, ok bool) {
 	if o.Format() != pages.JSON {
-		return fail()
+		return scanned{}, false
 	}
 	s := entScanner{b: o.Text()}
 	if !s.lit('{') {
-		return fail()
+		return scanned{}, false
 	}
-	var haveKey, havePK, haveDel bool
-	for first := true; ; first = false {
-		if s.lit('}') {
-			break
+	var seen [5]string // the members read so far: each may come once
+	for n := 0; !s.lit('}'); n++ {
+		if n > 0 && !s.lit(',') {
+			return scanned{}, false
 		}
-		if !first && !s.lit(',') {
-			return fail()
+		name, ok := s.str()
+		if !ok || !s.lit(':') || n == len(seen) || slices.Contains(seen[:n], name) {
+			return scanned{}, false
 		}
-		name, ok := s.name()
-		if !ok || !s.lit(':') {
-			return fail()
-		}
+		seen[n] = name
 		switch name {
 		case "key":
-			if haveKey {
-				return fail()
-			}
-			if key, ok = s.keyValue(0); !ok {
-				return fail()
-			}
-			haveKey = true
+			e.key, ok = s.keyValue(0)
 		case "pk":
-			if havePK {
-				return fail()
-			}
-			if pk, ok = s.keyValue(0); !ok {
-				return fail()
-			}
-			havePK = true
+			e.pk, ok = s.keyValue(0)
 		case "del":
-			if haveDel {
-				return fail()
-			}
-			switch {
-			case s.word("true"):
-				del = true
-			case s.word("false"):
-			default:
-				return fail()
-			}
-			haveDel = true
+			e.del = s.word("true")
+			ok = e.del || s.word("false")
 		case "row":
-			if rowTo != 0 {
-				return fail()
-			}
-			rowFrom = s.i
-			if !s.skip() {
-				return fail()
-			}
-			rowTo = s.i
+			e.rowFrom = s.i
+			ok = s.skip()
+			e.rowTo = s.i
 		case "ix":
 			// ix is decoded into a map when asked for: anything but an object (which always
 			// decodes into one) is the decoder's to judge now, as it was before the fast path.
-			if s.i >= len(s.b) || s.b[s.i] != '{' || !s.skip() {
-				return fail()
-			}
+			ok = s.i < len(s.b) && s.b[s.i] == '{' && s.skip()
 		default:
-			return fail() // a member no entry has: let the decoder judge
+			ok = false // a member no entry has: let the decoder judge
+		}
+		if !ok {
+			return scanned{}, false
 		}
 	}
-	if s.i != len(s.b) || !haveKey {
-		return fail()
+	if s.i != len(s.b) || !slices.Contains(seen[:], "key") {
+		return scanned{}, false
 	}
-	return key, pk, del, rowFrom, rowTo, true
+	return e, true
 }
 
 type entScanner struct {
@@ -119,9 +94,6 @@ func (s *entScanner) word(w string) bool {
 	}
 	return false
 }
-
-// name reads a member name: a string of printable ASCII without escapes.
-func (s *entScanner) name() (string, bool) { return s.str() }
 
 // str reads a string of printable ASCII without escapes.
 func (s *entScanner) str() (string, bool) {

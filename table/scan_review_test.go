@@ -23,7 +23,7 @@ func TestScanEntryTakesIXTheDecoderRefuses(t *testing.T) {
 		require.NoError(t, err)
 		var r rawEntry
 		decErr := o.Decode(&r)
-		_, _, _, ok := scanEntry(o)
+		_, ok := scanEntry(o)
 		if ok {
 			require.NoError(t, decErr, "the fast path took %q, which the decoder refuses", text)
 		}

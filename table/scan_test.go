@@ -38,7 +38,8 @@ func FuzzScanEntry(f *testing.F) {
 		if err != nil {
 			return // not an object a page could hold
 		}
-		key, pk, del, from, to, ok := scanEntryRow(o)
+		sc, ok := scanEntry(o)
+		key, pk, del, from, to := sc.key, sc.pk, sc.del, sc.rowFrom, sc.rowTo
 		if !ok {
 			return
 		}
@@ -71,7 +72,7 @@ func TestScanEntryTakesWhatTablesWrite(t *testing.T) {
 	} {
 		o, err := pages.Encode(pages.JSON, v)
 		require.NoError(t, err)
-		_, _, _, ok := scanEntry(o)
+		_, ok := scanEntry(o)
 		require.True(t, ok, "%s", o.Text())
 	}
 }

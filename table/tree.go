@@ -136,10 +136,9 @@ func (t *tree) decode(id string, objs []pages.Object) (*node, error) {
 // decodeEnt decodes the leaf entry at position i of a page (its index values only when they are
 // asked for: see indexValues).
 func (t *tree) decodeEnt(id string, i int, o pages.Object) (ent, bool, error) {
-	var r rawEntry
-	var lazy bool
-	var rowFrom, rowTo int
-	if r.Key, r.PK, r.Del, rowFrom, rowTo, lazy = scanEntryRow(o); !lazy {
+	sc, lazy := scanEntry(o)
+	r := rawEntry{Key: sc.key, PK: sc.pk, Del: sc.del}
+	if !lazy {
 		r = rawEntry{}
 		if err := o.Decode(&r); err != nil {
 			return ent{}, false, t.corrupt(id, "entry %d: %v", i, err)
@@ -150,8 +149,8 @@ func (t *tree) decodeEnt(id string, i int, o pages.Object) (ent, bool, error) {
 		return ent{}, false, t.corrupt(id, "entry %d: %v", i, err)
 	}
 	e := ent{enc: enc, key: key, pk: pk, ix: r.IX, ixLazy: lazy, obj: o}
-	if rowTo > rowFrom && int64(rowTo) <= math.MaxInt32 {
-		e.rowFrom, e.rowTo = int32(rowFrom), int32(rowTo)
+	if sc.rowTo > sc.rowFrom && int64(sc.rowTo) <= math.MaxInt32 {
+		e.rowFrom, e.rowTo = int32(sc.rowFrom), int32(sc.rowTo)
 	}
 	if r.Del {
 		e.obj = pages.Object{}
