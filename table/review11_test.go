@@ -28,14 +28,7 @@ func testUniqueUnder(t *testing.T, iso txtdb.Isolation) {
 	s := seed(t)
 	t.Logf("seed %d", s)
 	ctx := context.Background()
-	dir := t.TempDir()
-	var dbs []*txtdb.DB
-	for range 2 {
-		db, err := txtdb.Open(dir, &txtdb.Options{Isolation: iso})
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = db.Close() })
-		dbs = append(dbs, db)
-	}
+	dbs := twoHandles(t, iso)
 	jobs := New("q.jobs", func(j *job) int64 { return j.ID })
 	byOwner := Unique(jobs, "owner", func(j *job) string { return j.Owner })
 	Index(jobs, "state", func(j *job) string { return j.State })
@@ -149,14 +142,7 @@ func TestMigrateAndDropIndexUnderSnapshot(t *testing.T) {
 	s := seed(t)
 	t.Logf("seed %d", s)
 	ctx := context.Background()
-	dir := t.TempDir()
-	var dbs []*txtdb.DB
-	for range 2 {
-		db, err := txtdb.Open(dir, &txtdb.Options{Isolation: txtdb.Snapshot})
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = db.Close() })
-		dbs = append(dbs, db)
-	}
+	dbs := twoHandles(t, txtdb.Snapshot)
 	plain := New("q.jobs", func(j *job) int64 { return j.ID })
 	require.NoError(t, dbs[0].Update(ctx, func(tx *txtdb.Tx) error { return plain.Create(tx) }))
 	shrink(t, dbs[0], plain.ns, 512)
@@ -204,4 +190,18 @@ func TestMigrateAndDropIndexUnderSnapshot(t *testing.T) {
 		require.NoError(t, err)
 		require.Empty(t, probs)
 	}
+}
+
+// twoHandles opens two handles (as two processes would) on a new store, with isolation iso.
+func twoHandles(t *testing.T, iso txtdb.Isolation) []*txtdb.DB {
+	t.Helper()
+	dir := t.TempDir()
+	var dbs []*txtdb.DB
+	for range 2 {
+		db, err := txtdb.Open(dir, &txtdb.Options{Isolation: iso})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = db.Close() })
+		dbs = append(dbs, db)
+	}
+	return dbs
 }

@@ -7,6 +7,7 @@ package table
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -259,12 +260,7 @@ func TestSplitAtPlanted(t *testing.T) {
 		for _, f := range fills {
 			t.Run(c.name+"/"+f.name, func(t *testing.T) {
 				ctx := context.Background()
-				db, err := txtdb.Open(t.TempDir(), nil)
-				require.NoError(t, err)
-				defer db.Close()
-				tbl := New(splitNS, func(r *padRow) int64 { return r.ID })
-				require.NoError(t, db.Update(ctx, func(tx *txtdb.Tx) error { return tbl.Create(tx) }))
-				shrink(t, db, splitNS, limit)
+				db, tbl := padTable(t, limit)
 				var right plantShape
 				for i := range f.n {
 					right.keys = append(right.keys, 1_000_000+int64(i)*10)
@@ -347,12 +343,7 @@ func TestSplitAtSupersededAndDeleted(t *testing.T) {
 		for _, root := range []bool{true, false} {
 			t.Run(fmt.Sprintf("live %d root %v", live, root), func(t *testing.T) {
 				ctx := context.Background()
-				db, err := txtdb.Open(t.TempDir(), nil)
-				require.NoError(t, err)
-				defer db.Close()
-				tbl := New(splitNS, func(r *padRow) int64 { return r.ID })
-				require.NoError(t, db.Update(ctx, func(tx *txtdb.Tx) error { return tbl.Create(tx) }))
-				shrink(t, db, splitNS, limit)
+				db, tbl := padTable(t, limit)
 				want := map[int64]string{}
 				if !root {
 					var left []plantShape
@@ -504,9 +495,9 @@ func TestRightEdgeModel(t *testing.T) {
 			for i := 0; i < n; i++ {
 				ops := 1 + r.IntN(4)
 				inserts := 0
-				m := copyRows(model)
+				m := maps.Clone(model)
 				err := db.Update(ctx, func(tx *txtdb.Tx) error {
-					m = copyRows(model)
+					m = maps.Clone(model)
 					nx := next
 					inserts = 0
 					for range ops {
@@ -619,14 +610,6 @@ func TestRightEdgeModel(t *testing.T) {
 	}
 }
 
-func copyRows(m map[int64]padRow) map[int64]padRow {
-	out := make(map[int64]padRow, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
 // TestStaleInsertAfterMultiPartSplit begins a transaction, then (on a second handle, as another
 // process) commits the insert that cuts the right-most leaf into several parts and splits its
 // parent; the first transaction, whose snapshot routes every key to the old leaf, then inserts
@@ -638,14 +621,7 @@ func TestStaleInsertAfterMultiPartSplit(t *testing.T) {
 		for _, stale := range []int64{1_000_000 + 5, 1_000_000 + 45, 1_000_000 + 95, 1_000_000 + 200} {
 			t.Run(fmt.Sprintf("%v/key %d", iso, stale), func(t *testing.T) {
 				ctx := context.Background()
-				dir := t.TempDir()
-				var dbs []*txtdb.DB
-				for range 2 {
-					db, err := txtdb.Open(dir, &txtdb.Options{Isolation: iso})
-					require.NoError(t, err)
-					t.Cleanup(func() { _ = db.Close() })
-					dbs = append(dbs, db)
-				}
+				dbs := twoHandles(t, iso)
 				tbl := New(splitNS, func(r *padRow) int64 { return r.ID })
 				require.NoError(t, dbs[0].Update(ctx, func(tx *txtdb.Tx) error { return tbl.Create(tx) }))
 				shrink(t, dbs[0], splitNS, limit)
@@ -716,14 +692,7 @@ func TestConcurrentRightEdge(t *testing.T) {
 	for _, iso := range []txtdb.Isolation{txtdb.Serializable, txtdb.Snapshot} {
 		t.Run(fmt.Sprint(iso), func(t *testing.T) {
 			ctx := context.Background()
-			dir := t.TempDir()
-			var dbs []*txtdb.DB
-			for range 2 {
-				db, err := txtdb.Open(dir, &txtdb.Options{Isolation: iso})
-				require.NoError(t, err)
-				t.Cleanup(func() { _ = db.Close() })
-				dbs = append(dbs, db)
-			}
+			dbs := twoHandles(t, iso)
 			tbl := New(splitNS, func(r *padRow) int64 { return r.ID })
 			byOwner := Unique(tbl, "owner", func(r *padRow) string { return r.Owner })
 			Index(tbl, "state", func(r *padRow) string { return r.State })
@@ -863,4 +832,16 @@ func requireFullLeavesFit(t *testing.T, db *txtdb.DB, limit int, del func(tx *tx
 	after := statsOf(t, db, splitNS, primaryOf)
 	require.Empty(t, over, "of %d leaves left behind, past the node size of %d", len(before.leaves)-1, limit)
 	require.Equal(t, len(before.leaves), len(after.leaves), "deleting one row of each full leaf split it")
+}
+
+// padTable opens a new store holding an empty padRow table in nodes of limit bytes.
+func padTable(t *testing.T, limit int) (*txtdb.DB, *Table[int64, padRow]) {
+	t.Helper()
+	db, err := txtdb.Open(t.TempDir(), nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	tbl := New(splitNS, func(r *padRow) int64 { return r.ID })
+	require.NoError(t, db.Update(context.Background(), func(tx *txtdb.Tx) error { return tbl.Create(tx) }))
+	shrink(t, db, splitNS, limit)
+	return db, tbl
 }
