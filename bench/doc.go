@@ -105,6 +105,8 @@
 // txtdb the pages each one read and loaded (Stats.CacheHits and CacheMisses around each phase),
 // the process's RSS, and the sizes side by side with the ratio of the largest to the smallest.
 // The whole table is checked afterwards (table.Check; integrity_check) and every record read.
+// TXTDB_BENCH_SCALE_DIR=dir keeps the filled stores in dir: the next run measures a copy of them,
+// and a fill cut short is finished from the records the store holds.
 //
 // # Caveats
 //
