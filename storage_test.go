@@ -472,7 +472,7 @@ func TestClosedHandle(t *testing.T) {
 	assert.Equal(t, 1, committedN(t, other, "ns", id), "the closed handle's open transaction must not have committed")
 }
 
-// A store of another layout version (here version 3, before keyed changes, in txtdb.json) is
+// A store of another layout version (here version 4, before the commit board, in txtdb.json) is
 // refused with ErrVersion, the root package's re-export, and left as it was.
 func TestOtherLayoutVersion(t *testing.T) {
 	dir := t.TempDir()
@@ -482,8 +482,8 @@ func TestOtherLayoutVersion(t *testing.T) {
 	path := filepath.Join(dir, "txtdb.json")
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
-	old := bytes.Replace(data, []byte(`"txtdb": 4,`), []byte(`"txtdb": 3,`), 1)
-	require.NotEqual(t, data, old, "txtdb.json names layout version 4")
+	old := bytes.Replace(data, []byte(`"txtdb": 5,`), []byte(`"txtdb": 4,`), 1)
+	require.NotEqual(t, data, old, "txtdb.json names layout version 5")
 	require.NoError(t, os.WriteFile(path, old, 0o644))
 	_, err = Open(dir, nil)
 	require.ErrorIs(t, err, ErrVersion)

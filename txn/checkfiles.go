@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -50,7 +51,7 @@ func (c *checker) checkMeta() {
 				c.unexpected(rel, "not a regular file")
 			}
 			continue
-		case logDirName, procsDirName, atticDirName:
+		case logDirName, procsDirName, atticDirName, boardDirName:
 			if !e.IsDir() {
 				c.unexpected(rel, "not a folder")
 			}
@@ -73,6 +74,7 @@ func (c *checker) checkMeta() {
 	}
 	c.checkLogDir()
 	c.checkProcs()
+	c.checkBoard()
 }
 
 // checkTop looks at the files at the top of the data directory (folders: checkFolders).
@@ -114,6 +116,33 @@ func (c *checker) checkLogDir() {
 			continue
 		}
 		c.unexpected(rel, "not a log segment")
+	}
+}
+
+// checkBoard checks that the commit board holds only its own files (board.go); their contents are
+// scratch (an offer, an outcome) that no reader depends on once its owner is gone.
+func (c *checker) checkBoard() {
+	ents, err := os.ReadDir(filepath.Join(c.meta, boardDirName))
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			c.add(metaRel(boardDirName), err)
+		}
+		return
+	}
+	for _, e := range ents {
+		name, rel := e.Name(), metaRel(boardDirName, e.Name())
+		if !e.Type().IsRegular() {
+			c.unexpected(rel, "not a regular file")
+			continue
+		}
+		if name == boardFile {
+			continue
+		}
+		n, ext, _ := strings.Cut(name, ".")
+		i, err := strconv.Atoi(n)
+		if err != nil || i < 0 || i >= boardSlots || strconv.Itoa(i) != n || (ext != "lock" && ext != "offer" && ext != "req") {
+			c.unexpected(rel, "not a commit board file")
+		}
 	}
 }
 

@@ -27,6 +27,18 @@ type request struct {
 	// validation reconsiders
 	rejected bool
 	tsn      pages.TSN // the commit's TSN on success
+	// from: another process's request, taken from the board (its tx carries only what validation
+	// needs); settled: an offered member whose outcome another process decided
+	from    *taken
+	settled bool
+}
+
+// proc is the handle id the request's record names.
+func (r *request) proc(db *DB) string {
+	if r.from != nil {
+		return r.from.owner
+	}
+	return db.ID()
 }
 
 // reencode encodes op i again (the commit lock holder changed it: a keyed append written whole),
@@ -160,13 +172,23 @@ type groupStats struct {
 	s  Stats // guarded by mu
 }
 
-func (g *groupStats) record(n int, synced bool) {
+// record counts a group this handle wrote: own of its n commits were this handle's.
+func (g *groupStats) record(own, n int, synced bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.s.Groups++
-	g.s.Commits += int64(n)
+	g.s.Commits += int64(own)
+	g.s.Served += int64(n - own)
 	if synced {
 		g.s.Fsyncs++
 	}
 	g.s.MaxSize = max(g.s.MaxSize, int64(n))
+}
+
+// delegate counts n commits of this handle that another process wrote.
+func (g *groupStats) delegate(n int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.s.Commits += int64(n)
+	g.s.Delegated += int64(n)
 }

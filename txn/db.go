@@ -121,6 +121,7 @@ type DB struct {
 	pdir              *pages.Dir // the same, for writing page files
 	procsDir          string
 	reg               *registration // nil for a read-only handle
+	board             *board        // nil for a read-only handle; owned by the goroutine leading a commit group
 	floor             floorTracker
 	horizon           *horizonFile
 	ckptLock          *lockfs.Lock  // .txtdb/checkpoint.lock: one checkpointer at a time, across processes
@@ -244,6 +245,12 @@ func Open(ctx context.Context, dir string, cfg Config) (*DB, error) {
 		db.closeFiles()
 		return nil, fmt.Errorf("txtdb: open %s: %w", dir, err)
 	}
+	if db.reg != nil { // after the store's versions were checked: a store of another one is left as it is
+		if db.board, err = openBoard(db.meta, db.cfg.FileMode, db.reg.id); err != nil {
+			db.closeFiles()
+			return nil, fmt.Errorf("txtdb: open %s: %w", dir, err)
+		}
+	}
 	db.ctx, db.cancel = context.WithCancel(context.Background())
 	if !cfg.ReadOnly {
 		// Both lock files stay open for the handle's life: a commit then costs one flock(2) to
@@ -294,6 +301,8 @@ func (db *DB) closeFiles() error {
 	db.dropWriter()
 	db.dropReaders()
 	var errs []error
+	db.board.close()
+	db.board = nil
 	if db.reg != nil {
 		errs = append(errs, db.reg.close())
 	}

@@ -27,6 +27,10 @@ type group struct {
 	ends     []logPos     // where each record ends
 	buf      bytes.Buffer
 	next     state // state naming the group's last record
+
+	offered   []*request // members offered on the board while the group waited for the lock
+	taken     []*taken   // offers of other processes this group took
+	delegated int        // offered members another process committed
 }
 
 // runBatch commits one group. Every member gets err set (nil for those that committed).
@@ -36,19 +40,33 @@ func (db *DB) runBatch(batch []*request) {
 		g.fail(err)
 		return
 	}
-	unlock, err := g.lock()
+	unlock, err := g.lockOrOffer()
 	if err != nil {
 		g.fail(fmt.Errorf("txtdb: commit: %w", err))
 		return
 	}
 	defer func() { _ = unlock() }()
-	g.dropCancelled()
+	defer g.releaseOffers()
 	if err := g.recover(); err != nil {
+		g.fail(fmt.Errorf("txtdb: commit: %w", err))
+		return
+	}
+	if err := g.settle(); err != nil {
+		g.fail(&UnknownError{Err: fmt.Errorf("read the outcome of an offered commit: %w", err)})
+		return
+	}
+	if g.delegated > 0 {
+		db.stats.delegate(g.delegated)
+		db.noteCommit(g.maxTSN())
+	}
+	g.dropCancelled()
+	if err := g.collect(); err != nil {
 		g.fail(fmt.Errorf("txtdb: commit: %w", err))
 		return
 	}
 	for {
 		if g.validate(); len(g.accepted) == 0 {
+			_ = g.decide() // rejections only: an outcome that failed to be written is taken again
 			return
 		}
 		failed, err := g.writeWhole()
@@ -67,16 +85,29 @@ func (db *DB) runBatch(batch []*request) {
 		return
 	}
 	g.frameRecords()
+	if err := g.decide(); err != nil {
+		g.fail(fmt.Errorf("txtdb: commit: write the outcome of another process's commit: %w", err))
+		return
+	}
 	if !g.appendAndPublish() {
 		return
 	}
 	g.apply()
 }
 
+// maxTSN is the newest TSN of the group's members.
+func (g *group) maxTSN() pages.TSN {
+	var t pages.TSN
+	for _, r := range g.members {
+		t = max(t, r.tsn)
+	}
+	return t
+}
+
 // fail gives err to every member that has no outcome yet.
 func (g *group) fail(err error) {
 	for _, r := range g.members {
-		if r.err == nil {
+		if r.err == nil && !r.settled {
 			r.err = err
 		}
 	}
@@ -111,6 +142,9 @@ func (g *group) lock() (func() error, error) {
 // written.
 func (g *group) dropCancelled() {
 	for _, r := range g.members {
+		if r.settled || r.from != nil || r.err != nil {
+			continue
+		}
 		if err := r.ctx.Err(); err != nil {
 			r.err = fmt.Errorf("txtdb: commit not started: %w", err)
 		}
@@ -147,7 +181,7 @@ func (g *group) validate() {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	for _, r := range g.members {
-		if r.err != nil {
+		if r.err != nil || r.settled {
 			continue
 		}
 		var rec record
@@ -161,11 +195,13 @@ func (g *group) validate() {
 		} else {
 			if err := db.validate(x, r.tx, ov); err != nil {
 				r.err, r.rejected = err, true
-				db.stats.rejected(err)
+				if r.from == nil {
+					db.stats.rejected(err)
+				}
 				continue
 			}
 			next++
-			rec = record{TSN: next, Time: now, Proc: db.ID(), Ops: r.ops}
+			rec = record{TSN: next, Time: now, Proc: r.proc(db), Ops: r.ops}
 			r.tsn = rec.TSN
 			g.convs = append(g.convs, ov.add(x, r, &rec)...)
 		}
@@ -178,6 +214,9 @@ func (g *group) validate() {
 // validate runs again.
 func (g *group) retry() {
 	for _, r := range g.members {
+		if r.settled {
+			continue
+		}
 		if r.rejected {
 			r.err, r.rejected = nil, false
 		}
@@ -354,6 +393,6 @@ func (g *group) apply() {
 	if applyErr != nil {
 		panic(fmt.Sprintf("txn: own committed record does not apply: %v", applyErr)) // broken invariant
 	}
-	db.stats.record(len(g.accepted), !db.cfg.NoSync)
+	db.stats.record(g.ownMembers(), len(g.accepted), !db.cfg.NoSync)
 	db.noteCommit(g.next.TSN)
 }

@@ -33,6 +33,7 @@ type faultSet struct {
 	synced atomic.Pointer[func(seg uint64, covered int64)] // called after each good log fsync
 	queued atomic.Pointer[func(delta int)]                 // a request is queued in submit (+1) / leaves it (-1)
 	begin  atomic.Pointer[func()]                          // Begin read state for its snapshot, has not yet recorded it in the floor
+	offer  atomic.Pointer[func(db *DB)]                    // a group offered its members on the board and is about to wait for the lock
 
 	recovered atomic.Pointer[func(db *DB, slow bool)] // a commit lock holder recovered (slow: off the fast path)
 	repaired  atomic.Pointer[func(db *DB)]            // Begin or Open recovered under the lock; called once it is released
@@ -56,6 +57,12 @@ func (f *faultSet) didSync(seg uint64, covered int64) {
 func (f *faultSet) queue(delta int) {
 	if fn := f.queued.Load(); fn != nil {
 		(*fn)(delta)
+	}
+}
+
+func (f *faultSet) didOffer(db *DB) {
+	if fn := f.offer.Load(); fn != nil {
+		(*fn)(db)
 	}
 }
 
@@ -85,6 +92,7 @@ const (
 	crashRotateCreated   = "rotate-created"    // new segment file published, state still on the old one
 	crashRecoverTruncate = "recover-truncated" // recovery erased a torn tail, state not yet written
 	crashRecoverAdopted  = "recover-adopted"   // recovery fsynced whole records past state, state not yet written
+	crashAfterOutcomes   = "after-outcomes"    // outcomes of other processes' requests written, their batch not yet
 
 	crashCheckpointPage   = "checkpoint-page"   // a checkpoint wrote a page file
 	crashCheckpointBefore = "checkpoint-before" // page files written and fsynced, checkpoint file not yet advanced
@@ -96,7 +104,7 @@ const (
 
 // CrashPoints lists the named crash points, for harnesses and docs.
 var CrashPoints = []string{crashMidRecord, crashAfterAppend, crashAfterSync, crashAfterState,
-	crashRotateCreated, crashRecoverTruncate, crashRecoverAdopted}
+	crashRotateCreated, crashRecoverTruncate, crashRecoverAdopted, crashAfterOutcomes}
 
 // CheckpointCrashPoints lists the named crash points of checkpoint and cleanup.
 var CheckpointCrashPoints = []string{crashCheckpointPage, crashCheckpointBefore, crashCheckpointAfter,

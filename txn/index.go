@@ -93,7 +93,11 @@ type index struct {
 	dead    []pageKeyTSN         // deleted pages, removed once no snapshot can read them
 	gone    []incTSN             // dropped incarnations and names, forgotten once no snapshot can read them
 	base    pages.TSN            // the checkpoint TSN the index was built from (0 = the whole log)
-	cache   *pageCache           // the handle's page cache (nil in tests of the index alone)
+	// exact: history after this TSN is whole (apply and sweep forgot nothing newer), so a
+	// transaction of another process with a snapshot at or above it validates against this index
+	// exactly as against its own; guarded by mu
+	exact pages.TSN
+	cache *pageCache // the handle's page cache (nil in tests of the index alone)
 }
 
 type incTSN struct {
@@ -278,6 +282,31 @@ func (x *index) floor() pages.TSN {
 	return f
 }
 
+// foreignLag is how far behind the newest TSN this process keeps history that its own snapshots
+// no longer need: the commit lock holder validates requests of other processes (board.go) whose
+// snapshot is at least that recent.
+const foreignLag = 256
+
+// pruneFloor is the snapshot below which apply and sweep may forget history: the oldest of this
+// process's snapshots, at most foreignLag behind the newest TSN. It moves exact up to it.
+// REQUIRES: mu held (write).
+func (x *index) pruneFloor() pages.TSN {
+	f := x.floor()
+	f = min(f, x.applied-min(x.applied, foreignLag))
+	x.exact = max(x.exact, f, x.base)
+	return f
+}
+
+// exactSince returns exact (see index). REQUIRES: mu held (read).
+func (x *index) exactSince() pages.TSN { return max(x.exact, x.base) }
+
+// lineageOf returns the history the index belongs to.
+func (x *index) lineageOf() string {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.lineage
+}
+
 // apply adds one whole, durable record to the index.
 // REQUIRES: mu held (write); r follows the last applied record.
 func (x *index) apply(r *record, start, end logPos) error {
@@ -291,7 +320,7 @@ func (x *index) apply(r *record, start, end logPos) error {
 	if err := x.check(r); err != nil {
 		return err
 	}
-	floor := x.floor()
+	floor, local := x.pruneFloor(), x.floor()
 	for i := range r.Ops {
 		o := &r.Ops[i]
 		in := x.incs[o.Inc]
@@ -336,7 +365,7 @@ func (x *index) apply(r *record, start, end logPos) error {
 				in.setTSN = r.TSN
 			}
 			in.reserved = max(in.reserved, o.PageNo+1)
-			h.prune(floor, x.cache)
+			h.prune(floor, local, x.cache)
 			if o.Kind == opDel {
 				x.dead = append(x.dead, pageKeyTSN{pageKey{o.Inc, o.PageNo}, r.TSN})
 			}
@@ -382,7 +411,7 @@ func (x *index) sweep() {
 	if len(x.dead) == 0 && len(x.gone) == 0 {
 		return
 	}
-	floor := x.floor()
+	floor := x.pruneFloor()
 	g := 0 // x.gone is in TSN order
 	for ; g < len(x.gone) && x.gone[g].tsn <= floor; g++ {
 		d := x.gone[g]
@@ -433,8 +462,16 @@ func (x *index) pruneName(name string, floor pages.TSN) {
 	x.names[name] = slices.Clone(vs)
 }
 
-// prune drops versions no reader of this process can reach: all but the newest at or below floor.
-func (h *pageHist) prune(floor pages.TSN, c *pageCache) {
+// prune drops the versions before the newest at or below floor, and the contents of those before
+// the newest at or below local (no reader of this process can reach them; their TSNs and keys stay
+// while another process's request may still be validated against them).
+func (h *pageHist) prune(floor, local pages.TSN, c *pageCache) {
+	for i := len(h.vs) - 1; i > 0; i-- {
+		if h.vs[i].tsn <= local {
+			c.drop(h.vs[:i])
+			break
+		}
+	}
 	keep := 0
 	for i := len(h.vs) - 1; i >= 0; i-- {
 		if h.vs[i].tsn <= floor {

@@ -396,10 +396,24 @@ func TestNewPageNumbering(t *testing.T) {
 // order.
 func pageOps(t *testing.T, dir, ns string, format pages.Format) []wal.Op {
 	t.Helper()
+	var out []wal.Op
+	for _, r := range logRecords(t, dir, format) {
+		for _, o := range r.Ops {
+			if o.NS == ns && o.Page != "" {
+				out = append(out, o)
+			}
+		}
+	}
+	return out
+}
+
+// logRecords returns every record in the store's log (of format f), in log order.
+func logRecords(t *testing.T, dir string, format pages.Format) []wal.Record {
+	t.Helper()
 	logDir := filepath.Join(dir, pages.MetaDir, logDirName)
 	names, err := os.ReadDir(logDir)
 	require.NoError(t, err)
-	var out []wal.Op
+	var out []wal.Record
 	for _, e := range names {
 		first, ok := wal.ParseSegName(e.Name())
 		if !ok {
@@ -415,11 +429,7 @@ func pageOps(t *testing.T, dir, ns string, format pages.Format) []wal.Op {
 		recs, bad := wal.ScanRecords(format, data, from)
 		require.NoError(t, bad)
 		for _, s := range recs {
-			for _, o := range s.Rec.Ops {
-				if o.NS == ns && o.Page != "" {
-					out = append(out, o)
-				}
-			}
+			out = append(out, s.Rec)
 		}
 	}
 	return out

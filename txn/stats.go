@@ -17,7 +17,9 @@ import (
 type Stats struct {
 	// Commit groups of this handle.
 	Groups    int64 // commit groups that wrote to the log
-	Commits   int64 // transactions and reservations those groups committed
+	Commits   int64 // this handle's transactions and reservations that committed (Delegated included)
+	Served    int64 // commits of other processes' handles this handle's groups wrote (board offers)
+	Delegated int64 // this handle's commits another process's group wrote
 	Fsyncs    int64 // log fsyncs at commit
 	MaxSize   int64 // largest group seen
 	Conflicts int64 // commits of this handle that lost validation (ErrConflict)

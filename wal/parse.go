@@ -2,6 +2,7 @@ package wal
 
 import (
 	"encoding/json"
+	"fmt"
 
 	"github.com/txtdb/txtdb/pages"
 )
@@ -41,29 +42,7 @@ func parseRecord(body []byte, r *Record) bool {
 	if p.lit(`null`) {
 		return p.i == len(p.b)
 	}
-	if !p.lit(`[`) {
-		return false
-	}
-	if !p.lit(`]`) {
-		for {
-			var o Op
-			start := p.i
-			if !p.op(&o) {
-				return false
-			}
-			o.Span = MakeSpan(p.b, start, p.i)
-			r.Ops = append(r.Ops, o)
-			if p.lit(`]`) {
-				break
-			}
-			if !p.lit(`,`) {
-				return false
-			}
-		}
-	} else {
-		r.Ops = []Op{}
-	}
-	return p.i == len(p.b)
+	return p.opsArray(r)
 }
 
 // parser reads the canonical encoding of a record; every method reports false on anything else.
@@ -352,4 +331,53 @@ func (p *parser) number() bool {
 		}
 	}
 	return true
+}
+
+// ParseOps decodes an ops array as FrameOps writes it into a record (the text of `"ops":`), each
+// op's Span naming its text in text, and fills the decoded fields as DecodeOps does. Text in
+// another shape is decoded with encoding/json (the ops then have no spans).
+func ParseOps(f pages.Format, text []byte) ([]Op, error) {
+	r := Record{}
+	if !parseOpsArray(text, &r) {
+		r.Ops = nil
+		if err := json.Unmarshal(text, &r.Ops); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadRecord, err)
+		}
+	}
+	if err := DecodeOps(f, &r); err != nil {
+		return nil, err
+	}
+	return r.Ops, nil
+}
+
+// parseOpsArray is parseRecord's fast path for an ops array alone.
+func parseOpsArray(text []byte, r *Record) bool {
+	p := parser{b: text}
+	return p.opsArray(r)
+}
+
+// opsArray reads an ops array that ends the text, each op's Span naming its text in p.b.
+func (p *parser) opsArray(r *Record) bool {
+	if !p.lit(`[`) {
+		return false
+	}
+	if p.lit(`]`) {
+		r.Ops = []Op{}
+		return p.i == len(p.b)
+	}
+	for {
+		var o Op
+		start := p.i
+		if !p.op(&o) {
+			return false
+		}
+		o.Span = MakeSpan(p.b, start, p.i)
+		r.Ops = append(r.Ops, o)
+		if p.lit(`]`) {
+			return p.i == len(p.b)
+		}
+		if !p.lit(`,`) {
+			return false
+		}
+	}
 }

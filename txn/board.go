@@ -1,0 +1,431 @@
+package txn
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/txtdb/txtdb/lockfs"
+	"github.com/txtdb/txtdb/pages"
+	"github.com/txtdb/txtdb/wal"
+)
+
+// The request board (PART OF THE FORMAT) lets the commit lock holder commit the prepared
+// transactions of other processes waiting for the lock, with its own, under one fsync
+// (docs/PROTOCOL.md, "Commit requests of other processes"). In .txtdb/board/:
+//
+//   - slots: boardSlots announcements of annSize bytes; slot i is written only by its owner;
+//   - <i>.lock: held exclusively by slot i's owner for its handle's life (its liveness);
+//   - <i>.offer: taken by a holder while it takes slot i's request, and by the owner to withdraw it;
+//   - <i>.req: the outcome of the last request taken (offset 0, written only under the commit
+//     lock), and the body of the request announced (from offset outcomeRegion, written only by
+//     the owner while nothing of it is pending).
+const (
+	boardDirName  = "board"
+	boardSlots    = 64
+	annSize       = 128
+	outcomeRegion = 64 << 10
+	boardFile     = "slots"
+)
+
+// announcement is one decoded board slot: the owner offers request seq, whose body is n bytes with
+// the given checksum (n = 0: nothing offered, or withdrawn).
+type announcement struct {
+	owner string
+	seq   uint64
+	n     uint32
+	crc   uint32
+}
+
+func (a announcement) encode() []byte {
+	body := fmt.Sprintf("txtdb-req %d owner=%s seq=%d len=%d body=%08x", layoutVersion, a.owner, a.seq, a.n, a.crc)
+	line := fmt.Sprintf("%s crc=%08x", body, crc32.Checksum([]byte(body), wal.CRCTable))
+	buf := bytes.Repeat([]byte{' '}, annSize)
+	copy(buf, line)
+	buf[annSize-1] = '\n'
+	return buf
+}
+
+// decodeAnnouncement decodes a slot; ok is false for an empty, torn or foreign one.
+func decodeAnnouncement(slot []byte) (announcement, bool) {
+	var a announcement
+	if len(slot) != annSize || slot[annSize-1] != '\n' {
+		return a, false
+	}
+	line := strings.TrimRight(string(slot[:annSize-1]), " ")
+	i := strings.LastIndex(line, " crc=")
+	if i < 0 {
+		return a, false
+	}
+	body := line[:i]
+	want, err := strconv.ParseUint(line[i+5:], 16, 32)
+	if err != nil || uint32(want) != crc32.Checksum([]byte(body), wal.CRCTable) {
+		return a, false
+	}
+	f := strings.Fields(body)
+	if len(f) != 6 || f[0] != "txtdb-req" || f[1] != strconv.Itoa(layoutVersion) {
+		return a, false
+	}
+	var vals [3]uint64
+	owner, ok := strings.CutPrefix(f[2], "owner=")
+	if !ok {
+		return a, false
+	}
+	for j, k := range []string{"seq=", "len=", "body="} {
+		v, ok := strings.CutPrefix(f[3+j], k)
+		if !ok {
+			return a, false
+		}
+		base := 10
+		if k == "body=" {
+			base = 16
+		}
+		n, err := strconv.ParseUint(v, base, 64)
+		if err != nil {
+			return a, false
+		}
+		vals[j] = n
+	}
+	if vals[1] > 1<<31 || vals[2] > 1<<32-1 {
+		return a, false
+	}
+	return announcement{owner: owner, seq: vals[0], n: uint32(vals[1]), crc: uint32(vals[2])}, true
+}
+
+// outcome is what a commit lock holder decided for a request it took (offset 0 of <i>.req).
+type offerOutcome struct {
+	Owner string `json:"owner"`
+	Seq   uint64 `json:"seq"`
+	// Local: the owner took the commit lock and committed (or failed) the request itself.
+	Local   bool          `json:"local,omitempty"`
+	Lineage string        `json:"lineage,omitempty"` // the history the TSNs below belong to
+	Res     []offerResult `json:"res,omitempty"`     // one per transaction of the request, in order
+}
+
+// result is one transaction's outcome. An accepted one has TSN: it committed exactly if state
+// (in the same lineage) reaches that TSN, as the holder wrote this before its log write, and every
+// holder after it rewrites the outcomes it finds past state before it commits anything.
+type offerResult struct {
+	TSN      pages.TSN      `json:"tsn,omitempty"`
+	Conflict *ConflictError `json:"conflict,omitempty"`
+	Err      string         `json:"err,omitempty"`
+}
+
+// foreignTx is one transaction of a request, as its owner encodes it: what validation needs of
+// it (readSet and the writes its ops make) and its ops, exactly as they go into the record.
+type foreignTx struct {
+	Snap    pages.TSN         `json:"snap"`
+	Lineage string            `json:"lineage"`
+	Ser     bool              `json:"ser,omitempty"`
+	Deps    map[string]bool   `json:"deps,omitempty"`
+	Pre     []string          `json:"pre,omitempty"`
+	Listed  bool              `json:"listed,omitempty"`
+	Reads   []foreignRead     `json:"reads,omitempty"`
+	Scans   map[string]string `json:"scans,omitempty"`
+	Ops     json.RawMessage   `json:"ops"`
+}
+
+type foreignRead struct {
+	Inc    string   `json:"inc"`
+	Page   uint64   `json:"page"`
+	NS     string   `json:"ns"`
+	Exists bool     `json:"exists,omitempty"`
+	Keys   []string `json:"keys,omitempty"`
+}
+
+// encodeForeign encodes a batch of this handle's requests as a request body.
+func encodeForeign(reqs []*request) ([]byte, error) {
+	txs := make([]foreignTx, len(reqs))
+	for i, r := range reqs {
+		tx := r.tx
+		ft := foreignTx{Snap: tx.snap, Lineage: tx.idx.lineageOf(), Ser: tx.iso == Serializable,
+			Deps: tx.rs.nsDeps, Listed: tx.rs.listed, Scans: tx.rs.scans, Ops: r.opsJSON}
+		for p := range tx.rs.prefixes {
+			ft.Pre = append(ft.Pre, p)
+		}
+		for k, ri := range tx.rs.reads {
+			ft.Reads = append(ft.Reads, foreignRead{Inc: k.inc, Page: k.page, NS: ri.ns, Exists: ri.exists, Keys: ri.keys})
+		}
+		txs[i] = ft
+	}
+	return json.Marshal(txs)
+}
+
+// decodeForeign turns a request body back into requests the holder validates like its own: each
+// gets a Tx carrying the read set and the writes of its ops (idx nil unless the snapshot belongs to
+// x's lineage, which fails validation with a lineage conflict).
+func decodeForeign(db *DB, x *index, body []byte) ([]*request, error) {
+	var txs []foreignTx
+	if err := json.Unmarshal(body, &txs); err != nil {
+		return nil, err
+	}
+	lineage := x.lineageOf()
+	reqs := make([]*request, len(txs))
+	for i, ft := range txs {
+		ops, err := wal.ParseOps(db.format, ft.Ops)
+		if err != nil {
+			return nil, err
+		}
+		tx := &Tx{db: db, snap: ft.Snap, writable: true, iso: Snapshot, rs: newReadSet(), ws: newWriteSet()}
+		if ft.Ser {
+			tx.iso = Serializable
+		}
+		if ft.Lineage == lineage {
+			tx.idx = x
+		}
+		for k, w := range ft.Deps {
+			tx.rs.nsDeps[k] = w
+		}
+		for _, p := range ft.Pre {
+			tx.rs.prefixes[p] = true
+		}
+		tx.rs.listed = ft.Listed
+		for _, rd := range ft.Reads {
+			tx.rs.reads[pageKey{inc: rd.Inc, page: rd.Page}] = readInfo{ns: rd.NS, exists: rd.Exists, keys: rd.Keys}
+		}
+		for inc, ns := range ft.Scans {
+			tx.rs.scans[inc] = ns
+		}
+		for j := range ops {
+			o := &ops[j]
+			switch o.Kind {
+			case opPut, opAppend, opDel:
+				key := pageKey{inc: o.Inc, page: o.PageNo}
+				tx.ws.writes[key] = &pageWrite{ns: o.NS, keyed: o.Keys != nil, keys: o.Keys, deleted: o.Kind == opDel}
+				tx.ws.order = append(tx.ws.order, key)
+			}
+		}
+		reqs[i] = &request{tx: tx, ops: ops, opsJSON: slices0(ft.Ops), done: make(chan struct{})}
+	}
+	return reqs, nil
+}
+
+// slices0 copies b (a request's ops are its own: a keyed append written whole re-encodes them).
+func slices0(b []byte) []byte { return append([]byte(nil), b...) }
+
+// boardSlot is this handle's own slot on the board.
+type boardSlot struct {
+	i      int
+	lock   *os.File // holds the slot's flock for the handle's life
+	offer  *os.File
+	req    *os.File
+	seq    uint64 // of the last request announced
+	offers bool   // a request is on the board (announced, not withdrawn, outcome not yet read)
+}
+
+// slotPeer is a holder's cached descriptors on another slot's files.
+type slotPeer struct {
+	lock, offer, req *os.File
+}
+
+// board is a writable handle's view of .txtdb/board.
+type board struct {
+	dir   string
+	perm  os.FileMode
+	slots *os.File
+	own   *boardSlot // nil: every slot was taken; this handle commits only under the lock itself
+	peers map[int]*slotPeer
+	buf   []byte // the holder's read of the slots file
+}
+
+// openBoard opens the board and claims a free slot for the handle. A slot whose lock is free
+// belongs to nobody (its owner closed or died), so its announcement is stale and is cleared.
+func openBoard(meta string, perm os.FileMode, owner string) (*board, error) {
+	dir := filepath.Join(meta, boardDirName)
+	if err := lockfs.MkdirAll(dir, dirMode(perm)); err != nil {
+		return nil, err
+	}
+	slots, err := os.OpenFile(filepath.Join(dir, boardFile), os.O_RDWR|os.O_CREATE, perm)
+	if err != nil {
+		return nil, err
+	}
+	b := &board{dir: dir, perm: perm, slots: slots, peers: map[int]*slotPeer{}, buf: make([]byte, boardSlots*annSize)}
+	for i := range boardSlots {
+		f, err := os.OpenFile(b.path(i, ".lock"), os.O_RDWR|os.O_CREATE, perm)
+		if err != nil {
+			b.close()
+			return nil, err
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			_ = f.Close()
+			if errors.Is(err, syscall.EWOULDBLOCK) {
+				continue
+			}
+			b.close()
+			return nil, err
+		}
+		own := &boardSlot{i: i, lock: f}
+		if own.offer, err = os.OpenFile(b.path(i, ".offer"), os.O_RDWR|os.O_CREATE, perm); err == nil {
+			own.req, err = os.OpenFile(b.path(i, ".req"), os.O_RDWR|os.O_CREATE, perm)
+		}
+		b.own = own
+		if err == nil {
+			_, err = b.slots.WriteAt(announcement{owner: owner}.encode(), int64(i*annSize))
+		}
+		if err != nil {
+			b.close()
+			return nil, err
+		}
+		break
+	}
+	return b, nil
+}
+
+func (b *board) path(i int, ext string) string {
+	return filepath.Join(b.dir, strconv.Itoa(i)+ext)
+}
+
+func (b *board) close() {
+	if b == nil {
+		return
+	}
+	if o := b.own; o != nil {
+		for _, f := range []*os.File{o.req, o.offer, o.lock} {
+			if f != nil {
+				_ = f.Close()
+			}
+		}
+	}
+	for _, p := range b.peers {
+		for _, f := range []*os.File{p.req, p.offer, p.lock} {
+			if f != nil {
+				_ = f.Close()
+			}
+		}
+	}
+	_ = b.slots.Close()
+}
+
+// announce offers reqs (this handle's members, in order) on its slot: the body first, then the
+// announcement naming it.
+func (b *board) announce(owner string, reqs []*request) error {
+	body, err := encodeForeign(reqs)
+	if err != nil {
+		return err
+	}
+	o := b.own
+	if _, err := o.req.WriteAt(body, outcomeRegion); err != nil {
+		return err
+	}
+	a := announcement{owner: owner, seq: o.seq + 1, n: uint32(len(body)), crc: crc32.Checksum(body, wal.CRCTable)}
+	if _, err := b.slots.WriteAt(a.encode(), int64(o.i*annSize)); err != nil {
+		return err
+	}
+	o.seq++
+	o.offers = true
+	return nil
+}
+
+// withdraw takes this handle's offer back unless a holder took it already (taken: its outcome is
+// on the way). It waits for a holder that is taking it right now.
+func (b *board) withdraw(owner string) (taken bool, err error) {
+	o := b.own
+	fd := int(o.offer.Fd())
+	if err := flockRetry(fd, syscall.LOCK_EX); err != nil {
+		return false, err
+	}
+	defer func() { _ = syscall.Flock(fd, syscall.LOCK_UN) }()
+	out, ok, err := b.readOutcome(o.req)
+	if err != nil {
+		return false, err
+	}
+	if ok && out.Owner == owner && out.Seq == o.seq {
+		return true, nil
+	}
+	if _, err := b.slots.WriteAt(announcement{owner: owner, seq: o.seq}.encode(), int64(o.i*annSize)); err != nil {
+		return false, err
+	}
+	o.offers = false
+	return false, nil
+}
+
+func flockRetry(fd, how int) error {
+	for {
+		err := syscall.Flock(fd, how)
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
+}
+
+// readOutcome reads the outcome at the start of a slot's req file; ok is false if there is none
+// (or it is torn: a holder is writing it).
+func (b *board) readOutcome(f *os.File) (offerOutcome, bool, error) {
+	var out offerOutcome
+	buf := make([]byte, 4096)
+	for {
+		n, err := f.ReadAt(buf, 0)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return out, false, err
+		}
+		line := buf[:n]
+		if i := bytes.IndexByte(line, '\n'); i >= 0 {
+			if _, err := wal.Unframe(line[:i+1], &out, 0); err != nil {
+				return offerOutcome{}, false, nil
+			}
+			return out, true, nil
+		}
+		if n < len(buf) || len(buf) >= outcomeRegion {
+			return out, false, nil
+		}
+		buf = make([]byte, outcomeRegion)
+	}
+}
+
+// writeOutcome writes a slot's outcome. REQUIRES: commit lock held.
+func writeOutcome(f *os.File, out offerOutcome) error {
+	var buf bytes.Buffer
+	if _, err := wal.Frame(&buf, out, 0); err != nil {
+		return err
+	}
+	if buf.Len() > outcomeRegion {
+		return fmt.Errorf("outcome of %d bytes does not fit its region", buf.Len())
+	}
+	_, err := f.WriteAt(buf.Bytes(), 0)
+	return err
+}
+
+// slotPeer returns the holder's descriptors on slot i's files.
+func (b *board) peer(i int) (*slotPeer, error) {
+	if p := b.peers[i]; p != nil {
+		return p, nil
+	}
+	p := &slotPeer{}
+	var err error
+	if p.lock, err = os.OpenFile(b.path(i, ".lock"), os.O_RDWR|os.O_CREATE, b.perm); err == nil {
+		if p.offer, err = os.OpenFile(b.path(i, ".offer"), os.O_RDWR|os.O_CREATE, b.perm); err == nil {
+			p.req, err = os.OpenFile(b.path(i, ".req"), os.O_RDWR|os.O_CREATE, b.perm)
+		}
+	}
+	if err != nil {
+		for _, f := range []*os.File{p.req, p.offer, p.lock} {
+			if f != nil {
+				_ = f.Close()
+			}
+		}
+		return nil, err
+	}
+	b.peers[i] = p
+	return p, nil
+}
+
+// alive reports whether slot i's owner lives: its lock is held.
+func (p *slotPeer) alive() (bool, error) {
+	fd := int(p.lock.Fd())
+	err := syscall.Flock(fd, syscall.LOCK_SH|syscall.LOCK_NB)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return false, syscall.Flock(fd, syscall.LOCK_UN)
+}

@@ -1,0 +1,303 @@
+package txn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"syscall"
+
+	"github.com/txtdb/txtdb/wal"
+)
+
+// Commit requests of other processes (docs/PROTOCOL.md, "Commit requests of other processes"):
+// a group that finds the commit lock taken offers its members on the board and waits for the
+// lock; the holder takes the offers of live processes, validates them with its own members and
+// commits them all under one fsync. Whoever gets the lock next, the offering process included,
+// learns each outcome from the board.
+
+// taken is a request of another process this group took from the board.
+type taken struct {
+	slot   int
+	owner  string
+	seq    uint64
+	p      *slotPeer
+	reqs   []*request
+	wrote  bool // its outcome is written
+	locked bool // its offer lock is held
+}
+
+// offerable reports whether the group's members may be offered to another process: transactions
+// only (a reservation's result goes to this process's allocator).
+func (g *group) offerable() bool {
+	b := g.db.board
+	if b == nil || b.own == nil {
+		return false
+	}
+	for _, r := range g.members {
+		if r.tx == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// lockOrOffer takes the commit lock. If another process holds it, the group first offers its
+// members on the board (g.offered). When the wait ends without the lock, an offer is withdrawn
+// unless a holder took it: then the group waits for the lock, however long, to learn the outcome.
+func (g *group) lockOrOffer() (func() error, error) {
+	db := g.db
+	if !g.offerable() {
+		return g.lock()
+	}
+	unlock, ok, err := db.lock.TryLock()
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		return unlock, nil
+	}
+	g.dropCancelled()
+	var offer []*request
+	for _, r := range g.members {
+		if r.err == nil {
+			offer = append(offer, r)
+		}
+	}
+	if len(offer) == 0 {
+		return g.lock()
+	}
+	if err := db.board.announce(db.ID(), offer); err != nil {
+		return g.lock() // nothing offered: commit it under the lock
+	}
+	g.offered = offer
+	faults.didOffer(db)
+	unlock, err = g.lock()
+	if err == nil {
+		return unlock, nil
+	}
+	took, werr := db.board.withdraw(db.ID())
+	if werr != nil {
+		return nil, &UnknownError{Err: errors.Join(err, fmt.Errorf("withdraw commit request: %w", werr))}
+	}
+	if !took {
+		g.offered = nil
+		return nil, err
+	}
+	return db.lock.Lock(context.Background())
+}
+
+// settle learns what became of this group's offer, under the commit lock after recovery. Members
+// a holder committed or rejected get their outcome (settled); if no holder took the offer, or the
+// one that did died before its batch reached the log, the group commits them itself, and the
+// outcome says so first (no later holder takes the offer then).
+func (g *group) settle() error {
+	if len(g.offered) == 0 {
+		return nil
+	}
+	db, o := g.db, g.db.board.own
+	o.offers = false
+	out, ok, err := db.board.readOutcome(o.req)
+	if err != nil {
+		return err
+	}
+	if ok && out.Owner == db.ID() && out.Seq == o.seq && !out.Local {
+		if len(out.Res) != len(g.offered) {
+			return fmt.Errorf("outcome of %d transactions for %d offered", len(out.Res), len(g.offered))
+		}
+		if out.Lineage != g.st.Lineage {
+			e := &UnknownError{Err: errors.New("the store's history changed after another process took the commit")}
+			for _, r := range g.offered {
+				r.err, r.settled = e, true
+			}
+			return nil
+		}
+		if !staleOutcome(out, g.st) {
+			for i, r := range g.offered {
+				res := out.Res[i]
+				r.settled = true
+				switch {
+				case res.TSN != 0:
+					r.tsn = res.TSN
+					g.delegated++
+				case res.Conflict != nil:
+					r.err, r.rejected = res.Conflict, true
+					db.stats.rejected(r.err)
+				default:
+					r.err = fmt.Errorf("txtdb: commit: %s", res.Err)
+				}
+			}
+			return nil
+		}
+	}
+	return writeOutcome(o.req, offerOutcome{Owner: db.ID(), Seq: o.seq, Local: true})
+}
+
+// staleOutcome reports whether out names TSNs that state does not reach: the holder that wrote it
+// died before its batch landed (recovery erased it), and the request is still to be done.
+func staleOutcome(out offerOutcome, st state) bool {
+	for _, r := range out.Res {
+		if r.TSN > st.TSN {
+			return true
+		}
+	}
+	return false
+}
+
+// collect takes the offers of other live processes from the board and adds them to the group's
+// members, after its own. An offer whose snapshot is older than the history this index keeps
+// whole stays on the board (its owner commits it under the lock itself). Reading the board must
+// not fail: a holder that commits without rewriting an outcome past state would make it look
+// committed. REQUIRES: commit lock held, recovered and caught up.
+func (g *group) collect() error {
+	db := g.db
+	b := db.board
+	if b == nil {
+		return nil
+	}
+	n, err := b.slots.ReadAt(b.buf, 0)
+	if err != nil && n < len(b.buf) && n%annSize != 0 {
+		return fmt.Errorf("read commit board: %w", err)
+	}
+	for i := range n / annSize {
+		if b.own != nil && i == b.own.i {
+			continue
+		}
+		a, ok := decodeAnnouncement(b.buf[i*annSize : (i+1)*annSize])
+		if !ok || a.n == 0 {
+			continue
+		}
+		t, err := g.take(i, a)
+		if err != nil {
+			return fmt.Errorf("commit board slot %d: %w", i, err)
+		}
+		if t != nil {
+			g.taken = append(g.taken, t)
+			g.members = append(g.members, t.reqs...)
+		}
+	}
+	return nil
+}
+
+// take takes slot i's offer a, or returns nil if it is done, withdrawn, its owner is dead, or it
+// cannot be validated here. The slot's offer lock stays held until its outcome is written.
+func (g *group) take(i int, a announcement) (*taken, error) {
+	db := g.db
+	b := db.board
+	p, err := b.peer(i)
+	if err != nil {
+		return nil, err
+	}
+	out, ok, err := b.readOutcome(p.req)
+	if err != nil {
+		return nil, err
+	}
+	if ok && out.Owner == a.owner && out.Seq == a.seq {
+		if out.Local || out.Lineage != g.st.Lineage || !staleOutcome(out, g.st) {
+			return nil, nil // decided
+		}
+	}
+	if alive, err := p.alive(); err != nil || !alive {
+		return nil, err
+	}
+	fd := int(p.offer.Fd())
+	if err := syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, nil // its owner is withdrawing it
+		}
+		return nil, err
+	}
+	t := &taken{slot: i, owner: a.owner, seq: a.seq, p: p, locked: true}
+	ok = false
+	defer func() {
+		if !ok {
+			_ = syscall.Flock(fd, syscall.LOCK_UN)
+		}
+	}()
+	slot := make([]byte, annSize)
+	if _, err := b.slots.ReadAt(slot, int64(i*annSize)); err != nil {
+		return nil, err
+	}
+	if again, good := decodeAnnouncement(slot); !good || again != a {
+		return nil, nil // withdrawn (or replaced) since the board was read
+	}
+	body := make([]byte, a.n)
+	if _, err := p.req.ReadAt(body, outcomeRegion); err != nil || crc32.Checksum(body, wal.CRCTable) != a.crc {
+		return nil, nil // not yet whole: an announcement follows its body, so this is a stale one
+	}
+	x := g.x
+	reqs, err := decodeForeign(db, x, body)
+	if err != nil {
+		// A live owner offered what this build cannot read: tell it, rather than leave it waiting.
+		t.reqs = nil
+		ok = true
+		return t, writeOutcome(p.req, offerOutcome{Owner: a.owner, Seq: a.seq, Lineage: g.st.Lineage,
+			Res: []offerResult{{Err: "undecodable commit request: " + err.Error()}}})
+	}
+	x.mu.RLock()
+	exact := x.exactSince()
+	x.mu.RUnlock()
+	for _, r := range reqs {
+		if r.tx.idx != nil && r.tx.snap < exact {
+			return nil, nil // history needed to validate it was forgotten here
+		}
+		r.from = t
+	}
+	t.reqs = reqs
+	ok = true
+	return t, nil
+}
+
+// decide writes the outcome of every taken offer and releases its offer lock: before the log
+// write, so that whoever holds the lock next can tell, from state, whether its TSNs landed.
+func (g *group) decide() error {
+	var errs []error
+	for _, t := range g.taken {
+		if t.wrote || t.reqs == nil {
+			continue
+		}
+		out := offerOutcome{Owner: t.owner, Seq: t.seq, Lineage: g.st.Lineage, Res: make([]offerResult, len(t.reqs))}
+		for i, r := range t.reqs {
+			var ce *ConflictError
+			switch {
+			case r.err == nil && r.tsn != 0:
+				out.Res[i].TSN = r.tsn
+			case errors.As(r.err, &ce):
+				out.Res[i].Conflict = ce
+			case r.err != nil:
+				out.Res[i].Err = r.err.Error()
+			default:
+				out.Res[i].Err = "not committed"
+			}
+		}
+		if err := writeOutcome(t.p.req, out); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		t.wrote = true
+	}
+	g.releaseOffers()
+	crashAt(crashAfterOutcomes)
+	return errors.Join(errs...)
+}
+
+// releaseOffers releases the offer locks of the taken offers.
+func (g *group) releaseOffers() {
+	for _, t := range g.taken {
+		if t.locked {
+			_ = syscall.Flock(int(t.p.offer.Fd()), syscall.LOCK_UN)
+			t.locked = false
+		}
+	}
+}
+
+// ownMembers counts the accepted members that are this handle's.
+func (g *group) ownMembers() int {
+	n := 0
+	for _, r := range g.accepted {
+		if r.from == nil {
+			n++
+		}
+	}
+	return n
+}
