@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -48,10 +49,15 @@ func (txtdbEngine) setup(tb testing.TB, dir string) {
 	require.NoError(tb, db.Close())
 }
 
+// offerEnv set to 1 makes txtdb's bench handles offer their commits to the lock holder
+// (Options.OfferCommits).
+const offerEnv = "TXTDB_BENCH_OFFER"
+
 func (e txtdbEngine) open(_ context.Context, dir, w string) (store, error) {
 	// One account per page is what the accounts were set up with; jobs are packed many to a page,
 	// as Insert does by default. (Tables write their pages themselves: the option does not matter.)
-	db, err := txtdb.Open(dir, &txtdb.Options{OneObjectPerPage: w != workloadInsert && !isTableWorkload(w), NoSync: e.noSync})
+	db, err := txtdb.Open(dir, &txtdb.Options{OneObjectPerPage: w != workloadInsert && !isTableWorkload(w), NoSync: e.noSync,
+		OfferCommits: os.Getenv(offerEnv) == "1"})
 	if err != nil {
 		return nil, err
 	}

@@ -60,6 +60,9 @@ func decodeAnnouncement(slot []byte) (announcement, bool) {
 	if len(slot) != annSize || slot[annSize-1] != '\n' {
 		return a, false
 	}
+	if bytes.Contains(slot, []byte(" len=0 ")) {
+		return a, false // offers nothing (torn or not): the common case, decided without parsing
+	}
 	line := strings.TrimRight(string(slot[:annSize-1]), " ")
 	i := strings.LastIndex(line, " crc=")
 	if i < 0 {
@@ -233,7 +236,23 @@ type board struct {
 	slots *os.File
 	own   *boardSlot // nil: every slot was taken; this handle commits only under the lock itself
 	peers map[int]*slotPeer
-	buf   []byte // the holder's read of the slots file
+	buf   []byte         // the holder's read of the slots file
+	done  map[int]uint64 // slot -> the last seq whose outcome a group of this handle saw or wrote
+}
+
+// pending reports whether another slot may hold an offer this handle has not seen decided (a
+// hint: collect decides). REQUIRES: commit lock held.
+func (b *board) pending() bool {
+	n, _ := b.slots.ReadAt(b.buf, 0)
+	for i := range n / annSize {
+		if b.own != nil && i == b.own.i {
+			continue
+		}
+		if a, ok := decodeAnnouncement(b.buf[i*annSize : (i+1)*annSize]); ok && a.n > 0 && b.done[i] != a.seq {
+			return true
+		}
+	}
+	return false
 }
 
 // openBoard opens the board and claims a free slot for the handle. A slot whose lock is free
@@ -247,7 +266,7 @@ func openBoard(meta string, perm os.FileMode, owner string) (*board, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &board{dir: dir, perm: perm, slots: slots, peers: map[int]*slotPeer{}, buf: make([]byte, boardSlots*annSize)}
+	b := &board{dir: dir, perm: perm, slots: slots, peers: map[int]*slotPeer{}, done: map[int]uint64{}, buf: make([]byte, boardSlots*annSize)}
 	for i := range boardSlots {
 		f, err := os.OpenFile(b.path(i, ".lock"), os.O_RDWR|os.O_CREATE, perm)
 		if err != nil {

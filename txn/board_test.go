@@ -3,6 +3,7 @@ package txn
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"syscall"
 	"testing"
@@ -54,12 +55,19 @@ func addTo(p string, d int) func(tx *Tx) error {
 }
 
 // A commit that finds the lock taken is offered on the board; the holder commits it with its own
-// under one fsync, the record names the offering handle, and each handle counts what it did.
+// under one fsync (also a NoSync holder: the offer is durable), the record names the offering
+// handle, and each handle counts what it did.
 func TestHolderCommitsOffer(t *testing.T) {
+	for _, noSync := range []bool{false, true} {
+		t.Run(fmt.Sprintf("holder_nosync=%v", noSync), func(t *testing.T) { holderCommitsOffer(t, noSync) })
+	}
+}
+
+func holderCommitsOffer(t *testing.T, noSync bool) {
 	dir := t.TempDir()
 	setupPair(t, dir, Config{})
-	a := mustOpen(t, dir, Config{OneObjectPerPage: true})
-	b := mustOpen(t, dir, Config{OneObjectPerPage: true})
+	a := mustOpen(t, dir, Config{OneObjectPerPage: true, OfferCommits: true, NoSync: noSync})
+	b := mustOpen(t, dir, Config{OneObjectPerPage: true, OfferCommits: true})
 	ctx := context.Background()
 	sa0, sb0 := a.Stats(), b.Stats()
 	locked := holdFirstGroup(t, a)
@@ -100,8 +108,8 @@ func TestHolderCommitsOffer(t *testing.T) {
 func TestOfferRejectedByHolder(t *testing.T) {
 	dir := t.TempDir()
 	setupPair(t, dir, Config{})
-	a := mustOpen(t, dir, Config{OneObjectPerPage: true})
-	b := mustOpen(t, dir, Config{OneObjectPerPage: true})
+	a := mustOpen(t, dir, Config{OneObjectPerPage: true, OfferCommits: true})
+	b := mustOpen(t, dir, Config{OneObjectPerPage: true, OfferCommits: true})
 	ctx := context.Background()
 	txB, err := b.Begin(ctx, true)
 	require.NoError(t, err)
@@ -135,8 +143,8 @@ func TestOfferRejectedByHolder(t *testing.T) {
 func TestOfferWithdrawnAtLockTimeout(t *testing.T) {
 	dir := t.TempDir()
 	setupPair(t, dir, Config{})
-	a := mustOpen(t, dir, Config{OneObjectPerPage: true})
-	b := mustOpen(t, dir, Config{OneObjectPerPage: true, LockTimeout: 100e6})
+	a := mustOpen(t, dir, Config{OneObjectPerPage: true, OfferCommits: true})
+	b := mustOpen(t, dir, Config{OneObjectPerPage: true, OfferCommits: true, LockTimeout: 100e6})
 	ctx := context.Background()
 	unlock, err := a.lock.Lock(ctx) // held outside any group: nobody takes offers
 	require.NoError(t, err)
@@ -171,8 +179,8 @@ func TestDeadOffererIgnored(t *testing.T) {
 	for _, alive := range []bool{false, true} {
 		dir := t.TempDir()
 		setupPair(t, dir, Config{})
-		a := mustOpen(t, dir, Config{OneObjectPerPage: true})
-		c := mustOpen(t, dir, Config{OneObjectPerPage: true})
+		a := mustOpen(t, dir, Config{OneObjectPerPage: true, OfferCommits: true})
+		c := mustOpen(t, dir, Config{OneObjectPerPage: true, OfferCommits: true})
 		plantOffer(t, c, addTo("page000002", 10))
 		fd := int(c.board.own.lock.Fd())
 		if !alive {
@@ -201,8 +209,8 @@ func TestDeadOffererIgnored(t *testing.T) {
 func TestStaleOutcomeTakenAgain(t *testing.T) {
 	dir := t.TempDir()
 	setupPair(t, dir, Config{})
-	a := mustOpen(t, dir, Config{OneObjectPerPage: true})
-	c := mustOpen(t, dir, Config{OneObjectPerPage: true})
+	a := mustOpen(t, dir, Config{OneObjectPerPage: true, OfferCommits: true})
+	c := mustOpen(t, dir, Config{OneObjectPerPage: true, OfferCommits: true})
 	plantOffer(t, c, addTo("page000002", 10))
 	st, err := a.readState()
 	require.NoError(t, err)

@@ -58,6 +58,7 @@ type Config struct {
 	Isolation        Isolation     // process setting
 	OneObjectPerPage bool          // process setting
 	NoSync           bool          // process setting: skip the log fsync at commit
+	OfferCommits     bool          // process setting: offer commits to the lock holder (board.go); ignored with NoSync
 	LockTimeout      time.Duration // process setting: 0 = DefaultLockTimeout
 	FileMode         os.FileMode   // process setting: mode of files txtdb creates; 0 = 0644
 	SegmentBytes     int64         // store setting: log segment size before rotation; 0 = the store's, or DefaultSegmentBytes

@@ -28,10 +28,12 @@ type taken struct {
 }
 
 // offerable reports whether the group's members may be offered to another process: transactions
-// only (a reservation's result goes to this process's allocator).
+// only (a reservation's result goes to this process's allocator), of a handle that fsyncs its
+// commits (without an fsync to share, an offer costs more than the lock hand-off it saves) and
+// asks for it (Config.OfferCommits).
 func (g *group) offerable() bool {
 	b := g.db.board
-	if b == nil || b.own == nil {
+	if b == nil || b.own == nil || g.db.cfg.NoSync || !g.db.cfg.OfferCommits {
 		return false
 	}
 	for _, r := range g.members {
@@ -194,10 +196,14 @@ func (g *group) take(i int, a announcement) (*taken, error) {
 	}
 	if ok && out.Owner == a.owner && out.Seq == a.seq {
 		if out.Local || out.Lineage != g.st.Lineage || !staleOutcome(out, g.st) {
+			b.done[i] = a.seq
 			return nil, nil // decided
 		}
 	}
 	if alive, err := p.alive(); err != nil || !alive {
+		if err == nil {
+			b.done[i] = a.seq // a dead owner's offer is never taken
+		}
 		return nil, err
 	}
 	fd := int(p.offer.Fd())
@@ -275,6 +281,7 @@ func (g *group) decide() error {
 			continue
 		}
 		t.wrote = true
+		g.db.board.done[t.slot] = t.seq
 	}
 	g.releaseOffers()
 	crashAt(crashAfterOutcomes)

@@ -33,7 +33,13 @@ type group struct {
 	delegated int        // offered members another process committed
 }
 
-// runBatch commits one group. Every member gets err set (nil for those that committed).
+// maxRounds bounds the groups one lock hold commits: the process's own, then the offers of other
+// processes that arrived meanwhile (each round under one fsync).
+const maxRounds = 4
+
+// runBatch commits one group, then, under the same lock hold, the offers of other processes that
+// arrived while it wrote and synced, in rounds of their own. Every member gets err set (nil for
+// those that committed).
 func (db *DB) runBatch(batch []*request) {
 	g := &group{db: db, members: batch}
 	if err := db.usable(); err != nil {
@@ -46,28 +52,48 @@ func (db *DB) runBatch(batch []*request) {
 		return
 	}
 	defer func() { _ = unlock() }()
+	if !g.run(true) {
+		return
+	}
+	for range maxRounds - 1 {
+		if db.board == nil || !db.board.pending() {
+			return
+		}
+		if !(&group{db: db}).run(false) {
+			return
+		}
+	}
+}
+
+// run is one round under the commit lock: recover, learn what became of this group's offer
+// (first round), take other processes' offers, validate, write, fsync, publish, apply. It reports
+// whether the round wrote to the log. REQUIRES: commit lock held.
+func (g *group) run(first bool) bool {
+	db := g.db
 	defer g.releaseOffers()
 	if err := g.recover(); err != nil {
 		g.fail(fmt.Errorf("txtdb: commit: %w", err))
-		return
+		return false
 	}
-	if err := g.settle(); err != nil {
-		g.fail(&UnknownError{Err: fmt.Errorf("read the outcome of an offered commit: %w", err)})
-		return
+	if first {
+		if err := g.settle(); err != nil {
+			g.fail(&UnknownError{Err: fmt.Errorf("read the outcome of an offered commit: %w", err)})
+			return false
+		}
+		if g.delegated > 0 {
+			db.stats.delegate(g.delegated)
+			db.noteCommit(g.maxTSN())
+		}
+		g.dropCancelled()
 	}
-	if g.delegated > 0 {
-		db.stats.delegate(g.delegated)
-		db.noteCommit(g.maxTSN())
-	}
-	g.dropCancelled()
 	if err := g.collect(); err != nil {
 		g.fail(fmt.Errorf("txtdb: commit: %w", err))
-		return
+		return false
 	}
 	for {
 		if g.validate(); len(g.accepted) == 0 {
 			_ = g.decide() // rejections only: an outcome that failed to be written is taken again
-			return
+			return false
 		}
 		failed, err := g.writeWhole()
 		if err == nil {
@@ -82,18 +108,23 @@ func (db *DB) runBatch(batch []*request) {
 	}
 	if err := g.rotate(); err != nil {
 		g.fail(fmt.Errorf("txtdb: commit: %w", err))
-		return
+		return false
 	}
 	g.frameRecords()
 	if err := g.decide(); err != nil {
 		g.fail(fmt.Errorf("txtdb: commit: write the outcome of another process's commit: %w", err))
-		return
+		return false
 	}
 	if !g.appendAndPublish() {
-		return
+		return false
 	}
 	g.apply()
+	return true
 }
+
+// noSync reports whether the group skips the log fsync: a NoSync handle's group that took no
+// offer (only handles that fsync offer their commits).
+func (g *group) noSync() bool { return g.db.cfg.NoSync && len(g.taken) == 0 }
 
 // maxTSN is the newest TSN of the group's members.
 func (g *group) maxTSN() pages.TSN {
@@ -333,7 +364,7 @@ func (g *group) frameRecords() {
 // REQUIRES: commit lock held.
 func (g *group) appendAndPublish() bool {
 	db, st := g.db, g.st
-	if err := db.appendLog(g.buf.Bytes(), g.pos.Off); err != nil {
+	if err := db.appendLog(g.buf.Bytes(), g.pos.Off, g.noSync()); err != nil {
 		db.undo(g.accepted, g.pos.Off, g.buf.Len(), err)
 		return false
 	}
@@ -342,7 +373,7 @@ func (g *group) appendAndPublish() bool {
 	g.next.TSN = g.recs[len(g.recs)-1].TSN
 	g.next.Pos = g.ends[len(g.ends)-1]
 	g.next.Boot = db.boot
-	g.next.NoSync = db.cfg.NoSync
+	g.next.NoSync = g.noSync()
 	if err := writeState(db.state, g.next, false); err != nil {
 		db.undo(g.accepted, g.pos.Off, g.buf.Len(), err) // a torn slot fails its checksum: readers use the other
 		return false
@@ -393,6 +424,6 @@ func (g *group) apply() {
 	if applyErr != nil {
 		panic(fmt.Sprintf("txn: own committed record does not apply: %v", applyErr)) // broken invariant
 	}
-	db.stats.record(g.ownMembers(), len(g.accepted), !db.cfg.NoSync)
+	db.stats.record(g.ownMembers(), len(g.accepted), !g.noSync())
 	db.noteCommit(g.next.TSN)
 }

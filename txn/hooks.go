@@ -104,7 +104,7 @@ const (
 
 // CrashPoints lists the named crash points, for harnesses and docs.
 var CrashPoints = []string{crashMidRecord, crashAfterAppend, crashAfterSync, crashAfterState,
-	crashRotateCreated, crashRecoverTruncate, crashRecoverAdopted, crashAfterOutcomes}
+	crashRotateCreated, crashRecoverTruncate, crashRecoverAdopted}
 
 // CheckpointCrashPoints lists the named crash points of checkpoint and cleanup.
 var CheckpointCrashPoints = []string{crashCheckpointPage, crashCheckpointBefore, crashCheckpointAfter,

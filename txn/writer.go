@@ -18,9 +18,9 @@ type segWriter struct {
 	size int64     // the segment's file size (records, then zeros)
 }
 
-// appendLog writes the group's records at off and fsyncs them (unless NoSync).
+// appendLog writes the group's records at off and fsyncs them (unless noSync).
 // REQUIRES: commit lock held.
-func (db *DB) appendLog(b []byte, off int64) error {
+func (db *DB) appendLog(b []byte, off int64, noSync bool) error {
 	if err := faults.hit(faultLogWrite); err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ func (db *DB) appendLog(b []byte, off int64) error {
 		return fmt.Errorf("write log: %w", err)
 	}
 	crashAt(crashAfterAppend)
-	if db.cfg.NoSync {
+	if noSync {
 		return nil
 	}
 	if err := faults.hit(faultLogSync); err != nil {
