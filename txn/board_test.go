@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"syscall"
 	"testing"
@@ -236,4 +237,32 @@ func TestStaleOutcomeTakenAgain(t *testing.T) {
 		return nil
 	}))
 	require.False(t, errors.Is(err, ErrConflict))
+}
+
+// A stale outcome is cleared even when its offer is not taken again (here its owner holds the offer
+// lock, as while withdrawing): the holder's own commit then moves state past its TSN, and the
+// outcome must not read as committed.
+func TestStaleOutcomeClearedWhenNotTaken(t *testing.T) {
+	dir := t.TempDir()
+	setupPair(t, dir, Config{})
+	a := mustOpen(t, dir, Config{OneObjectPerPage: true})
+	c := mustOpen(t, dir, Config{OneObjectPerPage: true})
+	plantOffer(t, c, addTo("page000002", 10))
+	st, err := a.readState()
+	require.NoError(t, err)
+	own := c.board.own
+	require.NoError(t, writeOutcome(own.req, offerOutcome{Owner: c.ID(), Seq: own.seq, Lineage: st.Lineage,
+		Res: []offerResult{{TSN: st.TSN + 1}}}))
+	offer, err := os.OpenFile(c.board.path(own.i, ".offer"), os.O_RDWR, 0)
+	require.NoError(t, err)
+	defer func() { _ = offer.Close() }()
+	require.NoError(t, syscall.Flock(int(offer.Fd()), syscall.LOCK_EX))
+	_, _, err = update(context.Background(), a, addTo("page000001", 1))
+	require.NoError(t, err)
+	require.Zero(t, a.Stats().Served)
+	out, ok, err := c.board.readOutcome(own.req)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.NotEqual(t, own.seq, out.Seq, "the stale outcome still names the offer, and state has passed its TSN")
+	require.NoError(t, syscall.Flock(int(offer.Fd()), syscall.LOCK_UN))
 }

@@ -199,6 +199,11 @@ func (g *group) take(i int, a announcement) (*taken, error) {
 			b.done[i] = a.seq
 			return nil, nil // decided
 		}
+		// Stale: its holder died before the batch landed. Clear it before anything this group
+		// commits moves state past its TSNs, whether or not the offer is taken again below.
+		if err := writeOutcome(p.req, offerOutcome{Owner: a.owner, Seq: a.seq - 1}); err != nil {
+			return nil, err
+		}
 	}
 	if alive, err := p.alive(); err != nil || !alive {
 		if err == nil {
