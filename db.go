@@ -36,7 +36,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 		Isolation:        opts.Isolation,
 		OneObjectPerPage: opts.OneObjectPerPage,
 		NoSync:           opts.NoSync,
-		OfferCommits:     opts.OfferCommits,
+		NoOffer:          opts.NoOffer,
 		LockTimeout:      opts.LockTimeout,
 		FileMode:         opts.FileMode,
 		SegmentBytes:     opts.SegmentSize,

@@ -52,13 +52,13 @@ type Options struct {
 	OneObjectPerPage bool          // Insert puts every object on a page of its own
 	NoSync           bool          // skip the log fsync at commit: a power cut may lose the last commits (readers detect the rewind)
 	LockTimeout      time.Duration // longest wait for the commit lock; zero = 30s; the shorter of it and a context wins
-	// OfferCommits: when another process holds the commit lock, offer the commit to it, to be
-	// written under its fsync (docs/PROTOCOL.md, "Commit requests of other processes"). Off by
-	// default: a waiter still learns the outcome only by taking the lock, and in measurements that
-	// costs more than the shared fsync saves from 4 processes up. Ignored with NoSync.
-	OfferCommits bool
-	MaxRetries   int         // Update's retries on ErrConflict; zero = 100
-	FileMode     os.FileMode // mode of files txtdb creates (umask applies); zero = 0644
+	// NoOffer: never offer a commit to the process holding the commit lock; each commit then
+	// takes the lock and fsyncs itself. By default a process that finds the lock taken offers its
+	// commit, and the holder writes it under its own fsync (docs/PROTOCOL.md, "Commit requests of
+	// other processes"). NoSync processes never offer (there is no fsync to share).
+	NoOffer    bool
+	MaxRetries int         // Update's retries on ErrConflict; zero = 100
+	FileMode   os.FileMode // mode of files txtdb creates (umask applies); zero = 0644
 	// CheckpointEvery bounds the checkpoint lag after this process commits: the page files are
 	// brought up to date at most this long after a commit (zero = 5s), and at once when the lag
 	// reaches txn.CheckpointCommits commits.

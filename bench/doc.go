@@ -90,8 +90,8 @@
 // one client per process; and it writes an invoke and a completion history line per operation
 // for the checkers, which would be measured too.
 //
-// TXTDB_BENCH_OFFER=1 opens txtdb's handles with Options.OfferCommits (commits offered to the
-// commit lock holder, written under its fsync).
+// TXTDB_BENCH_OFFER=0 opens txtdb's handles with Options.NoOffer (no commit is offered to the
+// commit lock holder: each takes the lock and fsyncs itself).
 //
 // TXTDB_BENCH_CPUPROFILE=dir makes every cell worker write a CPU profile of its measured window
 // to dir (engine-workload-sync-Pprocs-proc.prof), for `go tool pprof` with the test binary.

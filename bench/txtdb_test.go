@@ -49,15 +49,15 @@ func (txtdbEngine) setup(tb testing.TB, dir string) {
 	require.NoError(tb, db.Close())
 }
 
-// offerEnv set to 1 makes txtdb's bench handles offer their commits to the lock holder
-// (Options.OfferCommits).
+// offerEnv set to 0 makes txtdb's bench handles commit only under the lock themselves
+// (Options.NoOffer).
 const offerEnv = "TXTDB_BENCH_OFFER"
 
 func (e txtdbEngine) open(_ context.Context, dir, w string) (store, error) {
 	// One account per page is what the accounts were set up with; jobs are packed many to a page,
 	// as Insert does by default. (Tables write their pages themselves: the option does not matter.)
 	db, err := txtdb.Open(dir, &txtdb.Options{OneObjectPerPage: w != workloadInsert && !isTableWorkload(w), NoSync: e.noSync,
-		OfferCommits: os.Getenv(offerEnv) == "1"})
+		NoOffer: os.Getenv(offerEnv) == "0"})
 	if err != nil {
 		return nil, err
 	}

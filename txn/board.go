@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/fsnotify/fsnotify"
 	"github.com/txtdb/txtdb/lockfs"
 	"github.com/txtdb/txtdb/pages"
 	"github.com/txtdb/txtdb/wal"
@@ -25,6 +26,8 @@ import (
 //   - slots: boardSlots announcements of annSize bytes; slot i is written only by its owner;
 //   - <i>.lock: held exclusively by slot i's owner for its handle's life (its liveness);
 //   - <i>.offer: taken by a holder while it takes slot i's request, and by the owner to withdraw it;
+//   - <i>.wake: written (one byte) by a holder once the outcome of slot i's offer is published;
+//     its owner watches it;
 //   - <i>.req: the outcome of the last request taken (offset 0, written only under the commit
 //     lock), and the body of the request announced (from offset outcomeRegion, written only by
 //     the owner while nothing of it is pending).
@@ -222,11 +225,16 @@ type boardSlot struct {
 	req    *os.File
 	seq    uint64 // of the last request announced
 	offers bool   // a request is on the board (announced, not withdrawn, outcome not yet read)
+	// watcher watches <i>.wake, which a holder writes once it has published the outcome of this
+	// handle's offer; wake gets a token for each batch of its events (nil: the handle learns
+	// outcomes only under the commit lock)
+	watcher *fsnotify.Watcher
+	wake    chan struct{}
 }
 
 // slotPeer is a holder's cached descriptors on another slot's files.
 type slotPeer struct {
-	lock, offer, req *os.File
+	lock, offer, req, wake *os.File
 }
 
 // board is a writable handle's view of .txtdb/board.
@@ -257,7 +265,7 @@ func (b *board) pending() bool {
 
 // openBoard opens the board and claims a free slot for the handle. A slot whose lock is free
 // belongs to nobody (its owner closed or died), so its announcement is stale and is cleared.
-func openBoard(meta string, perm os.FileMode, owner string) (*board, error) {
+func openBoard(meta string, perm os.FileMode, owner string, watch bool) (*board, error) {
 	dir := filepath.Join(meta, boardDirName)
 	if err := lockfs.MkdirAll(dir, dirMode(perm)); err != nil {
 		return nil, err
@@ -289,6 +297,9 @@ func openBoard(meta string, perm os.FileMode, owner string) (*board, error) {
 		if err == nil {
 			_, err = b.slots.WriteAt(announcement{owner: owner}.encode(), int64(i*annSize))
 		}
+		if err == nil && watch {
+			err = own.watch(b.path(i, ".wake"), perm)
+		}
 		if err != nil {
 			b.close()
 			return nil, err
@@ -296,6 +307,56 @@ func openBoard(meta string, perm os.FileMode, owner string) (*board, error) {
 		break
 	}
 	return b, nil
+}
+
+// watch creates the slot's wake file and watches it. Where the host has no file notification,
+// the handle goes without (it learns outcomes under the lock).
+func (o *boardSlot) watch(path string, perm os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, perm)
+	if err != nil {
+		return err
+	}
+	_ = f.Close()
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil
+	}
+	if err := w.Add(path); err != nil {
+		_ = w.Close()
+		return nil
+	}
+	o.watcher, o.wake = w, make(chan struct{}, 1)
+	go func() {
+		for {
+			select {
+			case _, ok := <-w.Events:
+				if !ok {
+					return
+				}
+				select {
+				case o.wake <- struct{}{}:
+				default:
+				}
+			case _, ok := <-w.Errors:
+				if !ok {
+					return
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// ding wakes slot i's owner: the outcome of its offer is published.
+func (p *slotPeer) ding(b *board, i int) {
+	if p.wake == nil {
+		f, err := os.OpenFile(b.path(i, ".wake"), os.O_RDWR|os.O_CREATE, b.perm)
+		if err != nil {
+			return // it learns the outcome under the lock
+		}
+		p.wake = f
+	}
+	_, _ = p.wake.WriteAt([]byte{'\n'}, 0)
 }
 
 func (b *board) path(i int, ext string) string {
@@ -307,6 +368,9 @@ func (b *board) close() {
 		return
 	}
 	if o := b.own; o != nil {
+		if o.watcher != nil {
+			_ = o.watcher.Close()
+		}
 		for _, f := range []*os.File{o.req, o.offer, o.lock} {
 			if f != nil {
 				_ = f.Close()
@@ -314,7 +378,7 @@ func (b *board) close() {
 		}
 	}
 	for _, p := range b.peers {
-		for _, f := range []*os.File{p.req, p.offer, p.lock} {
+		for _, f := range []*os.File{p.req, p.offer, p.lock, p.wake} {
 			if f != nil {
 				_ = f.Close()
 			}

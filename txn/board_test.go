@@ -8,6 +8,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/txtdb/txtdb/lockfs"
@@ -67,8 +68,8 @@ func TestHolderCommitsOffer(t *testing.T) {
 func holderCommitsOffer(t *testing.T, noSync bool) {
 	dir := t.TempDir()
 	setupPair(t, dir, Config{})
-	a := mustOpen(t, dir, Config{OneObjectPerPage: true, OfferCommits: true, NoSync: noSync})
-	b := mustOpen(t, dir, Config{OneObjectPerPage: true, OfferCommits: true})
+	a := mustOpen(t, dir, Config{OneObjectPerPage: true, NoSync: noSync})
+	b := mustOpen(t, dir, Config{OneObjectPerPage: true})
 	ctx := context.Background()
 	sa0, sb0 := a.Stats(), b.Stats()
 	locked := holdFirstGroup(t, a)
@@ -109,8 +110,8 @@ func holderCommitsOffer(t *testing.T, noSync bool) {
 func TestOfferRejectedByHolder(t *testing.T) {
 	dir := t.TempDir()
 	setupPair(t, dir, Config{})
-	a := mustOpen(t, dir, Config{OneObjectPerPage: true, OfferCommits: true})
-	b := mustOpen(t, dir, Config{OneObjectPerPage: true, OfferCommits: true})
+	a := mustOpen(t, dir, Config{OneObjectPerPage: true})
+	b := mustOpen(t, dir, Config{OneObjectPerPage: true})
 	ctx := context.Background()
 	txB, err := b.Begin(ctx, true)
 	require.NoError(t, err)
@@ -144,8 +145,8 @@ func TestOfferRejectedByHolder(t *testing.T) {
 func TestOfferWithdrawnAtLockTimeout(t *testing.T) {
 	dir := t.TempDir()
 	setupPair(t, dir, Config{})
-	a := mustOpen(t, dir, Config{OneObjectPerPage: true, OfferCommits: true})
-	b := mustOpen(t, dir, Config{OneObjectPerPage: true, OfferCommits: true, LockTimeout: 100e6})
+	a := mustOpen(t, dir, Config{OneObjectPerPage: true})
+	b := mustOpen(t, dir, Config{OneObjectPerPage: true, LockTimeout: 100e6})
 	ctx := context.Background()
 	unlock, err := a.lock.Lock(ctx) // held outside any group: nobody takes offers
 	require.NoError(t, err)
@@ -180,8 +181,8 @@ func TestDeadOffererIgnored(t *testing.T) {
 	for _, alive := range []bool{false, true} {
 		dir := t.TempDir()
 		setupPair(t, dir, Config{})
-		a := mustOpen(t, dir, Config{OneObjectPerPage: true, OfferCommits: true})
-		c := mustOpen(t, dir, Config{OneObjectPerPage: true, OfferCommits: true})
+		a := mustOpen(t, dir, Config{OneObjectPerPage: true})
+		c := mustOpen(t, dir, Config{OneObjectPerPage: true})
 		plantOffer(t, c, addTo("page000002", 10))
 		fd := int(c.board.own.lock.Fd())
 		if !alive {
@@ -210,8 +211,8 @@ func TestDeadOffererIgnored(t *testing.T) {
 func TestStaleOutcomeTakenAgain(t *testing.T) {
 	dir := t.TempDir()
 	setupPair(t, dir, Config{})
-	a := mustOpen(t, dir, Config{OneObjectPerPage: true, OfferCommits: true})
-	c := mustOpen(t, dir, Config{OneObjectPerPage: true, OfferCommits: true})
+	a := mustOpen(t, dir, Config{OneObjectPerPage: true})
+	c := mustOpen(t, dir, Config{OneObjectPerPage: true})
 	plantOffer(t, c, addTo("page000002", 10))
 	st, err := a.readState()
 	require.NoError(t, err)
@@ -265,4 +266,46 @@ func TestStaleOutcomeClearedWhenNotTaken(t *testing.T) {
 	require.True(t, ok)
 	require.NotEqual(t, own.seq, out.Seq, "the stale outcome still names the offer, and state has passed its TSN")
 	require.NoError(t, syscall.Flock(int(offer.Fd()), syscall.LOCK_UN))
+}
+
+// The owner of an offer learns its outcome when the holder wakes it, while the holder still holds
+// the lock: its commit returns before the holder's group ends.
+func TestOfferOutcomeWithoutLock(t *testing.T) {
+	dir := t.TempDir()
+	setupPair(t, dir, Config{})
+	a := mustOpen(t, dir, Config{OneObjectPerPage: true})
+	b := mustOpen(t, dir, Config{OneObjectPerPage: true})
+	if b.board.own.wake == nil {
+		t.Skip("no file notification on this host: owners learn outcomes under the lock")
+	}
+	ctx := context.Background()
+	locked := holdFirstGroup(t, a)
+	bDone := make(chan error, 1)
+	var once sync.Once
+	var whileHeld error = errors.New("b's commit had not returned when a's group ended: it waited for the lock")
+	woke := func(db *DB) {
+		if db == a {
+			once.Do(func() {
+				select {
+				case whileHeld = <-bDone: // b's commit returned while a holds the lock
+				case <-time.After(longStop):
+				}
+			})
+		}
+	}
+	faults.woke.Store(&woke)
+	t.Cleanup(func() { faults.woke.Store(nil) })
+	aDone := make(chan error, 1)
+	go func() {
+		_, _, err := update(ctx, a, addTo("page000001", 1))
+		aDone <- err
+	}()
+	<-locked
+	go func() {
+		_, _, err := update(ctx, b, addTo("page000002", 10))
+		bDone <- err
+	}()
+	require.NoError(t, <-aDone)
+	require.NoError(t, whileHeld)
+	require.Equal(t, int64(1), b.Stats().Delegated)
 }

@@ -140,7 +140,7 @@ func (c *checker) checkBoard() {
 		}
 		n, ext, _ := strings.Cut(name, ".")
 		i, err := strconv.Atoi(n)
-		if err != nil || i < 0 || i >= boardSlots || strconv.Itoa(i) != n || (ext != "lock" && ext != "offer" && ext != "req") {
+		if err != nil || i < 0 || i >= boardSlots || strconv.Itoa(i) != n || (ext != "lock" && ext != "offer" && ext != "req" && ext != "wake") {
 			c.unexpected(rel, "not a commit board file")
 		}
 	}

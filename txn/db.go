@@ -58,7 +58,7 @@ type Config struct {
 	Isolation        Isolation     // process setting
 	OneObjectPerPage bool          // process setting
 	NoSync           bool          // process setting: skip the log fsync at commit
-	OfferCommits     bool          // process setting: offer commits to the lock holder (board.go); ignored with NoSync
+	NoOffer          bool          // process setting: never offer a commit to the lock holder (board.go); NoSync handles never do
 	LockTimeout      time.Duration // process setting: 0 = DefaultLockTimeout
 	FileMode         os.FileMode   // process setting: mode of files txtdb creates; 0 = 0644
 	SegmentBytes     int64         // store setting: log segment size before rotation; 0 = the store's, or DefaultSegmentBytes
@@ -247,7 +247,7 @@ func Open(ctx context.Context, dir string, cfg Config) (*DB, error) {
 		return nil, fmt.Errorf("txtdb: open %s: %w", dir, err)
 	}
 	if db.reg != nil { // after the store's versions were checked: a store of another one is left as it is
-		if db.board, err = openBoard(db.meta, db.cfg.FileMode, db.reg.id); err != nil {
+		if db.board, err = openBoard(db.meta, db.cfg.FileMode, db.reg.id, !db.cfg.NoOffer && !db.cfg.NoSync); err != nil {
 			db.closeFiles()
 			return nil, fmt.Errorf("txtdb: open %s: %w", dir, err)
 		}

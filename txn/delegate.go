@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"reflect"
 	"syscall"
 
 	"github.com/txtdb/txtdb/wal"
@@ -30,10 +31,10 @@ type taken struct {
 // offerable reports whether the group's members may be offered to another process: transactions
 // only (a reservation's result goes to this process's allocator), of a handle that fsyncs its
 // commits (without an fsync to share, an offer costs more than the lock hand-off it saves) and
-// asks for it (Config.OfferCommits).
+// has not turned it off (Config.NoOffer).
 func (g *group) offerable() bool {
 	b := g.db.board
-	if b == nil || b.own == nil || g.db.cfg.NoSync || !g.db.cfg.OfferCommits {
+	if b == nil || b.own == nil || g.db.cfg.NoSync || g.db.cfg.NoOffer {
 		return false
 	}
 	for _, r := range g.members {
@@ -74,9 +75,13 @@ func (g *group) lockOrOffer() (func() error, error) {
 	}
 	g.offered = offer
 	faults.didOffer(db)
-	unlock, err = g.lock()
+	if db.board.own.wake != nil {
+		unlock, err = g.waitOffer()
+	} else {
+		unlock, err = g.lock()
+	}
 	if err == nil {
-		return unlock, nil
+		return unlock, nil // nil: the outcome is known (learn)
 	}
 	took, werr := db.board.withdraw(db.ID())
 	if werr != nil {
@@ -87,6 +92,101 @@ func (g *group) lockOrOffer() (func() error, error) {
 		return nil, err
 	}
 	return db.lock.Lock(context.Background())
+}
+
+// waitOffer waits for the commit lock or, sooner, for a holder's wake-up after which the offer's
+// outcome is decided and published (learn). It returns the unlock func, or nil if it learned the
+// outcome without the lock.
+func (g *group) waitOffer() (func() error, error) {
+	db := g.db
+	ctx, cancel := g.lockContext()
+	defer cancel()
+	type got struct {
+		unlock func() error
+		err    error
+	}
+	ch := make(chan got, 1)
+	go func() {
+		u, err := db.lockWith(ctx)
+		ch <- got{u, err}
+	}()
+	for {
+		select {
+		case r := <-ch:
+			return r.unlock, r.err
+		case <-db.board.own.wake:
+			if !g.learn() {
+				continue
+			}
+			cancel()
+			if r := <-ch; r.err == nil {
+				_ = r.unlock() // granted as it was abandoned
+			}
+			return nil, nil
+		}
+	}
+}
+
+// learn reads the offer's outcome without the lock. It counts only if every accepted TSN is at or
+// below state in the outcome's lineage and the outcome reads the same again after state: a holder
+// that found it stale would have cleared it before moving state past it (PROTOCOL.md).
+func (g *group) learn() bool {
+	db, o := g.db, g.db.board.own
+	out, ok, err := db.board.readOutcome(o.req)
+	if err != nil || !ok || out.Owner != db.ID() || out.Seq != o.seq || out.Local || len(out.Res) != len(g.offered) {
+		return false
+	}
+	st, err := db.readState()
+	if err != nil || st.Lineage != out.Lineage || staleOutcome(out, st) {
+		return false
+	}
+	again, ok, err := db.board.readOutcome(o.req)
+	if err != nil || !ok || !reflect.DeepEqual(out, again) {
+		return false
+	}
+	o.offers = false
+	g.adopt(out)
+	return true
+}
+
+// adopt gives the offered members the outcome a holder decided.
+func (g *group) adopt(out offerOutcome) {
+	for i, r := range g.offered {
+		res := out.Res[i]
+		r.settled = true
+		switch {
+		case res.TSN != 0:
+			r.tsn = res.TSN
+			g.delegated++
+		case res.Conflict != nil:
+			r.err, r.rejected = res.Conflict, true
+			g.db.stats.rejected(r.err)
+		default:
+			r.err = fmt.Errorf("txtdb: commit: %s", res.Err)
+		}
+	}
+}
+
+// delegatedStats counts the members another process committed.
+func (g *group) delegatedStats() {
+	if g.delegated > 0 {
+		g.db.stats.delegate(g.delegated)
+		g.db.noteCommit(g.maxTSN())
+	}
+}
+
+// ding wakes the owners of the offers this group decided.
+func (g *group) ding() {
+	woke := false
+	for _, t := range g.taken {
+		if t.wrote {
+			t.p.ding(g.db.board, t.slot)
+			woke = true
+		}
+	}
+	if woke {
+		faults.didWake(g.db)
+	}
 }
 
 // settle learns what became of this group's offer, under the commit lock after recovery. Members
@@ -115,20 +215,7 @@ func (g *group) settle() error {
 			return nil
 		}
 		if !staleOutcome(out, g.st) {
-			for i, r := range g.offered {
-				res := out.Res[i]
-				r.settled = true
-				switch {
-				case res.TSN != 0:
-					r.tsn = res.TSN
-					g.delegated++
-				case res.Conflict != nil:
-					r.err, r.rejected = res.Conflict, true
-					db.stats.rejected(r.err)
-				default:
-					r.err = fmt.Errorf("txtdb: commit: %s", res.Err)
-				}
-			}
+			g.adopt(out)
 			return nil
 		}
 	}

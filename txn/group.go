@@ -51,6 +51,10 @@ func (db *DB) runBatch(batch []*request) {
 		g.fail(fmt.Errorf("txtdb: commit: %w", err))
 		return
 	}
+	if unlock == nil { // the offer's outcome came without the lock
+		g.delegatedStats()
+		return
+	}
 	defer func() { _ = unlock() }()
 	if !g.run(true) {
 		return
@@ -69,7 +73,6 @@ func (db *DB) runBatch(batch []*request) {
 // (first round), take other processes' offers, validate, write, fsync, publish, apply. It reports
 // whether the round wrote to the log. REQUIRES: commit lock held.
 func (g *group) run(first bool) bool {
-	db := g.db
 	defer g.releaseOffers()
 	if err := g.recover(); err != nil {
 		g.fail(fmt.Errorf("txtdb: commit: %w", err))
@@ -80,10 +83,7 @@ func (g *group) run(first bool) bool {
 			g.fail(&UnknownError{Err: fmt.Errorf("read the outcome of an offered commit: %w", err)})
 			return false
 		}
-		if g.delegated > 0 {
-			db.stats.delegate(g.delegated)
-			db.noteCommit(g.maxTSN())
-		}
+		g.delegatedStats()
 		g.dropCancelled()
 	}
 	if err := g.collect(); err != nil {
@@ -93,6 +93,7 @@ func (g *group) run(first bool) bool {
 	for {
 		if g.validate(); len(g.accepted) == 0 {
 			_ = g.decide() // rejections only: an outcome that failed to be written is taken again
+			g.ding()
 			return false
 		}
 		failed, err := g.writeWhole()
@@ -119,6 +120,7 @@ func (g *group) run(first bool) bool {
 		return false
 	}
 	g.apply()
+	g.ding()
 	return true
 }
 
@@ -147,6 +149,13 @@ func (g *group) fail(err error) {
 // lock takes the commit lock, waiting at most LockTimeout and no longer than the most patient
 // member's deadline (the shorter of Options.LockTimeout and the context wins).
 func (g *group) lock() (func() error, error) {
+	ctx, cancel := g.lockContext()
+	defer cancel()
+	return g.db.lockWith(ctx)
+}
+
+// lockContext bounds the wait for the commit lock (see lock).
+func (g *group) lockContext() (context.Context, context.CancelFunc) {
 	db := g.db
 	deadline := time.Now().Add(db.cfg.LockTimeout)
 	latest, all := time.Time{}, true
@@ -160,8 +169,11 @@ func (g *group) lock() (func() error, error) {
 	if all && latest.Before(deadline) {
 		deadline = latest
 	}
-	ctx, cancel := context.WithDeadline(db.ctx, deadline)
-	defer cancel()
+	return context.WithDeadline(db.ctx, deadline)
+}
+
+// lockWith takes the commit lock, waiting until ctx ends.
+func (db *DB) lockWith(ctx context.Context) (func() error, error) {
 	unlock, err := db.lock.Lock(ctx)
 	if err != nil && db.ctx.Err() != nil {
 		err = ErrClosed

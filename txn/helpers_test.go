@@ -290,6 +290,10 @@ type childConfig struct {
 	Own          int  // handoff: writes pages 2*Own+1 and 2*Own+2 of "acct"
 	// CheckpointEvery is passed to Open.
 	CheckpointEvery time.Duration
+	// SyncLog: a file shared by the children: each appends "sync <pid> <segment> <end>" after
+	// every log fsync (before state names it) and, as a bumper, "ack <pid> <tsn>" after each
+	// acknowledged commit.
+	SyncLog string
 }
 
 func configEnv(tb testing.TB, cc childConfig) string {

@@ -34,6 +34,7 @@ type faultSet struct {
 	queued atomic.Pointer[func(delta int)]                 // a request is queued in submit (+1) / leaves it (-1)
 	begin  atomic.Pointer[func()]                          // Begin read state for its snapshot, has not yet recorded it in the floor
 	offer  atomic.Pointer[func(db *DB)]                    // a group offered its members on the board and is about to wait for the lock
+	woke   atomic.Pointer[func(db *DB)]                    // a commit lock holder woke the owners of the offers it decided (lock still held)
 
 	recovered atomic.Pointer[func(db *DB, slow bool)] // a commit lock holder recovered (slow: off the fast path)
 	repaired  atomic.Pointer[func(db *DB)]            // Begin or Open recovered under the lock; called once it is released
@@ -62,6 +63,12 @@ func (f *faultSet) queue(delta int) {
 
 func (f *faultSet) didOffer(db *DB) {
 	if fn := f.offer.Load(); fn != nil {
+		(*fn)(db)
+	}
+}
+
+func (f *faultSet) didWake(db *DB) {
+	if fn := f.woke.Load(); fn != nil {
 		(*fn)(db)
 	}
 }

@@ -32,6 +32,17 @@ func runRole(role string) int {
 		return 2
 	}
 	defer db.Close()
+	var syncLog *os.File
+	if cc.SyncLog != "" {
+		if syncLog, err = os.OpenFile(cc.SyncLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err != nil {
+			fmt.Println("error sync log:", err)
+			return 2
+		}
+		synced := func(seg uint64, covered int64) {
+			_, _ = syncLog.WriteString(fmt.Sprintf("sync %d %d %d\n", os.Getpid(), seg, covered))
+		}
+		faults.synced.Store(&synced)
+	}
 	fmt.Println("ready")
 	switch role {
 	case "creator":
@@ -62,6 +73,9 @@ func runRole(role string) int {
 			if err != nil {
 				fmt.Println("error", err)
 				return 3
+			}
+			if syncLog != nil {
+				_, _ = syncLog.WriteString(fmt.Sprintf("ack %d %d\n", os.Getpid(), tsn))
 			}
 			fmt.Println("ack", v, tsn)
 		}

@@ -110,9 +110,9 @@ func TestCheckStoreAndTables(t *testing.T) {
 // A store too damaged to open: its store problems, and stderr says the tables were not checked.
 func TestCheckUnopenable(t *testing.T) {
 	dir := newTableStore(t)
-	writeFile(t, filepath.Join(dir, "txtdb.json"), `{"txtdb": 5}`)
+	writeFile(t, filepath.Join(dir, "txtdb.json"), `{"txtdb": 6}`)
 	code, out, errOut := runCLI("check", dir)
 	require.Equal(t, 1, code)
-	require.Equal(t, "txtdb.json: txtdb: unsupported layout version: layout 5, this build reads 4\n", out)
+	require.Equal(t, "txtdb.json: txtdb: unsupported layout version: layout 6, this build reads 5\n", out)
 	require.True(t, strings.HasPrefix(errOut, "txtdb: tables not checked: "), errOut)
 }

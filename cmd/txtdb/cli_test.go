@@ -88,10 +88,10 @@ func TestCheckCommand(t *testing.T) {
 	}, lines)
 
 	// A store too damaged to open is still checked.
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "txtdb.json"), []byte(`{"txtdb": 5}`), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "txtdb.json"), []byte(`{"txtdb": 6}`), 0o644))
 	code, out, _ = runCLI("check", dir)
 	require.Equal(t, 1, code)
-	require.Equal(t, "txtdb.json: txtdb: unsupported layout version: layout 5, this build reads 4\n", out)
+	require.Equal(t, "txtdb.json: txtdb: unsupported layout version: layout 6, this build reads 5\n", out)
 
 	code, _, errOut = runCLI("check", filepath.Join(t.TempDir(), "none"))
 	require.Equal(t, 2, code)
