@@ -27,7 +27,12 @@
 //     sees it.
 //
 //   - Group commit: concurrent commits of one process share one lock acquisition, one append and
-//     one fsync; each member is validated against the members accepted before it.
+//     one fsync; each member is validated against the members accepted before it. Across
+//     processes, a durable group that finds the commit lock taken offers its members on the commit
+//     board (board.go, delegate.go); the lock holder validates them after its own, writes them under
+//     its fsync, records each outcome in the offerer's slot before its log write, and wakes it. An
+//     outcome's TSNs count exactly when state reaches them (holders clear stale ones first), so an
+//     offerer learns its outcome without the lock, or under it after recovery.
 //
 //   - Recovery needs no step by anyone: every commit lock holder first erases a torn tail past
 //     state, and fsyncs and adopts whole records past it. Nothing at or below state's position is
