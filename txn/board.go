@@ -244,8 +244,9 @@ type board struct {
 	slots *os.File
 	own   *boardSlot // nil: every slot was taken; this handle commits only under the lock itself
 	peers map[int]*slotPeer
-	buf   []byte         // the holder's read of the slots file
-	done  map[int]uint64 // slot -> the last seq whose outcome a group of this handle saw or wrote
+	buf     []byte         // the holder's read of the slots file
+	scratch []byte         // reads of outcome lines
+	done    map[int]uint64 // slot -> the last seq whose outcome a group of this handle saw or wrote
 }
 
 // pending reports whether another slot may hold an offer this handle has not seen decided (a
@@ -442,25 +443,54 @@ func flockRetry(fd, how int) error {
 // readOutcome reads the outcome at the start of a slot's req file; ok is false if there is none
 // (or it is torn: a holder is writing it).
 func (b *board) readOutcome(f *os.File) (offerOutcome, bool, error) {
-	var out offerOutcome
-	buf := make([]byte, 4096)
-	for {
-		n, err := f.ReadAt(buf, 0)
-		if err != nil && !errors.Is(err, io.EOF) {
-			return out, false, err
-		}
-		line := buf[:n]
-		if i := bytes.IndexByte(line, '\n'); i >= 0 {
-			if _, err := wal.Unframe(line[:i+1], &out, 0); err != nil {
-				return offerOutcome{}, false, nil
-			}
-			return out, true, nil
-		}
-		if n < len(buf) || len(buf) >= outcomeRegion {
-			return out, false, nil
-		}
-		buf = make([]byte, outcomeRegion)
+	line, err := b.outcomeLine(f)
+	if err != nil || line == nil {
+		return offerOutcome{}, false, err
 	}
+	out, ok := decodeOutcome(line)
+	return out, ok, nil
+}
+
+// outcomeLine reads the line at the start of a slot's req file into the board's scratch buffer
+// (valid until the next read; nil if there is no whole line).
+func (b *board) outcomeLine(f *os.File) ([]byte, error) {
+	if b.scratch == nil {
+		b.scratch = make([]byte, 512)
+	}
+	for {
+		n, err := f.ReadAt(b.scratch, 0)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
+		}
+		if i := bytes.IndexByte(b.scratch[:n], '\n'); i >= 0 {
+			return b.scratch[:i+1], nil
+		}
+		if n < len(b.scratch) || len(b.scratch) >= outcomeRegion {
+			return nil, nil
+		}
+		b.scratch = make([]byte, min(4*len(b.scratch), outcomeRegion))
+	}
+}
+
+// decodeOutcome decodes an outcome line; false if it fails its checksum or does not parse.
+func decodeOutcome(line []byte) (offerOutcome, bool) {
+	var out offerOutcome
+	if _, err := wal.Unframe(line, &out, 0); err != nil {
+		return offerOutcome{}, false
+	}
+	return out, true
+}
+
+// outcomeNames reports whether an outcome line begins as the outcome of owner's offer seq does
+// (encoding/json writes owner and seq first, and a handle id needs no escaping): a line that does
+// not cannot be that outcome, so it is not decoded.
+func outcomeNames(line []byte, owner string, seq uint64) bool {
+	prefix := `{"owner":"` + owner + `","seq":` + strconv.FormatUint(seq, 10)
+	if len(line) <= len(prefix) || string(line[:len(prefix)]) != prefix {
+		return false
+	}
+	c := line[len(prefix)]
+	return c == ',' || c == '}'
 }
 
 // writeOutcome writes a slot's outcome. REQUIRES: commit lock held.

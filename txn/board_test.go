@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -308,4 +309,34 @@ func TestOfferOutcomeWithoutLock(t *testing.T) {
 	require.NoError(t, <-aDone)
 	require.NoError(t, whileHeld)
 	require.Equal(t, int64(1), b.Stats().Delegated)
+}
+
+// outcomeNames recognises exactly the outcome lines writeOutcome writes for an owner and seq (a
+// seq that is a prefix of another's digits included), so lines it rejects need no decoding.
+func TestOutcomeNames(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "req"))
+	require.NoError(t, err)
+	defer func() { _ = f.Close() }()
+	owner := "0b6c7f2e-5d4e-4e55-9a3e-1c7f1e0d2a91"
+	b := &board{}
+	for _, out := range []offerOutcome{
+		{Owner: owner, Seq: 7},
+		{Owner: owner, Seq: 7, Local: true},
+		{Owner: owner, Seq: 7, Lineage: "l", Res: []offerResult{{TSN: 3}, {Err: "x"}}},
+	} {
+		require.NoError(t, writeOutcome(f, out))
+		line, err := b.outcomeLine(f)
+		require.NoError(t, err)
+		require.True(t, outcomeNames(line, owner, 7), "%s", line)
+		require.False(t, outcomeNames(line, owner, 70))
+		require.False(t, outcomeNames(line, owner, 8))
+		require.False(t, outcomeNames(line, "1b6c7f2e-5d4e-4e55-9a3e-1c7f1e0d2a91", 7))
+		got, ok := decodeOutcome(line)
+		require.True(t, ok)
+		require.Equal(t, out, got)
+	}
+	require.NoError(t, writeOutcome(f, offerOutcome{Owner: owner, Seq: 70}))
+	line, err := b.outcomeLine(f)
+	require.NoError(t, err)
+	require.False(t, outcomeNames(line, owner, 7))
 }

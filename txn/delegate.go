@@ -1,11 +1,12 @@
 package txn
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"reflect"
+	"slices"
 	"syscall"
 
 	"github.com/txtdb/txtdb/wal"
@@ -132,16 +133,20 @@ func (g *group) waitOffer() (func() error, error) {
 // that found it stale would have cleared it before moving state past it (PROTOCOL.md).
 func (g *group) learn() bool {
 	db, o := g.db, g.db.board.own
-	out, ok, err := db.board.readOutcome(o.req)
-	if err != nil || !ok || out.Owner != db.ID() || out.Seq != o.seq || out.Local || len(out.Res) != len(g.offered) {
+	line, err := db.board.outcomeLine(o.req)
+	if err != nil || !outcomeNames(line, db.ID(), o.seq) {
 		return false
 	}
+	first := slices.Clone(line)
 	st, err := db.readState()
-	if err != nil || st.Lineage != out.Lineage || staleOutcome(out, st) {
+	if err != nil {
 		return false
 	}
-	again, ok, err := db.board.readOutcome(o.req)
-	if err != nil || !ok || !reflect.DeepEqual(out, again) {
+	if line, err = db.board.outcomeLine(o.req); err != nil || !bytes.Equal(first, line) {
+		return false
+	}
+	out, ok := decodeOutcome(first)
+	if !ok || out.Local || len(out.Res) != len(g.offered) || st.Lineage != out.Lineage || staleOutcome(out, st) {
 		return false
 	}
 	o.offers = false
@@ -277,11 +282,16 @@ func (g *group) take(i int, a announcement) (*taken, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, ok, err := b.readOutcome(p.req)
+	line, err := b.outcomeLine(p.req)
 	if err != nil {
 		return nil, err
 	}
-	if ok && out.Owner == a.owner && out.Seq == a.seq {
+	var out offerOutcome
+	ok := false
+	if outcomeNames(line, a.owner, a.seq) {
+		out, ok = decodeOutcome(line)
+	}
+	if ok {
 		if out.Local || out.Lineage != g.st.Lineage || !staleOutcome(out, g.st) {
 			b.done[i] = a.seq
 			return nil, nil // decided
