@@ -169,9 +169,12 @@ func encodeForeign(reqs []*request) ([]byte, error) {
 // gets a Tx carrying the read set and the writes of its ops (idx nil unless the snapshot belongs to
 // x's lineage, which fails validation with a lineage conflict).
 func decodeForeign(db *DB, x *index, body []byte) ([]*request, error) {
-	var txs []foreignTx
-	if err := json.Unmarshal(body, &txs); err != nil {
-		return nil, err
+	txs, ok := parseForeign(body)
+	if !ok {
+		txs = nil
+		if err := json.Unmarshal(body, &txs); err != nil {
+			return nil, err
+		}
 	}
 	lineage := x.lineageOf()
 	reqs := make([]*request, len(txs))

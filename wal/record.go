@@ -174,6 +174,8 @@ func Unframe(line []byte, v any, prev uint32) (uint32, error) {
 			return uint32(want), nil
 		}
 		*r = Record{} // what the fast path filled before it gave up must not mix into the decode
+	} else if d, ok := v.(FastDecoder); ok && d.DecodeFast(body) {
+		return uint32(want), nil
 	}
 	js := make([]byte, 0, len(body)+1)
 	js = append(append(js, body...), '}')

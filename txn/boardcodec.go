@@ -1,0 +1,216 @@
+package txn
+
+import (
+	"encoding/json"
+
+	"github.com/txtdb/txtdb/pages"
+	"github.com/txtdb/txtdb/wal"
+)
+
+// Fast paths for the board's JSON (board.go): what encoding/json writes for an outcome or a request,
+// read without reflection; anything else is decoded by encoding/json, to the same values
+// (FuzzBoardCodecs).
+
+// DecodeFast reads an outcome line's body (wal.FastDecoder) whose results are all TSNs.
+func (o *offerOutcome) DecodeFast(body []byte) bool {
+	var out offerOutcome
+	s := wal.NewScanner(body)
+	var ok bool
+	if !s.Lit(`{"owner":`) {
+		return false
+	}
+	if out.Owner, ok = s.Str(); !ok || !s.Lit(`,"seq":`) {
+		return false
+	}
+	if out.Seq, ok = s.Uint(); !ok {
+		return false
+	}
+	if s.Lit(`,"local":true`) {
+		out.Local = true
+	}
+	if s.Lit(`,"lineage":`) {
+		if out.Lineage, ok = s.Str(); !ok || out.Lineage == "" {
+			return false
+		}
+	}
+	if s.Lit(`,"res":[`) {
+		for {
+			if !s.Lit(`{"tsn":`) {
+				return false
+			}
+			t, ok := s.Uint()
+			if !ok || t == 0 || !s.Lit(`}`) {
+				return false
+			}
+			out.Res = append(out.Res, offerResult{TSN: pages.TSN(t)})
+			if s.Lit(`]`) {
+				break
+			}
+			if !s.Lit(`,`) {
+				return false
+			}
+		}
+		if len(out.Res) == 0 {
+			return false
+		}
+	}
+	if !s.Done() {
+		return false
+	}
+	*o = out
+	return true
+}
+
+// parseForeign reads a request body as encodeForeign writes it; false for anything else.
+func parseForeign(body []byte) ([]foreignTx, bool) {
+	s := wal.NewScanner(body)
+	if !s.Lit(`[`) {
+		return nil, false
+	}
+	var txs []foreignTx
+	if s.Lit(`]`) {
+		return []foreignTx{}, s.Done()
+	}
+	for {
+		ft, ok := parseForeignTx(s)
+		if !ok {
+			return nil, false
+		}
+		txs = append(txs, ft)
+		if s.Lit(`]`) {
+			return txs, s.Done()
+		}
+		if !s.Lit(`,`) {
+			return nil, false
+		}
+	}
+}
+
+func parseForeignTx(s *wal.Scanner) (foreignTx, bool) {
+	var ft foreignTx
+	var ok bool
+	if !s.Lit(`{"snap":`) {
+		return ft, false
+	}
+	snap, ok := s.Uint()
+	if !ok || !s.Lit(`,"lineage":`) {
+		return ft, false
+	}
+	ft.Snap = pages.TSN(snap)
+	if ft.Lineage, ok = s.Str(); !ok {
+		return ft, false
+	}
+	ft.Ser = s.Lit(`,"ser":true`)
+	if s.Lit(`,"deps":{`) {
+		ft.Deps = map[string]bool{}
+		for {
+			k, ok := s.Str()
+			if !ok || !s.Lit(`:`) {
+				return ft, false
+			}
+			switch {
+			case s.Lit(`true`):
+				ft.Deps[k] = true
+			case s.Lit(`false`):
+				ft.Deps[k] = false
+			default:
+				return ft, false
+			}
+			if s.Lit(`}`) {
+				break
+			}
+			if !s.Lit(`,`) {
+				return ft, false
+			}
+		}
+	}
+	if s.Lit(`,"pre":[`) {
+		for {
+			p, ok := s.Str()
+			if !ok {
+				return ft, false
+			}
+			ft.Pre = append(ft.Pre, p)
+			if s.Lit(`]`) {
+				break
+			}
+			if !s.Lit(`,`) {
+				return ft, false
+			}
+		}
+	}
+	ft.Listed = s.Lit(`,"listed":true`)
+	if s.Lit(`,"reads":[`) {
+		for {
+			var rd foreignRead
+			if !s.Lit(`{"inc":`) {
+				return ft, false
+			}
+			if rd.Inc, ok = s.Str(); !ok || !s.Lit(`,"page":`) {
+				return ft, false
+			}
+			if rd.Page, ok = s.Uint(); !ok || !s.Lit(`,"ns":`) {
+				return ft, false
+			}
+			if rd.NS, ok = s.Str(); !ok {
+				return ft, false
+			}
+			rd.Exists = s.Lit(`,"exists":true`)
+			if s.Lit(`,"keys":[`) {
+				rd.Keys = []string{}
+				for {
+					k, ok := s.Str()
+					if !ok {
+						return ft, false
+					}
+					rd.Keys = append(rd.Keys, k)
+					if s.Lit(`]`) {
+						break
+					}
+					if !s.Lit(`,`) {
+						return ft, false
+					}
+				}
+			}
+			if !s.Lit(`}`) {
+				return ft, false
+			}
+			ft.Reads = append(ft.Reads, rd)
+			if s.Lit(`]`) {
+				break
+			}
+			if !s.Lit(`,`) {
+				return ft, false
+			}
+		}
+	}
+	if s.Lit(`,"scans":{`) {
+		ft.Scans = map[string]string{}
+		for {
+			k, ok := s.Str()
+			if !ok || !s.Lit(`:`) {
+				return ft, false
+			}
+			v, ok := s.Str()
+			if !ok {
+				return ft, false
+			}
+			ft.Scans[k] = v
+			if s.Lit(`}`) {
+				break
+			}
+			if !s.Lit(`,`) {
+				return ft, false
+			}
+		}
+	}
+	if !s.Lit(`,"ops":`) {
+		return ft, false
+	}
+	ops, ok := s.Skip()
+	if !ok || !s.Lit(`}`) {
+		return ft, false
+	}
+	ft.Ops = json.RawMessage(ops)
+	return ft, true
+}
