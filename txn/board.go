@@ -242,11 +242,11 @@ type slotPeer struct {
 
 // board is a writable handle's view of .txtdb/board.
 type board struct {
-	dir   string
-	perm  os.FileMode
-	slots *os.File
-	own   *boardSlot // nil: every slot was taken; this handle commits only under the lock itself
-	peers map[int]*slotPeer
+	dir     string
+	perm    os.FileMode
+	slots   *os.File
+	own     *boardSlot // nil: every slot was taken; this handle commits only under the lock itself
+	peers   map[int]*slotPeer
 	buf     []byte         // the holder's read of the slots file
 	scratch []byte         // reads of outcome lines
 	done    map[int]uint64 // slot -> the last seq whose outcome a group of this handle saw or wrote
