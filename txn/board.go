@@ -48,6 +48,14 @@ type announcement struct {
 	crc   uint32
 }
 
+// offerID names one offer: its owner and seq.
+type offerID struct {
+	owner string
+	seq   uint64
+}
+
+func (a announcement) id() offerID { return offerID{a.owner, a.seq} }
+
 func (a announcement) encode() []byte {
 	body := fmt.Sprintf("txtdb-req %d owner=%s seq=%d len=%d body=%08x", layoutVersion, a.owner, a.seq, a.n, a.crc)
 	line := fmt.Sprintf("%s crc=%08x", body, crc32.Checksum([]byte(body), wal.CRCTable))
@@ -249,7 +257,7 @@ type board struct {
 	peers   map[int]*slotPeer
 	buf     []byte         // the holder's read of the slots file
 	scratch []byte         // reads of outcome lines
-	done    map[int]uint64 // slot -> the last seq whose outcome a group of this handle saw or wrote
+	done    map[int]offerID // slot -> the last offer this handle saw decided for good (or whose owner is dead)
 }
 
 // pending reports whether another slot may hold an offer this handle has not seen decided (a
@@ -260,7 +268,7 @@ func (b *board) pending() bool {
 		if b.own != nil && i == b.own.i {
 			continue
 		}
-		if a, ok := decodeAnnouncement(b.buf[i*annSize : (i+1)*annSize]); ok && a.n > 0 && b.done[i] != a.seq {
+		if a, ok := decodeAnnouncement(b.buf[i*annSize : (i+1)*annSize]); ok && a.n > 0 && b.done[i] != a.id() {
 			return true
 		}
 	}
@@ -278,7 +286,7 @@ func openBoard(meta string, perm os.FileMode, owner string, watch bool) (*board,
 	if err != nil {
 		return nil, err
 	}
-	b := &board{dir: dir, perm: perm, slots: slots, peers: map[int]*slotPeer{}, done: map[int]uint64{}, buf: make([]byte, boardSlots*annSize)}
+	b := &board{dir: dir, perm: perm, slots: slots, peers: map[int]*slotPeer{}, done: map[int]offerID{}, buf: make([]byte, boardSlots*annSize)}
 	for i := range boardSlots {
 		f, err := os.OpenFile(b.path(i, ".lock"), os.O_RDWR|os.O_CREATE, perm)
 		if err != nil {

@@ -227,6 +227,25 @@ func (g *group) settle() error {
 	return writeOutcome(o.req, offerOutcome{Owner: db.ID(), Seq: o.seq, Local: true})
 }
 
+// hasTSN reports whether out accepts a transaction (its fate then follows state).
+func hasTSN(out offerOutcome) bool {
+	for _, r := range out.Res {
+		if r.TSN != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// landed marks the offers this group accepted as decided for good: their batch is published.
+func (g *group) landed() {
+	for _, t := range g.taken {
+		if t.wrote {
+			g.db.board.done[t.slot] = offerID{t.owner, t.seq}
+		}
+	}
+}
+
 // staleOutcome reports whether out names TSNs that state does not reach: the holder that wrote it
 // died before its batch landed (recovery erased it), and the request is still to be done.
 func staleOutcome(out offerOutcome, st state) bool {
@@ -278,6 +297,9 @@ func (g *group) collect() error {
 func (g *group) take(i int, a announcement) (*taken, error) {
 	db := g.db
 	b := db.board
+	if b.done[i] == a.id() {
+		return nil, nil
+	}
 	p, err := b.peer(i)
 	if err != nil {
 		return nil, err
@@ -293,7 +315,7 @@ func (g *group) take(i int, a announcement) (*taken, error) {
 	}
 	if ok {
 		if out.Local || out.Lineage != g.st.Lineage || !staleOutcome(out, g.st) {
-			b.done[i] = a.seq
+			b.done[i] = a.id()
 			return nil, nil // decided
 		}
 		// Stale: its holder died before the batch landed. Clear it before anything this group
@@ -304,7 +326,7 @@ func (g *group) take(i int, a announcement) (*taken, error) {
 	}
 	if alive, err := p.alive(); err != nil || !alive {
 		if err == nil {
-			b.done[i] = a.seq // a dead owner's offer is never taken
+			b.done[i] = a.id() // a dead owner's offer is never taken
 		}
 		return nil, err
 	}
@@ -383,7 +405,9 @@ func (g *group) decide() error {
 			continue
 		}
 		t.wrote = true
-		g.db.board.done[t.slot] = t.seq
+		if !hasTSN(out) {
+			g.db.board.done[t.slot] = offerID{t.owner, t.seq} // rejections are final at once
+		}
 	}
 	g.releaseOffers()
 	crashAt(crashAfterOutcomes)

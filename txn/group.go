@@ -120,6 +120,7 @@ func (g *group) run(first bool) bool {
 		return false
 	}
 	g.apply()
+	g.landed()
 	g.ding()
 	return true
 }
