@@ -255,8 +255,8 @@ type board struct {
 	slots   *os.File
 	own     *boardSlot // nil: every slot was taken; this handle commits only under the lock itself
 	peers   map[int]*slotPeer
-	buf     []byte         // the holder's read of the slots file
-	scratch []byte         // reads of outcome lines
+	buf     []byte          // the holder's read of the slots file
+	scratch []byte          // reads of outcome lines
 	done    map[int]offerID // slot -> the last offer this handle saw decided for good (or whose owner is dead)
 }
 
