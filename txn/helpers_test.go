@@ -285,6 +285,7 @@ type childConfig struct {
 	N            int
 	SegmentBytes int64
 	NoSync       bool
+	NoOffer      bool // Config.NoOffer
 	Packed       bool // several objects per page (the default layout) instead of one per page
 	Pages        int  // spreader: pages of "g"
 	Own          int  // handoff: writes pages 2*Own+1 and 2*Own+2 of "acct"

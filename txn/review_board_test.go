@@ -1,0 +1,264 @@
+package txn
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/txtdb/txtdb/pages"
+	"github.com/txtdb/txtdb/wal"
+)
+
+// Review tests of the commit board (board.go, delegate.go): what the holder commits for another
+// process must be what that process would have committed itself, and the owner's Commit result
+// must agree with the log in every failure window.
+
+// delegate runs fn as b's commit while a holds the commit lock in a group of its own (a adds 1 to
+// page000001), so that b offers it and a commits it; it returns b's commit result and a's.
+// b learns under the lock when its wake-up is turned off (noWake).
+func delegate(t *testing.T, a, b *DB, noWake bool, fn func(tx *Tx) error) (tsnB pages.TSN, errB, errA error) {
+	t.Helper()
+	ctx := context.Background()
+	if noWake {
+		b.board.own.wake = nil // as on a host without file notification
+	}
+	locked := holdFirstGroup(t, a)
+	aDone := make(chan error, 1)
+	go func() {
+		_, _, err := update(ctx, a, addTo("page000001", 1))
+		aDone <- err
+	}()
+	<-locked
+	tx, err := b.Begin(ctx, true)
+	require.NoError(t, err)
+	require.NoError(t, fn(tx))
+	errB = tx.Commit()
+	return tx.CommitTSN(), errB, <-aDone
+}
+
+// A commit written by the lock holder keeps its objects' text byte for byte, as a commit of its
+// own handle would: objects are stored as they are (no HTML escaping, wal.EncodeObjs), and a
+// request body must not re-encode the ops it carries.
+func TestOfferKeepsObjectText(t *testing.T) {
+	dir := t.TempDir()
+	setupPair(t, dir, Config{})
+	a := mustOpen(t, dir, Config{OneObjectPerPage: true})
+	b := mustOpen(t, dir, Config{OneObjectPerPage: true})
+	text := `{"html":"<b>Tom & Jerry</b>","sep":"a` + "\u2028" + `b"}`
+	obj, err := pages.ObjectFromText(pages.JSON, []byte(text))
+	require.NoError(t, err)
+	require.Equal(t, text, obj.Text())
+	_, errB, errA := delegate(t, a, b, false, func(tx *Tx) error {
+		if _, err := tx.ReadPage("c", "page000002"); err != nil {
+			return err
+		}
+		return tx.UpdatePage("c", "page000002", obj)
+	})
+	require.NoError(t, errA)
+	require.NoError(t, errB)
+	require.Equal(t, int64(1), b.Stats().Delegated, "the commit was written by the holder")
+	fresh := mustOpen(t, dir, Config{OneObjectPerPage: true})
+	require.NoError(t, view(context.Background(), fresh, func(tx *Tx) error {
+		objs, err := tx.ReadPage("c", "page000002")
+		require.NoError(t, err)
+		require.Len(t, objs, 1)
+		require.Equal(t, text, objs[0].Text(), "the stored text of an object another process committed")
+		return nil
+	}))
+	data, err := os.ReadFile(filepath.Join(dir, pages.MetaDir, logDirName, wal.SegName(1)))
+	require.NoError(t, err)
+	require.Contains(t, string(data), `<b>Tom & Jerry</b>`, "the log holds the object as written")
+}
+
+// An outcome too large for its region (here: 300 transactions of one offer that lose to the first
+// of them, each conflict naming a 190-byte namespace) must not fail the holder's own commit: it
+// is the other process's problem, and the holder's members did nothing wrong.
+func TestOfferLargeOutcomeDoesNotFailHolder(t *testing.T) {
+	dir := t.TempDir()
+	setupPair(t, dir, Config{})
+	a := mustOpen(t, dir, Config{OneObjectPerPage: true})
+	c := mustOpen(t, dir, Config{OneObjectPerPage: true})
+	ctx := context.Background()
+	long := strings.Repeat("n", 95) + "." + strings.Repeat("m", 94)
+	_, _, err := update(ctx, a, func(tx *Tx) error {
+		if err := tx.CreateNamespace(long); err != nil {
+			return err
+		}
+		_, err := tx.Insert(long, 0)
+		return err
+	})
+	require.NoError(t, err)
+	const n = 300
+	var reqs []*request
+	for range n {
+		tx, err := c.Begin(ctx, true)
+		require.NoError(t, err)
+		v, err := readInt(tx, long, "page000001")
+		require.NoError(t, err)
+		require.NoError(t, tx.UpdatePage(long, "page000001", v+1))
+		ops, opsJSON, err := tx.prepare()
+		require.NoError(t, err)
+		reqs = append(reqs, &request{tx: tx, ops: ops, opsJSON: opsJSON})
+	}
+	require.NoError(t, c.board.announce(c.ID(), reqs))
+	_, _, err = update(ctx, a, addTo("page000001", 1))
+	require.NoError(t, err, "the holder's own commit")
+	out, ok, err := c.board.readOutcome(c.board.own.req)
+	require.NoError(t, err)
+	require.True(t, ok, "the offer's outcome is on the board")
+	require.Len(t, out.Res, n)
+	require.NotZero(t, out.Res[0].TSN)
+	for i, r := range out.Res[1:] {
+		require.NotNil(t, r.Conflict, "transaction %d", i+1)
+	}
+}
+
+// An offered commit that another process committed must not be reported as a plain failure
+// ("did not happen": its caller would retry and apply it twice) when the owner, under the lock,
+// cannot recover the log before it reads the outcome: it is ErrCommitUnknown.
+func TestOfferedCommitRecoverFailureIsUnknown(t *testing.T) {
+	dir := t.TempDir()
+	skipCheck(dir) // the planted tail stays behind an erase that failed
+	setupPair(t, dir, Config{})
+	a := mustOpen(t, dir, Config{OneObjectPerPage: true})
+	b := mustOpen(t, dir, Config{OneObjectPerPage: true})
+	// While a still holds the lock after its group (b's commit written, state published), a
+	// torn record lands past state, as one a third process died writing, and erasing it fails.
+	var once sync.Once
+	woke := func(db *DB) {
+		if db != a {
+			return
+		}
+		once.Do(func() {
+			st, err := a.readState()
+			require.NoError(t, err)
+			f, err := os.OpenFile(filepath.Join(dir, pages.MetaDir, logDirName, wal.SegName(st.Pos.Seg)), os.O_RDWR, 0)
+			require.NoError(t, err)
+			_, err = f.WriteAt([]byte(`{"tsn":`), st.Pos.Off)
+			require.NoError(t, err)
+			require.NoError(t, f.Close())
+			inject := func(p faultPoint) error {
+				if p == faultLogErase {
+					return fmt.Errorf("planted: %w", os.ErrPermission)
+				}
+				return nil
+			}
+			faults.inject.Store(&inject)
+		})
+	}
+	faults.woke.Store(&woke)
+	t.Cleanup(func() { faults.woke.Store(nil); faults.inject.Store(nil) })
+	tsnB, errB, errA := delegate(t, a, b, true, addTo("page000002", 10))
+	require.NoError(t, errA)
+	require.Zero(t, tsnB)
+	var byB []pages.TSN
+	for _, r := range goodRecords(t, dir) {
+		if r.Proc == b.ID() {
+			byB = append(byB, r.TSN)
+		}
+	}
+	require.Len(t, byB, 1, "b's transaction is in the log (a committed it)")
+	require.ErrorIs(t, errB, ErrCommitUnknown, "b's Commit failed with %v, yet its transaction is committed at %d", errB, byB[0])
+}
+
+// Reading the board must not fail silently: a holder that cannot read the slots file commits
+// nothing, since it could not clear a stale outcome (one whose holder died between deciding and
+// writing the log) before its own commit moves state past that outcome's TSN. Here the read fails
+// (a descriptor that cannot read, EBADF) and the holder commits anyway; the stale outcome then
+// reads as committed to its owner, whose transaction was never written.
+func TestBoardReadErrorFailsHolder(t *testing.T) {
+	dir := t.TempDir()
+	setupPair(t, dir, Config{})
+	a := mustOpen(t, dir, Config{OneObjectPerPage: true})
+	c := mustOpen(t, dir, Config{OneObjectPerPage: true})
+	plantOffer(t, c, addTo("page000002", 10))
+	st, err := a.readState()
+	require.NoError(t, err)
+	own := c.board.own
+	require.NoError(t, writeOutcome(own.req, offerOutcome{Owner: c.ID(), Seq: own.seq, Lineage: st.Lineage,
+		Res: []offerResult{{TSN: st.TSN + 1}}}))
+	slots := a.board.slots
+	wo, err := os.OpenFile(slots.Name(), os.O_WRONLY, 0)
+	require.NoError(t, err)
+	a.board.slots = wo
+	t.Cleanup(func() { _ = wo.Close() })
+	_, _, err = update(context.Background(), a, addTo("page000001", 1))
+	a.board.slots = slots
+	after, rerr := a.readState()
+	require.NoError(t, rerr)
+	out, ok, rerr := c.board.readOutcome(own.req)
+	require.NoError(t, rerr)
+	if err == nil && ok && out.Seq == own.seq && !staleOutcome(out, after) {
+		t.Fatalf("the holder committed (state %d) without reading the board; the stale outcome %+v of c's offer now reads as committed", after.TSN, out)
+	}
+}
+
+// goodRecords returns the records of the store's log up to the first bad one (a torn tail).
+func goodRecords(t *testing.T, dir string) []wal.Record {
+	t.Helper()
+	logDir := filepath.Join(dir, pages.MetaDir, logDirName)
+	names, err := os.ReadDir(logDir)
+	require.NoError(t, err)
+	var out []wal.Record
+	for _, e := range names {
+		first, ok := wal.ParseSegName(e.Name())
+		if !ok {
+			continue
+		}
+		f, err := os.Open(filepath.Join(logDir, e.Name()))
+		require.NoError(t, err)
+		_, from, err := wal.ReadHeader(f, first)
+		require.NoError(t, err)
+		data, err := wal.ReadRange(f, from.Off, -1)
+		require.NoError(t, f.Close())
+		require.NoError(t, err)
+		recs, _ := wal.ScanRecords(pages.JSON, data, from)
+		for _, s := range recs {
+			out = append(out, s.Rec)
+		}
+	}
+	return out
+}
+
+// A keyed append another process offers, which the holder writes whole (it is the 17th of its
+// page's run), is re-encoded in its request's ops: that needs each op's span in the ops text,
+// which the owner's ops arrive without when they are not in the fast parser's shape (here a key
+// that is not ASCII). The record the holder writes must still be the offer's ops, whole.
+func TestOfferWrittenWholeWithNonASCIIKey(t *testing.T) {
+	dir := t.TempDir()
+	setupPair(t, dir, Config{})
+	a := mustOpen(t, dir, Config{OneObjectPerPage: true})
+	b := mustOpen(t, dir, Config{OneObjectPerPage: true})
+	ctx := context.Background()
+	for i := range maxAppends {
+		_, _, err := update(ctx, a, func(tx *Tx) error {
+			k := fmt.Sprintf("k%d", i)
+			return tx.AppendPage("c", "page000002", k, row{k, i})
+		})
+		require.NoError(t, err)
+	}
+	key := "schlüssel"
+	_, errB, errA := delegate(t, a, b, false, func(tx *Tx) error {
+		return tx.AppendPage("c", "page000002", key, row{key, 99})
+	})
+	require.NoError(t, errA)
+	require.NoError(t, errB)
+	require.Equal(t, int64(1), b.Stats().Delegated, "the commit was written by the holder")
+	fresh, err := Open(ctx, dir, Config{OneObjectPerPage: true})
+	require.NoError(t, err, "open after the holder wrote the offer whole")
+	defer fresh.Close()
+	require.NoError(t, view(ctx, fresh, func(tx *Tx) error {
+		objs, err := tx.ReadPage("c", "page000002")
+		require.NoError(t, err)
+		require.Len(t, objs, 1+maxAppends+1)
+		var last row
+		require.NoError(t, objs[len(objs)-1].Decode(&last))
+		require.Equal(t, row{key, 99}, last)
+		return nil
+	}))
+}
