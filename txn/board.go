@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -162,7 +163,15 @@ func encodeForeign(reqs []*request) ([]byte, error) {
 		}
 		txs[i] = ft
 	}
-	return json.Marshal(txs)
+	// Not json.Marshal: it would escape <, > and & (and U+2028, U+2029) in the ops, whose object
+	// text must reach the record as it is (wal.EncodeObjs).
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(txs); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // decodeForeign turns a request body back into requests the holder validates like its own: each
@@ -179,6 +188,15 @@ func decodeForeign(db *DB, x *index, body []byte) ([]*request, error) {
 		ops, err := wal.ParseOps(db.format, ft.Ops)
 		if err != nil {
 			return nil, err
+		}
+		opsJSON := slices0(ft.Ops)
+		if slices.ContainsFunc(ops, func(o op) bool { return o.Span.Len == 0 }) {
+			// Decoded by encoding/json (not in the fast parser's shape: a key or a name that is
+			// not ASCII, say), so without spans: encode them again, as their owner did, for
+			// the spans a keyed append written whole (reencode) and the page cache need.
+			if opsJSON, err = encodeOps(ops); err != nil {
+				return nil, err
+			}
 		}
 		tx := &Tx{db: db, snap: ft.Snap, writable: true, iso: Snapshot, rs: newReadSet(), ws: newWriteSet()}
 		if ft.Ser {
@@ -209,7 +227,7 @@ func decodeForeign(db *DB, x *index, body []byte) ([]*request, error) {
 				tx.ws.order = append(tx.ws.order, key)
 			}
 		}
-		reqs[i] = &request{tx: tx, ops: ops, opsJSON: slices0(ft.Ops), done: make(chan struct{})}
+		reqs[i] = &request{tx: tx, ops: ops, opsJSON: opsJSON, done: make(chan struct{})}
 	}
 	return reqs, nil
 }
@@ -463,11 +481,35 @@ func (b *board) readOutcome(f *os.File) (offerOutcome, bool, error) {
 	}
 }
 
-// writeOutcome writes a slot's outcome. REQUIRES: commit lock held.
+// maxOfferTxs bounds the transactions of one request: their outcome, in its short form (see
+// writeOutcome), always fits its region. A group with more members does not offer them; a
+// holder leaves a request with more on the board (its owner commits it under the lock).
+const maxOfferTxs = 256
+
+// writeOutcome writes a slot's outcome. One that does not fit its region (conflicts naming long
+// namespaces or keys) is written short: conflicts keep their reason and TSNs but not their names,
+// errors a prefix of their text. REQUIRES: commit lock held.
 func writeOutcome(f *os.File, out offerOutcome) error {
 	var buf bytes.Buffer
 	if _, err := wal.Frame(&buf, out, 0); err != nil {
 		return err
+	}
+	if buf.Len() > outcomeRegion {
+		short := out
+		short.Res = make([]offerResult, len(out.Res))
+		for i, r := range out.Res {
+			if r.Conflict != nil {
+				r.Conflict = &ConflictError{Snapshot: r.Conflict.Snapshot, Committed: r.Conflict.Committed, Reason: r.Conflict.Reason}
+			}
+			if len(r.Err) > 64 {
+				r.Err = strings.ToValidUTF8(r.Err[:64], "") + "..."
+			}
+			short.Res[i] = r
+		}
+		buf.Reset()
+		if _, err := wal.Frame(&buf, short, 0); err != nil {
+			return err
+		}
 	}
 	if buf.Len() > outcomeRegion {
 		return fmt.Errorf("outcome of %d bytes does not fit its region", buf.Len())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"reflect"
 	"syscall"
 
@@ -67,7 +68,7 @@ func (g *group) lockOrOffer() (func() error, error) {
 			offer = append(offer, r)
 		}
 	}
-	if len(offer) == 0 {
+	if len(offer) == 0 || len(offer) > maxOfferTxs {
 		return g.lock()
 	}
 	if err := db.board.announce(db.ID(), offer); err != nil {
@@ -91,7 +92,32 @@ func (g *group) lockOrOffer() (func() error, error) {
 		g.offered = nil
 		return nil, err
 	}
-	return db.lock.Lock(context.Background())
+	unlock, err = db.lock.Lock(context.Background())
+	if err != nil {
+		// Another process took the offer: it may have committed it.
+		return nil, &UnknownError{Err: fmt.Errorf("wait for the commit lock to learn the outcome of an offered commit: %w", err)}
+	}
+	return unlock, nil
+}
+
+// abandonOffer gives up learning the outcome of the group's offer under the lock (the group
+// failed before it could read it, with cause): it withdraws the offer, and if a holder took it
+// already, the offered members' outcome is unknown (it may be committed).
+func (g *group) abandonOffer(cause error) {
+	if len(g.offered) == 0 {
+		return
+	}
+	took, err := g.db.board.withdraw(g.db.ID())
+	if err == nil && !took {
+		g.offered = nil // withdrawn: nothing of it is committed, the plain error holds
+		return
+	}
+	e := &UnknownError{Err: errors.Join(cause, err)}
+	for _, r := range g.offered {
+		if r.err == nil && !r.settled {
+			r.err, r.settled = e, true
+		}
+	}
 }
 
 // waitOffer waits for the commit lock or, sooner, for a holder's wake-up after which the offer's
@@ -218,8 +244,44 @@ func (g *group) settle() error {
 			g.adopt(out)
 			return nil
 		}
+		// Stale: the holder died before all of its batch landed. Recovery may have adopted a
+		// prefix of it: the members whose TSN state reaches are committed (at that TSN), only
+		// the others are still to be done.
+		if err := writeOutcome(o.req, offerOutcome{Owner: db.ID(), Seq: o.seq, Local: true}); err != nil {
+			return err
+		}
+		for i, r := range g.offered {
+			if t := out.Res[i].TSN; t != 0 && t <= g.st.TSN {
+				r.settled, r.tsn = true, t
+				g.delegated++
+			}
+		}
+		return nil
 	}
 	return writeOutcome(o.req, offerOutcome{Owner: db.ID(), Seq: o.seq, Local: true})
+}
+
+// landedPart rewrites a stale outcome of which recovery adopted a prefix (some of its TSNs state
+// reaches): the committed members keep their TSN, the others get an error (they were not
+// committed, and are not taken again: the request is decided). An outcome none of whose TSNs
+// state reaches is not rewritten (ok false): it is cleared and its request taken again whole.
+func landedPart(out offerOutcome, st state) (offerOutcome, bool) {
+	landed := false
+	for _, r := range out.Res {
+		landed = landed || (r.TSN != 0 && r.TSN <= st.TSN)
+	}
+	if !landed {
+		return out, false
+	}
+	part := out
+	part.Res = make([]offerResult, len(out.Res))
+	for i, r := range out.Res {
+		if r.TSN > st.TSN {
+			r = offerResult{Err: "not committed: the commit lock holder that took it died before its batch reached the log whole"}
+		}
+		part.Res[i] = r
+	}
+	return part, true
 }
 
 // staleOutcome reports whether out names TSNs that state does not reach: the holder that wrote it
@@ -245,7 +307,7 @@ func (g *group) collect() error {
 		return nil
 	}
 	n, err := b.slots.ReadAt(b.buf, 0)
-	if err != nil && n < len(b.buf) && n%annSize != 0 {
+	if err != nil && !errors.Is(err, io.EOF) { // EOF: the slots past the file's end were never used
 		return fmt.Errorf("read commit board: %w", err)
 	}
 	for i := range n / annSize {
@@ -288,6 +350,15 @@ func (g *group) take(i int, a announcement) (*taken, error) {
 		}
 		// Stale: its holder died before the batch landed. Clear it before anything this group
 		// commits moves state past its TSNs, whether or not the offer is taken again below.
+		// If a prefix of the batch landed, the request is decided: the members state reaches
+		// are committed and must not be committed again; the others are not.
+		if part, ok := landedPart(out, g.st); ok {
+			if err := writeOutcome(p.req, part); err != nil {
+				return nil, err
+			}
+			b.done[i] = a.seq
+			return nil, nil
+		}
 		if err := writeOutcome(p.req, offerOutcome{Owner: a.owner, Seq: a.seq - 1}); err != nil {
 			return nil, err
 		}
@@ -325,6 +396,9 @@ func (g *group) take(i int, a announcement) (*taken, error) {
 	}
 	x := g.x
 	reqs, err := decodeForeign(db, x, body)
+	if err == nil && len(reqs) > maxOfferTxs {
+		return nil, nil // its outcome might not fit: its owner commits it under the lock
+	}
 	if err != nil {
 		// A live owner offered what this build cannot read: tell it, rather than leave it waiting.
 		t.reqs = nil

@@ -75,7 +75,7 @@ func TestOfferKeepsObjectText(t *testing.T) {
 	require.Contains(t, string(data), `<b>Tom & Jerry</b>`, "the log holds the object as written")
 }
 
-// An outcome too large for its region (here: 300 transactions of one offer that lose to the first
+// An outcome too large for its region (here: 250 transactions of one offer that lose to the first
 // of them, each conflict naming a 190-byte namespace) must not fail the holder's own commit: it
 // is the other process's problem, and the holder's members did nothing wrong.
 func TestOfferLargeOutcomeDoesNotFailHolder(t *testing.T) {
@@ -93,7 +93,7 @@ func TestOfferLargeOutcomeDoesNotFailHolder(t *testing.T) {
 		return err
 	})
 	require.NoError(t, err)
-	const n = 300
+	const n = 250
 	var reqs []*request
 	for range n {
 		tx, err := c.Begin(ctx, true)
@@ -115,6 +115,8 @@ func TestOfferLargeOutcomeDoesNotFailHolder(t *testing.T) {
 	require.NotZero(t, out.Res[0].TSN)
 	for i, r := range out.Res[1:] {
 		require.NotNil(t, r.Conflict, "transaction %d", i+1)
+		require.Equal(t, "write", r.Conflict.Reason)
+		require.Equal(t, out.Res[0].TSN, r.Conflict.Committed)
 	}
 }
 
@@ -261,4 +263,50 @@ func TestOfferWrittenWholeWithNonASCIIKey(t *testing.T) {
 		require.Equal(t, row{key, 99}, last)
 		return nil
 	}))
+}
+
+// An outcome of which only a prefix landed (recovery adopted the dead holder's whole records and
+// erased the rest: its first TSN is at or below state, its second above) is decided for the
+// first transaction, which is committed: the next holder must neither commit it again nor leave
+// the second TSN standing, which its own commit is about to reach.
+func TestStalePartOutcomeNotTakenAgain(t *testing.T) {
+	dir := t.TempDir()
+	setupPair(t, dir, Config{})
+	a := mustOpen(t, dir, Config{OneObjectPerPage: true})
+	c := mustOpen(t, dir, Config{OneObjectPerPage: true})
+	ctx := context.Background()
+	var reqs []*request
+	for _, p := range []string{"page000001", "page000002"} {
+		tx, err := c.Begin(ctx, true)
+		require.NoError(t, err)
+		require.NoError(t, addTo(p, 10)(tx))
+		ops, opsJSON, err := tx.prepare()
+		require.NoError(t, err)
+		reqs = append(reqs, &request{tx: tx, ops: ops, opsJSON: opsJSON})
+	}
+	st, err := a.readState()
+	require.NoError(t, err)
+	// State reaches st+1 (here through a commit of a's, made before the offer).
+	_, _, err = update(ctx, a, func(tx *Tx) error { _, err := tx.Insert("c", 5); return err })
+	require.NoError(t, err)
+	require.NoError(t, c.board.announce(c.ID(), reqs))
+	own := c.board.own
+	// As a holder that died inside the second record of [c's first, c's second] would leave it
+	// once recovery adopted the first.
+	require.NoError(t, writeOutcome(own.req, offerOutcome{Owner: c.ID(), Seq: own.seq, Lineage: st.Lineage,
+		Res: []offerResult{{TSN: st.TSN + 1}, {TSN: st.TSN + 2}}}))
+	_, _, err = update(ctx, a, addTo("page000002", 1))
+	require.NoError(t, err)
+	require.Zero(t, a.Stats().Served, "the offer's first transaction is committed (st+1): it was taken again")
+	out, ok, err := c.board.readOutcome(own.req)
+	require.NoError(t, err)
+	require.True(t, ok)
+	after, err := a.readState()
+	require.NoError(t, err)
+	for _, r := range out.Res {
+		require.False(t, r.TSN > st.TSN+1, "outcome %+v names a TSN the offer never got, state %d", out, after.TSN)
+	}
+	require.Equal(t, own.seq, out.Seq)
+	require.Equal(t, st.TSN+1, out.Res[0].TSN, "the landed transaction keeps its TSN")
+	require.NotEmpty(t, out.Res[1].Err)
 }
