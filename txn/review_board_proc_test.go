@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -403,4 +404,69 @@ func TestProcessesFsyncCoverageNoSyncHolder(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, durable*each, strings.Count(string(data), "ack "))
 	t.Logf("%d of %d acknowledged durable commits were first covered by another process's fsync", foreign, durable*each)
+}
+
+// startUnderStrace is startChild with the child run under strace(1), whose arguments (fault
+// injection, say) come first. It skips the test where strace is missing or cannot trace.
+func startUnderStrace(t *testing.T, strace []string, role string, env ...string) *child {
+	t.Helper()
+	path, err := exec.LookPath("strace")
+	if err != nil {
+		t.Skip("strace is not installed")
+	}
+	if out, err := exec.Command(path, "-f", "-o", os.DevNull, "true").CombinedOutput(); err != nil {
+		t.Skipf("strace cannot trace here: %v: %s", err, out)
+	}
+	args := append(append([]string{"-f", "-qq", "-o", os.DevNull}, strace...), os.Args[0], "-test.run=^$")
+	cmd := exec.Command(path, args...)
+	cmd.Env = append(append(os.Environ(), "TXN_ROLE="+role), env...)
+	return startCmd(t, cmd)
+}
+
+// An I/O error on a board file of the commit lock holder (strace injects EIO into its pwrite of
+// the offerer's outcome, or into its read of the slots file) fails the holder's group before it
+// writes anything: its own commit reports the error and is not in the log; the offerer commits
+// its transaction itself, exactly once.
+func TestProcessesBoardIOErrorOfHolder(t *testing.T) {
+	for _, c := range []struct{ name, file, inject string }{
+		{"outcome-pwrite", "1.req", "inject=pwrite64:error=EIO"},
+		{"slots-pread", "slots", "inject=pread64:error=EIO"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			setupPages(t, dir, 2)
+			board := filepath.Join(dir, pages.MetaDir, boardDirName)
+			// The holder opens first: it claims slot 0, the offerer slot 1 (the holder never
+			// writes 1.req but for the outcome, and reads the slots file only to collect).
+			a := startUnderStrace(t, []string{"-P", filepath.Join(board, c.file), "-e", "trace=pwrite64,pread64", "-e", c.inject},
+				"board-holder", configEnv(t, childConfig{Dir: dir, NoOffer: true}))
+			a.expect(t, "ready")
+			a.expect(t, "locked")
+			b := startChild(t, "board-offerer", configEnv(t, childConfig{Dir: dir, N: 2, Own: 2}))
+			idB := b.expect(t, "id")
+			b.expect(t, "offered")
+			a.send(t, "go")
+			linesA, errA := a.all(t)
+			require.Error(t, errA, "the holder's commit failed: %v", linesA)
+			require.Contains(t, strings.Join(linesA, "\n"), "input/output error")
+			linesB, errB := b.all(t)
+			require.NoError(t, errB, "offerer: %v", tail(linesB))
+			var acks []int
+			for _, l := range linesB {
+				if f := strings.Fields(l); len(f) == 3 && f[0] == "ack" {
+					acks = append(acks, atoi(t, f[2]))
+				}
+			}
+			require.Len(t, acks, 2)
+			var byB []int
+			for _, r := range logRecords(t, dir, pages.JSON) {
+				if r.TSN == 1 || r.IsReservation() {
+					continue
+				}
+				require.Equal(t, idB, r.Proc, "record %d: only the offerer's commits are in the log", r.TSN)
+				byB = append(byB, int(r.TSN))
+			}
+			require.Equal(t, acks, byB, "each acknowledged commit exactly once, at its TSN")
+		})
+	}
 }
