@@ -77,7 +77,9 @@ func (g *group) lockOrOffer() (func() error, error) {
 	g.offered = offer
 	faults.didOffer(db)
 	if db.board.own.wake != nil {
-		unlock, err = g.waitOffer()
+		ctx, cancel := g.lockContext()
+		unlock, err = g.waitOffer(ctx)
+		cancel()
 	} else {
 		unlock, err = g.lock()
 	}
@@ -92,7 +94,16 @@ func (g *group) lockOrOffer() (func() error, error) {
 		g.offered = nil
 		return nil, err
 	}
-	unlock, err = db.lock.Lock(context.Background())
+	// Taken: wait, without bound, for the lock or for the outcome, whichever comes first (it may
+	// be published already).
+	if db.board.own.wake != nil {
+		if g.learn() {
+			return nil, nil
+		}
+		unlock, err = g.waitOffer(context.Background())
+	} else {
+		unlock, err = db.lock.Lock(context.Background())
+	}
 	if err != nil {
 		// Another process took the offer: it may have committed it.
 		return nil, &UnknownError{Err: fmt.Errorf("wait for the commit lock to learn the outcome of an offered commit: %w", err)}
@@ -120,12 +131,12 @@ func (g *group) abandonOffer(cause error) {
 	}
 }
 
-// waitOffer waits for the commit lock or, sooner, for a holder's wake-up after which the offer's
-// outcome is decided and published (learn). It returns the unlock func, or nil if it learned the
-// outcome without the lock.
-func (g *group) waitOffer() (func() error, error) {
+// waitOffer waits for the commit lock, until ctx ends, or, sooner, for a holder's wake-up after
+// which the offer's outcome is decided and published (learn). It returns the unlock func, or nil
+// if it learned the outcome without the lock.
+func (g *group) waitOffer(ctx context.Context) (func() error, error) {
 	db := g.db
-	ctx, cancel := g.lockContext()
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type got struct {
 		unlock func() error

@@ -2,12 +2,14 @@ package txn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/txtdb/txtdb/pages"
@@ -309,4 +311,75 @@ func TestStalePartOutcomeNotTakenAgain(t *testing.T) {
 	require.Equal(t, own.seq, out.Seq)
 	require.Equal(t, st.TSN+1, out.Res[0].TSN, "the landed transaction keeps its TSN")
 	require.NotEmpty(t, out.Res[1].Err)
+}
+
+// An owner whose wait for the lock ends (LockTimeout) after a holder took its offer waits to learn
+// the outcome. When the holder has published it and woken the owner, the owner learns it without
+// the lock, as it would have before its wait ended, and does not wait for the lock (here the
+// holder keeps it until the owner's commit returns: a wait for the lock would never end).
+func TestOfferTakenThenLockTimeoutLearnsWithoutLock(t *testing.T) {
+	dir := t.TempDir()
+	setupPair(t, dir, Config{})
+	a := mustOpen(t, dir, Config{OneObjectPerPage: true})
+	b := mustOpen(t, dir, Config{OneObjectPerPage: true, LockTimeout: 1})
+	if b.board.own.wake == nil {
+		t.Skip("no file notification on this host: owners learn outcomes under the lock")
+	}
+	ctx := context.Background()
+	locked := make(chan struct{})
+	offered := make(chan struct{})
+	decided := make(chan struct{})
+	var recOnce, offOnce, decOnce, wokeOnce sync.Once
+	rec := func(db *DB, _ bool) {
+		if db == a {
+			recOnce.Do(func() { close(locked); <-offered })
+		}
+	}
+	// b's wait for the lock starts (and at once times out) only once a decided its offer.
+	off := func(db *DB) {
+		if db == b {
+			offOnce.Do(func() { close(offered); <-decided })
+		}
+	}
+	inject := func(p faultPoint) error {
+		if p == faultLogWrite { // a's group, after deciding the outcomes
+			decOnce.Do(func() { close(decided) })
+		}
+		return nil
+	}
+	bDone := make(chan error, 1)
+	var whileHeld error = errors.New("b's commit had not returned when a's group ended: it waited for the lock")
+	woke := func(db *DB) {
+		if db == a {
+			wokeOnce.Do(func() {
+				select {
+				case whileHeld = <-bDone:
+				case <-time.After(longStop):
+				}
+			})
+		}
+	}
+	faults.recovered.Store(&rec)
+	faults.offer.Store(&off)
+	faults.inject.Store(&inject)
+	faults.woke.Store(&woke)
+	t.Cleanup(func() {
+		faults.recovered.Store(nil)
+		faults.offer.Store(nil)
+		faults.inject.Store(nil)
+		faults.woke.Store(nil)
+	})
+	aDone := make(chan error, 1)
+	go func() {
+		_, _, err := update(ctx, a, addTo("page000001", 1))
+		aDone <- err
+	}()
+	<-locked
+	go func() {
+		_, _, err := update(ctx, b, addTo("page000002", 10))
+		bDone <- err
+	}()
+	require.NoError(t, <-aDone)
+	require.NoError(t, whileHeld)
+	require.Equal(t, int64(1), b.Stats().Delegated)
 }
