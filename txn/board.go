@@ -294,37 +294,68 @@ func openBoard(meta string, perm os.FileMode, owner string, watch bool) (*board,
 	}
 	b := &board{dir: dir, perm: perm, slots: slots, peers: map[int]*slotPeer{}, done: map[int]uint64{}, buf: make([]byte, boardSlots*annSize)}
 	for i := range boardSlots {
-		f, err := os.OpenFile(b.path(i, ".lock"), os.O_RDWR|os.O_CREATE, perm)
+		own, err := b.claim(i, owner)
 		if err != nil {
 			b.close()
 			return nil, err
 		}
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-			_ = f.Close()
-			if errors.Is(err, syscall.EWOULDBLOCK) {
-				continue
-			}
-			b.close()
-			return nil, err
-		}
-		own := &boardSlot{i: i, lock: f}
-		if own.offer, err = os.OpenFile(b.path(i, ".offer"), os.O_RDWR|os.O_CREATE, perm); err == nil {
-			own.req, err = os.OpenFile(b.path(i, ".req"), os.O_RDWR|os.O_CREATE, perm)
+		if own == nil {
+			continue
 		}
 		b.own = own
-		if err == nil {
-			_, err = b.slots.WriteAt(announcement{owner: owner}.encode(), int64(i*annSize))
-		}
-		if err == nil && watch {
-			err = own.watch(b.path(i, ".wake"), perm)
-		}
-		if err != nil {
-			b.close()
-			return nil, err
+		if watch {
+			if err := own.watch(b.path(i, ".wake"), perm); err != nil {
+				b.close()
+				return nil, err
+			}
 		}
 		break
 	}
 	return b, nil
+}
+
+// claim claims slot i for owner if its lock is free (nil if it is taken), and writes an empty
+// announcement there. It holds the slot's offer lock from before it takes the slot's lock until
+// that announcement is written: a holder (which takes the offer lock before it looks whether the
+// slot's lock is held) never sees the slot live with the announcement of its dead former owner.
+func (b *board) claim(i int, owner string) (own *boardSlot, err error) {
+	offer, err := os.OpenFile(b.path(i, ".offer"), os.O_RDWR|os.O_CREATE, b.perm)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if own == nil {
+			_ = offer.Close()
+		}
+	}()
+	if err := flockRetry(int(offer.Fd()), syscall.LOCK_EX); err != nil {
+		return nil, err
+	}
+	defer func() { _ = syscall.Flock(int(offer.Fd()), syscall.LOCK_UN) }()
+	f, err := os.OpenFile(b.path(i, ".lock"), os.O_RDWR|os.O_CREATE, b.perm)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	faults.didClaim(i)
+	o := &boardSlot{i: i, lock: f, offer: offer}
+	if o.req, err = os.OpenFile(b.path(i, ".req"), os.O_RDWR|os.O_CREATE, b.perm); err == nil {
+		_, err = b.slots.WriteAt(announcement{owner: owner}.encode(), int64(i*annSize))
+	}
+	if err != nil {
+		if o.req != nil {
+			_ = o.req.Close()
+		}
+		_ = f.Close()
+		return nil, err
+	}
+	return o, nil
 }
 
 // watch creates the slot's wake file and watches it. Where the host has no file notification,

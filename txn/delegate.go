@@ -374,16 +374,12 @@ func (g *group) take(i int, a announcement) (*taken, error) {
 			return nil, err
 		}
 	}
-	if alive, err := p.alive(); err != nil || !alive {
-		if err == nil {
-			b.done[i] = a.seq // a dead owner's offer is never taken
-		}
-		return nil, err
-	}
+	// The offer lock first: a handle claiming the slot holds it until it has replaced a dead
+	// owner's announcement, so a live slot read under it never carries a dead owner's offer.
 	fd := int(p.offer.Fd())
 	if err := syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, nil // its owner is withdrawing it
+			return nil, nil // its owner is withdrawing it, or a handle is claiming the slot
 		}
 		return nil, err
 	}
@@ -394,6 +390,12 @@ func (g *group) take(i int, a announcement) (*taken, error) {
 			_ = syscall.Flock(fd, syscall.LOCK_UN)
 		}
 	}()
+	if alive, err := p.alive(); err != nil || !alive {
+		if err == nil {
+			b.done[i] = a.seq // a dead owner's offer is never taken
+		}
+		return nil, err
+	}
 	slot := make([]byte, annSize)
 	if _, err := b.slots.ReadAt(slot, int64(i*annSize)); err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -382,4 +383,52 @@ func TestOfferTakenThenLockTimeoutLearnsWithoutLock(t *testing.T) {
 	require.NoError(t, <-aDone)
 	require.NoError(t, whileHeld)
 	require.Equal(t, int64(1), b.Stats().Delegated)
+}
+
+// The offer of a process that died stays on the board until a new handle claims its slot. A
+// holder must not take it while that handle holds the slot's lock but has not yet written its
+// own announcement: the slot looks alive then, and the dead process's commit would be committed
+// long after it died (its restarted self may have done the work again meanwhile).
+func TestDeadOffererSlotBeingClaimed(t *testing.T) {
+	dir := t.TempDir()
+	setupPair(t, dir, Config{})
+	a := mustOpen(t, dir, Config{OneObjectPerPage: true})
+	c := mustOpen(t, dir, Config{OneObjectPerPage: true})
+	plantOffer(t, c, addTo("page000002", 10))
+	slot := c.board.own.i
+	// c dies: its slot lock is free (its other descriptors stay open, as nothing else counts).
+	require.NoError(t, syscall.Flock(int(c.board.own.lock.Fd()), syscall.LOCK_UN))
+	claiming := make(chan struct{})
+	release := make(chan struct{})
+	var once sync.Once
+	claim := func(i int) {
+		if i == slot {
+			once.Do(func() { close(claiming); <-release })
+		}
+	}
+	faults.claim.Store(&claim)
+	t.Cleanup(func() { faults.claim.Store(nil) })
+	opened := make(chan *DB, 1)
+	go func() {
+		n, err := Open(context.Background(), dir, Config{OneObjectPerPage: true})
+		require.NoError(t, err)
+		opened <- n
+	}()
+	select {
+	case <-claiming:
+	case <-time.After(longStop):
+		t.Fatal("the new handle did not claim the dead process's slot")
+	}
+	_, _, err := update(context.Background(), a, addTo("page000001", 1))
+	close(release)
+	require.NoError(t, (<-opened).Close())
+	require.NoError(t, err)
+	require.Zero(t, a.Stats().Served, "the dead process's offer was committed")
+	require.NoError(t, view(context.Background(), a, func(tx *Tx) error {
+		v, err := readInt(tx, "c", "page000002")
+		require.NoError(t, err)
+		require.Equal(t, 0, v)
+		return nil
+	}))
+	require.NoError(t, syscall.Flock(int(c.board.own.lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB))
 }
