@@ -206,7 +206,7 @@ func (g *group) recover() error {
 	if err != nil {
 		return err
 	}
-	x, err := db.catchUp(st, false)
+	x, err := db.catchUpGroup(st)
 	if errors.Is(err, errStale) {
 		err = corrupt(db.state.Path, 0, errors.New("state went backwards under the commit lock"))
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -431,4 +432,108 @@ func TestDeadOffererSlotBeingClaimed(t *testing.T) {
 		return nil
 	}))
 	require.NoError(t, syscall.Flock(int(c.board.own.lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB))
+}
+
+// A handle closed while its commit is offered ends the wait: the commit either was taken by the
+// holder (here closed once the holder decided it: Commit returns once the outcome is known, and
+// agrees with the log) or is withdrawn (closed before the holder collects: ErrClosed, nothing in
+// the log). Close returns either way.
+func TestCloseWhileOffered(t *testing.T) {
+	for _, takenFirst := range []bool{false, true} {
+		t.Run(fmt.Sprintf("taken=%v", takenFirst), func(t *testing.T) {
+			dir := t.TempDir()
+			setupPair(t, dir, Config{})
+			a := mustOpen(t, dir, Config{OneObjectPerPage: true})
+			b, err := Open(context.Background(), dir, Config{OneObjectPerPage: true})
+			require.NoError(t, err)
+			ctx := context.Background()
+			locked := make(chan struct{})
+			offered := make(chan struct{})
+			closing := make(chan struct{})
+			var recOnce, offOnce sync.Once
+			rec := func(db *DB, _ bool) {
+				if db == a {
+					recOnce.Do(func() {
+						close(locked)
+						<-offered
+						if !takenFirst {
+							<-closing // b's wait ends (Close) before a collects
+						}
+					})
+				}
+			}
+			off := func(db *DB) {
+				if db == b {
+					offOnce.Do(func() { close(offered) })
+				}
+			}
+			closed := make(chan error, 1)
+			var decOnce sync.Once
+			inject := func(p faultPoint) error {
+				if p == faultLogWrite && takenFirst { // a decided b's offer: close b now
+					decOnce.Do(func() { go func() { closed <- b.Close() }() })
+				}
+				return nil
+			}
+			faults.recovered.Store(&rec)
+			faults.offer.Store(&off)
+			faults.inject.Store(&inject)
+			t.Cleanup(func() { faults.recovered.Store(nil); faults.offer.Store(nil); faults.inject.Store(nil) })
+			aDone := make(chan error, 1)
+			go func() {
+				_, _, err := update(ctx, a, addTo("page000001", 1))
+				aDone <- err
+			}()
+			<-locked
+			tx, err := b.Begin(ctx, true)
+			require.NoError(t, err)
+			require.NoError(t, addTo("page000002", 10)(tx))
+			bDone := make(chan error, 1)
+			go func() { bDone <- tx.Commit() }()
+			<-offered
+			if takenFirst {
+				require.NoError(t, <-aDone)
+			} else {
+				slot := b.board.own.i
+				go func() { closed <- b.Close() }()
+				// Close cancels b's wait; b withdraws its offer before a collects it (a waits for
+				// the withdrawal's empty announcement).
+				waitFor(t, func() bool {
+					buf := make([]byte, annSize)
+					_, _ = a.board.slots.ReadAt(buf, int64(slot*annSize))
+					_, offers := decodeAnnouncement(buf)
+					return !offers
+				})
+				close(closing)
+				require.NoError(t, <-aDone)
+			}
+			errB := <-bDone
+			require.NoError(t, <-closed)
+			var inLog []pages.TSN
+			for _, r := range logRecords(t, dir, pages.JSON) {
+				if r.TSN > 1 && r.Ops[0].Page == "page000002" {
+					inLog = append(inLog, r.TSN)
+				}
+			}
+			if errB == nil {
+				require.Equal(t, []pages.TSN{tx.CommitTSN()}, inLog)
+			} else {
+				require.ErrorIs(t, errB, ErrClosed)
+				require.Empty(t, inLog, "b's Commit failed (%v), yet its transaction is in the log", errB)
+			}
+			require.Equal(t, takenFirst, errB == nil, "b's commit: %v", errB)
+		})
+	}
+}
+
+// waitFor waits, up to longStop, until cond holds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(longStop)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached")
+		}
+		runtime.Gosched()
+	}
 }
