@@ -414,10 +414,13 @@ func (g *group) take(i int, a announcement) (*taken, error) {
 	}
 	if err != nil {
 		// A live owner offered what this build cannot read: tell it, rather than leave it waiting.
+		if err := writeOutcome(p.req, offerOutcome{Owner: a.owner, Seq: a.seq, Lineage: g.st.Lineage,
+			Res: []offerResult{{Err: "undecodable commit request: " + err.Error()}}}); err != nil {
+			return nil, err // the offer lock is released (not taken)
+		}
 		t.reqs = nil
 		ok = true
-		return t, writeOutcome(p.req, offerOutcome{Owner: a.owner, Seq: a.seq, Lineage: g.st.Lineage,
-			Res: []offerResult{{Err: "undecodable commit request: " + err.Error()}}})
+		return t, nil
 	}
 	x.mu.RLock()
 	exact := x.exactSince()

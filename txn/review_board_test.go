@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -536,4 +537,36 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		runtime.Gosched()
 	}
+}
+
+// A holder that cannot write the outcome of an offer it could not decode fails its group, and
+// releases the slot's offer lock: else the owner's withdrawal (a blocking flock) never returns.
+func TestUndecodableOfferOutcomeWriteFails(t *testing.T) {
+	dir := t.TempDir()
+	setupPair(t, dir, Config{})
+	a := mustOpen(t, dir, Config{OneObjectPerPage: true})
+	c := mustOpen(t, dir, Config{OneObjectPerPage: true})
+	own := c.board.own
+	body := []byte(`[{"snap":1,"ops":{"not":"an array"}}]`)
+	_, err := own.req.WriteAt(body, outcomeRegion)
+	require.NoError(t, err)
+	ann := announcement{owner: c.ID(), seq: own.seq + 1, n: uint32(len(body)), crc: crc32.Checksum(body, wal.CRCTable)}
+	_, err = c.board.slots.WriteAt(ann.encode(), int64(own.i*annSize))
+	require.NoError(t, err)
+	own.seq++
+	p, err := a.board.peer(own.i)
+	require.NoError(t, err)
+	ro, err := os.Open(p.req.Name()) // the outcome write fails (EBADF)
+	require.NoError(t, err)
+	rw := p.req
+	p.req = ro
+	_, _, err = update(context.Background(), a, addTo("page000001", 1))
+	p.req = rw
+	require.NoError(t, ro.Close())
+	require.Error(t, err, "the holder could not write the outcome")
+	probe, err := os.OpenFile(p.offer.Name(), os.O_RDWR, 0)
+	require.NoError(t, err)
+	defer probe.Close()
+	require.NoError(t, syscall.Flock(int(probe.Fd()), syscall.LOCK_EX|syscall.LOCK_NB), "the slot's offer lock is still held")
+	require.NoError(t, syscall.Flock(int(probe.Fd()), syscall.LOCK_UN))
 }
