@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -170,7 +171,15 @@ func encodeForeign(reqs []*request) ([]byte, error) {
 		}
 		txs[i] = ft
 	}
-	return json.Marshal(txs)
+	// Not json.Marshal: it would escape <, > and & (and U+2028, U+2029) in the ops, whose object
+	// text must reach the record as it is (wal.EncodeObjs).
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(txs); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // decodeForeign turns a request body back into requests the holder validates like its own: each
@@ -190,6 +199,15 @@ func decodeForeign(db *DB, x *index, body []byte) ([]*request, error) {
 		ops, err := wal.ParseOps(db.format, ft.Ops)
 		if err != nil {
 			return nil, err
+		}
+		opsJSON := slices0(ft.Ops)
+		if slices.ContainsFunc(ops, func(o op) bool { return o.Span.Len == 0 }) {
+			// Decoded by encoding/json (not in the fast parser's shape: a key or a name that is
+			// not ASCII, say), so without spans: encode them again, as their owner did, for
+			// the spans a keyed append written whole (reencode) and the page cache need.
+			if opsJSON, err = encodeOps(ops); err != nil {
+				return nil, err
+			}
 		}
 		tx := &Tx{db: db, snap: ft.Snap, writable: true, iso: Snapshot, rs: newReadSet(), ws: newWriteSet()}
 		if ft.Ser {
@@ -220,7 +238,7 @@ func decodeForeign(db *DB, x *index, body []byte) ([]*request, error) {
 				tx.ws.order = append(tx.ws.order, key)
 			}
 		}
-		reqs[i] = &request{tx: tx, ops: ops, opsJSON: slices0(ft.Ops), done: make(chan struct{})}
+		reqs[i] = &request{tx: tx, ops: ops, opsJSON: opsJSON, done: make(chan struct{})}
 	}
 	return reqs, nil
 }
@@ -288,37 +306,68 @@ func openBoard(meta string, perm os.FileMode, owner string, watch bool) (*board,
 	}
 	b := &board{dir: dir, perm: perm, slots: slots, peers: map[int]*slotPeer{}, done: map[int]offerID{}, buf: make([]byte, boardSlots*annSize)}
 	for i := range boardSlots {
-		f, err := os.OpenFile(b.path(i, ".lock"), os.O_RDWR|os.O_CREATE, perm)
+		own, err := b.claim(i, owner)
 		if err != nil {
 			b.close()
 			return nil, err
 		}
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-			_ = f.Close()
-			if errors.Is(err, syscall.EWOULDBLOCK) {
-				continue
-			}
-			b.close()
-			return nil, err
-		}
-		own := &boardSlot{i: i, lock: f}
-		if own.offer, err = os.OpenFile(b.path(i, ".offer"), os.O_RDWR|os.O_CREATE, perm); err == nil {
-			own.req, err = os.OpenFile(b.path(i, ".req"), os.O_RDWR|os.O_CREATE, perm)
+		if own == nil {
+			continue
 		}
 		b.own = own
-		if err == nil {
-			_, err = b.slots.WriteAt(announcement{owner: owner}.encode(), int64(i*annSize))
-		}
-		if err == nil && watch {
-			err = own.watch(b.path(i, ".wake"), perm)
-		}
-		if err != nil {
-			b.close()
-			return nil, err
+		if watch {
+			if err := own.watch(b.path(i, ".wake"), perm); err != nil {
+				b.close()
+				return nil, err
+			}
 		}
 		break
 	}
 	return b, nil
+}
+
+// claim claims slot i for owner if its lock is free (nil if it is taken), and writes an empty
+// announcement there. It holds the slot's offer lock from before it takes the slot's lock until
+// that announcement is written: a holder (which takes the offer lock before it looks whether the
+// slot's lock is held) never sees the slot live with the announcement of its dead former owner.
+func (b *board) claim(i int, owner string) (own *boardSlot, err error) {
+	offer, err := os.OpenFile(b.path(i, ".offer"), os.O_RDWR|os.O_CREATE, b.perm)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if own == nil {
+			_ = offer.Close()
+		}
+	}()
+	if err := flockRetry(int(offer.Fd()), syscall.LOCK_EX); err != nil {
+		return nil, err
+	}
+	defer func() { _ = syscall.Flock(int(offer.Fd()), syscall.LOCK_UN) }()
+	f, err := os.OpenFile(b.path(i, ".lock"), os.O_RDWR|os.O_CREATE, b.perm)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	faults.didClaim(i)
+	o := &boardSlot{i: i, lock: f, offer: offer}
+	if o.req, err = os.OpenFile(b.path(i, ".req"), os.O_RDWR|os.O_CREATE, b.perm); err == nil {
+		_, err = b.slots.WriteAt(announcement{owner: owner}.encode(), int64(i*annSize))
+	}
+	if err != nil {
+		if o.req != nil {
+			_ = o.req.Close()
+		}
+		_ = f.Close()
+		return nil, err
+	}
+	return o, nil
 }
 
 // watch creates the slot's wake file and watches it. Where the host has no file notification,
@@ -504,11 +553,35 @@ func outcomeNames(line []byte, owner string, seq uint64) bool {
 	return c == ',' || c == '}'
 }
 
-// writeOutcome writes a slot's outcome. REQUIRES: commit lock held.
+// maxOfferTxs bounds the transactions of one request: their outcome, in its short form (see
+// writeOutcome), always fits its region. A group with more members does not offer them; a
+// holder leaves a request with more on the board (its owner commits it under the lock).
+const maxOfferTxs = 256
+
+// writeOutcome writes a slot's outcome. One that does not fit its region (conflicts naming long
+// namespaces or keys) is written short: conflicts keep their reason and TSNs but not their names,
+// errors a prefix of their text. REQUIRES: commit lock held.
 func writeOutcome(f *os.File, out offerOutcome) error {
 	var buf bytes.Buffer
 	if _, err := wal.Frame(&buf, out, 0); err != nil {
 		return err
+	}
+	if buf.Len() > outcomeRegion {
+		short := out
+		short.Res = make([]offerResult, len(out.Res))
+		for i, r := range out.Res {
+			if r.Conflict != nil {
+				r.Conflict = &ConflictError{Snapshot: r.Conflict.Snapshot, Committed: r.Conflict.Committed, Reason: r.Conflict.Reason}
+			}
+			if len(r.Err) > 64 {
+				r.Err = strings.ToValidUTF8(r.Err[:64], "") + "..."
+			}
+			short.Res[i] = r
+		}
+		buf.Reset()
+		if _, err := wal.Frame(&buf, short, 0); err != nil {
+			return err
+		}
 	}
 	if buf.Len() > outcomeRegion {
 		return fmt.Errorf("outcome of %d bytes does not fit its region", buf.Len())

@@ -35,6 +35,21 @@ func (db *DB) catchUp(target state, pin bool) (x *index, err error) {
 	if db.closed.Load() {
 		return nil, ErrClosed
 	}
+	return db.catchUpLocked(target)
+}
+
+// catchUpGroup is catchUp for a commit group, also once Close began: Close waits for the group
+// before it closes any file, and a group whose offer another process took must learn its outcome
+// (a plain ErrClosed would report a committed transaction as not done). REQUIRES: commit lock
+// held, by a group of this handle.
+func (db *DB) catchUpGroup(target state) (*index, error) {
+	db.catchMu.Lock()
+	defer db.catchMu.Unlock()
+	return db.catchUpLocked(target)
+}
+
+// catchUpLocked is catchUp's work. REQUIRES: catchMu held.
+func (db *DB) catchUpLocked(target state) (x *index, err error) {
 	x = db.idxp.Load()
 	x.mu.RLock()
 	seq, lineage := x.seq, x.lineage

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"slices"
 	"syscall"
 
@@ -68,7 +69,7 @@ func (g *group) lockOrOffer() (func() error, error) {
 			offer = append(offer, r)
 		}
 	}
-	if len(offer) == 0 {
+	if len(offer) == 0 || len(offer) > maxOfferTxs {
 		return g.lock()
 	}
 	if err := db.board.announce(db.ID(), offer); err != nil {
@@ -77,7 +78,9 @@ func (g *group) lockOrOffer() (func() error, error) {
 	g.offered = offer
 	faults.didOffer(db)
 	if db.board.own.wake != nil {
-		unlock, err = g.waitOffer()
+		ctx, cancel := g.lockContext()
+		unlock, err = g.waitOffer(ctx)
+		cancel()
 	} else {
 		unlock, err = g.lock()
 	}
@@ -92,15 +95,49 @@ func (g *group) lockOrOffer() (func() error, error) {
 		g.offered = nil
 		return nil, err
 	}
-	return db.lock.Lock(context.Background())
+	// Taken: wait, without bound, for the lock or for the outcome, whichever comes first (it may
+	// be published already).
+	if db.board.own.wake != nil {
+		if g.learn() {
+			return nil, nil
+		}
+		unlock, err = g.waitOffer(context.Background())
+	} else {
+		unlock, err = db.lock.Lock(context.Background())
+	}
+	if err != nil {
+		// Another process took the offer: it may have committed it.
+		return nil, &UnknownError{Err: fmt.Errorf("wait for the commit lock to learn the outcome of an offered commit: %w", err)}
+	}
+	return unlock, nil
 }
 
-// waitOffer waits for the commit lock or, sooner, for a holder's wake-up after which the offer's
-// outcome is decided and published (learn). It returns the unlock func, or nil if it learned the
-// outcome without the lock.
-func (g *group) waitOffer() (func() error, error) {
+// abandonOffer gives up learning the outcome of the group's offer under the lock (the group
+// failed before it could read it, with cause): it withdraws the offer, and if a holder took it
+// already, the offered members' outcome is unknown (it may be committed).
+func (g *group) abandonOffer(cause error) {
+	if len(g.offered) == 0 {
+		return
+	}
+	took, err := g.db.board.withdraw(g.db.ID())
+	if err == nil && !took {
+		g.offered = nil // withdrawn: nothing of it is committed, the plain error holds
+		return
+	}
+	e := &UnknownError{Err: errors.Join(cause, err)}
+	for _, r := range g.offered {
+		if r.err == nil && !r.settled {
+			r.err, r.settled = e, true
+		}
+	}
+}
+
+// waitOffer waits for the commit lock, until ctx ends, or, sooner, for a holder's wake-up after
+// which the offer's outcome is decided and published (learn). It returns the unlock func, or nil
+// if it learned the outcome without the lock.
+func (g *group) waitOffer(ctx context.Context) (func() error, error) {
 	db := g.db
-	ctx, cancel := g.lockContext()
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type got struct {
 		unlock func() error
@@ -223,6 +260,19 @@ func (g *group) settle() error {
 			g.adopt(out)
 			return nil
 		}
+		// Stale: the holder died before all of its batch landed. Recovery may have adopted a
+		// prefix of it: the members whose TSN state reaches are committed (at that TSN), only
+		// the others are still to be done.
+		if err := writeOutcome(o.req, offerOutcome{Owner: db.ID(), Seq: o.seq, Local: true}); err != nil {
+			return err
+		}
+		for i, r := range g.offered {
+			if t := out.Res[i].TSN; t != 0 && t <= g.st.TSN {
+				r.settled, r.tsn = true, t
+				g.delegated++
+			}
+		}
+		return nil
 	}
 	return writeOutcome(o.req, offerOutcome{Owner: db.ID(), Seq: o.seq, Local: true})
 }
@@ -244,6 +294,29 @@ func (g *group) landed() {
 			g.db.board.done[t.slot] = offerID{t.owner, t.seq}
 		}
 	}
+}
+
+// landedPart rewrites a stale outcome of which recovery adopted a prefix (some of its TSNs state
+// reaches): the committed members keep their TSN, the others get an error (they were not
+// committed, and are not taken again: the request is decided). An outcome none of whose TSNs
+// state reaches is not rewritten (ok false): it is cleared and its request taken again whole.
+func landedPart(out offerOutcome, st state) (offerOutcome, bool) {
+	landed := false
+	for _, r := range out.Res {
+		landed = landed || (r.TSN != 0 && r.TSN <= st.TSN)
+	}
+	if !landed {
+		return out, false
+	}
+	part := out
+	part.Res = make([]offerResult, len(out.Res))
+	for i, r := range out.Res {
+		if r.TSN > st.TSN {
+			r = offerResult{Err: "not committed: the commit lock holder that took it died before its batch reached the log whole"}
+		}
+		part.Res[i] = r
+	}
+	return part, true
 }
 
 // staleOutcome reports whether out names TSNs that state does not reach: the holder that wrote it
@@ -269,7 +342,7 @@ func (g *group) collect() error {
 		return nil
 	}
 	n, err := b.slots.ReadAt(b.buf, 0)
-	if err != nil && n < len(b.buf) && n%annSize != 0 {
+	if err != nil && !errors.Is(err, io.EOF) { // EOF: the slots past the file's end were never used
 		return fmt.Errorf("read commit board: %w", err)
 	}
 	for i := range n / annSize {
@@ -320,20 +393,25 @@ func (g *group) take(i int, a announcement) (*taken, error) {
 		}
 		// Stale: its holder died before the batch landed. Clear it before anything this group
 		// commits moves state past its TSNs, whether or not the offer is taken again below.
+		// If a prefix of the batch landed, the request is decided: the members state reaches
+		// are committed and must not be committed again; the others are not.
+		if part, ok := landedPart(out, g.st); ok {
+			if err := writeOutcome(p.req, part); err != nil {
+				return nil, err
+			}
+			b.done[i] = a.id()
+			return nil, nil
+		}
 		if err := writeOutcome(p.req, offerOutcome{Owner: a.owner, Seq: a.seq - 1}); err != nil {
 			return nil, err
 		}
 	}
-	if alive, err := p.alive(); err != nil || !alive {
-		if err == nil {
-			b.done[i] = a.id() // a dead owner's offer is never taken
-		}
-		return nil, err
-	}
+	// The offer lock first: a handle claiming the slot holds it until it has replaced a dead
+	// owner's announcement, so a live slot read under it never carries a dead owner's offer.
 	fd := int(p.offer.Fd())
 	if err := syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, nil // its owner is withdrawing it
+			return nil, nil // its owner is withdrawing it, or a handle is claiming the slot
 		}
 		return nil, err
 	}
@@ -344,6 +422,12 @@ func (g *group) take(i int, a announcement) (*taken, error) {
 			_ = syscall.Flock(fd, syscall.LOCK_UN)
 		}
 	}()
+	if alive, err := p.alive(); err != nil || !alive {
+		if err == nil {
+			b.done[i] = a.id() // a dead owner's offer is never taken
+		}
+		return nil, err
+	}
 	slot := make([]byte, annSize)
 	if _, err := b.slots.ReadAt(slot, int64(i*annSize)); err != nil {
 		return nil, err
@@ -357,12 +441,18 @@ func (g *group) take(i int, a announcement) (*taken, error) {
 	}
 	x := g.x
 	reqs, err := decodeForeign(db, x, body)
+	if err == nil && len(reqs) > maxOfferTxs {
+		return nil, nil // its outcome might not fit: its owner commits it under the lock
+	}
 	if err != nil {
 		// A live owner offered what this build cannot read: tell it, rather than leave it waiting.
+		if err := writeOutcome(p.req, offerOutcome{Owner: a.owner, Seq: a.seq, Lineage: g.st.Lineage,
+			Res: []offerResult{{Err: "undecodable commit request: " + err.Error()}}}); err != nil {
+			return nil, err // the offer lock is released (not taken)
+		}
 		t.reqs = nil
 		ok = true
-		return t, writeOutcome(p.req, offerOutcome{Owner: a.owner, Seq: a.seq, Lineage: g.st.Lineage,
-			Res: []offerResult{{Err: "undecodable commit request: " + err.Error()}}})
+		return t, nil
 	}
 	x.mu.RLock()
 	exact := x.exactSince()

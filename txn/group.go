@@ -75,7 +75,11 @@ func (db *DB) runBatch(batch []*request) {
 func (g *group) run(first bool) bool {
 	defer g.releaseOffers()
 	if err := g.recover(); err != nil {
-		g.fail(fmt.Errorf("txtdb: commit: %w", err))
+		err = fmt.Errorf("txtdb: commit: %w", err)
+		if first {
+			g.abandonOffer(err) // before fail: a holder may have committed the offered members
+		}
+		g.fail(err)
 		return false
 	}
 	if first {
@@ -203,7 +207,7 @@ func (g *group) recover() error {
 	if err != nil {
 		return err
 	}
-	x, err := db.catchUp(st, false)
+	x, err := db.catchUpGroup(st)
 	if errors.Is(err, errStale) {
 		err = corrupt(db.state.Path, 0, errors.New("state went backwards under the commit lock"))
 	}

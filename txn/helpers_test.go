@@ -205,6 +205,12 @@ func startTestBinary(tb testing.TB, args []string, env ...string) *child {
 	tb.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), env...)
+	return startCmd(tb, cmd)
+}
+
+// startCmd starts cmd as a child (see startTestBinary).
+func startCmd(tb testing.TB, cmd *exec.Cmd) *child {
+	tb.Helper()
 	c := &child{cmd: cmd, lines: make(chan string, 1<<16), done: make(chan error, 1)}
 	// Not an *os.File: cmd.Wait returns only once all of the child's stderr is copied.
 	cmd.Stderr = io.MultiWriter(os.Stderr, &c.stderr)
@@ -285,6 +291,7 @@ type childConfig struct {
 	N            int
 	SegmentBytes int64
 	NoSync       bool
+	NoOffer      bool // Config.NoOffer
 	Packed       bool // several objects per page (the default layout) instead of one per page
 	Pages        int  // spreader: pages of "g"
 	Own          int  // handoff: writes pages 2*Own+1 and 2*Own+2 of "acct"

@@ -35,6 +35,7 @@ type faultSet struct {
 	begin  atomic.Pointer[func()]                          // Begin read state for its snapshot, has not yet recorded it in the floor
 	offer  atomic.Pointer[func(db *DB)]                    // a group offered its members on the board and is about to wait for the lock
 	woke   atomic.Pointer[func(db *DB)]                    // a commit lock holder woke the owners of the offers it decided (lock still held)
+	claim  atomic.Pointer[func(slot int)]                  // a handle flocked a board slot's lock, has not yet written its announcement
 
 	recovered atomic.Pointer[func(db *DB, slow bool)] // a commit lock holder recovered (slow: off the fast path)
 	repaired  atomic.Pointer[func(db *DB)]            // Begin or Open recovered under the lock; called once it is released
@@ -70,6 +71,12 @@ func (f *faultSet) didOffer(db *DB) {
 func (f *faultSet) didWake(db *DB) {
 	if fn := f.woke.Load(); fn != nil {
 		(*fn)(db)
+	}
+}
+
+func (f *faultSet) didClaim(slot int) {
+	if fn := f.claim.Load(); fn != nil {
+		(*fn)(slot)
 	}
 }
 

@@ -26,7 +26,7 @@ func runRole(role string) int {
 		return holdLock(cc)
 	}
 	db, err := Open(ctx, cc.Dir, Config{SegmentBytes: cc.SegmentBytes, NoSync: cc.NoSync, OneObjectPerPage: !cc.Packed,
-		CheckpointEvery: cc.CheckpointEvery})
+		CheckpointEvery: cc.CheckpointEvery, NoOffer: cc.NoOffer})
 	if err != nil {
 		fmt.Println("error open:", err)
 		return 2
@@ -74,7 +74,7 @@ func runRole(role string) int {
 				fmt.Println("error", err)
 				return 3
 			}
-			if syncLog != nil {
+			if syncLog != nil && !cc.NoSync { // a NoSync handle's acks promise no fsync
 				_, _ = syncLog.WriteString(fmt.Sprintf("ack %d %d\n", os.Getpid(), tsn))
 			}
 			fmt.Println("ack", v, tsn)
@@ -138,6 +138,12 @@ func runRole(role string) int {
 		fmt.Println("done", cc.N)
 	case "keyed-appender":
 		return keyedAppenderRole(ctx, db)
+	case "board-holder":
+		return boardHolderRole(ctx, db)
+	case "board-offerer":
+		return boardOffererRole(ctx, db, pages.PageID(uint64(cc.Own)), cc.N)
+	case "board-pair-offerer":
+		return boardPairOffererRole(ctx, db)
 	case "ckpt-churn":
 		return ckptChurnRole(ctx, db, cc.N)
 	case "snapshot-holder":

@@ -629,9 +629,18 @@ func (tx *Tx) prepare() ([]op, []byte, error) {
 		ops = append(ops, op{Kind: kind, NS: w.ns, Inc: key.inc, Page: id, New: w.fresh && kind == opPut,
 			Keys: keys, Objs: raw, Objects: objs, PageNo: key.page})
 	}
-	// The array encoded element by element is what encoding/json writes for the whole array.
-	// Each op's Span names its text in that array (and its checksum, computed here rather than
-	// under the commit lock); framing moves it to the record's line.
+	opsJSON, err := encodeOps(ops)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ops, opsJSON, nil
+}
+
+// encodeOps encodes ops as the ops array of a record and sets each op's Span to its text there.
+// The array encoded element by element is what encoding/json writes for the whole array. Each
+// op's Span names its text in that array (and its checksum, computed here rather than under the
+// commit lock); framing moves it to the record's line.
+func encodeOps(ops []op) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteByte('[')
 	for i := range ops {
@@ -640,12 +649,12 @@ func (tx *Tx) prepare() ([]op, []byte, error) {
 		}
 		from := b.Len()
 		if err := encodeOp(&b, &ops[i]); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		ops[i].Span = wal.MakeSpan(b.Bytes(), from, b.Len())
 	}
 	b.WriteByte(']')
-	return ops, b.Bytes(), nil
+	return b.Bytes(), nil
 }
 
 // encodeOp appends o's JSON encoding (as an element of the ops array) to b.
