@@ -46,6 +46,23 @@ func holdFirstGroup(t *testing.T, holder *DB) (locked chan struct{}) {
 	return locked
 }
 
+// holderThenOfferer starts a's commit (1 onto page000001), and once a holds the lock (locked),
+// b's (10 onto page000002), whose error goes to bDone; it returns a's error.
+func holderThenOfferer(a, b *DB, locked <-chan struct{}, bDone chan<- error) error {
+	ctx := context.Background()
+	aDone := make(chan error, 1)
+	go func() {
+		_, _, err := update(ctx, a, addTo("page000001", 1))
+		aDone <- err
+	}()
+	<-locked
+	go func() {
+		_, _, err := update(ctx, b, addTo("page000002", 10))
+		bDone <- err
+	}()
+	return <-aDone
+}
+
 // addTo is a transaction that adds d to the int on page p of namespace "c".
 func addTo(p string, d int) func(tx *Tx) error {
 	return func(tx *Tx) error {
@@ -279,7 +296,6 @@ func TestOfferOutcomeWithoutLock(t *testing.T) {
 	if b.board.own.wake == nil {
 		t.Skip("no file notification on this host: owners learn outcomes under the lock")
 	}
-	ctx := context.Background()
 	locked := holdFirstGroup(t, a)
 	bDone := make(chan error, 1)
 	var once sync.Once
@@ -296,17 +312,7 @@ func TestOfferOutcomeWithoutLock(t *testing.T) {
 	}
 	faults.woke.Store(&woke)
 	t.Cleanup(func() { faults.woke.Store(nil) })
-	aDone := make(chan error, 1)
-	go func() {
-		_, _, err := update(ctx, a, addTo("page000001", 1))
-		aDone <- err
-	}()
-	<-locked
-	go func() {
-		_, _, err := update(ctx, b, addTo("page000002", 10))
-		bDone <- err
-	}()
-	require.NoError(t, <-aDone)
+	require.NoError(t, holderThenOfferer(a, b, locked, bDone))
 	require.NoError(t, whileHeld)
 	require.Equal(t, int64(1), b.Stats().Delegated)
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/txtdb/txtdb/pages"
-	"github.com/txtdb/txtdb/wal"
 )
 
 // checkCoverage checks a shared sync log (childConfig.SyncLog): every "ack <pid> <tsn>" must come
@@ -70,28 +69,10 @@ func checkCoverage(lines []string, ends map[pages.TSN]logPos) (foreign int, err 
 // recordEnds maps each commit record's TSN to where it ends in the store's log.
 func recordEnds(t *testing.T, dir string) map[pages.TSN]logPos {
 	t.Helper()
-	logDir := filepath.Join(dir, pages.MetaDir, logDirName)
-	names, err := os.ReadDir(logDir)
-	require.NoError(t, err)
 	ends := map[pages.TSN]logPos{}
-	for _, e := range names {
-		first, ok := wal.ParseSegName(e.Name())
-		if !ok {
-			continue
-		}
-		f, err := os.Open(filepath.Join(logDir, e.Name()))
-		require.NoError(t, err)
-		_, from, err := wal.ReadHeader(f, first)
-		require.NoError(t, err)
-		data, err := wal.ReadRange(f, from.Off, -1)
-		require.NoError(t, f.Close())
-		require.NoError(t, err)
-		recs, bad := wal.ScanRecords(pages.JSON, data, from)
-		require.NoError(t, bad)
-		for _, s := range recs {
-			if !s.Rec.IsReservation() {
-				ends[s.Rec.TSN] = s.End
-			}
+	for _, s := range scanLog(t, dir, pages.JSON, false) {
+		if !s.Rec.IsReservation() {
+			ends[s.Rec.TSN] = s.End
 		}
 	}
 	return ends

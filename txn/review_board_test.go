@@ -208,26 +208,9 @@ func TestBoardReadErrorFailsHolder(t *testing.T) {
 // goodRecords returns the records of the store's log up to the first bad one (a torn tail).
 func goodRecords(t *testing.T, dir string) []wal.Record {
 	t.Helper()
-	logDir := filepath.Join(dir, pages.MetaDir, logDirName)
-	names, err := os.ReadDir(logDir)
-	require.NoError(t, err)
 	var out []wal.Record
-	for _, e := range names {
-		first, ok := wal.ParseSegName(e.Name())
-		if !ok {
-			continue
-		}
-		f, err := os.Open(filepath.Join(logDir, e.Name()))
-		require.NoError(t, err)
-		_, from, err := wal.ReadHeader(f, first)
-		require.NoError(t, err)
-		data, err := wal.ReadRange(f, from.Off, -1)
-		require.NoError(t, f.Close())
-		require.NoError(t, err)
-		recs, _ := wal.ScanRecords(pages.JSON, data, from)
-		for _, s := range recs {
-			out = append(out, s.Rec)
-		}
+	for _, s := range scanLog(t, dir, pages.JSON, true) {
+		out = append(out, s.Rec)
 	}
 	return out
 }
@@ -328,7 +311,6 @@ func TestOfferTakenThenLockTimeoutLearnsWithoutLock(t *testing.T) {
 	if b.board.own.wake == nil {
 		t.Skip("no file notification on this host: owners learn outcomes under the lock")
 	}
-	ctx := context.Background()
 	locked := make(chan struct{})
 	offered := make(chan struct{})
 	decided := make(chan struct{})
@@ -372,17 +354,7 @@ func TestOfferTakenThenLockTimeoutLearnsWithoutLock(t *testing.T) {
 		faults.inject.Store(nil)
 		faults.woke.Store(nil)
 	})
-	aDone := make(chan error, 1)
-	go func() {
-		_, _, err := update(ctx, a, addTo("page000001", 1))
-		aDone <- err
-	}()
-	<-locked
-	go func() {
-		_, _, err := update(ctx, b, addTo("page000002", 10))
-		bDone <- err
-	}()
-	require.NoError(t, <-aDone)
+	require.NoError(t, holderThenOfferer(a, b, locked, bDone))
 	require.NoError(t, whileHeld)
 	require.Equal(t, int64(1), b.Stats().Delegated)
 }
