@@ -193,6 +193,24 @@ func plantOffer(t *testing.T, c *DB, fn func(tx *Tx) error) {
 	require.NoError(t, c.board.announce(c.ID(), []*request{{tx: tx, ops: ops, opsJSON: opsJSON}}))
 }
 
+// plantStaleOffer opens two handles on a fresh store of setupPair: c has an offer on the board (10
+// onto page000002) whose outcome names the TSN after state st, as a holder that died before its
+// batch landed leaves it.
+func plantStaleOffer(t *testing.T) (a, c *DB, st state) {
+	t.Helper()
+	dir := t.TempDir()
+	setupPair(t, dir, Config{})
+	a = mustOpen(t, dir, Config{OneObjectPerPage: true})
+	c = mustOpen(t, dir, Config{OneObjectPerPage: true})
+	plantOffer(t, c, addTo("page000002", 10))
+	st, err := a.readState()
+	require.NoError(t, err)
+	own := c.board.own
+	require.NoError(t, writeOutcome(own.req, offerOutcome{Owner: c.ID(), Seq: own.seq, Lineage: st.Lineage,
+		Res: []offerResult{{TSN: st.TSN + 1}}}))
+	return a, c, st
+}
+
 // The offer of a handle whose slot lock is free (its process died) is ignored; the same offer
 // with the lock held is committed (the check can fail).
 func TestDeadOffererIgnored(t *testing.T) {
@@ -227,17 +245,9 @@ func TestDeadOffererIgnored(t *testing.T) {
 // An outcome naming TSNs past state (its holder died before the batch landed) is taken again and
 // committed once; one naming TSNs state reached is left alone.
 func TestStaleOutcomeTakenAgain(t *testing.T) {
-	dir := t.TempDir()
-	setupPair(t, dir, Config{})
-	a := mustOpen(t, dir, Config{OneObjectPerPage: true})
-	c := mustOpen(t, dir, Config{OneObjectPerPage: true})
-	plantOffer(t, c, addTo("page000002", 10))
-	st, err := a.readState()
-	require.NoError(t, err)
+	a, c, st := plantStaleOffer(t)
 	own := c.board.own
-	require.NoError(t, writeOutcome(own.req, offerOutcome{Owner: c.ID(), Seq: own.seq, Lineage: st.Lineage,
-		Res: []offerResult{{TSN: st.TSN + 1}}}))
-	_, _, err = update(context.Background(), a, addTo("page000001", 1))
+	_, _, err := update(context.Background(), a, addTo("page000001", 1))
 	require.NoError(t, err)
 	require.Equal(t, int64(1), a.Stats().Served, "the stale outcome's offer was taken again")
 	out, ok, err := c.board.readOutcome(own.req)
@@ -262,16 +272,8 @@ func TestStaleOutcomeTakenAgain(t *testing.T) {
 // lock, as while withdrawing): the holder's own commit then moves state past its TSN, and the
 // outcome must not read as committed.
 func TestStaleOutcomeClearedWhenNotTaken(t *testing.T) {
-	dir := t.TempDir()
-	setupPair(t, dir, Config{})
-	a := mustOpen(t, dir, Config{OneObjectPerPage: true})
-	c := mustOpen(t, dir, Config{OneObjectPerPage: true})
-	plantOffer(t, c, addTo("page000002", 10))
-	st, err := a.readState()
-	require.NoError(t, err)
+	a, c, _ := plantStaleOffer(t)
 	own := c.board.own
-	require.NoError(t, writeOutcome(own.req, offerOutcome{Owner: c.ID(), Seq: own.seq, Lineage: st.Lineage,
-		Res: []offerResult{{TSN: st.TSN + 1}}}))
 	offer, err := os.OpenFile(c.board.path(own.i, ".offer"), os.O_RDWR, 0)
 	require.NoError(t, err)
 	defer func() { _ = offer.Close() }()

@@ -179,16 +179,8 @@ func TestOfferedCommitRecoverFailureIsUnknown(t *testing.T) {
 // (a descriptor that cannot read, EBADF) and the holder commits anyway; the stale outcome then
 // reads as committed to its owner, whose transaction was never written.
 func TestBoardReadErrorFailsHolder(t *testing.T) {
-	dir := t.TempDir()
-	setupPair(t, dir, Config{})
-	a := mustOpen(t, dir, Config{OneObjectPerPage: true})
-	c := mustOpen(t, dir, Config{OneObjectPerPage: true})
-	plantOffer(t, c, addTo("page000002", 10))
-	st, err := a.readState()
-	require.NoError(t, err)
+	a, c, _ := plantStaleOffer(t)
 	own := c.board.own
-	require.NoError(t, writeOutcome(own.req, offerOutcome{Owner: c.ID(), Seq: own.seq, Lineage: st.Lineage,
-		Res: []offerResult{{TSN: st.TSN + 1}}}))
 	slots := a.board.slots
 	wo, err := os.OpenFile(slots.Name(), os.O_WRONLY, 0)
 	require.NoError(t, err)
