@@ -38,6 +38,26 @@ func (db *DB) catchUp(target state, pin bool) (x *index, err error) {
 	return db.catchUpLocked(target)
 }
 
+// catchUpAhead applies, before a group waits for the commit lock, what others committed since this
+// handle last caught up, so that under the lock only what was committed meanwhile is left to
+// apply. It only moves work: errors are left for the catch-up under the lock.
+func (db *DB) catchUpAhead() {
+	if !db.verified.Load() {
+		return // the group's recovery comes first
+	}
+	st, err := db.readState()
+	if err != nil {
+		return
+	}
+	x := db.idxp.Load()
+	x.mu.RLock()
+	behind := x.seq < st.Seq && x.lineage == st.Lineage
+	x.mu.RUnlock()
+	if behind {
+		_, _ = db.catchUp(st, false)
+	}
+}
+
 // catchUpGroup is catchUp for a commit group, also once Close began: Close waits for the group
 // before it closes any file, and a group whose offer another process took must learn its outcome
 // (a plain ErrClosed would report a committed transaction as not done). REQUIRES: commit lock

@@ -46,6 +46,7 @@ func (db *DB) runBatch(batch []*request) {
 		g.fail(err)
 		return
 	}
+	db.catchUpAhead()
 	unlock, err := g.lockOrOffer()
 	if err != nil {
 		g.fail(fmt.Errorf("txtdb: commit: %w", err))
