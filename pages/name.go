@@ -32,11 +32,15 @@ func PageID(n uint64) string {
 	if n == 0 {
 		panic("pages: PageID(0): page numbers start at 1")
 	}
-	s := strconv.FormatUint(n, 10)
-	if len(s) < pageIDDigits {
-		s = strings.Repeat("0", pageIDDigits-len(s)) + s
+	var b [len(pagePrefix) + 20]byte // one allocation: the string
+	i := len(b)
+	for ; n > 0 || len(b)-i < pageIDDigits; n /= 10 {
+		i--
+		b[i] = byte('0' + n%10)
 	}
-	return pagePrefix + s
+	i -= len(pagePrefix)
+	copy(b[i:], pagePrefix)
+	return string(b[i:])
 }
 
 // ParsePageID returns the page number of id. It is strict: id must be exactly

@@ -115,13 +115,30 @@ func (p *parser) str() (string, bool) {
 	return "", false
 }
 
+// opKinds are the op kinds with their JSON text.
+var opKinds = [...]struct{ kind, text string }{
+	{OpPut, `"` + OpPut + `"`}, {OpAppend, `"` + OpAppend + `"`}, {OpDel, `"` + OpDel + `"`},
+	{OpCreate, `"` + OpCreate + `"`}, {OpDrop, `"` + OpDrop + `"`}, {OpRename, `"` + OpRename + `"`},
+	{OpReserve, `"` + OpReserve + `"`},
+}
+
+// kind reads an op kind: one of the constants, without allocating; any other string as str does.
+func (p *parser) kind() (string, bool) {
+	for _, k := range opKinds {
+		if p.lit(k.text) {
+			return k.kind, true
+		}
+	}
+	return p.str()
+}
+
 // op reads one op object in Op's field order.
 func (p *parser) op(o *Op) bool {
 	var ok bool
 	if !p.lit(`{"op":`) {
 		return false
 	}
-	if o.Kind, ok = p.str(); !ok {
+	if o.Kind, ok = p.kind(); !ok {
 		return false
 	}
 	if !p.lit(`,"ns":`) {
