@@ -282,9 +282,16 @@ func TestCheckFindsPlantedDamage(t *testing.T) {
 			return "app/users/page000001.yaml.v3"
 		}, ErrUnexpectedFile},
 		{"stray folder", func(t *testing.T, dir string) string {
-			write(t, dir, "junk/page000001.json.v1", []byte("[]\n"))
+			write(t, dir, "junk/notes.txt", []byte("hello\n"))
 			return "junk"
 		}, ErrUnexpectedFile},
+		{"page files in a folder no catalog names", func(t *testing.T, dir string) string {
+			// What a checkpoint that died between writing or linking page files into a folder
+			// and publishing the catalog naming it leaves (a cut can keep them): the next
+			// cleanup's sweep removes them.
+			write(t, dir, "junk/page000001.json.v1", []byte("[]\n"))
+			return "junk"
+		}, ErrLeftover},
 		{"empty stray namespace folder inside a namespace folder", func(t *testing.T, dir string) string {
 			// What a cleanup whose rmdir failed (or a cut undid) leaves: the next cleanup removes it.
 			require.NoError(t, os.Mkdir(filepath.Join(dir, "app", "users", "Sub"), 0o755))

@@ -322,13 +322,35 @@ func (c *checker) stray(dir, what string) {
 		c.add(dir, err)
 		return
 	}
-	if len(ents) > 0 || !txtdbFolder(dir) {
+	if !txtdbFolder(dir) {
 		c.unexpected(dir, what)
 		return
 	}
-	if c.ckptHeld {
-		c.leftover(dir, "empty folder a failed or dead cleanup left ("+what+")")
+	for _, e := range ents {
+		if !e.Type().IsRegular() || !c.ownsFileName(e.Name()) {
+			c.unexpected(dir, what)
+			return
+		}
 	}
+	if !c.ckptHeld {
+		return // a checkpoint may be filling it right now
+	}
+	if len(ents) == 0 {
+		c.leftover(dir, "empty folder a failed or dead cleanup left ("+what+")")
+	} else {
+		// A checkpoint that died (or lost power) between writing or linking files into a folder
+		// and publishing the catalog that names it: the next cleanup's sweep removes them.
+		c.leftover(dir, "page files a dead checkpoint left in a folder no catalog names ("+what+")")
+	}
+}
+
+// ownsFileName reports whether a file name is one a checkpoint writes into a namespace folder: a
+// version file of the store's format or a temporary page file.
+func (c *checker) ownsFileName(name string) bool {
+	if _, f, _, err := pages.ParseVersionFileName(name); err == nil {
+		return f == c.format
+	}
+	return isPageTemp(name)
 }
 
 // txtdbFolder reports whether txtdb could have made a folder of that name: a namespace folder,

@@ -97,7 +97,7 @@ func TestCheckStoreAndTables(t *testing.T) {
 	}))
 	require.NoError(t, db.Close())
 	writeFile(t, filepath.Join(dir, "app", "users", "notes.txt"), "x")
-	writeFile(t, filepath.Join(dir, "zz", "page000001.json.v1"), "[]\n")
+	writeFile(t, filepath.Join(dir, "zz", "readme.txt"), "hello\n")
 
 	code, out, errOut := runCLI("check", dir)
 	require.Equal(t, 1, code, "stderr: %s", errOut)

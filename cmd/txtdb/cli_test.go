@@ -76,7 +76,7 @@ func TestCheckCommand(t *testing.T) {
 
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "app", "users", "notes.txt"), []byte("x"), 0o644))
 	require.NoError(t, os.Mkdir(filepath.Join(dir, "junk"), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "junk", "page000001.json.v1"), []byte("[]\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "junk", "readme.txt"), []byte("hello\n"), 0o644))
 	require.NoError(t, os.Mkdir(filepath.Join(dir, "empty"), 0o755))
 	code, out, _ = runCLI("check", dir)
 	require.Equal(t, 1, code)
