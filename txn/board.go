@@ -58,31 +58,17 @@ type offerID struct {
 func (a announcement) id() offerID { return offerID{a.owner, a.seq} }
 
 func (a announcement) encode() []byte {
-	body := fmt.Sprintf("txtdb-req %d owner=%s seq=%d len=%d body=%08x", layoutVersion, a.owner, a.seq, a.n, a.crc)
-	line := fmt.Sprintf("%s crc=%08x", body, crc32.Checksum([]byte(body), wal.CRCTable))
-	buf := bytes.Repeat([]byte{' '}, annSize)
-	copy(buf, line)
-	buf[annSize-1] = '\n'
-	return buf
+	return slotLine(fmt.Sprintf("txtdb-req %d owner=%s seq=%d len=%d body=%08x", layoutVersion, a.owner, a.seq, a.n, a.crc), annSize)
 }
 
 // decodeAnnouncement decodes a slot; ok is false for an empty, torn or foreign one.
 func decodeAnnouncement(slot []byte) (announcement, bool) {
 	var a announcement
-	if len(slot) != annSize || slot[annSize-1] != '\n' {
-		return a, false
-	}
 	if bytes.Contains(slot, []byte(" len=0 ")) {
 		return a, false // offers nothing (torn or not): the common case, decided without parsing
 	}
-	line := strings.TrimRight(string(slot[:annSize-1]), " ")
-	i := strings.LastIndex(line, " crc=")
-	if i < 0 {
-		return a, false
-	}
-	body := line[:i]
-	want, err := strconv.ParseUint(line[i+5:], 16, 32)
-	if err != nil || uint32(want) != crc32.Checksum([]byte(body), wal.CRCTable) {
+	body, ok := slotBody(slot, annSize)
+	if !ok {
 		return a, false
 	}
 	f := strings.Fields(body)

@@ -1,17 +1,12 @@
 package txn
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"os"
-	"strconv"
-	"strings"
 
 	"github.com/txtdb/txtdb/pages"
-	"github.com/txtdb/txtdb/wal"
 )
 
 // The horizon file, .txtdb/horizon (PART OF THE FORMAT), publishes the cleanup horizon: versions
@@ -46,26 +41,12 @@ func openHorizon(path string, perm os.FileMode, readOnly bool) (*horizonFile, er
 }
 
 func encodeHorizon(seq uint64, h pages.TSN, lineage string) []byte {
-	body := fmt.Sprintf("txtdb-horizon seq=%d h=%d lineage=%s", seq, h, lineage)
-	line := fmt.Sprintf("%s crc=%08x", body, crc32.Checksum([]byte(body), wal.CRCTable))
-	buf := bytes.Repeat([]byte{' '}, horizonSlotSize)
-	copy(buf, line)
-	buf[horizonSlotSize-1] = '\n'
-	return buf
+	return slotLine(fmt.Sprintf("txtdb-horizon seq=%d h=%d lineage=%s", seq, h, lineage), horizonSlotSize)
 }
 
 func decodeHorizon(slot []byte) (seq uint64, h pages.TSN, lineage string, ok bool) {
-	if len(slot) != horizonSlotSize || slot[horizonSlotSize-1] != '\n' {
-		return 0, 0, "", false
-	}
-	line := strings.TrimRight(string(slot[:horizonSlotSize-1]), " ")
-	i := strings.LastIndex(line, " crc=")
-	if i < 0 {
-		return 0, 0, "", false
-	}
-	body := line[:i]
-	want, err := strconv.ParseUint(line[i+5:], 16, 32)
-	if err != nil || uint32(want) != crc32.Checksum([]byte(body), wal.CRCTable) {
+	body, ok := slotBody(slot, horizonSlotSize)
+	if !ok {
 		return 0, 0, "", false
 	}
 	var s, v uint64

@@ -1,10 +1,8 @@
 package txn
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
@@ -18,7 +16,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/txtdb/txtdb/lockfs"
 	"github.com/txtdb/txtdb/pages"
-	"github.com/txtdb/txtdb/wal"
 )
 
 // The process registry (PART OF THE FORMAT): every writable handle holds an exclusive flock on its
@@ -47,28 +44,14 @@ func (e regEntry) encode() []byte {
 	if e.idle {
 		idle = 1
 	}
-	body := fmt.Sprintf("txtdb-proc %d seq=%d pid=%d start=%d floor=%d since=%d idle=%d",
-		layoutVersion, e.seq, e.pid, e.start, e.floor, e.since, idle)
-	line := fmt.Sprintf("%s crc=%08x", body, crc32.Checksum([]byte(body), wal.CRCTable))
-	buf := bytes.Repeat([]byte{' '}, procSlotSize)
-	copy(buf, line)
-	buf[procSlotSize-1] = '\n'
-	return buf
+	return slotLine(fmt.Sprintf("txtdb-proc %d seq=%d pid=%d start=%d floor=%d since=%d idle=%d",
+		layoutVersion, e.seq, e.pid, e.start, e.floor, e.since, idle), procSlotSize)
 }
 
 func decodeRegEntry(slot []byte) (regEntry, bool) {
 	var e regEntry
-	if len(slot) != procSlotSize || slot[procSlotSize-1] != '\n' {
-		return e, false
-	}
-	line := strings.TrimRight(string(slot[:procSlotSize-1]), " ")
-	i := strings.LastIndex(line, " crc=")
-	if i < 0 {
-		return e, false
-	}
-	body := line[:i]
-	want, err := strconv.ParseUint(line[i+5:], 16, 32)
-	if err != nil || uint32(want) != crc32.Checksum([]byte(body), wal.CRCTable) {
+	body, ok := slotBody(slot, procSlotSize)
+	if !ok {
 		return e, false
 	}
 	f := strings.Fields(body)
