@@ -186,7 +186,7 @@ func decodeForeign(db *DB, x *index, body []byte) ([]*request, error) {
 		if err != nil {
 			return nil, err
 		}
-		opsJSON := slices0(ft.Ops)
+		opsJSON := []byte(ft.Ops) // the body's own bytes: nothing rewrites them (reencode builds anew)
 		if slices.ContainsFunc(ops, func(o op) bool { return o.Span.Len == 0 }) {
 			// Decoded by encoding/json (not in the fast parser's shape: a key or a name that is
 			// not ASCII, say), so without spans: encode them again, as their owner did, for
@@ -224,22 +224,18 @@ func decodeForeign(db *DB, x *index, body []byte) ([]*request, error) {
 				tx.ws.order = append(tx.ws.order, key)
 			}
 		}
-		reqs[i] = &request{tx: tx, ops: ops, opsJSON: opsJSON, done: make(chan struct{})}
+		reqs[i] = &request{tx: tx, ops: ops, opsJSON: opsJSON}
 	}
 	return reqs, nil
 }
 
-// slices0 copies b (a request's ops are its own: a keyed append written whole re-encodes them).
-func slices0(b []byte) []byte { return append([]byte(nil), b...) }
-
 // boardSlot is this handle's own slot on the board.
 type boardSlot struct {
-	i      int
-	lock   *os.File // holds the slot's flock for the handle's life
-	offer  *os.File
-	req    *os.File
-	seq    uint64 // of the last request announced
-	offers bool   // a request is on the board (announced, not withdrawn, outcome not yet read)
+	i     int
+	lock  *os.File // holds the slot's flock for the handle's life
+	offer *os.File
+	req   *os.File
+	seq   uint64 // of the last request announced
 	// watcher watches <i>.wake, which a holder writes once it has published the outcome of this
 	// handle's offer; wake gets a token for each batch of its events (nil: the handle learns
 	// outcomes only under the commit lock)
@@ -450,7 +446,6 @@ func (b *board) announce(owner string, reqs []*request) error {
 		return err
 	}
 	o.seq++
-	o.offers = true
 	return nil
 }
 
@@ -473,7 +468,6 @@ func (b *board) withdraw(owner string) (taken bool, err error) {
 	if _, err := b.slots.WriteAt(announcement{owner: owner, seq: o.seq}.encode(), int64(o.i*annSize)); err != nil {
 		return false, err
 	}
-	o.offers = false
 	return false, nil
 }
 

@@ -186,7 +186,6 @@ func (g *group) learn() bool {
 	if !ok || out.Local || len(out.Res) != len(g.offered) || st.Lineage != out.Lineage || staleOutcome(out, st) {
 		return false
 	}
-	o.offers = false
 	g.adopt(out)
 	return true
 }
@@ -240,7 +239,6 @@ func (g *group) settle() error {
 		return nil
 	}
 	db, o := g.db, g.db.board.own
-	o.offers = false
 	out, ok, err := db.board.readOutcome(o.req)
 	if err != nil {
 		return err

@@ -287,14 +287,14 @@ func (x *index) floor() pages.TSN {
 // snapshot is at least that recent.
 const foreignLag = 256
 
-// pruneFloor is the snapshot below which apply and sweep may forget history: the oldest of this
-// process's snapshots, at most foreignLag behind the newest TSN. It moves exact up to it.
-// REQUIRES: mu held (write).
-func (x *index) pruneFloor() pages.TSN {
-	f := x.floor()
-	f = min(f, x.applied-min(x.applied, foreignLag))
-	x.exact = max(x.exact, f, x.base)
-	return f
+// pruneFloor returns the snapshot below which apply and sweep may forget history (the oldest of
+// this process's snapshots, at most foreignLag behind the newest TSN), and local, the oldest of
+// this process's snapshots (floor). It moves exact up to the first. REQUIRES: mu held (write).
+func (x *index) pruneFloor() (f, local pages.TSN) {
+	local = x.floor()
+	f = min(local, x.applied-min(x.applied, foreignLag))
+	x.exact = max(x.exact, f)
+	return f, local
 }
 
 // exactSince returns exact (see index). REQUIRES: mu held (read).
@@ -320,7 +320,7 @@ func (x *index) apply(r *record, start, end logPos) error {
 	if err := x.check(r); err != nil {
 		return err
 	}
-	floor, local := x.pruneFloor(), x.floor()
+	floor, local := x.pruneFloor()
 	for i := range r.Ops {
 		o := &r.Ops[i]
 		in := x.incs[o.Inc]
@@ -411,7 +411,7 @@ func (x *index) sweep() {
 	if len(x.dead) == 0 && len(x.gone) == 0 {
 		return
 	}
-	floor := x.pruneFloor()
+	floor, _ := x.pruneFloor()
 	g := 0 // x.gone is in TSN order
 	for ; g < len(x.gone) && x.gone[g].tsn <= floor; g++ {
 		d := x.gone[g]
