@@ -78,16 +78,16 @@ func recordEnds(t *testing.T, dir string) map[pages.TSN]logPos {
 	return ends
 }
 
-// Across processes, every acknowledged commit was covered by a log fsync before Commit returned,
-// also when another process's lock hold wrote and fsynced it.
-func TestProcessesFsyncCoverage(t *testing.T) {
-	dir := t.TempDir()
-	setupPair(t, dir, Config{})
+// coverageRun runs a bumper child per config, all appending to one sync log, and checks it
+// (checkCoverage) against the store's log. It returns how many acks another process's fsync covered
+// first, and how many acks there were.
+func coverageRun(t *testing.T, dir string, bumpers []childConfig) (foreign, acks int) {
+	t.Helper()
 	syncLog := filepath.Join(t.TempDir(), "synclog")
-	const procs, each = 4, 100
 	var kids []*child
-	for range procs {
-		kids = append(kids, startChild(t, "bumper", configEnv(t, childConfig{Dir: dir, N: each, SyncLog: syncLog})))
+	for _, cc := range bumpers {
+		cc.SyncLog = syncLog
+		kids = append(kids, startChild(t, "bumper", configEnv(t, cc)))
 	}
 	for _, k := range kids {
 		lines, err := k.all(t)
@@ -96,9 +96,22 @@ func TestProcessesFsyncCoverage(t *testing.T) {
 	data, err := os.ReadFile(syncLog)
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
-	foreign, err := checkCoverage(lines, recordEnds(t, dir))
+	foreign, err = checkCoverage(lines, recordEnds(t, dir))
 	require.NoError(t, err)
-	acks := strings.Count(string(data), "ack ")
+	return foreign, strings.Count(string(data), "ack ")
+}
+
+// Across processes, every acknowledged commit was covered by a log fsync before Commit returned,
+// also when another process's lock hold wrote and fsynced it.
+func TestProcessesFsyncCoverage(t *testing.T) {
+	dir := t.TempDir()
+	setupPair(t, dir, Config{})
+	const procs, each = 4, 100
+	bumpers := make([]childConfig, procs)
+	for i := range bumpers {
+		bumpers[i] = childConfig{Dir: dir, N: each}
+	}
+	foreign, acks := coverageRun(t, dir, bumpers)
 	require.Equal(t, procs*each, acks)
 	t.Logf("%d of %d acknowledged commits were first covered by another process's fsync", foreign, acks)
 	db := mustOpen(t, dir, Config{})

@@ -387,22 +387,13 @@ func TestProcessesOfferPartlyLanded(t *testing.T) {
 func TestProcessesFsyncCoverageNoSyncHolder(t *testing.T) {
 	dir := t.TempDir()
 	setupPair(t, dir, Config{})
-	syncLog := filepath.Join(t.TempDir(), "synclog")
 	const durable, each = 3, 60
-	kids := []*child{startChild(t, "bumper", configEnv(t, childConfig{Dir: dir, N: 2 * each, NoSync: true, SyncLog: syncLog}))}
+	bumpers := []childConfig{{Dir: dir, N: 2 * each, NoSync: true}}
 	for range durable {
-		kids = append(kids, startChild(t, "bumper", configEnv(t, childConfig{Dir: dir, N: each, SyncLog: syncLog})))
+		bumpers = append(bumpers, childConfig{Dir: dir, N: each})
 	}
-	for _, k := range kids {
-		lines, err := k.all(t)
-		require.NoError(t, err, "child output: %v", tail(lines))
-	}
-	data, err := os.ReadFile(syncLog)
-	require.NoError(t, err)
-	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
-	foreign, err := checkCoverage(lines, recordEnds(t, dir))
-	require.NoError(t, err)
-	require.Equal(t, durable*each, strings.Count(string(data), "ack "))
+	foreign, acks := coverageRun(t, dir, bumpers)
+	require.Equal(t, durable*each, acks)
 	t.Logf("%d of %d acknowledged durable commits were first covered by another process's fsync", foreign, durable*each)
 }
 

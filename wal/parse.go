@@ -355,7 +355,7 @@ func (p *parser) number() bool {
 // another shape is decoded with encoding/json (the ops then have no spans).
 func ParseOps(f pages.Format, text []byte) ([]Op, error) {
 	r := Record{}
-	if !parseOpsArray(text, &r) {
+	if p := (parser{b: text}); !p.opsArray(&r) {
 		r.Ops = nil
 		if err := json.Unmarshal(text, &r.Ops); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrBadRecord, err)
@@ -365,12 +365,6 @@ func ParseOps(f pages.Format, text []byte) ([]Op, error) {
 		return nil, err
 	}
 	return r.Ops, nil
-}
-
-// parseOpsArray is parseRecord's fast path for an ops array alone.
-func parseOpsArray(text []byte, r *Record) bool {
-	p := parser{b: text}
-	return p.opsArray(r)
 }
 
 // opsArray reads an ops array that ends the text, each op's Span naming its text in p.b.
