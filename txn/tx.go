@@ -100,7 +100,7 @@ func newInsertState() insertState {
 	return insertState{fill: map[string]uint64{}, fresh: map[string][]uint64{}, hotTaken: map[string]uint64{}}
 }
 
-// Begin starts a transaction at the last committed TSN. It takes no lock and allocates nothing.
+// Begin starts a transaction at the last committed TSN. It takes no file lock.
 // ctx bounds everything the transaction does, its Commit included.
 func (db *DB) Begin(ctx context.Context, writable bool) (*Tx, error) {
 	if err := db.usable(); err != nil {
