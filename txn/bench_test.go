@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -448,4 +449,48 @@ func handoffShare(tsns [][]pages.TSN) float64 {
 		}
 	}
 	return float64(n) / float64(len(all)-1)
+}
+
+// BenchmarkCatchUp: a handle's Begin applies records another handle committed (what every Begin
+// of a process does for the other processes' commits): per op, a writer handle commits
+// catchUpBatch transfers with the timer stopped, then the reader's Begin and Rollback run timed.
+// ns/record and allocs/record are per applied record.
+func BenchmarkCatchUp(b *testing.B) {
+	const catchUpBatch = 8
+	dir := b.TempDir()
+	setupAccounts(b, dir)
+	w := mustOpen(b, dir, Config{NoSync: true, NoOffer: true})
+	r := mustOpen(b, dir, Config{NoSync: true, NoOffer: true})
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(1, 2))
+	begin := func() {
+		tx, err := r.Begin(ctx, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := tx.Rollback(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	begin()
+	var ms0, ms1 runtime.MemStats
+	var mallocs uint64
+	for b.Loop() {
+		b.StopTimer()
+		for range catchUpBatch {
+			if _, err := transfer(ctx, w, rng); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.ReadMemStats(&ms0)
+		b.StartTimer()
+		begin()
+		b.StopTimer()
+		runtime.ReadMemStats(&ms1)
+		mallocs += ms1.Mallocs - ms0.Mallocs
+		b.StartTimer()
+	}
+	recs := float64(b.N * catchUpBatch)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/recs, "ns/record")
+	b.ReportMetric(float64(mallocs)/recs, "allocs/record")
 }

@@ -183,6 +183,8 @@ func (db *DB) checkpointStep(ctx context.Context, h pages.TSN) (done bool, err e
 	for _, p := range next.Pending {
 		pending[pendingKey{p.Inc, p.Page, p.TSN}] = p
 	}
+	folders := db.folderSet()
+	defer folders.close()
 	listed := map[string]map[uint64][]pages.TSN{} // inc -> page -> existing file TSNs
 	synced := map[string]bool{}
 	written := 0
@@ -220,7 +222,11 @@ func (db *DB) checkpointStep(ctx context.Context, h pages.TSN) (done bool, err e
 				}
 				objs = slices.Concat(base, ch.objs)
 			}
-			if err := db.writePageFile(ci.Dir, id, ch.tsn, objs); err != nil {
+			fo, err := folders.open(ci.Dir)
+			if err != nil {
+				return false, err
+			}
+			if err := db.writePageFile(fo, id, ch.tsn, objs); err != nil {
 				return false, err
 			}
 			synced[ci.Dir] = false
@@ -426,17 +432,63 @@ func (db *DB) syncLog(first, last pages.TSN) error {
 // marks those pages clean, a later fsync succeeds without writing them, and a power cut then
 // leaves the published file torn or empty. The name is not published (the catalog's TSN is below
 // tsn), so no reader looks at it.
-func (db *DB) writePageFile(dir, id string, tsn pages.TSN, objs []pages.Object) error {
+func (db *DB) writePageFile(dir *pages.Folder, id string, tsn pages.TSN, objs []pages.Object) error {
 	if err := faults.hit(faultPageWrite); err != nil {
 		return err
 	}
-	err := db.pdir.WriteVersionIn(dir, id, db.format, tsn, objs, db.cfg.FileMode, !db.syncAll)
+	err := dir.WriteVersion(id, db.format, tsn, objs, db.cfg.FileMode, !db.syncAll)
 	if !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	rel := path.Join(dir, pages.VersionFileName(id, db.format, tsn))
-	if err := db.root.Remove(rel); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("replace %s: %w", rel, err)
+	name := pages.VersionFileName(id, db.format, tsn)
+	if err := dir.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("replace %s: %w", path.Join(dir.Path(), name), err)
 	}
-	return db.pdir.WriteVersionIn(dir, id, db.format, tsn, objs, db.cfg.FileMode, !db.syncAll)
+	return dir.WriteVersion(id, db.format, tsn, objs, db.cfg.FileMode, !db.syncAll)
+}
+
+// folderSet keeps the folders a checkpoint step or a cleanup writes to, or removes from, open for
+// its length (a folder opened once, not once per file). It is used by one goroutine.
+type folderSet struct {
+	db      *DB
+	m       map[string]*pages.Folder
+	missing map[string]bool // folders existing found not there
+}
+
+func (db *DB) folderSet() *folderSet {
+	return &folderSet{db: db, m: map[string]*pages.Folder{}, missing: map[string]bool{}}
+}
+
+// existing returns dir opened, or nil (and no error) if there is no such folder.
+func (s *folderSet) existing(dir string) (*pages.Folder, error) {
+	if fo := s.m[dir]; fo != nil || s.missing[dir] {
+		return fo, nil
+	}
+	if _, err := s.db.root.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		s.missing[dir] = true
+		return nil, nil
+	}
+	return s.open(dir)
+}
+
+// open returns dir opened (and created if missing).
+func (s *folderSet) open(dir string) (*pages.Folder, error) {
+	if fo := s.m[dir]; fo != nil {
+		return fo, nil
+	}
+	fo, err := s.db.pdir.OpenFolder(dir, s.db.cfg.FileMode)
+	if err != nil {
+		return nil, err
+	}
+	s.m[dir] = fo
+	delete(s.missing, dir)
+	return fo, nil
+}
+
+// close closes every folder opened.
+func (s *folderSet) close() {
+	for _, fo := range s.m {
+		_ = fo.Close()
+	}
+	clear(s.m)
 }

@@ -309,6 +309,8 @@ func (db *DB) cleanupLocked(h pages.TSN) error {
 		keep = append(keep, ci)
 	}
 	cat.Incs = keep
+	folders := db.folderSet()
+	defer folders.close()
 	left := cat.Pending[:0]
 	for _, p := range cat.Pending {
 		ci := cat.inc(p.Inc)
@@ -320,8 +322,7 @@ func (db *DB) cleanupLocked(h pages.TSN) error {
 			left = append(left, p)
 			continue
 		}
-		rel := path.Join(ci.Dir, pages.VersionFileName(p.Page, db.format, p.TSN))
-		if err := db.root.Remove(rel); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := db.removePageFile(folders, ci.Dir, pages.VersionFileName(p.Page, db.format, p.TSN)); err != nil {
 			return fmt.Errorf("cleanup: %w", err)
 		}
 		dirs[ci.Dir] = true
@@ -442,6 +443,19 @@ func (db *DB) trimLog(cat *catalog, h pages.TSN) error {
 	}
 	if n > 0 {
 		return lockfs.SyncDir(db.logDir)
+	}
+	return nil
+}
+
+// removePageFile removes file name of folder dir, through folders; a file, or a folder, that is
+// already gone is not an error.
+func (db *DB) removePageFile(folders *folderSet, dir, name string) error {
+	fo, err := folders.existing(dir)
+	if fo == nil {
+		return err
+	}
+	if err := fo.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
 	}
 	return nil
 }

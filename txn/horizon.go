@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/txtdb/txtdb/pages"
 )
@@ -23,6 +24,16 @@ const (
 
 type horizonFile struct {
 	f *os.File
+
+	memo struct { // per slot, the last bytes decoded: Begin reads the file, which rarely changes
+		sync.Mutex
+		raw [2][horizonSlotSize]byte
+		seq [2]uint64
+		h   [2]pages.TSN
+		lin [2]string
+		ok  [2]bool // the slot decoded
+		set [2]bool // raw holds bytes read
+	}
 }
 
 func openHorizon(path string, perm os.FileMode, readOnly bool) (*horizonFile, error) {
@@ -86,10 +97,17 @@ func (hf *horizonFile) readSlot() (pages.TSN, string, uint64, error) {
 		lineage string
 		bestSeq uint64
 	)
+	m := &hf.memo
+	m.Lock()
+	defer m.Unlock()
 	for i := 0; i < 2 && (i+1)*horizonSlotSize <= n; i++ {
-		s, h, lin, ok := decodeHorizon(buf[i*horizonSlotSize : (i+1)*horizonSlotSize])
-		if ok && s%2 == uint64(i) && s >= bestSeq {
-			best, lineage, bestSeq = h, lin, s
+		slot := (*[horizonSlotSize]byte)(buf[i*horizonSlotSize : (i+1)*horizonSlotSize])
+		if !m.set[i] || *slot != m.raw[i] {
+			m.raw[i], m.set[i] = *slot, true
+			m.seq[i], m.h[i], m.lin[i], m.ok[i] = decodeHorizon(slot[:])
+		}
+		if s := m.seq[i]; m.ok[i] && s%2 == uint64(i) && s >= bestSeq {
+			best, lineage, bestSeq = m.h[i], m.lin[i], s
 		}
 	}
 	return best, lineage, bestSeq, nil

@@ -1,7 +1,6 @@
 package txn
 
 import (
-	"container/list"
 	"fmt"
 	"slices"
 	"sync"
@@ -13,7 +12,7 @@ import (
 // version is one committed version of a page. Its contents are in memory (loaded: on the page
 // cache's list, evicted when the cache is full), or in its page file (onDisk), or in the log
 // record at loc: a put holds the whole page, an append the objects added to its base. A
-// version's fields change only under its index's mu (elem under the cache's).
+// version's fields change only under its index's mu (lru under the cache's).
 type version struct {
 	tsn     pages.TSN
 	deleted bool
@@ -27,7 +26,7 @@ type version struct {
 	delta   []pages.Object // append: the objects appended, while in memory
 	appends int            // appends since the page was last written whole (bounded by maxAppends)
 	keys    []string       // a keyed change (AppendPage): its keys; nil for any other change
-	elem    *list.Element  // guarded by the cache's mu: its place on the LRU list, nil if none
+	lru     lruLink        // guarded by the cache's mu: its place on the LRU list
 }
 
 // recLoc is where a record's line is in the log: its start, its length and the chain value it

@@ -212,9 +212,7 @@ func indexesInCache(db *DB) int {
 	db.cache.mu.Lock()
 	defer db.cache.mu.Unlock()
 	xs := map[*index]bool{}
-	for e := db.cache.lru.Front(); e != nil; e = e.Next() {
-		xs[e.Value.(*cached).x] = true
-	}
+	db.cache.each(func(x *index, _ *version, _ int64) { xs[x] = true })
 	return len(xs)
 }
 

@@ -28,22 +28,25 @@ func checkCacheAccounting(t *testing.T, db *DB) {
 	require.Empty(t, c.victims, "victims left undrained")
 	var sum int64
 	seen := map[*version]bool{}
-	for e := c.lru.Front(); e != nil; e = e.Next() {
-		ce := e.Value.(*cached)
-		require.False(t, seen[ce.v], "version v%d on the list twice", ce.v.tsn)
-		seen[ce.v] = true
-		require.Same(t, e, ce.v.elem, "v%d's elem", ce.v.tsn)
-		require.True(t, ce.v.loaded, "v%d on the list, not loaded", ce.v.tsn)
-		require.Equal(t, objsSize(ce.v.objs), ce.size, "v%d charged for other contents", ce.v.tsn)
-		sum += ce.size
-	}
+	n := 0
+	c.each(func(_ *index, v *version, size int64) {
+		require.False(t, seen[v], "version v%d on the list twice", v.tsn)
+		seen[v] = true
+		require.True(t, v.lru.on, "v%d on the list, not marked so", v.tsn)
+		require.Same(t, v, v.lru.next.lru.prev, "v%d's links", v.tsn)
+		require.True(t, v.loaded, "v%d on the list, not loaded", v.tsn)
+		require.Equal(t, objsSize(v.objs), size, "v%d charged for other contents", v.tsn)
+		sum += size
+		n++
+	})
+	require.Equal(t, c.n, n, "versions counted and on the list")
 	require.Equal(t, sum, c.bytes, "bytes charged and on the list")
 	for inc, in := range x.incs {
 		for n, h := range in.pages {
 			for _, v := range h.vs {
 				for w := v; w != nil; w = w.base {
 					if w.loaded && w.reloadable() {
-						require.NotNil(t, w.elem, "%s/%s v%d loaded, off the list", inc, pages.PageID(n), w.tsn)
+						require.True(t, w.lru.on, "%s/%s v%d loaded, off the list", inc, pages.PageID(n), w.tsn)
 					}
 				}
 			}

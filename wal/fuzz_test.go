@@ -36,8 +36,13 @@ func FuzzScanRecords(f *testing.F) {
 func FuzzDecodeState(f *testing.F) {
 	f.Add(State{Seq: 3, TSN: 9, Pos: Pos{Seg: 1, Off: 4096, Chain: 0xdeadbeef}, Lineage: "l", Boot: "b"}.Encode())
 	f.Add(bytes.Repeat([]byte(" "), StateSlotSize))
+	f.Add(State{Seq: 18446744073709551615, TSN: 1, Pos: Pos{Seg: 1, Off: 1}, Lineage: "0123-abcd", Boot: "x.y_z", NoSync: true}.Encode())
 	f.Fuzz(func(t *testing.T, slot []byte) {
 		s, err := DecodeState(slot)
+		prev := State{Lineage: "l", Boot: "b"}
+		if fast, ok := decodeStateFast(slot, &prev); ok && (err != nil || fast != s) {
+			t.Fatalf("fast path decodes %+v where DecodeState gives %+v, %v", fast, s, err)
+		}
 		if err != nil {
 			return
 		}

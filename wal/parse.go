@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 
@@ -47,8 +48,18 @@ func parseRecord(body []byte, r *Record) bool {
 
 // parser reads the canonical encoding of a record; every method reports false on anything else.
 type parser struct {
-	b []byte
-	i int
+	b    []byte
+	i    int
+	copy []byte // p.b copied, once, for the objects' texts (the caller may reuse p.b)
+}
+
+// own returns p.b[from:to] in a copy of p.b that nothing else refers to and nobody writes: one
+// allocation per record for all its objects, however many.
+func (p *parser) own(from, to int) json.RawMessage {
+	if p.copy == nil {
+		p.copy = append([]byte(nil), p.b...)
+	}
+	return json.RawMessage(p.copy[from:to:to])
 }
 
 // lit consumes s if the input continues with it.
@@ -104,7 +115,7 @@ func (p *parser) str() (string, bool) {
 		c := p.b[p.i]
 		switch {
 		case c == '"':
-			s := string(p.b[start:p.i])
+			s := intern(p.b[start:p.i])
 			p.i++
 			return s, true
 		case c == '\\' || c < 0x20 || c >= 0x80:
@@ -196,7 +207,7 @@ func (p *parser) op(o *Op) bool {
 			if !p.value(0) {
 				return false
 			}
-			o.Objs = append(o.Objs, json.RawMessage(append([]byte(nil), p.b[start:p.i]...)))
+			o.Objs = append(o.Objs, p.own(start, p.i))
 			if p.lit(`]`) {
 				break
 			}
@@ -375,6 +386,9 @@ func (p *parser) opsArray(r *Record) bool {
 	if p.lit(`]`) {
 		r.Ops = []Op{}
 		return p.i == len(p.b)
+	}
+	if r.Ops == nil {
+		r.Ops = make([]Op, 0, max(1, bytes.Count(p.b[p.i:], []byte(`{"op":`)))) // a hint: objects may hold the text too
 	}
 	for {
 		var o Op

@@ -106,6 +106,12 @@ type Scanned struct {
 func ScanRecords(f pages.Format, data []byte, from Pos) (recs []Scanned, bad error) {
 	base, chain := from.Off, from.Chain
 	off := 0
+	if end := bytes.IndexByte(data, 0); end != 0 && len(data) > 0 {
+		if end < 0 {
+			end = len(data)
+		}
+		recs = make([]Scanned, 0, bytes.Count(data[:end], []byte{'\n'}))
+	}
 	for off < len(data) && data[off] != 0 {
 		// The line end first, then a NUL only inside the line: looking for a NUL from here would
 		// run over every later Record (up to the zeros behind the last), for every record.

@@ -61,6 +61,127 @@ func (s State) Encode() []byte {
 
 var ErrBadSlot = errors.New("bad state slot")
 
+// decodeState is DecodeState with a fast path for the canonical slot Encode writes (fields in
+// their order, single spaces, tokens of plain characters): no allocation, and the lineage and
+// boot strings of prev reused when they are unchanged. Anything else goes to DecodeState, so it
+// is a shortcut, never a second grammar (FuzzDecodeState holds the two to the same result).
+func decodeState(slot []byte, prev *State) (State, error) {
+	if s, ok := decodeStateFast(slot, prev); ok {
+		return s, nil
+	}
+	return DecodeState(slot)
+}
+
+// stateMagic is how a slot of this layout version begins.
+var stateMagic = []byte("txtdb-state " + strconv.Itoa(Version) + " ")
+
+func decodeStateFast(slot []byte, prev *State) (State, bool) {
+	var s State
+	if len(slot) != StateSlotSize || slot[StateSlotSize-1] != '\n' {
+		return s, false
+	}
+	end := StateSlotSize - 1
+	for end > 0 && slot[end-1] == ' ' {
+		end--
+	}
+	line := slot[:end]
+	const crcLen = len(" crc=") + 8
+	if len(line) < crcLen || string(line[len(line)-crcLen:len(line)-8]) != " crc=" {
+		return s, false
+	}
+	want, ok := hex32(line[len(line)-8:])
+	body := line[:len(line)-crcLen]
+	if !ok || crc32.Checksum(body, CRCTable) != want || !bytes.HasPrefix(body, stateMagic) {
+		return s, false
+	}
+	p := body[len(stateMagic):]
+	field := func(key string) []byte {
+		if !ok || len(p) < len(key)+1 || string(p[:len(key)]) != key || p[len(key)] != '=' {
+			ok = false
+			return nil
+		}
+		p = p[len(key)+1:]
+		i := bytes.IndexByte(p, ' ')
+		if i < 0 {
+			i = len(p)
+		}
+		v := p[:i]
+		if p = p[i:]; len(p) > 0 {
+			p = p[1:]
+		}
+		if len(v) == 0 {
+			ok = false
+		}
+		return v
+	}
+	num := func(key string) uint64 {
+		v := field(key)
+		var n uint64
+		for _, c := range v {
+			if c < '0' || c > '9' || n > (1<<64-1-9)/10 {
+				ok = false
+				return 0
+			}
+			n = n*10 + uint64(c-'0')
+		}
+		return n
+	}
+	token := func(key string, prev string) string {
+		v := field(key)
+		for _, c := range v {
+			if !plainByte(c) {
+				ok = false
+				return ""
+			}
+		}
+		if string(v) == prev {
+			return prev
+		}
+		return string(v)
+	}
+	s.Seq = num("seq")
+	s.TSN = pages.TSN(num("tsn"))
+	s.Pos.Seg = pages.TSN(num("seg"))
+	s.Pos.Off = int64(num("off"))
+	if chain := field("chain"); ok && len(chain) == 8 {
+		s.Pos.Chain, ok = hex32(chain)
+	} else {
+		ok = false
+	}
+	s.Lineage = token("lineage", prev.Lineage)
+	s.Boot = token("boot", prev.Boot)
+	nosync := field("nosync")
+	if !ok || len(p) != 0 || len(nosync) != 1 || (nosync[0] != '0' && nosync[0] != '1') || s.Pos.Off < 0 {
+		return State{}, false
+	}
+	s.NoSync = nosync[0] == '1'
+	return s, true
+}
+
+// hex32 parses exactly 8 lowercase hex digits.
+func hex32(b []byte) (uint32, bool) {
+	if len(b) != 8 {
+		return 0, false
+	}
+	var n uint32
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			n = n<<4 | uint32(c-'0')
+		case c >= 'a' && c <= 'f':
+			n = n<<4 | uint32(c-'a'+10)
+		default:
+			return 0, false
+		}
+	}
+	return n, true
+}
+
+// plainByte reports whether c may appear in a lineage or boot token on the fast path.
+func plainByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
+}
+
 func DecodeState(slot []byte) (State, error) {
 	var s State
 	if len(slot) != StateSlotSize || slot[StateSlotSize-1] != '\n' {
@@ -132,12 +253,12 @@ type StateFile struct {
 	f    *os.File
 	Path string // the file's path
 
-	memo struct { // the last slots decoded, so an unchanged file is not parsed again
+	memo struct { // per slot, the last bytes decoded, so an unchanged slot is not parsed again
 		sync.Mutex
-		raw [2 * StateSlotSize]byte
-		n   int
-		st  State
-		ok  bool
+		raw [2][StateSlotSize]byte
+		st  [2]State
+		err [2]error
+		ok  [2]bool
 	}
 }
 
@@ -164,20 +285,20 @@ func (sf *StateFile) Read() (State, error) {
 	if err != nil && !errors.Is(err, io.EOF) {
 		return State{}, fmt.Errorf("read state: %w", err)
 	}
-	sf.memo.Lock()
-	if sf.memo.ok && n == sf.memo.n && buf == sf.memo.raw {
-		st := sf.memo.st
-		sf.memo.Unlock()
-		return st, nil
-	}
-	sf.memo.Unlock()
 	var best State
 	found := false
+	sf.memo.Lock()
+	defer sf.memo.Unlock()
 	for i := 0; i < 2; i++ {
 		if n < (i+1)*StateSlotSize {
 			break
 		}
-		s, err := DecodeState(buf[i*StateSlotSize : (i+1)*StateSlotSize])
+		slot := (*[StateSlotSize]byte)(buf[i*StateSlotSize : (i+1)*StateSlotSize])
+		if !sf.memo.ok[i] || *slot != sf.memo.raw[i] {
+			s, err := decodeState(slot[:], &sf.memo.st[i])
+			sf.memo.raw[i], sf.memo.st[i], sf.memo.err[i], sf.memo.ok[i] = *slot, s, err, true
+		}
+		s, err := sf.memo.st[i], sf.memo.err[i]
 		if errors.Is(err, ErrVersion) {
 			return State{}, fmt.Errorf("read state %s: %w", sf.Path, err)
 		}
@@ -191,9 +312,6 @@ func (sf *StateFile) Read() (State, error) {
 	if !found {
 		return State{}, ErrNoState
 	}
-	sf.memo.Lock()
-	sf.memo.raw, sf.memo.n, sf.memo.st, sf.memo.ok = buf, n, best, true
-	sf.memo.Unlock()
 	return best, nil
 }
 

@@ -1,0 +1,91 @@
+package pages
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+)
+
+// Folder is an open folder of a Dir, for a caller that creates or removes many files in it (a
+// checkpoint writes one version file per changed page): each file is created or removed relative
+// to the folder's descriptor, with no walk of the path, no mkdir and, on Linux, none of the
+// descriptor set-up an *os.File costs. Its methods are safe for concurrent use; Close it when done.
+type Folder struct {
+	d    *Dir
+	path string
+	f    *os.File // the folder, opened through the Dir's root
+	sys  folderSys
+}
+
+// OpenFolder opens folder (a clean, slash-separated relative path), creating it and the missing
+// ones above it as WriteVersionIn does (filePerm is the permission of the files it will hold).
+func (d *Dir) OpenFolder(folder string, filePerm fs.FileMode) (*Folder, error) {
+	if !fs.ValidPath(folder) || folder == "." {
+		return nil, fmt.Errorf("open folder: %w", &NameError{Kind: "folder", Name: folder, Reason: "not a clean relative path"})
+	}
+	perm := filePerm & fs.ModePerm
+	if perm == 0 {
+		perm = defaultFilePerm
+	}
+	if err := d.mkdirs(folder, perm|(perm&0o444)>>2); err != nil {
+		return nil, fmt.Errorf("open folder %s: %w", folder, err)
+	}
+	f, err := d.root.Open(folder)
+	if err != nil {
+		return nil, fmt.Errorf("open folder: %w", err)
+	}
+	fo := &Folder{d: d, path: folder, f: f}
+	if err := fo.sys.init(fo); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("open folder %s: %w", folder, err)
+	}
+	return fo, nil
+}
+
+// Path returns the folder's path in the directory.
+func (fo *Folder) Path() string { return fo.path }
+
+// WriteVersion is WriteVersionIn for this folder: the version file of pageID and tsn holding
+// objs, created exclusively under its final name (fs.ErrExist if it is there) and written, not
+// fsynced unless syncFile, its folder entry not fsynced.
+func (fo *Folder) WriteVersion(pageID string, f Format, tsn TSN, objs []Object, perm os.FileMode, syncFile bool) error {
+	if _, err := ParsePageID(pageID); err != nil {
+		return fmt.Errorf("write version: %w", err)
+	}
+	if err := checkFormat(f); err != nil {
+		return fmt.Errorf("write version: %w", err)
+	}
+	name := VersionFileName(pageID, f, tsn)
+	rel := path.Join(fo.path, name)
+	data, err := EncodePage(f, objs)
+	if err != nil {
+		return fmt.Errorf("write version %s: %w", rel, err)
+	}
+	perm &= fs.ModePerm
+	if perm == 0 {
+		perm = defaultFilePerm
+	}
+	if syncFile || fo.d.syncFile != nil {
+		err = fo.d.writeNew(fo.path, rel, data, perm, syncFile) // the general path, with its fsync hook
+	} else {
+		err = fo.sys.create(fo, name, rel, data, perm)
+	}
+	if err != nil {
+		return fmt.Errorf("write version %s: %w", rel, err)
+	}
+	return nil
+}
+
+// Remove removes the file name (one path element) from the folder; a missing file gives an error
+// matching fs.ErrNotExist.
+func (fo *Folder) Remove(name string) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, `/\`) {
+		return fmt.Errorf("remove: %w", &NameError{Kind: "file", Name: name, Reason: "not one path element"})
+	}
+	return fo.sys.remove(fo, name, path.Join(fo.path, name))
+}
+
+// Close closes the folder's descriptor.
+func (fo *Folder) Close() error { return fo.f.Close() }

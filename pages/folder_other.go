@@ -1,0 +1,21 @@
+//go:build !linux
+
+package pages
+
+import (
+	"io/fs"
+	"path"
+)
+
+// folderSys goes through the Dir's root (each call opens the file by its path in the folder).
+type folderSys struct{}
+
+func (s *folderSys) init(fo *Folder) error { return nil }
+
+func (s *folderSys) create(fo *Folder, name, rel string, data []byte, perm fs.FileMode) error {
+	return fo.d.writeNew(fo.path, path.Join(fo.path, name), data, perm, false)
+}
+
+func (s *folderSys) remove(fo *Folder, name, rel string) error {
+	return fo.d.root.Remove(rel)
+}

@@ -1,0 +1,59 @@
+package pages
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// A Folder creates its folder, writes version files exclusively under their final names (the
+// same bytes WriteVersionIn writes), and removes files by name only.
+func TestFolder(t *testing.T) {
+	base := t.TempDir()
+	d, err := OpenDir(base)
+	require.NoError(t, err)
+	defer d.Close()
+	fo, err := d.OpenFolder("a/b", 0o640)
+	require.NoError(t, err)
+	defer fo.Close()
+	require.Equal(t, "a/b", fo.Path())
+	objs := []Object{mustObject(t, JSON, `{"n":1}`)}
+	require.NoError(t, fo.WriteVersion("page000001", JSON, 7, objs, 0o640, false))
+	require.NoError(t, d.WriteVersionIn("a/b", "page000002", JSON, 7, objs, 0o640, false))
+	one, err := os.ReadFile(filepath.Join(base, "a", "b", VersionFileName("page000001", JSON, 7)))
+	require.NoError(t, err)
+	two, err := os.ReadFile(filepath.Join(base, "a", "b", VersionFileName("page000002", JSON, 7)))
+	require.NoError(t, err)
+	require.Equal(t, two, one)
+	st, err := os.Stat(filepath.Join(base, "a", "b", VersionFileName("page000001", JSON, 7)))
+	require.NoError(t, err)
+	require.Equal(t, fs.FileMode(0o640), st.Mode().Perm()&^umask(t))
+
+	err = fo.WriteVersion("page000001", JSON, 7, objs, 0o640, false)
+	require.ErrorIs(t, err, fs.ErrExist)
+	require.ErrorIs(t, fo.WriteVersion("page/1", JSON, 8, objs, 0o640, false), ErrInvalidName)
+
+	require.NoError(t, fo.Remove(VersionFileName("page000001", JSON, 7)))
+	require.ErrorIs(t, fo.Remove(VersionFileName("page000001", JSON, 7)), fs.ErrNotExist)
+	for _, bad := range []string{"", ".", "..", "../x", "x/y"} {
+		require.ErrorIs(t, fo.Remove(bad), ErrInvalidName, bad)
+	}
+	_, err = d.OpenFolder("../out", 0)
+	require.ErrorIs(t, err, ErrInvalidName)
+	// The root refuses a symbolic link on the way in.
+	require.NoError(t, os.Symlink(t.TempDir(), filepath.Join(base, "link")))
+	_, err = d.OpenFolder("link", 0)
+	require.Error(t, err)
+}
+
+func umask(t *testing.T) fs.FileMode {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "probe")
+	require.NoError(t, os.WriteFile(p, nil, 0o777))
+	st, err := os.Stat(p)
+	require.NoError(t, err)
+	return 0o777 &^ st.Mode().Perm()
+}

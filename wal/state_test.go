@@ -1,0 +1,51 @@
+package wal
+
+import (
+	"bytes"
+	"fmt"
+	"hash/crc32"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The fast state decoder takes the canonical slots Encode writes, agrees with DecodeState on
+// them, reuses unchanged strings, and leaves every other form to DecodeState.
+func TestDecodeStateFast(t *testing.T) {
+	for _, s := range []State{
+		{Seq: 1, TSN: 1, Pos: Pos{Seg: 1, Off: 0}, Lineage: "l", Boot: "b"},
+		{Seq: 7, TSN: 123456, Pos: Pos{Seg: 99, Off: 1 << 40, Chain: 0xdeadbeef}, Lineage: "3f1c-aa", Boot: "boot-1", NoSync: true},
+	} {
+		prev := State{Lineage: s.Lineage, Boot: "other"}
+		got, ok := decodeStateFast(s.Encode(), &prev)
+		require.True(t, ok)
+		require.Equal(t, s, got)
+		want, err := DecodeState(s.Encode())
+		require.NoError(t, err)
+		require.Equal(t, want, got)
+	}
+	// A checksummed slot in another spacing: not the fast path's, still a valid slot.
+	body := fmt.Sprintf("txtdb-state %d  seq=2 tsn=3 seg=1 off=10 chain=00000000 lineage=l boot=b nosync=0", Version)
+	slot := frameSlot(body)
+	_, ok := decodeStateFast(slot, &State{})
+	require.False(t, ok)
+	s, err := decodeState(slot, &State{})
+	require.NoError(t, err)
+	require.Equal(t, State{Seq: 2, TSN: 3, Pos: Pos{Seg: 1, Off: 10}, Lineage: "l", Boot: "b"}, s)
+	// A torn slot fails both.
+	torn := State{Seq: 2, TSN: 3, Pos: Pos{Seg: 1}, Lineage: "l", Boot: "b"}.Encode()
+	torn[20] ^= 1
+	_, ok = decodeStateFast(torn, &State{})
+	require.False(t, ok)
+	_, err = decodeState(torn, &State{})
+	require.ErrorIs(t, err, ErrBadSlot)
+}
+
+// frameSlot frames a state body as Encode does.
+func frameSlot(body string) []byte {
+	line := fmt.Sprintf("%s crc=%08x", body, crc32.Checksum([]byte(body), CRCTable))
+	buf := bytes.Repeat([]byte{' '}, StateSlotSize)
+	copy(buf, line)
+	buf[StateSlotSize-1] = '\n'
+	return buf
+}
