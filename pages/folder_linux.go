@@ -1,7 +1,12 @@
 package pages
 
 import (
+	"bytes"
+	"encoding/binary"
+	"errors"
 	"io/fs"
+	"os"
+	"path"
 	"runtime"
 
 	"golang.org/x/sys/unix"
@@ -65,4 +70,91 @@ func (s *folderSys) remove(fo *Folder, name, rel string) error {
 		}
 		return nil
 	}
+}
+
+// readEntries lists the open folder f with getdents64(2): names and types from the directory
+// itself, an lstat only for an entry whose type the file system does not report.
+func readEntries(d *Dir, f *os.File, folder string) ([]fs.DirEntry, error) {
+	defer runtime.KeepAlive(f)
+	fd := int(f.Fd())
+	var out []fs.DirEntry
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "readdir", Path: folder, Err: err}
+		}
+		if n <= 0 {
+			return out, nil
+		}
+		for b := buf[:n]; len(b) > 0; {
+			// struct linux_dirent64: ino u64, off s64, reclen u16, type u8, name (NUL-ended).
+			if len(b) < 19 {
+				return nil, &fs.PathError{Op: "readdir", Path: folder, Err: unix.EIO}
+			}
+			reclen := int(binary.NativeEndian.Uint16(b[16:18]))
+			if reclen < 19 || reclen > len(b) {
+				return nil, &fs.PathError{Op: "readdir", Path: folder, Err: unix.EIO}
+			}
+			typ, name := b[18], b[19:reclen]
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			b = b[reclen:]
+			if string(name) == "." || string(name) == ".." {
+				continue
+			}
+			e := &dirEntry{d: d, rel: path.Join(folder, string(name)), name: string(name)}
+			switch typ {
+			case unix.DT_REG:
+				e.typ = 0
+			case unix.DT_DIR:
+				e.typ = fs.ModeDir
+			case unix.DT_LNK:
+				e.typ = fs.ModeSymlink
+			case unix.DT_FIFO:
+				e.typ = fs.ModeNamedPipe
+			case unix.DT_SOCK:
+				e.typ = fs.ModeSocket
+			case unix.DT_CHR:
+				e.typ = fs.ModeDevice | fs.ModeCharDevice
+			case unix.DT_BLK:
+				e.typ = fs.ModeDevice
+			default: // DT_UNKNOWN: ask
+				info, err := d.root.Lstat(e.rel)
+				if errors.Is(err, fs.ErrNotExist) {
+					continue // removed meanwhile
+				}
+				if err != nil {
+					return nil, err
+				}
+				e.typ, e.info = info.Mode().Type(), info
+			}
+			out = append(out, e)
+		}
+	}
+}
+
+// dirEntry is an entry readEntries found; Info lstats it (through the Dir's root) then.
+type dirEntry struct {
+	d    *Dir
+	rel  string // its path in the directory
+	name string
+	typ  fs.FileMode
+	info fs.FileInfo
+}
+
+func (e *dirEntry) Name() string      { return e.name }
+func (e *dirEntry) IsDir() bool       { return e.typ.IsDir() }
+func (e *dirEntry) Type() fs.FileMode { return e.typ }
+func (e *dirEntry) String() string    { return fs.FormatDirEntry(e) }
+
+func (e *dirEntry) Info() (fs.FileInfo, error) {
+	if e.info != nil {
+		return e.info, nil
+	}
+	return e.d.root.Lstat(e.rel)
 }

@@ -4,6 +4,7 @@ package pages
 
 import (
 	"io/fs"
+	"os"
 	"path"
 )
 
@@ -18,4 +19,9 @@ func (s *folderSys) create(fo *Folder, name, rel string, data []byte, perm fs.Fi
 
 func (s *folderSys) remove(fo *Folder, name, rel string) error {
 	return fo.d.root.Remove(rel)
+}
+
+// readEntries lists the open folder f.
+func readEntries(d *Dir, f *os.File, folder string) ([]fs.DirEntry, error) {
+	return f.ReadDir(-1)
 }

@@ -56,6 +56,7 @@ func (db *DB) checkpointRun(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	db.stepCat = nil
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -68,7 +69,9 @@ func (db *DB) checkpointRun(ctx context.Context) error {
 			break
 		}
 	}
-	return db.cleanupLocked(h)
+	cat := db.stepCat
+	db.stepCat = nil
+	return db.cleanupLocked(h, cat)
 }
 
 // pageChange is the newest version of one page in the records a checkpoint step reads.
@@ -258,10 +261,6 @@ func (db *DB) checkpointStep(ctx context.Context, h pages.TSN) (done bool, err e
 		if err := db.pdir.SyncFolder(dir); err != nil {
 			return false, fmt.Errorf("fsync %s: %w", dir, err)
 		}
-		// A page write whose temporary name could not be removed left it here.
-		if err := db.removePageTemps(dir); err != nil {
-			return false, err
-		}
 	}
 	// The folders' own entries too, up to the data directory: a folder made by an earlier attempt
 	// whose fsync of the parent failed exists (mkdir says EEXIST) but may not be durable, and a
@@ -293,6 +292,7 @@ func (db *DB) checkpointStep(ctx context.Context, h pages.TSN) (done bool, err e
 		return false, err
 	}
 	crashAt(crashCheckpointAfter)
+	db.stepCat = &next
 	db.ckptTSN.Store(uint64(next.TSN))
 	return end == st.Pos, nil
 }

@@ -183,7 +183,7 @@ func (db *DB) publishDir(ci *catalogInc, from string) error {
 // page writes in a folder (nothing else: a file txtdb did not make stays), fsyncs it, and with
 // prune removes it and its parents while they are empty.
 func (db *DB) removeFolderFiles(dir string, prune bool) error {
-	ents, err := fs.ReadDir(db.root.FS(), dir)
+	ents, err := db.pdir.ReadFolder(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -249,7 +249,7 @@ func (db *DB) sweepStrays(cat *catalog) error {
 		return err
 	}
 	attic := path.Join(pages.MetaDir, atticDirName)
-	if ents, err := fs.ReadDir(db.root.FS(), attic); err == nil {
+	if ents, err := db.pdir.ReadFolder(attic); err == nil {
 		for _, e := range ents {
 			if p := path.Join(attic, e.Name()); e.IsDir() && !owned[p] {
 				strays = append(strays, p)
@@ -287,11 +287,18 @@ func (db *DB) syncFolders(dirs ...string) error {
 
 // cleanupLocked deletes what no snapshot at or above the horizon h can read: superseded page
 // files, the files of dead incarnations, log segments past their retention; and the leftovers of
-// dead processes. REQUIRES: checkpoint lock held, h published.
-func (db *DB) cleanupLocked(h pages.TSN) error {
-	cat, have, err := readCatalog(db.catalogPath())
-	if err != nil || !have {
-		return err
+// dead processes. written, if not nil, is the catalog the checkpoint run published last (the one
+// on disk: the checkpoint lock was held since). REQUIRES: checkpoint lock held, h published.
+func (db *DB) cleanupLocked(h pages.TSN, written *catalog) error {
+	var cat catalog
+	if written != nil {
+		cat = cloneCatalog(*written) // what the checkpoint step just published: no need to read it back
+	} else {
+		c, have, err := readCatalog(db.catalogPath())
+		if err != nil || !have {
+			return err
+		}
+		cat = c
 	}
 	changed := false
 	dirs := map[string]bool{}
@@ -379,7 +386,7 @@ func (db *DB) removeLeftovers(cat *catalog) error {
 
 // removePageTemps removes the temporary files of page writes in a folder.
 func (db *DB) removePageTemps(dir string) error {
-	ents, err := fs.ReadDir(db.root.FS(), dir)
+	ents, err := db.pdir.ReadFolder(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil

@@ -131,6 +131,7 @@ type DB struct {
 	ckptTSN           atomic.Uint64 // the checkpoint TSN this handle last saw or wrote
 	ckptStats         checkpointStats
 	sweepDead         atomic.Bool   // a dead process was found: sweep its leftovers at the next cleanup
+	stepCat           *catalog      // guarded by the checkpoint lock: the catalog the last checkpoint step of a run published
 	kick              chan struct{} // wakes the housekeeper (a commit pushed the lag past CheckpointCommits)
 	lastCommit        atomic.Uint64 // TSN of this handle's last commit
 	rebuilds          atomic.Int64  // indexes rebuilt from the checkpoint (lineage change, trimmed log)

@@ -95,7 +95,7 @@ func (db *DB) catalogPath() string { return filepath.Join(db.meta, checkpointNam
 // listVersions lists the version files of the store's format in a folder (relative to the data
 // directory). A missing folder has none.
 func (db *DB) listVersions(dir string) ([]pages.Version, error) {
-	ents, err := fs.ReadDir(db.root.FS(), dir)
+	ents, err := db.pdir.ReadFolder(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

@@ -2,7 +2,6 @@ package txn
 
 import (
 	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -135,7 +134,7 @@ func (db *DB) Stats() Stats {
 
 // countVersions counts the version files of the store's format in a folder and their bytes.
 func (db *DB) countVersions(dir string) (int, int64) {
-	ents, err := fs.ReadDir(db.root.FS(), dir)
+	ents, err := db.pdir.ReadFolder(dir)
 	if err != nil {
 		return 0, 0
 	}

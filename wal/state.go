@@ -43,20 +43,49 @@ type State struct {
 
 // Encode returns the slot holding s.
 func (s State) Encode() []byte {
-	ns := 0
+	buf := make([]byte, StateSlotSize)
+	b := append(buf[:0], stateMagic...)
+	b = append(b, "seq="...)
+	b = strconv.AppendUint(b, s.Seq, 10)
+	b = append(b, " tsn="...)
+	b = strconv.AppendUint(b, uint64(s.TSN), 10)
+	b = append(b, " seg="...)
+	b = strconv.AppendUint(b, uint64(s.Pos.Seg), 10)
+	b = append(b, " off="...)
+	b = strconv.AppendInt(b, s.Pos.Off, 10)
+	b = append(b, " chain="...)
+	b = appendHex32(b, s.Pos.Chain)
+	b = append(b, " lineage="...)
+	b = append(b, s.Lineage...)
+	b = append(b, " boot="...)
+	b = append(b, s.Boot...)
+	b = append(b, " nosync="...)
 	if s.NoSync {
-		ns = 1
+		b = append(b, '1')
+	} else {
+		b = append(b, '0')
 	}
-	body := fmt.Sprintf("txtdb-state %d seq=%d tsn=%d seg=%d off=%d chain=%08x lineage=%s boot=%s nosync=%d",
-		Version, s.Seq, s.TSN, s.Pos.Seg, s.Pos.Off, s.Pos.Chain, s.Lineage, s.Boot, ns)
-	line := fmt.Sprintf("%s crc=%08x", body, crc32.Checksum([]byte(body), CRCTable))
-	if len(line) > StateSlotSize-1 {
+	sum := crc32.Checksum(b, CRCTable)
+	b = append(b, " crc="...)
+	b = appendHex32(b, sum)
+	if len(b) > StateSlotSize-1 {
 		panic("txn: state slot overflow") // INVARIANT: fields are bounded (uuid-sized strings)
 	}
-	buf := bytes.Repeat([]byte{' '}, StateSlotSize)
-	copy(buf, line)
+	n := copy(buf, b) // b grew in place unless it overflowed (then the panic above)
+	for i := n; i < StateSlotSize-1; i++ {
+		buf[i] = ' '
+	}
 	buf[StateSlotSize-1] = '\n'
 	return buf
+}
+
+// appendHex32 appends v as 8 lowercase hex digits (%08x).
+func appendHex32(b []byte, v uint32) []byte {
+	const digits = "0123456789abcdef"
+	for shift := 28; shift >= 0; shift -= 4 {
+		b = append(b, digits[(v>>uint(shift))&15])
+	}
+	return b
 }
 
 var ErrBadSlot = errors.New("bad state slot")

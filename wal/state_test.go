@@ -49,3 +49,20 @@ func frameSlot(body string) []byte {
 	buf[StateSlotSize-1] = '\n'
 	return buf
 }
+
+// Encode writes the format FORMAT.md gives, byte for byte (the fields in their order, %08x
+// hex, space padding, a newline last).
+func TestStateEncodeFormat(t *testing.T) {
+	for _, s := range []State{
+		{Seq: 1, TSN: 2, Pos: Pos{Seg: 1, Off: 0, Chain: 0}, Lineage: "l", Boot: "b"},
+		{Seq: 1<<64 - 1, TSN: 1 << 62, Pos: Pos{Seg: 77, Off: 1<<63 - 1, Chain: 0xdeadbeef}, Lineage: "6f3e1c2a-0b4d-4c5e-9f60-7a8b9c0d1e2f", Boot: "0b4d4c5e-9f60-7a8b-9c0d-1e2f6f3e1c2a", NoSync: true},
+	} {
+		ns := 0
+		if s.NoSync {
+			ns = 1
+		}
+		body := fmt.Sprintf("txtdb-state %d seq=%d tsn=%d seg=%d off=%d chain=%08x lineage=%s boot=%s nosync=%d",
+			Version, s.Seq, s.TSN, s.Pos.Seg, s.Pos.Off, s.Pos.Chain, s.Lineage, s.Boot, ns)
+		require.Equal(t, string(frameSlot(body)), string(s.Encode()))
+	}
+}
