@@ -1,6 +1,7 @@
 package pages
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -18,6 +19,9 @@ type Folder struct {
 	path string
 	f    *os.File // the folder, opened through the Dir's root
 	sys  folderSys
+
+	// AfterRename, if set, runs in Recycle between the rename and the rewrite (crash tests).
+	AfterRename func()
 }
 
 // OpenFolder opens folder (a clean, slash-separated relative path), creating it and the missing
@@ -75,6 +79,41 @@ func (fo *Folder) WriteVersion(pageID string, f Format, tsn TSN, objs []Object, 
 	}
 	if err != nil {
 		return fmt.Errorf("write version %s: %w", rel, err)
+	}
+	return nil
+}
+
+// Recycle writes the version file of pageID and tsn, holding objs, into the inode of the folder's
+// file old instead of a new one: old is renamed to the version's name (never over an existing
+// file: fs.ErrExist) and rewritten in place, not fsynced unless syncFile, its folder entry not
+// fsynced. A caller
+// may recycle only a file nobody reads any more (a superseded version below the cleanup
+// horizon): a reader that had it open would see the new contents. A missing old gives an error
+// matching fs.ErrNotExist; where the platform or file system cannot rename without replacing,
+// an error matching errors.ErrUnsupported (and nothing changed). Creating a file costs more than
+// this on some file systems (ext4 without a journal searches past every inode freed in the last
+// minutes), so a checkpoint reuses the files of the versions its page supersedes.
+func (fo *Folder) Recycle(old, pageID string, f Format, tsn TSN, objs []Object, syncFile bool) error {
+	if old == "" || old == "." || old == ".." || strings.ContainsAny(old, `/\`) {
+		return fmt.Errorf("recycle: %w", &NameError{Kind: "file", Name: old, Reason: "not one path element"})
+	}
+	if _, err := ParsePageID(pageID); err != nil {
+		return fmt.Errorf("recycle: %w", err)
+	}
+	if err := checkFormat(f); err != nil {
+		return fmt.Errorf("recycle: %w", err)
+	}
+	name := VersionFileName(pageID, f, tsn)
+	rel := path.Join(fo.path, name)
+	data, err := EncodePage(f, objs)
+	if err != nil {
+		return fmt.Errorf("recycle %s: %w", rel, err)
+	}
+	if fo.d.syncFile != nil {
+		return fmt.Errorf("recycle: %w", errors.ErrUnsupported) // the fsync fault hook needs an *os.File
+	}
+	if err := fo.sys.recycle(fo, old, name, rel, data, syncFile); err != nil {
+		return fmt.Errorf("recycle %s as %s: %w", path.Join(fo.path, old), rel, err)
 	}
 	return nil
 }

@@ -36,6 +36,44 @@ func (s *folderSys) create(fo *Folder, name, rel string, data []byte, perm fs.Fi
 	if err != nil {
 		return &fs.PathError{Op: "open", Path: rel, Err: err}
 	}
+	return writeClose(fd, rel, data, false)
+}
+
+func (s *folderSys) recycle(fo *Folder, old, name, rel string, data []byte, syncFile bool) error {
+	defer runtime.KeepAlive(fo.f)
+	for {
+		err := unix.Renameat2(s.fd, old, s.fd, name, unix.RENAME_NOREPLACE)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EINVAL || err == unix.ENOSYS {
+			return errors.ErrUnsupported // nothing renamed
+		}
+		if err != nil {
+			return err
+		}
+		break
+	}
+	if fo.AfterRename != nil {
+		fo.AfterRename()
+	}
+	var fd int
+	var err error
+	for {
+		fd, err = unix.Openat(s.fd, name, unix.O_WRONLY|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return &fs.PathError{Op: "open", Path: rel, Err: err}
+	}
+	return writeClose(fd, rel, data, syncFile)
+}
+
+// writeClose writes data to fd from its start, fsyncs it if asked, and closes it.
+func writeClose(fd int, rel string, data []byte, syncFile bool) error {
+	var err error
 	for len(data) > 0 && err == nil {
 		var n int
 		n, err = unix.Write(fd, data)
@@ -51,6 +89,18 @@ func (s *folderSys) create(fo *Folder, name, rel string, data []byte, perm fs.Fi
 	if err != nil {
 		_ = unix.Close(fd)
 		return &fs.PathError{Op: "write", Path: rel, Err: err}
+	}
+	if syncFile {
+		for {
+			err = unix.Fsync(fd)
+			if err != unix.EINTR {
+				break
+			}
+		}
+		if err != nil {
+			_ = unix.Close(fd)
+			return &fs.PathError{Op: "fsync", Path: rel, Err: err}
+		}
 	}
 	if err := unix.Close(fd); err != nil {
 		return &fs.PathError{Op: "close", Path: rel, Err: err}

@@ -3,6 +3,7 @@
 package pages
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 	"path"
@@ -15,6 +16,10 @@ func (s *folderSys) init(fo *Folder) error { return nil }
 
 func (s *folderSys) create(fo *Folder, name, rel string, data []byte, perm fs.FileMode) error {
 	return fo.d.writeNew(fo.path, path.Join(fo.path, name), data, perm, false)
+}
+
+func (s *folderSys) recycle(fo *Folder, old, name, rel string, data []byte, syncFile bool) error {
+	return errors.ErrUnsupported
 }
 
 func (s *folderSys) remove(fo *Folder, name, rel string) error {

@@ -403,6 +403,15 @@ func (c *checker) checkFile(dir string, role folderRole, e fs.DirEntry) {
 		return
 	}
 	if _, err := pages.DecodePage(c.format, data); err != nil {
+		if c.supersededIn(dir, id, tsn) {
+			// Listed for cleanup: a checkpoint reuses such a file for a new version (rename,
+			// then rewrite), and a power cut before its syncfs may keep the rewrite but not the
+			// rename. Never read again; cleanup removes it.
+			if c.ckptHeld {
+				c.leftover(rel, "superseded version file a checkpoint was reusing when it died")
+			}
+			return
+		}
 		if !c.haveCat || tsn > c.cat.TSN {
 			// Not published yet: readers never read it, and the next checkpoint rewrites it.
 			// With checkpoint.lock held no checkpointer is writing it, so a dead one left it
@@ -514,4 +523,23 @@ func (c *checker) checkLeaked(ci catalogInc, pending map[pendingKey]bool) {
 			}
 		}
 	}
+}
+
+// supersededIn reports whether the catalog lists version tsn of page id in folder dir as
+// superseded (pending cleanup) for the incarnation that owns dir.
+func (c *checker) supersededIn(dir, id string, tsn pages.TSN) bool {
+	if !c.haveCat {
+		return false
+	}
+	for _, ci := range c.cat.Incs {
+		if ci.Dir != dir && ci.To != dir {
+			continue
+		}
+		for _, p := range c.cat.Pending {
+			if p.Inc == ci.Inc && p.Page == id && p.TSN == tsn {
+				return true
+			}
+		}
+	}
+	return false
 }

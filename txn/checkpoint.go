@@ -36,12 +36,14 @@ func (db *DB) Checkpoint(ctx context.Context) error {
 		return fmt.Errorf("txtdb: checkpoint: %w", err)
 	}
 	defer func() { _ = unlock() }()
-	return db.checkpointLocked(ctx) // LockTimeout bounds the wait, not the work
+	return db.checkpointLocked(ctx, false) // LockTimeout bounds the wait, not the work
 }
 
-// checkpointLocked checkpoints up to the committed TSN, then cleans up. REQUIRES: checkpoint lock.
-func (db *DB) checkpointLocked(ctx context.Context) error {
-	err := db.checkpointRun(ctx)
+// checkpointLocked checkpoints up to the committed TSN, then cleans up; with keep, cleanup leaves
+// the files this run superseded for the next run to reuse (cleanupLocked). REQUIRES: checkpoint
+// lock.
+func (db *DB) checkpointLocked(ctx context.Context, keep bool) error {
+	err := db.checkpointRun(ctx, keep)
 	db.ckptStats.record(err)
 	if err != nil {
 		db.sweepDead.Store(true) // a failed run may leave files: the next cleanup sweeps them
@@ -50,13 +52,13 @@ func (db *DB) checkpointLocked(ctx context.Context) error {
 	return nil
 }
 
-func (db *DB) checkpointRun(ctx context.Context) error {
+func (db *DB) checkpointRun(ctx context.Context, keep bool) error {
 	_ = db.floor.settle() // best effort, like the housekeeper's raise: a floor left lower pins more, never less
 	h, err := db.horizonNow()
 	if err != nil {
 		return err
 	}
-	db.stepCat = nil
+	db.stepCat, db.runFrom = nil, nil
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -69,9 +71,12 @@ func (db *DB) checkpointRun(ctx context.Context) error {
 			break
 		}
 	}
-	cat := db.stepCat
-	db.stepCat = nil
-	return db.cleanupLocked(h, cat)
+	cat, from := db.stepCat, db.runFrom
+	db.stepCat, db.runFrom = nil, nil
+	if !keep || from == nil {
+		return db.cleanupLocked(h, cat, 0)
+	}
+	return db.cleanupLocked(h, cat, *from)
 }
 
 // pageChange is the newest version of one page in the records a checkpoint step reads.
@@ -90,6 +95,10 @@ func (db *DB) checkpointStep(ctx context.Context, h pages.TSN) (done bool, err e
 	old, have, err := readCatalog(db.catalogPath())
 	if err != nil {
 		return false, err
+	}
+	if db.runFrom == nil {
+		from := old.TSN
+		db.runFrom = &from
 	}
 	st, err := db.readState()
 	if err != nil {
@@ -186,6 +195,17 @@ func (db *DB) checkpointStep(ctx context.Context, h pages.TSN) (done bool, err e
 	for _, p := range next.Pending {
 		pending[pendingKey{p.Inc, p.Page, p.TSN}] = p
 	}
+	// Superseded files below the horizon that cleanup has not removed yet: a new version of their
+	// page goes into one of them (Recycle) rather than into a new file.
+	reusable := map[pageKey][]pages.TSN{}
+	for _, p := range next.Pending {
+		if (p.Until <= h || db.plantRecycleAny) && db.recycle {
+			n, err := pages.ParsePageID(p.Page)
+			if err == nil {
+				reusable[pageKey{p.Inc, n}] = append(reusable[pageKey{p.Inc, n}], p.TSN)
+			}
+		}
+	}
 	folders := db.folderSet()
 	defer folders.close()
 	listed := map[string]map[uint64][]pages.TSN{} // inc -> page -> existing file TSNs
@@ -229,7 +249,17 @@ func (db *DB) checkpointStep(ctx context.Context, h pages.TSN) (done bool, err e
 			if err != nil {
 				return false, err
 			}
-			if err := db.writePageFile(fo, id, ch.tsn, objs); err != nil {
+			var from pages.TSN // the superseded file the version went into, if any
+			if ci.To == "" {
+				if from, err = db.recyclePageFile(fo, id, ch.tsn, objs, reusable[key], existing); err != nil {
+					return false, err
+				}
+			}
+			if from != 0 {
+				delete(pending, pendingKey{ch.inc, id, from})
+				existing = slices.DeleteFunc(slices.Clone(existing), func(t pages.TSN) bool { return t == from })
+				files[ch.page] = existing
+			} else if err := db.writePageFile(fo, id, ch.tsn, objs); err != nil {
 				return false, err
 			}
 			synced[ci.Dir] = false
@@ -446,6 +476,42 @@ func (db *DB) writePageFile(dir *pages.Folder, id string, tsn pages.TSN, objs []
 	}
 	return dir.WriteVersion(id, db.format, tsn, objs, db.cfg.FileMode, !db.syncAll)
 }
+
+// recyclePageFile writes version tsn of page id into one of the page's superseded files below the
+// horizon (candidates, TSNs listed in the published catalog as pending, that the folder still
+// holds: existing) and returns its TSN; 0 if there is none, or the platform cannot (then the
+// caller creates the file). Safe as deleting the file is (PROTOCOL.md, "Cleanup"): no snapshot
+// at or above the horizon reads it, and no reader holds it open, since one that did would pin
+// a snapshot below its Until. A crash between the rename and the rewrite leaves a file under
+// the new version's name that no catalog names, with the old contents: a leftover, replaced by
+// the next checkpoint, never read.
+func (db *DB) recyclePageFile(fo *pages.Folder, id string, tsn pages.TSN, objs []pages.Object, candidates, existing []pages.TSN) (pages.TSN, error) {
+	for _, t := range candidates {
+		if t >= tsn || !slices.Contains(existing, t) {
+			continue
+		}
+		if err := faults.hit(faultPageWrite); err != nil {
+			return 0, err
+		}
+		fo.AfterRename = crashAfterRecycleRename
+		err := fo.Recycle(pages.VersionFileName(id, db.format, t), id, db.format, tsn, objs, !db.syncAll)
+		switch {
+		case err == nil:
+			db.ckptStats.recycled.Add(1)
+			return t, nil
+		case errors.Is(err, errors.ErrUnsupported):
+			db.recycle = false // not here: create files from now on
+			return 0, nil
+		case errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrExist):
+			return 0, nil // gone meanwhile, or a leftover holds the name: create (writePageFile replaces it)
+		default:
+			return 0, err
+		}
+	}
+	return 0, nil
+}
+
+func crashAfterRecycleRename() { crashAt(crashCheckpointRecycle) }
 
 // folderSet keeps the folders a checkpoint step or a cleanup writes to, or removes from, open for
 // its length (a folder opened once, not once per file). It is used by one goroutine.

@@ -83,8 +83,10 @@ func churnStep(tx *Tx, ns string) (int, error) {
 // ckptChurnRole is the "ckpt-churn" child: n rounds, each bumping the pair (and the churned page)
 // with an "ack <value> <tsn>" line, then checkpointing; every second round it also renames the
 // churned namespace to its other name ("renamed <name> <tsn>") and checkpoints again. With no
-// transaction open during Checkpoint, every checkpoint writes page files, supersedes the old
-// ones and cleans them up, and, on a store with small segments and no retention, trims the log.
+// transaction open during Checkpoint, every checkpoint writes page files (the first of a round
+// into the files the last run superseded and kept, as the housekeeper's runs do), supersedes the
+// old ones and cleans them up, and, on a store with small segments and no retention, trims the
+// log.
 func ckptChurnRole(ctx context.Context, db *DB, n int) int {
 	fail := func(what string, err error) int {
 		fmt.Println("error", what+":", err)
@@ -101,7 +103,9 @@ func ckptChurnRole(ctx context.Context, db *DB, n int) int {
 			return fail("bump", err)
 		}
 		fmt.Println("ack", v, tsn)
-		if err := db.Checkpoint(ctx); err != nil {
+		// As the housekeeper does: the files this run supersedes stay for the next run, which
+		// writes new versions into them (the checkpoint-recycle crash point).
+		if err := checkpointKeeping(ctx, db); err != nil {
 			return fail("checkpoint", err)
 		}
 		if i%2 == 0 {
@@ -145,7 +149,7 @@ func TestCheckpointCrashPoints(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, seed))
 	// Tiny segments and no retention: a checkpoint that reaches a newer segment trims the old.
 	const segBytes = 512
-	for _, point := range CheckpointCrashPoints {
+	for _, point := range append(slices.Clone(CheckpointCrashPoints), crashCheckpointRecycle) {
 		t.Run(point, func(t *testing.T) {
 			dir := t.TempDir()
 			setupChurn(t, dir, Config{SegmentBytes: segBytes, LogRetention: -1})
@@ -279,4 +283,15 @@ func TestCheckpointCleansUpPromptly(t *testing.T) {
 	require.NoError(t, tx.Rollback())
 	require.NoError(t, db.Checkpoint(ctx))
 	require.Len(t, dataFiles(t, dir), 3)
+}
+
+// checkpointKeeping runs a checkpoint as the housekeeper does (keep: cleanup leaves the files the
+// run superseded for the next run to reuse).
+func checkpointKeeping(ctx context.Context, db *DB) error {
+	unlock, err := db.ckptLock.Lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = unlock() }()
+	return db.checkpointLocked(ctx, true)
 }

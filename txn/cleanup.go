@@ -288,8 +288,11 @@ func (db *DB) syncFolders(dirs ...string) error {
 // cleanupLocked deletes what no snapshot at or above the horizon h can read: superseded page
 // files, the files of dead incarnations, log segments past their retention; and the leftovers of
 // dead processes. written, if not nil, is the catalog the checkpoint run published last (the one
-// on disk: the checkpoint lock was held since). REQUIRES: checkpoint lock held, h published.
-func (db *DB) cleanupLocked(h pages.TSN, written *catalog) error {
+// on disk: the checkpoint lock was held since). keepAfter, if not 0, is the checkpoint's TSN
+// before the run: the files the run superseded (Until past it) stay, listed, for the next run to
+// write new versions into (recyclePageFile), which is cheaper than creating files; that run's
+// cleanup removes them if it did not. REQUIRES: checkpoint lock held, h published.
+func (db *DB) cleanupLocked(h pages.TSN, written *catalog, keepAfter pages.TSN) error {
 	var cat catalog
 	if written != nil {
 		cat = cloneCatalog(*written) // what the checkpoint step just published: no need to read it back
@@ -325,7 +328,10 @@ func (db *DB) cleanupLocked(h pages.TSN, written *catalog) error {
 			changed = true // its incarnation is gone, files and all
 			continue
 		}
-		if p.Until > h || ci.To != "" {
+		if p.Until > h || ci.To != "" || (keepAfter != 0 && p.Until > keepAfter) {
+			if p.Until <= h && ci.To == "" {
+				db.kept.Store(true)
+			}
 			left = append(left, p)
 			continue
 		}

@@ -58,6 +58,7 @@ type Config struct {
 	Isolation        Isolation     // process setting
 	OneObjectPerPage bool          // process setting
 	NoSync           bool          // process setting: skip the log fsync at commit
+	NoRecycle        bool          // process setting: checkpoints always create new page files (tests compare)
 	NoOffer          bool          // process setting: never offer a commit to the lock holder (board.go); NoSync handles never do
 	LockTimeout      time.Duration // process setting: 0 = DefaultLockTimeout
 	FileMode         os.FileMode   // process setting: mode of files txtdb creates; 0 = 0644
@@ -131,6 +132,10 @@ type DB struct {
 	ckptTSN           atomic.Uint64 // the checkpoint TSN this handle last saw or wrote
 	ckptStats         checkpointStats
 	sweepDead         atomic.Bool   // a dead process was found: sweep its leftovers at the next cleanup
+	recycle           bool          // guarded by the checkpoint lock: checkpoints write new versions into superseded files (recyclePageFile)
+	plantRecycleAny   bool          // tests: a planted violation, superseded files above the horizon are reused too
+	runFrom           *pages.TSN    // guarded by the checkpoint lock: the checkpoint's TSN before the run's first step
+	kept              atomic.Bool   // a cleanup of this handle left files below the horizon for reuse
 	stepCat           *catalog      // guarded by the checkpoint lock: the catalog the last checkpoint step of a run published
 	kick              chan struct{} // wakes the housekeeper (a commit pushed the lag past CheckpointCommits)
 	lastCommit        atomic.Uint64 // TSN of this handle's last commit
@@ -286,6 +291,7 @@ func (db *DB) openFiles() error {
 	}
 	// One syncfs per checkpoint where the file system honours it; else an fsync per page file.
 	db.syncAll = db.pdir.CanSyncAll()
+	db.recycle = !db.cfg.NoRecycle
 	if !db.cfg.ReadOnly {
 		if db.reg, err = register(db.procsDir, db.cfg.FileMode); err != nil {
 			return err
@@ -515,7 +521,7 @@ func (db *DB) closeLast() error {
 	}
 	var cerr error
 	if last {
-		cerr = db.checkpointLocked(ctx)
+		cerr = db.checkpointLocked(ctx, false)
 	}
 	return errors.Join(cerr, db.reg.close())
 }

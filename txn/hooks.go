@@ -36,6 +36,9 @@ type faultSet struct {
 	offer  atomic.Pointer[func(db *DB)]                    // a group offered its members on the board and is about to wait for the lock
 	woke   atomic.Pointer[func(db *DB)]                    // a commit lock holder woke the owners of the offers it decided (lock still held)
 	claim  atomic.Pointer[func(slot int)]                  // a handle flocked a board slot's lock, has not yet written its announcement
+	page   atomic.Pointer[func(rel string)]                // a page file was opened, not yet read (readNamedFile)
+
+	plantNoIdentity atomic.Bool // a planted violation: readNamedFile trusts what it read
 
 	recovered atomic.Pointer[func(db *DB, slow bool)] // a commit lock holder recovered (slow: off the fast path)
 	repaired  atomic.Pointer[func(db *DB)]            // Begin or Open recovered under the lock; called once it is released
@@ -108,12 +111,13 @@ const (
 	crashRecoverAdopted  = "recover-adopted"   // recovery fsynced whole records past state, state not yet written
 	crashAfterOutcomes   = "after-outcomes"    // outcomes of other processes' requests written, their batch not yet
 
-	crashCheckpointPage   = "checkpoint-page"   // a checkpoint wrote a page file
-	crashCheckpointBefore = "checkpoint-before" // page files written and fsynced, checkpoint file not yet advanced
-	crashCheckpointAfter  = "checkpoint-after"  // checkpoint file advanced, cleanup not yet run
-	crashCheckpointMove   = "checkpoint-move"   // a move linked an incarnation's files into their new folder
-	crashCleanupMid       = "cleanup-mid"       // cleanup deleted a superseded page file
-	crashTrimMid          = "trim-mid"          // trimming removed a log segment
+	crashCheckpointPage    = "checkpoint-page"    // a checkpoint wrote a page file
+	crashCheckpointRecycle = "checkpoint-recycle" // a checkpoint renamed a superseded page file to a new version's name, not yet rewritten
+	crashCheckpointBefore  = "checkpoint-before"  // page files written and fsynced, checkpoint file not yet advanced
+	crashCheckpointAfter   = "checkpoint-after"   // checkpoint file advanced, cleanup not yet run
+	crashCheckpointMove    = "checkpoint-move"    // a move linked an incarnation's files into their new folder
+	crashCleanupMid        = "cleanup-mid"        // cleanup deleted a superseded page file
+	crashTrimMid           = "trim-mid"           // trimming removed a log segment
 )
 
 // CrashPoints lists the named crash points, for harnesses and docs.
@@ -121,6 +125,9 @@ var CrashPoints = []string{crashMidRecord, crashAfterAppend, crashAfterSync, cra
 	crashRotateCreated, crashRecoverTruncate, crashRecoverAdopted}
 
 // CheckpointCrashPoints lists the named crash points of checkpoint and cleanup.
+// (checkpoint-recycle is not among them: only the housekeeper's runs keep superseded files for
+// reuse, and the e2e workers checkpoint with Checkpoint, which keeps none; the txn process test
+// TestCheckpointCrashPoints covers it.)
 var CheckpointCrashPoints = []string{crashCheckpointPage, crashCheckpointBefore, crashCheckpointAfter,
 	crashCheckpointMove, crashCleanupMid, crashTrimMid}
 

@@ -2,6 +2,7 @@ package txn
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/txtdb/txtdb/pages"
@@ -161,6 +162,7 @@ func (db *DB) housekeep() {
 	t := time.NewTicker(housekeepTick)
 	defer t.Stop()
 	var dirtySince time.Time // first commit of this process not yet checkpointed
+	var keptSince time.Time  // first tick with nothing to checkpoint and superseded files kept
 	for {
 		kicked := false
 		select {
@@ -173,15 +175,29 @@ func (db *DB) housekeep() {
 		_ = db.floor.raise()
 		if db.commitsSinceCheckpoint() == 0 {
 			dirtySince = time.Time{}
+			// The store went quiet after runs that kept superseded files for reuse: a
+			// cleanup removes them (the next tick after CheckpointEvery without commits).
+			if db.kept.Load() {
+				if keptSince.IsZero() {
+					keptSince = time.Now()
+				} else if time.Since(keptSince) >= db.cfg.CheckpointEvery {
+					db.kept.Store(false)
+					if !db.tryCheckpoint(false) {
+						db.kept.Store(true)
+					}
+					keptSince = time.Time{}
+				}
+			}
 			continue
 		}
+		keptSince = time.Time{}
 		if dirtySince.IsZero() {
 			dirtySince = time.Now()
 		}
 		if !kicked && time.Since(dirtySince) < db.cfg.CheckpointEvery {
 			continue
 		}
-		if db.tryCheckpoint() {
+		if db.tryCheckpoint(true) {
 			dirtySince = time.Time{}
 		}
 	}
@@ -198,13 +214,13 @@ func (db *DB) commitsSinceCheckpoint() uint64 {
 
 // tryCheckpoint checkpoints if no other process is doing it; it reports whether the checkpoint
 // is now at or past this handle's last commit.
-func (db *DB) tryCheckpoint() bool {
+func (db *DB) tryCheckpoint(keep bool) bool {
 	unlock, ok, err := db.ckptLock.TryLock()
 	if err != nil || !ok {
 		return false
 	}
 	defer func() { _ = unlock() }()
-	if db.checkpointLocked(db.ctx) != nil {
+	if db.checkpointLocked(db.ctx, keep) != nil {
 		return false
 	}
 	return db.commitsSinceCheckpoint() == 0
@@ -224,10 +240,11 @@ func (db *DB) noteCommit(tsn pages.TSN) {
 
 // checkpointStats counts checkpoint runs and keeps the last error.
 type checkpointStats struct {
-	mu      sync.Mutex
-	runs    int64 // guarded by mu
-	fails   int64 // guarded by mu
-	lastErr error // guarded by mu
+	mu       sync.Mutex
+	runs     int64 // guarded by mu
+	fails    int64 // guarded by mu
+	lastErr  error // guarded by mu
+	recycled atomic.Int64
 }
 
 func (c *checkpointStats) record(err error) {

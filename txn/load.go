@@ -3,6 +3,7 @@ package txn
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -275,7 +276,7 @@ func (db *DB) readPageFile(inc string, n uint64, tsn pages.TSN) ([]pages.Object,
 			break
 		}
 		rel := path.Join(dir, name)
-		data, err := db.root.ReadFile(rel)
+		data, err := db.readNamedFile(rel)
 		if same, serr := db.dirs.unchanged(db, id); serr != nil {
 			return nil, serr
 		} else if !same {
@@ -347,4 +348,39 @@ func (c *catalogDirs) unchanged(db *DB, id os.FileInfo) (bool, error) {
 // inode number is reused once freed, the same modification time and size).
 func sameCatalog(a, b os.FileInfo) bool {
 	return a != nil && b != nil && os.SameFile(a, b) && a.ModTime().Equal(b.ModTime()) && a.Size() == b.Size()
+}
+
+// readNamedFile reads the file rel and makes sure that what it read was still the file of that
+// name when it finished: a checkpoint reuses the file of a superseded version below the horizon
+// (rename to a new version's name, then rewrite), so a reader without a floor (a read-only
+// handle) that opened it before the rename may read the new version's bytes. Such a read, like
+// one of a deleted file, gives an error matching fs.ErrNotExist.
+func (db *DB) readNamedFile(rel string) ([]byte, error) {
+	f, err := db.root.Open(rel)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fn := faults.page.Load(); fn != nil {
+		(*fn)(rel)
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, err
+	}
+	if faults.plantNoIdentity.Load() {
+		return data, nil
+	}
+	held, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	named, err := db.root.Lstat(rel)
+	if err != nil {
+		return nil, err
+	}
+	if !os.SameFile(held, named) {
+		return nil, &fs.PathError{Op: "read", Path: rel, Err: fs.ErrNotExist}
+	}
+	return data, nil
 }

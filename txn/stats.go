@@ -44,6 +44,8 @@ type Stats struct {
 	Checkpoints         int64
 	CheckpointErrors    int64
 	LastCheckpointError string // the error of the last run, "" if it succeeded or none ran
+	// Page files this handle's checkpoints wrote into a superseded version's file instead of a new one.
+	PageFilesReused int64
 
 	// This handle's open transactions.
 	OpenTransactions  int
@@ -68,6 +70,7 @@ func (db *DB) Stats() Stats {
 
 	db.ckptStats.mu.Lock()
 	s.Checkpoints, s.CheckpointErrors = db.ckptStats.runs, db.ckptStats.fails
+	s.PageFilesReused = db.ckptStats.recycled.Load()
 	if db.ckptStats.lastErr != nil {
 		s.LastCheckpointError = db.ckptStats.lastErr.Error()
 	}
