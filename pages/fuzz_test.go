@@ -168,8 +168,25 @@ func FuzzParsePageID(f *testing.F) {
 	for _, s := range []string{"page000001", "page1000000", "page000000", "page0000001", "../x", "page18446744073709551615", "page18446744073709551616"} {
 		f.Add(s)
 	}
+	f.Add("page0999999")
+	f.Add("page999999")
 	f.Fuzz(func(t *testing.T, id string) {
 		n, err := ParsePageID(id)
+		if len(id) > 4 && len(id) < 24 {
+			// Every canonical id is accepted: parse the digits as PageID would have written them.
+			var m uint64
+			digits := true
+			for _, c := range id[4:] {
+				if c < '0' || c > '9' {
+					digits = false
+					break
+				}
+				m = m*10 + uint64(c-'0')
+			}
+			if digits && m > 0 && len(id) <= 23 && id[:4] == "page" && PageID(m) == id && err != nil {
+				t.Fatalf("ParsePageID(%q) = %v, but it is PageID(%d)", id, err, m)
+			}
+		}
 		if err != nil {
 			if !errors.Is(err, ErrInvalidName) {
 				t.Fatalf("ParsePageID(%q) = %v, want ErrInvalidName", id, err)

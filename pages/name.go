@@ -69,7 +69,7 @@ func ParsePageID(id string) (uint64, error) {
 	if n == 0 {
 		return bad("page numbers start at 1")
 	}
-	if PageID(n) != id {
+	if len(digits) > pageIDDigits && digits[0] == '0' { // PageID pads to 6 digits, no further
 		return bad("extra leading zeros")
 	}
 	return n, nil

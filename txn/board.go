@@ -260,10 +260,35 @@ type board struct {
 	done    map[int]offerID // slot -> the last offer this handle saw decided for good (or whose owner is dead)
 }
 
+// readSlots reads the slots file into b.buf with one pread(2): the file holds only the slots ever
+// claimed, and (*os.File).ReadAt would read again at its end to be told EOF, twice a commit.
+func (b *board) readSlots() (int, error) {
+	rc, err := b.slots.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var rerr error
+	if err := rc.Read(func(fd uintptr) bool {
+		for {
+			n, rerr = syscall.Pread(int(fd), b.buf, 0)
+			if rerr != syscall.EINTR {
+				return true
+			}
+		}
+	}); err != nil {
+		return 0, err
+	}
+	if rerr != nil {
+		return 0, fmt.Errorf("read commit board: %w", rerr)
+	}
+	return max(n, 0), nil
+}
+
 // pending reports whether another slot may hold an offer this handle has not seen decided (a
 // hint: collect decides). REQUIRES: commit lock held.
 func (b *board) pending() bool {
-	n, _ := b.slots.ReadAt(b.buf, 0)
+	n, _ := b.readSlots()
 	for i := range n / annSize {
 		if b.own != nil && i == b.own.i {
 			continue

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"slices"
 	"syscall"
 
@@ -339,9 +338,9 @@ func (g *group) collect() error {
 	if b == nil {
 		return nil
 	}
-	n, err := b.slots.ReadAt(b.buf, 0)
-	if err != nil && !errors.Is(err, io.EOF) { // EOF: the slots past the file's end were never used
-		return fmt.Errorf("read commit board: %w", err)
+	n, err := b.readSlots() // the slots past the file's end were never used
+	if err != nil {
+		return err
 	}
 	for i := range n / annSize {
 		if b.own != nil && i == b.own.i {

@@ -62,3 +62,13 @@ func BenchmarkAppend(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkIntern: the names a record's ops repeat (an incarnation id, a page id), seen before.
+func BenchmarkIntern(b *testing.B) {
+	names := [][]byte{[]byte("6f3e1c2a-0b4d-4c5e-9f60-7a8b9c0d1e2f"), []byte("page000123"), []byte("acct")}
+	for b.Loop() {
+		for _, n := range names {
+			_ = intern(n)
+		}
+	}
+}

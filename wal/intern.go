@@ -1,6 +1,9 @@
 package wal
 
-import "sync/atomic"
+import (
+	"hash/maphash"
+	"sync/atomic"
+)
 
 // Catching up decodes the same few names over and over: a record's process id, and each op's
 // namespace, incarnation and page id. intern returns an earlier string equal to b where its slot
@@ -12,17 +15,42 @@ const (
 	internMax   = 64
 )
 
-var internTab [internSlots]atomic.Pointer[string]
+var (
+	internTab  [internSlots]atomic.Pointer[string]
+	internSeed = maphash.MakeSeed()
+)
 
 func intern(b []byte) string {
 	if len(b) > internMax {
 		return string(b)
 	}
-	h := uint32(2166136261) // FNV-1a
-	for _, c := range b {
-		h = (h ^ uint32(c)) * 16777619
+	slot := &internTab[maphash.Bytes(internSeed, b)%internSlots]
+	if p := slot.Load(); p != nil && *p == string(b) {
+		return *p
 	}
-	slot := &internTab[h%internSlots]
+	s := string(b)
+	slot.Store(&s)
+	return s
+}
+
+// pageTab interns page ids ("page000123") by their number: a store's pages are many more than
+// its names, and their numbers spread them over the slots without hashing.
+var pageTab [internSlots]atomic.Pointer[string]
+
+// internPage is intern for a page id.
+func internPage(b []byte) string {
+	const prefix = "page"
+	if len(b) <= len(prefix) || len(b) > internMax || string(b[:len(prefix)]) != prefix {
+		return intern(b)
+	}
+	var n uint64
+	for _, c := range b[len(prefix):] {
+		if c < '0' || c > '9' {
+			return intern(b)
+		}
+		n = n*10 + uint64(c-'0') // wraps on overflow: only the slot depends on it
+	}
+	slot := &pageTab[n%internSlots]
 	if p := slot.Load(); p != nil && *p == string(b) {
 		return *p
 	}

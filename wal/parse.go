@@ -106,7 +106,10 @@ func (p *parser) int() (int64, bool) {
 }
 
 // str reads a JSON string with no escapes and no control characters.
-func (p *parser) str() (string, bool) {
+func (p *parser) str() (string, bool) { return p.strWith(intern) }
+
+// strWith is str with the given interning of the string's bytes.
+func (p *parser) strWith(intern func([]byte) string) (string, bool) {
 	if !p.lit(`"`) {
 		return "", false
 	}
@@ -170,7 +173,7 @@ func (p *parser) op(o *Op) bool {
 		}
 	}
 	if p.lit(`,"page":`) {
-		if o.Page, ok = p.str(); !ok {
+		if o.Page, ok = p.strWith(internPage); !ok {
 			return false
 		}
 	}
