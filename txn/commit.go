@@ -49,7 +49,7 @@ func (r *request) reencode(i int) error {
 	var b bytes.Buffer
 	b.Grow(len(r.opsJSON))
 	b.Write(r.opsJSON[:start])
-	if err := encodeOp(&b, &r.ops[i]); err != nil {
+	if err := wal.AppendOp(&b, &r.ops[i]); err != nil {
 		return err
 	}
 	r.ops[i].Span = wal.MakeSpan(b.Bytes(), start, b.Len())

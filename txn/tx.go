@@ -3,7 +3,6 @@ package txn
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -648,7 +647,7 @@ func encodeOps(ops []op) ([]byte, error) {
 			b.WriteByte(',')
 		}
 		from := b.Len()
-		if err := encodeOp(&b, &ops[i]); err != nil {
+		if err := wal.AppendOp(&b, &ops[i]); err != nil {
 			return nil, err
 		}
 		ops[i].Span = wal.MakeSpan(b.Bytes(), from, b.Len())
@@ -657,18 +656,6 @@ func encodeOps(ops []op) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// encodeOp appends o's JSON encoding (as an element of the ops array) to b.
-func encodeOp(b *bytes.Buffer, o *op) error {
-	start := b.Len()
-	enc := json.NewEncoder(b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(o); err != nil {
-		b.Truncate(start)
-		return err
-	}
-	b.Truncate(b.Len() - 1) // Encode's newline
-	return nil
-}
 
 // Commit makes the transaction's changes durable and visible to every process, or fails with
 // ErrConflict (nothing of it visible). Read-only transactions always commit. The transaction is

@@ -188,3 +188,33 @@ func checkSpans(t *testing.T, body []byte, r *Record) {
 		}
 	}
 }
+
+// The direct op encoder writes what encoding/json writes, byte for byte, or fails as it does.
+func FuzzAppendOp(f *testing.F) {
+	f.Add("put", "app.users", "6f3e1c2a-0b4d", "", "page000001", true, "k1", `{"a":1}`, uint64(0), uint64(0))
+	f.Add("rename", "a", "i", "b", "", false, "", "", uint64(0), uint64(0))
+	f.Add("reserve", "n", "i", "", "", false, "", "", uint64(3), uint64(9))
+	f.Add("put", "n\"x", "i", "", "page000002", false, "é", "{ \"a\" : [1, 2] }", uint64(0), uint64(0))
+	f.Add("put", "n", "i", "", "page000002", false, "", "{bad", uint64(0), uint64(0))
+	f.Add("put", "<&>", "\u2028", "", "p", false, "\x01", `"<&>"`, uint64(1), uint64(0))
+	f.Fuzz(func(t *testing.T, kind, ns, inc, to, page string, isNew bool, key, obj string, from, upto uint64) {
+		o := Op{Kind: kind, NS: ns, Inc: inc, To: to, Page: page, New: isNew, From: from, Upto: upto}
+		if key != "" {
+			o.Keys = []string{key, key + "2"}
+		}
+		if obj != "" {
+			o.Objs = []json.RawMessage{json.RawMessage(obj), json.RawMessage(`{"b":2}`)}
+		}
+		var want, got bytes.Buffer
+		want.WriteString("prefix")
+		got.WriteString("prefix")
+		werr := encodeOpJSON(&want, &o)
+		gerr := AppendOp(&got, &o)
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("encoding/json: %v; AppendOp: %v", werr, gerr)
+		}
+		if !bytes.Equal(want.Bytes(), got.Bytes()) {
+			t.Fatalf("AppendOp wrote\n%s\nencoding/json\n%s", got.Bytes(), want.Bytes())
+		}
+	})
+}
