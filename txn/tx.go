@@ -656,7 +656,6 @@ func encodeOps(ops []op) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-
 // Commit makes the transaction's changes durable and visible to every process, or fails with
 // ErrConflict (nothing of it visible). Read-only transactions always commit. The transaction is
 // closed afterwards, whatever the outcome.
