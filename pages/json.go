@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
+	"sync"
 )
 
 // JSON objects are compact JSON text; a JSON page file is the indented array
@@ -37,11 +39,57 @@ func jsonFromText(text []byte) (string, error) {
 	return b.String(), nil
 }
 
-// decodeJSON decodes text into v, keeping numbers exact in any.
+// decodeJSON decodes text into v, keeping numbers exact in any. A target that holds no interface
+// (an int, a struct of plain fields) cannot tell UseNumber from its absence, so it is decoded
+// with json.Unmarshal, which costs less than a Decoder (its buffer alone is 512 bytes). text is
+// one JSON value (an Object's), so the two accept the same input.
 func decodeJSON(text string, v any) error {
+	if !holdsInterface(reflect.TypeOf(v)) {
+		return json.Unmarshal([]byte(text), v)
+	}
 	dec := json.NewDecoder(strings.NewReader(text))
 	dec.UseNumber()
 	return dec.Decode(v)
+}
+
+// interfaceTypes caches holdsInterface by type.
+var interfaceTypes sync.Map // reflect.Type -> bool
+
+// holdsInterface reports whether decoding into a value of type t may decode into an interface
+// (where UseNumber matters): t is, or contains through pointers, slices, arrays, maps and struct
+// fields, an interface type. A nil t (v is nil) says yes: let the Decoder report it.
+func holdsInterface(t reflect.Type) bool {
+	if t == nil {
+		return true
+	}
+	if r, ok := interfaceTypes.Load(t); ok {
+		return r.(bool)
+	}
+	r := containsInterface(t, map[reflect.Type]bool{})
+	interfaceTypes.Store(t, r)
+	return r
+}
+
+func containsInterface(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if seen[t] {
+		return false // a recursive type: its other fields decide
+	}
+	seen[t] = true
+	switch t.Kind() {
+	case reflect.Interface:
+		return true
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return containsInterface(t.Elem(), seen)
+	case reflect.Map:
+		return containsInterface(t.Key(), seen) || containsInterface(t.Elem(), seen)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if containsInterface(t.Field(i).Type, seen) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // encodeJSONPage returns the objects as an indented JSON array (2 spaces)

@@ -432,3 +432,37 @@ func (badXML) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
 	}
 	return e.EncodeToken(start.End())
 }
+
+// Targets without an interface decode through json.Unmarshal, the rest through a Decoder with
+// UseNumber: the same values either way, and numbers under an interface stay exact.
+func TestDecodeTargets(t *testing.T) {
+	obj := mustObject(t, JSON, `{"a":9007199254740993,"b":[1,2],"c":"x","d":{"e":1.5}}`)
+	type plain struct {
+		A int64
+		B []int
+		C string
+		D struct{ E float64 }
+	}
+	var p plain
+	require.NoError(t, obj.Decode(&p))
+	require.Equal(t, plain{A: 9007199254740993, B: []int{1, 2}, C: "x", D: struct{ E float64 }{1.5}}, p)
+	require.False(t, holdsInterface(reflect.TypeOf(&p)))
+	type mixed struct {
+		A any
+		B []int
+	}
+	var m mixed
+	require.NoError(t, obj.Decode(&m))
+	require.Equal(t, json.Number("9007199254740993"), m.A)
+	require.True(t, holdsInterface(reflect.TypeOf(&m)))
+	type node struct {
+		V    int
+		Next *node
+	}
+	require.False(t, holdsInterface(reflect.TypeOf(&node{})), "a recursive type without interfaces")
+	var n int
+	require.NoError(t, mustObject(t, JSON, `5`).Decode(&n))
+	require.Equal(t, 5, n)
+	var wrong struct{ A string }
+	require.Error(t, obj.Decode(&wrong), "a type mismatch is still an error")
+}

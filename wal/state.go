@@ -303,13 +303,19 @@ func OpenStateFile(path string, perm os.FileMode, readOnly bool) (*StateFile, er
 	return &StateFile{f: f, Path: path}, nil
 }
 
+// stateBufs holds the buffers Read reads both slots into (a local array would escape to the
+// heap through the read: an allocation per Begin).
+var stateBufs = sync.Pool{New: func() any { return new([2 * StateSlotSize]byte) }}
+
 // ErrNoState means the file holds no valid slot: a brand-new store, or both slots destroyed.
 var ErrNoState = errors.New("no valid state slot")
 
 // Read returns the newest valid slot. A torn slot (another process mid-write) fails its checksum
 // and the other slot is used; the writer never touches both at once.
 func (sf *StateFile) Read() (State, error) {
-	var buf [2 * StateSlotSize]byte
+	bp := stateBufs.Get().(*[2 * StateSlotSize]byte)
+	defer stateBufs.Put(bp)
+	buf := bp
 	n, err := sf.f.ReadAt(buf[:], 0)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return State{}, fmt.Errorf("read state: %w", err)
