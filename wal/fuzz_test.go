@@ -218,3 +218,17 @@ func FuzzAppendOp(f *testing.F) {
 		}
 	})
 }
+
+// internPage returns a string equal to its input, whatever it saw before.
+func FuzzInternPage(f *testing.F) {
+	for _, s := range []string{"page000001", "page1000000", "page0000001", "page000000", "page12345", "pageabcdef", "page9999999999999999999", "x"} {
+		f.Add(s, "page000001")
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		for _, s := range []string{a, b, a} {
+			if got := internPage([]byte(s)); got != s {
+				t.Fatalf("internPage(%q) = %q", s, got)
+			}
+		}
+	})
+}

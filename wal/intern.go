@@ -34,13 +34,21 @@ func intern(b []byte) string {
 }
 
 // pageTab interns page ids ("page000123") by their number: a store's pages are many more than
-// its names, and their numbers spread them over the slots without hashing.
-var pageTab [internSlots]atomic.Pointer[string]
+// its names, and their numbers spread them over the slots without hashing. A slot holds the
+// number with the string, so a hit compares numbers, not bytes.
+var pageTab [internSlots]atomic.Pointer[pageName]
 
-// internPage is intern for a page id.
+type pageName struct {
+	n uint64
+	s string
+}
+
+// internPage is intern for a page id: for one in the canonical form (pages.PageID's: "page", at
+// least 6 digits, no zero padding past 6), the slot of its number.
 func internPage(b []byte) string {
-	const prefix = "page"
-	if len(b) <= len(prefix) || len(b) > internMax || string(b[:len(prefix)]) != prefix {
+	const prefix, minDigits, maxDigits = "page", 6, 19 // 19 digits never overflow
+	digits := len(b) - len(prefix)
+	if digits < minDigits || digits > maxDigits || string(b[:len(prefix)]) != prefix || (digits > minDigits && b[len(prefix)] == '0') {
 		return intern(b)
 	}
 	var n uint64
@@ -48,13 +56,13 @@ func internPage(b []byte) string {
 		if c < '0' || c > '9' {
 			return intern(b)
 		}
-		n = n*10 + uint64(c-'0') // wraps on overflow: only the slot depends on it
+		n = n*10 + uint64(c-'0')
 	}
 	slot := &pageTab[n%internSlots]
-	if p := slot.Load(); p != nil && *p == string(b) {
-		return *p
+	if p := slot.Load(); p != nil && p.n == n {
+		return p.s // the canonical id of n: the same bytes
 	}
 	s := string(b)
-	slot.Store(&s)
+	slot.Store(&pageName{n: n, s: s})
 	return s
 }
