@@ -467,7 +467,11 @@ func (x *index) pruneName(name string, floor pages.TSN) {
 func (h *pageHist) prune(floor, local pages.TSN, c *pageCache) {
 	for i := len(h.vs) - 1; i > 0; i-- {
 		if h.vs[i].tsn <= local {
-			c.drop(h.vs[:i])
+			// Most applies find these dropped by the apply before (a version on the cache's
+			// list is loaded): skip the cache's lock then.
+			if slices.ContainsFunc(h.vs[:i], func(v *version) bool { return v.loaded }) {
+				c.drop(h.vs[:i])
+			}
 			break
 		}
 	}
@@ -479,7 +483,9 @@ func (h *pageHist) prune(floor, local pages.TSN, c *pageCache) {
 		}
 	}
 	if keep > 0 {
-		c.drop(h.vs[:keep])
+		if slices.ContainsFunc(h.vs[:keep], func(v *version) bool { return v.loaded }) {
+			c.drop(h.vs[:keep])
+		}
 		h.vs = slices.Delete(h.vs, 0, keep)
 	}
 }
