@@ -274,6 +274,22 @@ func (db *DB) checkpointStep(ctx context.Context, h pages.TSN) (done bool, err e
 			if t >= ch.tsn {
 				continue
 			}
+			if t > old.TSN {
+				// No catalog named it: a leftover of a run that died or failed, which may hold
+				// anything (a reuse killed between rename and rewrite leaves an older version's
+				// bytes under this name). Listed as pending it would be read as version t (a
+				// read-only handle reads the file of a version whose record is trimmed), so it
+				// goes now; the folder's fsync below makes that durable before the catalog.
+				fo, err := folders.open(ci.Dir)
+				if err != nil {
+					return false, err
+				}
+				if err := fo.Remove(pages.VersionFileName(id, db.format, t)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return false, fmt.Errorf("checkpoint: remove leftover: %w", err)
+				}
+				synced[ci.Dir] = false
+				continue
+			}
 			k := pendingKey{ch.inc, id, t}
 			if p, ok := pending[k]; !ok || p.Until > ch.tsn {
 				pending[k] = pendingFile{Inc: ch.inc, Page: id, TSN: t, Until: ch.tsn}
@@ -484,7 +500,8 @@ func (db *DB) writePageFile(dir *pages.Folder, id string, tsn pages.TSN, objs []
 // at or above the horizon reads it, and no reader holds it open, since one that did would pin
 // a snapshot below its Until. A crash between the rename and the rewrite leaves a file under
 // the new version's name that no catalog names, with the old contents: a leftover, replaced by
-// the next checkpoint, never read.
+// the next checkpoint, or removed by it if the page changed again meanwhile (checkpointStep),
+// never read.
 func (db *DB) recyclePageFile(fo *pages.Folder, id string, tsn pages.TSN, objs []pages.Object, candidates, existing []pages.TSN) (pages.TSN, error) {
 	for _, t := range candidates {
 		if t >= tsn || !slices.Contains(existing, t) {

@@ -522,6 +522,14 @@ func (db *DB) closeLast() error {
 	var cerr error
 	if last {
 		cerr = db.checkpointLocked(ctx, false)
+	} else if db.kept.Load() {
+		// This handle's housekeeper kept superseded files for its next run, which will not
+		// come, and no other handle removes them unless it checkpoints: clean up, keeping none.
+		h, err := db.horizonNow()
+		if err == nil {
+			err = db.cleanupLocked(h, nil, 0)
+		}
+		cerr = err
 	}
 	return errors.Join(cerr, db.reg.close())
 }

@@ -146,6 +146,13 @@ func runRole(role string) int {
 		return boardPairOffererRole(ctx, db)
 	case "ckpt-churn":
 		return ckptChurnRole(ctx, db, cc.N)
+	case "ckpt-keep":
+		// One checkpoint run as the housekeeper's (keeping what it supersedes), then "done".
+		if err := checkpointKeeping(ctx, db); err != nil {
+			fmt.Println("error", err)
+			return 3
+		}
+		fmt.Println("done")
 	case "snapshot-holder":
 		// Opens a read transaction, says "holding <snapshot>", and keeps it until killed.
 		tx, err := db.Begin(ctx, false)

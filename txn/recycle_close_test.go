@@ -1,0 +1,45 @@
+package txn
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/txtdb/txtdb/pages"
+)
+
+// A handle whose housekeeper kept superseded files for reuse, closing while another handle stays
+// open (so it is not the last), leaves one file per page: nobody else removes what it kept (an
+// idle handle that never commits never runs a checkpoint), and no snapshot needs the files.
+func TestKeptFilesGoWhenTheKeeperCloses(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	a, err := Open(ctx, dir, Config{OneObjectPerPage: true})
+	require.NoError(t, err)
+	defer a.Close()
+	_, _, err = update(ctx, a, func(tx *Tx) error {
+		if err := tx.CreateNamespace("n"); err != nil {
+			return err
+		}
+		_, err := tx.Insert("n", 1)
+		return err
+	})
+	require.NoError(t, err)
+	require.NoError(t, a.Checkpoint(ctx))
+	b := mustOpen(t, dir, Config{OneObjectPerPage: true}) // open, idle: no snapshot, no commits
+	for range 2 {                                         // as b's housekeeper's ticks do: b pins nothing
+		require.NoError(t, b.floor.raise())
+	}
+	t2, _, err := update(ctx, a, func(tx *Tx) error {
+		if _, err := readInt(tx, "n", "page000001"); err != nil {
+			return err
+		}
+		return tx.UpdatePage("n", "page000001", 2)
+	})
+	require.NoError(t, err)
+	require.NoError(t, checkpointKeeping(ctx, a)) // as a's housekeeper: v1's file kept for reuse
+	require.Len(t, dataFiles(t, dir), 2, "the run kept nothing to reuse")
+	require.NoError(t, a.Close())
+	require.Equal(t, []string{"n/" + pages.VersionFileName("page000001", pages.JSON, t2)}, dataFiles(t, dir),
+		"one file per page once the handle that kept files closed")
+}
