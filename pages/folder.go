@@ -89,8 +89,8 @@ func (fo *Folder) WriteVersion(pageID string, f Format, tsn TSN, objs []Object, 
 // fsynced. A caller
 // may recycle only a file nobody reads any more (a superseded version below the cleanup
 // horizon): a reader that had it open would see the new contents. A missing old gives an error
-// matching fs.ErrNotExist; where the platform or file system cannot rename without replacing,
-// an error matching errors.ErrUnsupported (and nothing changed). Creating a file costs more than
+// matching fs.ErrNotExist; where the platform or file system cannot rename without replacing
+// (or a sandbox refuses the call), an error matching errors.ErrUnsupported (and nothing changed). Creating a file costs more than
 // this on some file systems (ext4 without a journal searches past every inode freed in the last
 // minutes), so a checkpoint reuses the files of the versions its page supersedes.
 func (fo *Folder) Recycle(old, pageID string, f Format, tsn TSN, objs []Object, syncFile bool) error {

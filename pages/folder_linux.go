@@ -46,8 +46,11 @@ func (s *folderSys) recycle(fo *Folder, old, name, rel string, data []byte, sync
 		if err == unix.EINTR {
 			continue
 		}
-		if err == unix.EINVAL || err == unix.ENOSYS {
-			return errors.ErrUnsupported // nothing renamed
+		if err == unix.EINVAL || err == unix.ENOSYS || err == unix.EPERM {
+			// The flag (EINVAL), the call (ENOSYS), or a sandbox's filter of it (EPERM) is
+			// not there: nothing renamed. A real lack of permission shows when the caller
+			// creates the file instead.
+			return errors.ErrUnsupported
 		}
 		if err != nil {
 			return err
