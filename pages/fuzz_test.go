@@ -103,6 +103,12 @@ func checkObjects(t *testing.T, format Format, objs []Object) {
 		if err != nil || !again.Equal(o) {
 			t.Fatalf("ObjectFromText(%q) = %q, %v; want the same text", o.Text(), again.Text(), err)
 		}
+		if format == JSON { // the log copies JSON text as it is (wal.EncodeObjs, Op.Compact)
+			var c bytes.Buffer
+			if err := json.Compact(&c, []byte(o.Text())); err != nil || c.String() != o.Text() {
+				t.Fatalf("JSON object text %q is not compact (%q, %v)", o.Text(), c.String(), err)
+			}
+		}
 		var err2 error
 		if format == XML {
 			var x xmlObject

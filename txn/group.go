@@ -319,7 +319,7 @@ func (g *group) writeWhole() (*request, error) {
 		if err != nil {
 			return c.req, fmt.Errorf("write %s/%s whole: %w", o.NS, o.Page, err)
 		}
-		o.Kind, o.Objs, o.Objects = opPut, raw, whole
+		o.Kind, o.Objs, o.Compact, o.Objects = opPut, raw, true, whole
 		if err := c.req.reencode(c.i); err != nil {
 			return c.req, fmt.Errorf("write %s/%s whole: %w", o.NS, o.Page, err)
 		}

@@ -626,7 +626,7 @@ func (tx *Tx) prepare() ([]op, []byte, error) {
 			return nil, nil, err
 		}
 		ops = append(ops, op{Kind: kind, NS: w.ns, Inc: key.inc, Page: id, New: w.fresh && kind == opPut,
-			Keys: keys, Objs: raw, Objects: objs, PageNo: key.page})
+			Keys: keys, Objs: raw, Compact: true, Objects: objs, PageNo: key.page})
 	}
 	opsJSON, err := encodeOps(ops)
 	if err != nil {

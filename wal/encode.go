@@ -57,6 +57,10 @@ func AppendOp(b *bytes.Buffer, o *Op) error {
 				b.WriteString("null") // what encoding/json writes for a nil RawMessage
 				continue
 			}
+			if o.Compact {
+				b.Write(raw) // what compacting it would write
+				continue
+			}
 			if err := json.Compact(b, raw); err != nil {
 				b.Truncate(start)
 				return encodeOpJSON(b, o) // its error, in its words

@@ -205,6 +205,11 @@ func FuzzAppendOp(f *testing.F) {
 		if obj != "" {
 			o.Objs = []json.RawMessage{json.RawMessage(obj), json.RawMessage(`{"b":2}`)}
 		}
+		if obj != "" {
+			// Objs that are compact and valid may be marked so, as EncodeObjs's are.
+			var c bytes.Buffer
+			o.Compact = json.Compact(&c, []byte(obj)) == nil && c.String() == obj
+		}
 		var want, got bytes.Buffer
 		want.WriteString("prefix")
 		got.WriteString("prefix")

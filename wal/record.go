@@ -59,6 +59,9 @@ type Op struct {
 	Objects []pages.Object `json:"-"` // decoded from Objs
 	PageNo  uint64         `json:"-"` // decoded from Page
 	Span    Span           `json:"-"` // where the op's text is in its line (zero: not known)
+	// Compact says every one of Objs is a compact, valid JSON value (EncodeObjs wrote them from
+	// Objects): AppendOp copies them as they are instead of compacting and checking them.
+	Compact bool `json:"-"`
 }
 
 // Span is where an op's text lies in its record's line, with the checksum of that text, so that
@@ -185,7 +188,9 @@ func Unframe(line []byte, v any, prev uint32) (uint32, error) {
 	return uint32(want), nil
 }
 
-// EncodeObjs turns page contents into their log form.
+// EncodeObjs turns page contents into their log form: compact, valid JSON values (a JSON Object's
+// text is compact JSON, FuzzObjectFromTextJSON; a YAML or XML one becomes a JSON string), so an
+// op carrying them may say so (Op.Compact).
 func EncodeObjs(f pages.Format, objs []pages.Object) ([]json.RawMessage, error) {
 	out := make([]json.RawMessage, len(objs))
 	for i, o := range objs {
