@@ -641,6 +641,14 @@ func (tx *Tx) prepare() ([]op, []byte, error) {
 // commit lock); framing moves it to the record's line.
 func encodeOps(ops []op) ([]byte, error) {
 	var b bytes.Buffer
+	n := 2
+	for i := range ops {
+		n += 160 + len(ops[i].NS) // the op's names and punctuation, about
+		for _, raw := range ops[i].Objs {
+			n += len(raw) + 1
+		}
+	}
+	b.Grow(n)
 	b.WriteByte('[')
 	for i := range ops {
 		if i > 0 {

@@ -149,7 +149,10 @@ func Frame(buf *bytes.Buffer, v any, prev uint32) (uint32, error) {
 // AppendCRC closes the line that starts at start with its checksum suffix, chained to prev.
 func AppendCRC(buf *bytes.Buffer, start int, prev uint32) uint32 {
 	sum := crc32.Update(prev, CRCTable, buf.Bytes()[start:])
-	fmt.Fprintf(buf, `,"crc":"%08x"}`+"\n", sum)
+	var suffix [CRCSuffixLen]byte
+	b := append(suffix[:0], `,"crc":"`...)
+	b = appendHex32(b, sum)
+	buf.Write(append(b, "\"}\n"...))
 	return sum
 }
 
@@ -269,11 +272,13 @@ func DecodeOps(f pages.Format, r *Record) error {
 // proc must need no JSON escaping (a handle id is a UUID).
 func FrameOps(buf *bytes.Buffer, tsn pages.TSN, time int64, proc string, opsJSON []byte, prev uint32) uint32 {
 	start := buf.Len()
+	buf.Grow(len(`{"tsn":,"time":,"proc":"","ops":`) + 40 + len(proc) + len(opsJSON) + CRCSuffixLen)
+	var num [20]byte
 	buf.WriteString(`{"tsn":`)
-	buf.WriteString(strconv.FormatUint(uint64(tsn), 10))
+	buf.Write(strconv.AppendUint(num[:0], uint64(tsn), 10))
 	if time != 0 {
 		buf.WriteString(`,"time":`)
-		buf.WriteString(strconv.FormatInt(time, 10))
+		buf.Write(strconv.AppendInt(num[:0], time, 10))
 	}
 	if proc != "" {
 		buf.WriteString(`,"proc":"`)
