@@ -47,7 +47,12 @@
 // validating names: a crafted namespace or page ID is ErrInvalidName, and a
 // symbolic link pointing outside is refused. WriteVersion publishes a version
 // atomically (temporary file, fsync, hard link to the final name, fsync of the
-// folder) and never overwrites one (fs.ErrExist).
+// folder) and never overwrites one (fs.ErrExist). A Folder (OpenFolder) is an
+// open folder for a caller that writes many files there: WriteVersion creates
+// a version under its final name, Recycle writes one into the file of another
+// (rename without replacing, then rewrite), Remove removes one, each relative
+// to the folder's descriptor. ReadFolder lists a folder without a stat per
+// entry.
 //
 // # Concurrency and errors
 //

@@ -56,17 +56,9 @@ func (fo *Folder) Path() string { return fo.path }
 // objs, created exclusively under its final name (fs.ErrExist if it is there) and written, not
 // fsynced unless syncFile, its folder entry not fsynced.
 func (fo *Folder) WriteVersion(pageID string, f Format, tsn TSN, objs []Object, perm os.FileMode, syncFile bool) error {
-	if _, err := ParsePageID(pageID); err != nil {
-		return fmt.Errorf("write version: %w", err)
-	}
-	if err := checkFormat(f); err != nil {
-		return fmt.Errorf("write version: %w", err)
-	}
-	name := VersionFileName(pageID, f, tsn)
-	rel := path.Join(fo.path, name)
-	data, err := EncodePage(f, objs)
+	name, rel, data, err := fo.version("write version", pageID, f, tsn, objs)
 	if err != nil {
-		return fmt.Errorf("write version %s: %w", rel, err)
+		return err
 	}
 	perm &= fs.ModePerm
 	if perm == 0 {
@@ -86,28 +78,20 @@ func (fo *Folder) WriteVersion(pageID string, f Format, tsn TSN, objs []Object, 
 // Recycle writes the version file of pageID and tsn, holding objs, into the inode of the folder's
 // file old instead of a new one: old is renamed to the version's name (never over an existing
 // file: fs.ErrExist) and rewritten in place, not fsynced unless syncFile, its folder entry not
-// fsynced. A caller
-// may recycle only a file nobody reads any more (a superseded version below the cleanup
-// horizon): a reader that had it open would see the new contents. A missing old gives an error
-// matching fs.ErrNotExist; where the platform or file system cannot rename without replacing
-// (or a sandbox refuses the call), an error matching errors.ErrUnsupported (and nothing changed). Creating a file costs more than
-// this on some file systems (ext4 without a journal searches past every inode freed in the last
-// minutes), so a checkpoint reuses the files of the versions its page supersedes.
+// fsynced. A caller may recycle only a file nobody reads any more (a superseded version below
+// the cleanup horizon): a reader that had it open would see the new contents. A missing old
+// gives an error matching fs.ErrNotExist; where the platform or file system cannot rename
+// without replacing (or a sandbox refuses the call), an error matching errors.ErrUnsupported
+// (and nothing changed). Creating a file costs more than this on some file systems (ext4
+// without a journal searches past every inode freed in the last minutes), so a checkpoint
+// reuses the files of the versions its page supersedes.
 func (fo *Folder) Recycle(old, pageID string, f Format, tsn TSN, objs []Object, syncFile bool) error {
-	if old == "" || old == "." || old == ".." || strings.ContainsAny(old, `/\`) {
-		return fmt.Errorf("recycle: %w", &NameError{Kind: "file", Name: old, Reason: "not one path element"})
+	if err := oneElement("recycle", old); err != nil {
+		return err
 	}
-	if _, err := ParsePageID(pageID); err != nil {
-		return fmt.Errorf("recycle: %w", err)
-	}
-	if err := checkFormat(f); err != nil {
-		return fmt.Errorf("recycle: %w", err)
-	}
-	name := VersionFileName(pageID, f, tsn)
-	rel := path.Join(fo.path, name)
-	data, err := EncodePage(f, objs)
+	name, rel, data, err := fo.version("recycle", pageID, f, tsn, objs)
 	if err != nil {
-		return fmt.Errorf("recycle %s: %w", rel, err)
+		return err
 	}
 	if fo.d.syncFile != nil {
 		return fmt.Errorf("recycle: %w", errors.ErrUnsupported) // the fsync fault hook needs an *os.File
@@ -118,11 +102,36 @@ func (fo *Folder) Recycle(old, pageID string, f Format, tsn TSN, objs []Object, 
 	return nil
 }
 
+// version checks a version file's page ID and format and encodes objs: its name, its path in
+// the directory, its contents. Errors name op.
+func (fo *Folder) version(op, pageID string, f Format, tsn TSN, objs []Object) (name, rel string, data []byte, err error) {
+	if _, err := ParsePageID(pageID); err != nil {
+		return "", "", nil, fmt.Errorf("%s: %w", op, err)
+	}
+	if err := checkFormat(f); err != nil {
+		return "", "", nil, fmt.Errorf("%s: %w", op, err)
+	}
+	name = VersionFileName(pageID, f, tsn)
+	rel = path.Join(fo.path, name)
+	if data, err = EncodePage(f, objs); err != nil {
+		return "", "", nil, fmt.Errorf("%s %s: %w", op, rel, err)
+	}
+	return name, rel, data, nil
+}
+
+// oneElement checks that name is one path element (a file of the folder).
+func oneElement(op, name string) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, `/\`) {
+		return fmt.Errorf("%s: %w", op, &NameError{Kind: "file", Name: name, Reason: "not one path element"})
+	}
+	return nil
+}
+
 // Remove removes the file name (one path element) from the folder; a missing file gives an error
 // matching fs.ErrNotExist.
 func (fo *Folder) Remove(name string) error {
-	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, `/\`) {
-		return fmt.Errorf("remove: %w", &NameError{Kind: "file", Name: name, Reason: "not one path element"})
+	if err := oneElement("remove", name); err != nil {
+		return err
 	}
 	return fo.sys.remove(fo, name, path.Join(fo.path, name))
 }

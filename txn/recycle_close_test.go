@@ -17,26 +17,13 @@ func TestKeptFilesGoWhenTheKeeperCloses(t *testing.T) {
 	a, err := Open(ctx, dir, Config{OneObjectPerPage: true})
 	require.NoError(t, err)
 	defer a.Close()
-	_, _, err = update(ctx, a, func(tx *Tx) error {
-		if err := tx.CreateNamespace("n"); err != nil {
-			return err
-		}
-		_, err := tx.Insert("n", 1)
-		return err
-	})
-	require.NoError(t, err)
+	onePage(t, a, 1)
 	require.NoError(t, a.Checkpoint(ctx))
 	b := mustOpen(t, dir, Config{OneObjectPerPage: true}) // open, idle: no snapshot, no commits
 	for range 2 {                                         // as b's housekeeper's ticks do: b pins nothing
 		require.NoError(t, b.floor.raise())
 	}
-	t2, _, err := update(ctx, a, func(tx *Tx) error {
-		if _, err := readInt(tx, "n", "page000001"); err != nil {
-			return err
-		}
-		return tx.UpdatePage("n", "page000001", 2)
-	})
-	require.NoError(t, err)
+	t2 := setPage(t, a, 2)
 	require.NoError(t, checkpointKeeping(ctx, a)) // as a's housekeeper: v1's file kept for reuse
 	require.Len(t, dataFiles(t, dir), 2, "the run kept nothing to reuse")
 	require.NoError(t, a.Close())

@@ -21,6 +21,33 @@ func inodeOf(t *testing.T, dir, ns string, tsn pages.TSN) uint64 {
 	return st.Sys().(*syscall.Stat_t).Ino
 }
 
+// onePage creates namespace "n" holding page000001 = v and returns the commit's TSN.
+func onePage(t *testing.T, db *DB, v int) pages.TSN {
+	t.Helper()
+	tsn, _, err := update(context.Background(), db, func(tx *Tx) error {
+		if err := tx.CreateNamespace("n"); err != nil {
+			return err
+		}
+		_, err := tx.Insert("n", v)
+		return err
+	})
+	require.NoError(t, err)
+	return tsn
+}
+
+// setPage reads page000001 of "n" and sets it to v; it returns the commit's TSN.
+func setPage(t *testing.T, db *DB, v int) pages.TSN {
+	t.Helper()
+	tsn, _, err := update(context.Background(), db, func(tx *Tx) error {
+		if _, err := readInt(tx, "n", "page000001"); err != nil {
+			return err
+		}
+		return tx.UpdatePage("n", "page000001", v)
+	})
+	require.NoError(t, err)
+	return tsn
+}
+
 // Checkpoints that keep what they supersede (the housekeeper's) write the next version of a page
 // into its superseded file: the same inode, the new contents, nothing for Check to report, and
 // an explicit checkpoint leaves one file per page.
@@ -28,36 +55,19 @@ func TestCheckpointReusesSupersededFiles(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	db := mustOpen(t, dir, Config{OneObjectPerPage: true})
-	_, _, err := update(ctx, db, func(tx *Tx) error {
-		if err := tx.CreateNamespace("n"); err != nil {
-			return err
-		}
-		_, err := tx.Insert("n", 0)
-		return err
-	})
-	require.NoError(t, err)
-	set := func(v int) pages.TSN {
-		tsn, _, err := update(ctx, db, func(tx *Tx) error {
-			if _, err := readInt(tx, "n", "page000001"); err != nil {
-				return err
-			}
-			return tx.UpdatePage("n", "page000001", v)
-		})
-		require.NoError(t, err)
-		return tsn
-	}
-	t1 := set(1)
+	onePage(t, db, 0)
+	t1 := setPage(t, db, 1)
 	require.NoError(t, checkpointKeeping(ctx, db))
-	t2 := set(2)
-	require.NoError(t, checkpointKeeping(ctx, db)) // writes v(t2); v(t1) superseded and kept
+	setPage(t, db, 2)
+	require.NoError(t, checkpointKeeping(ctx, db)) // writes v2's file; v1's superseded and kept
 	ino1 := inodeOf(t, dir, "n", t1)
-	t3 := set(3)
+	t3 := setPage(t, db, 3)
 	require.NoError(t, checkpointKeeping(ctx, db)) // v(t3) goes into v(t1)'s file
 	if !db.recycle {
 		t.Skip("this platform or file system cannot rename without replacing")
 	}
 	require.Equal(t, ino1, inodeOf(t, dir, "n", t3), "v%d was not written into the file of v%d", t3, t1)
-	_, err = os.Stat(filepath.Join(dir, "n", pages.VersionFileName("page000001", pages.JSON, t1)))
+	_, err := os.Stat(filepath.Join(dir, "n", pages.VersionFileName("page000001", pages.JSON, t1)))
 	require.ErrorIs(t, err, os.ErrNotExist)
 	require.Positive(t, db.Stats().PageFilesReused)
 	requireNoProblems(t, dir)
@@ -73,7 +83,6 @@ func TestCheckpointReusesSupersededFiles(t *testing.T) {
 	require.NoError(t, db.Checkpoint(ctx)) // keeps nothing
 	files := dataFiles(t, dir)
 	require.Equal(t, []string{"n/" + pages.VersionFileName("page000001", pages.JSON, t3)}, files, "at rest")
-	_ = t2
 }
 
 // A superseded file that a pinned snapshot can still read is not reused: a reader whose
@@ -100,14 +109,7 @@ func recycleUnderSnapshot(t *testing.T, planted bool) error {
 	dir := t.TempDir()
 	ctx := context.Background()
 	w := mustOpen(t, dir, Config{OneObjectPerPage: true})
-	_, _, err := update(ctx, w, func(tx *Tx) error {
-		if err := tx.CreateNamespace("n"); err != nil {
-			return err
-		}
-		_, err := tx.Insert("n", 1)
-		return err
-	})
-	require.NoError(t, err)
+	onePage(t, w, 1)
 	require.NoError(t, w.Checkpoint(ctx))
 	r := mustOpen(t, dir, Config{}) // its index points at the page file; nothing loaded yet
 	tx, err := r.Begin(ctx, false)
@@ -115,13 +117,7 @@ func recycleUnderSnapshot(t *testing.T, planted bool) error {
 	defer func() { _ = tx.Rollback() }()
 	w.plantRecycleAny = planted
 	for v := 2; v <= 4; v++ {
-		_, _, err := update(ctx, w, func(tx *Tx) error {
-			if _, err := readInt(tx, "n", "page000001"); err != nil {
-				return err
-			}
-			return tx.UpdatePage("n", "page000001", v)
-		})
-		require.NoError(t, err)
+		setPage(t, w, v)
 		require.NoError(t, checkpointKeeping(ctx, w))
 	}
 	if planted && w.Stats().PageFilesReused == 0 {
@@ -148,27 +144,14 @@ func TestReadOnlyReadOfReusedFile(t *testing.T) {
 			dir := t.TempDir()
 			ctx := context.Background()
 			w := mustOpen(t, dir, Config{OneObjectPerPage: true})
-			_, _, err := update(ctx, w, func(tx *Tx) error {
-				if err := tx.CreateNamespace("n"); err != nil {
-					return err
-				}
-				_, err := tx.Insert("n", 1)
-				return err
-			})
-			require.NoError(t, err)
+			onePage(t, w, 1)
 			require.NoError(t, w.Checkpoint(ctx))
 			v1 := w.Stats().CheckpointTSN                 // the TSN of the page's one file
 			r := mustOpen(t, dir, Config{ReadOnly: true}) // its index names v1's file
 			tx, err := r.Begin(ctx, false)
 			require.NoError(t, err)
 			defer func() { _ = tx.Rollback() }()
-			_, _, err = update(ctx, w, func(tx *Tx) error {
-				if _, err := readInt(tx, "n", "page000001"); err != nil {
-					return err
-				}
-				return tx.UpdatePage("n", "page000001", 2)
-			})
-			require.NoError(t, err)
+			setPage(t, w, 2)
 			require.NoError(t, checkpointKeeping(ctx, w)) // v2's file; v1's superseded below the horizon, kept
 			reused := pages.VersionFileName("page000001", pages.JSON, v1+100)
 			t.Cleanup(func() { _ = os.Remove(filepath.Join(dir, "n", reused)) }) // a leftover no catalog names
@@ -218,25 +201,10 @@ func TestCheckTornSupersededFile(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	db := mustOpen(t, dir, Config{OneObjectPerPage: true})
-	var tsns []pages.TSN
-	for v := 1; v <= 2; v++ {
-		tsn, _, err := update(ctx, db, func(tx *Tx) error {
-			if v == 1 {
-				if err := tx.CreateNamespace("n"); err != nil {
-					return err
-				}
-				_, err := tx.Insert("n", v)
-				return err
-			}
-			if _, err := readInt(tx, "n", "page000001"); err != nil {
-				return err
-			}
-			return tx.UpdatePage("n", "page000001", v)
-		})
-		require.NoError(t, err)
-		tsns = append(tsns, tsn)
-		require.NoError(t, checkpointKeeping(ctx, db)) // the second keeps v1's file, superseded
-	}
+	tsns := []pages.TSN{onePage(t, db, 1)}
+	require.NoError(t, checkpointKeeping(ctx, db))
+	tsns = append(tsns, setPage(t, db, 2))
+	require.NoError(t, checkpointKeeping(ctx, db)) // keeps v1's file, superseded
 	skipCheck(dir)
 	old := filepath.Join(dir, "n", pages.VersionFileName("page000001", pages.JSON, tsns[0]))
 	cur := filepath.Join(dir, "n", pages.VersionFileName("page000001", pages.JSON, tsns[1]))
