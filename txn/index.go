@@ -351,7 +351,12 @@ func (x *index) apply(r *record, start, end logPos) error {
 				b := h.latest()
 				v.append, v.base, v.appends = true, b, b.appends+1
 				if b.loaded {
-					v.loaded, v.objs = true, slices.Concat(b.objs, o.Objects) // a new slice: versions never share
+					// Appended in place where the base's array has room: the base keeps its
+					// prefix, and nothing else writes past a version's length (a version has
+					// one successor; readers get copies or capped slices: ReadPage, PeekPage),
+					// so an append costs the objects appended, not the page (inserts pack many
+					// objects to a page).
+					v.loaded, v.objs = true, append(b.objs, o.Objects...)
 				}
 				// Otherwise the appended objects are not kept (they would be memory outside the
 				// cache's bound): the first read loads them from the record at loc.

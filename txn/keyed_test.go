@@ -755,3 +755,55 @@ func outcome(err error) string {
 		return "error " + err.Error()
 	}
 }
+
+// Appends share the page's array with the version they extend (index.apply): what a reader
+// holds of an older version, and what it appends to it, never shows in a newer one, and the
+// newer ones keep their own objects.
+func TestAppendsShareNothingVisible(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := mustOpen(t, dir, Config{})
+	_, _, err := update(ctx, db, func(tx *Tx) error { return tx.CreateNamespace("q") })
+	require.NoError(t, err)
+	var page string
+	insert := func(i int) {
+		_, _, err := update(ctx, db, func(tx *Tx) error {
+			id, err := tx.Insert("q", i)
+			page = id
+			return err
+		})
+		require.NoError(t, err)
+	}
+	for i := range 5 { // 5 objects in an array with room for 8, as appends grow it
+		insert(i)
+	}
+	old, err := db.Begin(ctx, false)
+	require.NoError(t, err)
+	defer func() { _ = old.Rollback() }()
+	held, err := old.PeekPage("q", page)
+	require.NoError(t, err)
+	for i := 5; i <= 20; i++ {
+		insert(i)
+		// The older snapshot's holder appends to what it holds (allowed: PeekPage).
+		held = append(held, pages.ObjectFromTrusted(pages.JSON, `"junk"`))
+	}
+	again, err := old.PeekPage("q", page)
+	require.NoError(t, err)
+	require.Len(t, again, 5, "the old snapshot's version changed")
+	require.NoError(t, view(ctx, db, func(tx *Tx) error {
+		objs, err := tx.PeekPage("q", page)
+		if err != nil {
+			return err
+		}
+		if len(objs) != 21 {
+			return fmt.Errorf("%d objects, want 21", len(objs))
+		}
+		for i, o := range objs {
+			var v int
+			if err := o.Decode(&v); err != nil || v != i {
+				return fmt.Errorf("object %d is %s (%v)", i, o.Text(), err)
+			}
+		}
+		return nil
+	}))
+}
