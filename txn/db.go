@@ -58,7 +58,6 @@ type Config struct {
 	Isolation        Isolation     // process setting
 	OneObjectPerPage bool          // process setting
 	NoSync           bool          // process setting: skip the log fsync at commit
-	NoRecycle        bool          // process setting: checkpoints always create new page files (tests compare)
 	NoOffer          bool          // process setting: never offer a commit to the lock holder (board.go); NoSync handles never do
 	LockTimeout      time.Duration // process setting: 0 = DefaultLockTimeout
 	FileMode         os.FileMode   // process setting: mode of files txtdb creates; 0 = 0644
@@ -291,7 +290,7 @@ func (db *DB) openFiles() error {
 	}
 	// One syncfs per checkpoint where the file system honours it; else an fsync per page file.
 	db.syncAll = db.pdir.CanSyncAll()
-	db.recycle = !db.cfg.NoRecycle
+	db.recycle = true // until a rename without replacing is refused (recyclePageFile)
 	if !db.cfg.ReadOnly {
 		if db.reg, err = register(db.procsDir, db.cfg.FileMode); err != nil {
 			return err
