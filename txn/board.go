@@ -58,7 +58,7 @@ type offerID struct {
 func (a announcement) id() offerID { return offerID{a.owner, a.seq} }
 
 func (a announcement) encode() []byte {
-	return slotLine(fmt.Sprintf("txtdb-req %d owner=%s seq=%d len=%d body=%08x", layoutVersion, a.owner, a.seq, a.n, a.crc), annSize)
+	return wal.SlotLine(fmt.Sprintf("txtdb-req %d owner=%s seq=%d len=%d body=%08x", layoutVersion, a.owner, a.seq, a.n, a.crc), annSize)
 }
 
 // decodeAnnouncement decodes a slot; ok is false for an empty, torn or foreign one.
@@ -67,10 +67,11 @@ func decodeAnnouncement(slot []byte) (announcement, bool) {
 	if bytes.Contains(slot, []byte(" len=0 ")) {
 		return a, false // offers nothing (torn or not): the common case, decided without parsing
 	}
-	body, ok := slotBody(slot, annSize)
+	raw, ok := wal.SlotBody(slot, annSize)
 	if !ok {
 		return a, false
 	}
+	body := string(raw)
 	f := strings.Fields(body)
 	if len(f) != 6 || f[0] != "txtdb-req" || f[1] != strconv.Itoa(layoutVersion) {
 		return a, false

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/txtdb/txtdb/pages"
+	"github.com/txtdb/txtdb/wal"
 )
 
 // The horizon file, .txtdb/horizon (PART OF THE FORMAT), publishes the cleanup horizon: versions
@@ -52,14 +53,15 @@ func openHorizon(path string, perm os.FileMode, readOnly bool) (*horizonFile, er
 }
 
 func encodeHorizon(seq uint64, h pages.TSN, lineage string) []byte {
-	return slotLine(fmt.Sprintf("txtdb-horizon seq=%d h=%d lineage=%s", seq, h, lineage), horizonSlotSize)
+	return wal.SlotLine(fmt.Sprintf("txtdb-horizon seq=%d h=%d lineage=%s", seq, h, lineage), horizonSlotSize)
 }
 
 func decodeHorizon(slot []byte) (seq uint64, h pages.TSN, lineage string, ok bool) {
-	body, ok := slotBody(slot, horizonSlotSize)
+	raw, ok := wal.SlotBody(slot, horizonSlotSize)
 	if !ok {
 		return 0, 0, "", false
 	}
+	body := string(raw)
 	var s, v uint64
 	var lin string
 	if _, err := fmt.Sscanf(body, "txtdb-horizon seq=%d h=%d lineage=%s", &s, &v, &lin); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/txtdb/txtdb/lockfs"
 	"github.com/txtdb/txtdb/pages"
+	"github.com/txtdb/txtdb/wal"
 )
 
 // The process registry (PART OF THE FORMAT): every writable handle holds an exclusive flock on its
@@ -44,16 +45,17 @@ func (e regEntry) encode() []byte {
 	if e.idle {
 		idle = 1
 	}
-	return slotLine(fmt.Sprintf("txtdb-proc %d seq=%d pid=%d start=%d floor=%d since=%d idle=%d",
+	return wal.SlotLine(fmt.Sprintf("txtdb-proc %d seq=%d pid=%d start=%d floor=%d since=%d idle=%d",
 		layoutVersion, e.seq, e.pid, e.start, e.floor, e.since, idle), procSlotSize)
 }
 
 func decodeRegEntry(slot []byte) (regEntry, bool) {
 	var e regEntry
-	body, ok := slotBody(slot, procSlotSize)
+	raw, ok := wal.SlotBody(slot, procSlotSize)
 	if !ok {
 		return e, false
 	}
+	body := string(raw)
 	f := strings.Fields(body)
 	if len(f) != 8 || f[0] != "txtdb-proc" {
 		return e, false

@@ -43,8 +43,8 @@ type State struct {
 
 // Encode returns the slot holding s.
 func (s State) Encode() []byte {
-	buf := make([]byte, StateSlotSize)
-	b := append(buf[:0], stateMagic...)
+	var body [StateSlotSize]byte
+	b := append(body[:0], stateMagic...)
 	b = append(b, "seq="...)
 	b = strconv.AppendUint(b, s.Seq, 10)
 	b = append(b, " tsn="...)
@@ -65,27 +65,7 @@ func (s State) Encode() []byte {
 	} else {
 		b = append(b, '0')
 	}
-	sum := crc32.Checksum(b, CRCTable)
-	b = append(b, " crc="...)
-	b = appendHex32(b, sum)
-	if len(b) > StateSlotSize-1 {
-		panic("txn: state slot overflow") // INVARIANT: fields are bounded (uuid-sized strings)
-	}
-	n := copy(buf, b) // b grew in place unless it overflowed (then the panic above)
-	for i := n; i < StateSlotSize-1; i++ {
-		buf[i] = ' '
-	}
-	buf[StateSlotSize-1] = '\n'
-	return buf
-}
-
-// appendHex32 appends v as 8 lowercase hex digits (%08x).
-func appendHex32(b []byte, v uint32) []byte {
-	const digits = "0123456789abcdef"
-	for shift := 28; shift >= 0; shift -= 4 {
-		b = append(b, digits[(v>>uint(shift))&15])
-	}
-	return b
+	return AppendSlot(make([]byte, 0, StateSlotSize), b, StateSlotSize)
 }
 
 var ErrBadSlot = errors.New("bad state slot")
@@ -106,21 +86,8 @@ var stateMagic = []byte("txtdb-state " + strconv.Itoa(Version) + " ")
 
 func decodeStateFast(slot []byte, prev *State) (State, bool) {
 	var s State
-	if len(slot) != StateSlotSize || slot[StateSlotSize-1] != '\n' {
-		return s, false
-	}
-	end := StateSlotSize - 1
-	for end > 0 && slot[end-1] == ' ' {
-		end--
-	}
-	line := slot[:end]
-	const crcLen = len(" crc=") + 8
-	if len(line) < crcLen || string(line[len(line)-crcLen:len(line)-8]) != " crc=" {
-		return s, false
-	}
-	want, ok := hex32(line[len(line)-8:])
-	body := line[:len(line)-crcLen]
-	if !ok || crc32.Checksum(body, CRCTable) != want || !bytes.HasPrefix(body, stateMagic) {
+	body, ok := SlotBody(slot, StateSlotSize)
+	if !ok || !bytes.HasPrefix(body, stateMagic) {
 		return s, false
 	}
 	p := body[len(stateMagic):]
@@ -213,20 +180,12 @@ func plainByte(c byte) bool {
 
 func DecodeState(slot []byte) (State, error) {
 	var s State
-	if len(slot) != StateSlotSize || slot[StateSlotSize-1] != '\n' {
+	body, ok := SlotBody(slot, StateSlotSize)
+	if !ok {
 		return s, ErrBadSlot
 	}
-	line := strings.TrimRight(string(slot[:StateSlotSize-1]), " ")
-	i := strings.LastIndex(line, " crc=")
-	if i < 0 {
-		return s, ErrBadSlot
-	}
-	body := line[:i]
-	want, err := strconv.ParseUint(line[i+5:], 16, 32)
-	if err != nil || uint32(want) != crc32.Checksum([]byte(body), CRCTable) {
-		return s, ErrBadSlot
-	}
-	fields := strings.Fields(body)
+	fields := strings.Fields(string(body))
+	var err error // the first field that does not parse
 	if len(fields) < 2 || fields[0] != "txtdb-state" {
 		return s, ErrBadSlot
 	}
