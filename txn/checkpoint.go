@@ -58,12 +58,12 @@ func (db *DB) checkpointRun(ctx context.Context, keep bool) error {
 	if err != nil {
 		return err
 	}
-	db.stepCat, db.runFrom = nil, nil
+	run := &ckptRun{h: h}
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		done, err := db.checkpointStep(ctx, h)
+		done, err := db.checkpointStep(ctx, run)
 		if err != nil {
 			return err
 		}
@@ -71,12 +71,20 @@ func (db *DB) checkpointRun(ctx context.Context, keep bool) error {
 			break
 		}
 	}
-	cat, from := db.stepCat, db.runFrom
-	db.stepCat, db.runFrom = nil, nil
-	if !keep || from == nil {
-		return db.cleanupLocked(h, cat, 0)
+	var keepAfter pages.TSN
+	if keep {
+		keepAfter = run.from
 	}
-	return db.cleanupLocked(h, cat, *from)
+	return db.cleanupLocked(h, run.written, keepAfter)
+}
+
+// ckptRun is what a checkpoint run carries from step to step, and on to its cleanup. It lives
+// under the checkpoint lock.
+type ckptRun struct {
+	h       pages.TSN // the horizon the run published
+	started bool      // a step read the catalog
+	from    pages.TSN // the checkpoint's TSN before the run's first step
+	written *catalog  // the catalog the run published last: the one on disk, the lock being held
 }
 
 // pageChange is the newest version of one page in the records a checkpoint step reads.
@@ -91,14 +99,16 @@ type pageChange struct {
 
 // checkpointStep checkpoints at most checkpointChunk records past the current checkpoint. It
 // reports done when the checkpoint has reached state. REQUIRES: checkpoint lock.
-func (db *DB) checkpointStep(ctx context.Context, h pages.TSN) (done bool, err error) {
-	old, have, err := readCatalog(db.catalogPath())
-	if err != nil {
+func (db *DB) checkpointStep(ctx context.Context, run *ckptRun) (done bool, err error) {
+	h := run.h
+	old, have := catalog{}, false
+	if run.written != nil {
+		old, have = cloneCatalog(*run.written), true // what the step before published
+	} else if old, have, err = readCatalog(db.catalogPath()); err != nil {
 		return false, err
 	}
-	if db.runFrom == nil {
-		from := old.TSN
-		db.runFrom = &from
+	if !run.started {
+		run.started, run.from = true, old.TSN
 	}
 	st, err := db.readState()
 	if err != nil {
@@ -338,7 +348,7 @@ func (db *DB) checkpointStep(ctx context.Context, h pages.TSN) (done bool, err e
 		return false, err
 	}
 	crashAt(crashCheckpointAfter)
-	db.stepCat = &next
+	run.written = &next
 	db.ckptTSN.Store(uint64(next.TSN))
 	return end == st.Pos, nil
 }

@@ -133,9 +133,7 @@ type DB struct {
 	sweepDead         atomic.Bool   // a dead process was found: sweep its leftovers at the next cleanup
 	recycle           bool          // guarded by the checkpoint lock: checkpoints write new versions into superseded files (recyclePageFile)
 	plantRecycleAny   bool          // tests: a planted violation, superseded files above the horizon are reused too
-	runFrom           *pages.TSN    // guarded by the checkpoint lock: the checkpoint's TSN before the run's first step
 	kept              atomic.Bool   // a cleanup of this handle left files below the horizon for reuse
-	stepCat           *catalog      // guarded by the checkpoint lock: the catalog the last checkpoint step of a run published
 	kick              chan struct{} // wakes the housekeeper (a commit pushed the lag past CheckpointCommits)
 	lastCommit        atomic.Uint64 // TSN of this handle's last commit
 	rebuilds          atomic.Int64  // indexes rebuilt from the checkpoint (lineage change, trimmed log)
