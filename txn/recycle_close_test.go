@@ -2,7 +2,9 @@ package txn
 
 import (
 	"context"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/txtdb/txtdb/pages"
@@ -29,4 +31,22 @@ func TestKeptFilesGoWhenTheKeeperCloses(t *testing.T) {
 	require.NoError(t, a.Close())
 	require.Equal(t, []string{"n/" + pages.VersionFileName("page000001", pages.JSON, t2)}, dataFiles(t, dir),
 		"one file per page once the handle that kept files closed")
+}
+
+// A housekeeper whose runs kept superseded files removes them once no commit came for
+// CheckpointEvery: a store that went quiet has one file per page while its handle stays open.
+func TestKeptFilesGoWhenQuiet(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	db := mustOpen(t, dir, Config{OneObjectPerPage: true, CheckpointEvery: 20 * time.Millisecond})
+	onePage(t, db, 1)
+	require.NoError(t, db.Checkpoint(ctx))
+	t2 := setPage(t, db, 2)
+	require.NoError(t, checkpointKeeping(ctx, db)) // as the housekeeper's runs do: v1's file kept
+	require.True(t, db.kept.Load())
+	require.Len(t, dataFiles(t, dir), 2, "the run kept nothing to reuse")
+	want := []string{"n/" + pages.VersionFileName("page000001", pages.JSON, t2)}
+	require.Eventually(t, func() bool { return slices.Equal(want, dataFiles(t, dir)) }, longStop, housekeepTick/4,
+		"the quiet housekeeper left %v", dataFiles(t, dir))
+	require.False(t, db.kept.Load())
 }
