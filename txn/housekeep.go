@@ -1,6 +1,7 @@
 package txn
 
 import (
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -155,14 +156,16 @@ const housekeepTick = 200 * time.Millisecond
 
 // housekeep is the handle's background goroutine (owned by the DB; Close stops it): it raises the
 // snapshot floor, and checkpoints when this process committed and the checkpoint lags by more than
-// CheckpointEvery or CheckpointCommits. Whoever commits takes its turn, so the lag stays bounded
-// without any long-lived process.
+// CheckpointEvery or CheckpointCommits (the checkpoint on disk, whoever wrote it: catalogWatch).
+// Whoever commits takes its turn, so the lag stays bounded without any long-lived process.
 func (db *DB) housekeep() {
 	defer db.housekeeper.Done()
 	t := time.NewTicker(housekeepTick)
 	defer t.Stop()
 	var dirtySince time.Time // first commit of this process not yet checkpointed
 	var keptSince time.Time  // first tick with nothing to checkpoint and superseded files kept
+	var cat catalogWatch
+	var tried time.Time // the last tryCheckpoint
 	for {
 		kicked := false
 		select {
@@ -194,11 +197,70 @@ func (db *DB) housekeep() {
 		if dirtySince.IsZero() {
 			dirtySince = time.Now()
 		}
-		if !kicked && time.Since(dirtySince) < db.cfg.CheckpointEvery {
-			continue
+		// Another process may have checkpointed meanwhile: the lag that counts is the store's,
+		// measured from the checkpoint on disk, not the one this handle last wrote. Without this,
+		// every committing process ran its own checkpoint on its own clock, and each wrote
+		// nearly every hot page again (4 runs a second at 4 processes, where 1 does).
+		if seenAt, ok := cat.refresh(db); ok {
+			if db.commitsSinceCheckpoint() == 0 {
+				dirtySince = time.Time{}
+				continue
+			}
+			if seenAt.After(dirtySince) {
+				dirtySince = seenAt // this process's commits before it are checkpointed
+			}
 		}
+		due := time.Since(dirtySince) >= db.cfg.CheckpointEvery ||
+			(kicked && db.commitsSinceCheckpoint() >= CheckpointCommits)
+		if !due || (kicked && time.Since(tried) < housekeepTick) {
+			continue // a kick comes with every commit group: one try per tick is enough
+		}
+		tried = time.Now()
 		if db.tryCheckpoint(true) {
 			dirtySince = time.Time{}
+		}
+	}
+}
+
+// catalogWatch is what the housekeeper knows of the checkpoint on disk: the catalog file it last
+// read (its identity), that checkpoint's TSN, and when this handle first saw it. It lives in the
+// housekeeper's goroutine.
+type catalogWatch struct {
+	fi     os.FileInfo
+	tsn    pages.TSN
+	seenAt time.Time
+}
+
+// refresh stats the catalog and, if it is another file than the one read last, reads its TSN and
+// raises the handle's view of the checkpoint (ckptTSN) to it. It reports when the handle first
+// saw the newest checkpoint (its own included: a stat within a tick of the publish), and false if
+// the catalog cannot be read (the view stays as it was).
+func (c *catalogWatch) refresh(db *DB) (time.Time, bool) {
+	fi, err := os.Stat(db.catalogPath())
+	if err != nil {
+		return time.Time{}, false
+	}
+	if sameCatalog(fi, c.fi) {
+		return c.seenAt, true
+	}
+	cat, have, err := readCatalog(db.catalogPath())
+	if err != nil || !have {
+		return time.Time{}, false
+	}
+	c.fi = fi
+	if cat.TSN > c.tsn {
+		c.tsn, c.seenAt = cat.TSN, time.Now()
+		raiseTo(&db.ckptTSN, uint64(cat.TSN))
+	}
+	return c.seenAt, true
+}
+
+// raiseTo stores v in a if it is greater than what a holds.
+func raiseTo(a *atomic.Uint64, v uint64) {
+	for {
+		cur := a.Load()
+		if v <= cur || a.CompareAndSwap(cur, v) {
+			return
 		}
 	}
 }
