@@ -168,7 +168,7 @@ func TestUnframeFallbackAfterPartialParse(t *testing.T) {
 
 // checkSpans checks that the span of every op of r (parsed from body by the fast path) names
 // exactly that op's text: decoded alone, it is the op encoding/json makes of that text. Then it
-// clears the spans, which encoding/json does not set.
+// clears the spans and the shared flags, which encoding/json does not set.
 func checkSpans(t *testing.T, body []byte, r *Record) {
 	t.Helper()
 	for i := range r.Ops {
@@ -182,7 +182,7 @@ func checkSpans(t *testing.T, body []byte, r *Record) {
 		if err := json.Unmarshal(text, &want); err != nil {
 			t.Fatalf("op %d: span %+v is not an op (%v): %q", i, s, err, text)
 		}
-		o.Span = Span{}
+		o.Span, o.shared = Span{}, false
 		if !reflect.DeepEqual(*o, want) {
 			t.Fatalf("op %d: span text %q decodes to %+v, the record has %+v", i, text, want, *o)
 		}

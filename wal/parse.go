@@ -211,6 +211,7 @@ func (p *parser) op(o *Op) bool {
 				return false
 			}
 			o.Objs = append(o.Objs, p.own(start, p.i))
+			o.shared = len(p.b) <= smallRecord
 			if p.lit(`]`) {
 				break
 			}

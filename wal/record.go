@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"math"
 	"strconv"
+	"unsafe"
 
 	"github.com/txtdb/txtdb/pages"
 )
@@ -62,7 +63,14 @@ type Op struct {
 	// Compact says every one of Objs is a compact, valid JSON value (EncodeObjs wrote them from
 	// Objects): AppendOp copies them as they are instead of compacting and checking them.
 	Compact bool `json:"-"`
+	// shared says Objs lie in a copy of a small record's text that nothing else uses, so the
+	// decoded Objects may share those bytes (DecodeOps): a page version cached from them keeps
+	// at most smallRecord bytes of other text alive.
+	shared bool
 }
+
+// smallRecord is the largest record text whose objects DecodeOps lets share the parser's copy.
+const smallRecord = 2048
 
 // Span is where an op's text lies in its record's line, with the checksum of that text, so that
 // one page's change can be read again without reading (and decoding) the whole record: a commit
@@ -212,8 +220,15 @@ func EncodeObjs(f pages.Format, objs []pages.Object) ([]json.RawMessage, error) 
 	return out, nil
 }
 
-// DecodeOps fills the decoded fields of r's ops and checks them.
+// DecodeOps fills the decoded fields of r's ops and checks them. The Objects of a small record
+// this package parsed share their bytes with the ops' Objs (Op.shared: no copy per object, where
+// catching up decodes every object of every other process's records).
 func DecodeOps(f pages.Format, r *Record) error {
+	total := 0
+	for i := range r.Ops {
+		total += len(r.Ops[i].Objs)
+	}
+	objects := make([]pages.Object, total) // one array for the record's ops
 	for i := range r.Ops {
 		o := &r.Ops[i]
 		switch o.Kind {
@@ -239,9 +254,14 @@ func DecodeOps(f pages.Format, r *Record) error {
 			}
 			// The record passed its checksum, and its objects were valid Objects when written:
 			// they are not parsed again (for YAML and XML that would dominate catching up).
-			o.Objects = make([]pages.Object, len(o.Objs))
+			o.Objects, objects = objects[:len(o.Objs):len(o.Objs)], objects[len(o.Objs):]
 			for j, raw := range o.Objs {
-				text := string(raw)
+				var text string
+				if o.shared {
+					text = unsafe.String(unsafe.SliceData(raw), len(raw)) // never written again
+				} else {
+					text = string(raw)
+				}
 				if f != pages.JSON {
 					if err := json.Unmarshal(raw, &text); err != nil {
 						return fmt.Errorf("%w: %v", ErrBadRecord, err)

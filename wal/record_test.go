@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -122,5 +123,31 @@ func TestDecodeOpFromSpan(t *testing.T) {
 			_, err = DecodeOp(f, text[:len(text)-1], o.Span)
 			require.ErrorIs(t, err, ErrBadRecord, "op %d read short", i)
 		}
+	}
+}
+
+// The objects DecodeOps gives a parsed record own their text: overwriting the line the record was
+// read from changes none of them. A small record's objects share one copy of its text; a large
+// one's are copied each (a cached page must not keep a large record alive).
+func TestDecodedObjectsOwnTheirText(t *testing.T) {
+	for _, size := range []int{10, 3 * smallRecord} {
+		big := strings.Repeat("x", size)
+		ops := []Op{{Kind: OpPut, NS: "t", Inc: "i1", Page: "page000001", New: true,
+			Objs: []json.RawMessage{json.RawMessage(`{"k":"a"}`), json.RawMessage(`"` + big + `"`)}}}
+		opsJSON, err := json.Marshal(ops)
+		require.NoError(t, err)
+		var b bytes.Buffer
+		FrameOps(&b, 3, 1, "p", opsJSON, 0)
+		line := b.Bytes()
+		var r Record
+		_, err = Unframe(line, &r, 0)
+		require.NoError(t, err)
+		require.NoError(t, DecodeOps(pages.JSON, &r))
+		require.Equal(t, size <= smallRecord-100, r.Ops[0].shared, "size %d", size)
+		for i := range line {
+			line[i] = 'z'
+		}
+		require.Equal(t, `{"k":"a"}`, r.Ops[0].Objects[0].Text())
+		require.Equal(t, `"`+big+`"`, r.Ops[0].Objects[1].Text())
 	}
 }
