@@ -95,6 +95,7 @@ type pageChange struct {
 	deleted  bool
 	fromFile bool           // objs were appended to the page's checkpointed version
 	objs     []pages.Object // the whole page (or what was appended, if fromFile)
+	owned    bool           // objs is the step's own array (not a record's): appends extend it
 }
 
 // checkpointStep checkpoints at most checkpointChunk records past the current checkpoint. It
@@ -172,13 +173,15 @@ func (db *DB) checkpointStep(ctx context.Context, run *ckptRun) (done bool, err 
 				}
 				switch {
 				case o.Kind == opPut:
-					ch.objs, ch.deleted, ch.fromFile = o.Objects, false, false
+					ch.objs, ch.deleted, ch.fromFile, ch.owned = o.Objects, false, false, false
 				case o.Kind == opDel:
-					ch.objs, ch.deleted, ch.fromFile = nil, true, false
+					ch.objs, ch.deleted, ch.fromFile, ch.owned = nil, true, false, false
 				case ch.tsn == 0: // an append to the checkpointed version
-					ch.objs, ch.fromFile = o.Objects, true
+					ch.objs, ch.fromFile, ch.owned = o.Objects, true, false
+				case ch.owned:
+					ch.objs = append(ch.objs, o.Objects...) // amortized: a page appended to n times costs n, not n²
 				default:
-					ch.objs = slices.Concat(ch.objs, o.Objects)
+					ch.objs, ch.owned = slices.Concat(ch.objs, o.Objects), true
 				}
 				ch.tsn = r.TSN
 			}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -526,4 +527,41 @@ func TestMoveIntoFolderWithLeftovers(t *testing.T) {
 		require.Equal(t, 7, v, "the moved page, not the leftover")
 		return nil
 	}))
+}
+
+// A page appended to by many commits since the last checkpoint (inserts packed into one page) is
+// checkpointed whole and in order: the step extends its own copy of the page with each append,
+// and never the array of a record it read.
+func TestCheckpointManyAppendsToOnePage(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	db := mustOpen(t, dir, Config{})
+	onePage(t, db, 0)
+	const n = 40
+	for i := 1; i < n; i++ {
+		if i == 2 {
+			require.NoError(t, db.Checkpoint(ctx)) // later appends go to a checkpointed version
+		}
+		_, _, err := update(ctx, db, func(tx *Tx) error { _, err := tx.Insert("n", i); return err })
+		require.NoError(t, err)
+	}
+	require.NoError(t, db.Checkpoint(ctx))
+	var all []string
+	most := 0
+	for _, f := range dataFiles(t, dir) { // in page order
+		data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(f)))
+		require.NoError(t, err)
+		objs, err := pages.DecodePage(pages.JSON, data)
+		require.NoError(t, err)
+		most = max(most, len(objs))
+		for _, o := range objs {
+			all = append(all, o.Text())
+		}
+	}
+	require.GreaterOrEqual(t, most, n/2, "the inserts were not packed into a page")
+	want := make([]string, n)
+	for i := range want {
+		want[i] = strconv.Itoa(i)
+	}
+	require.Equal(t, want, all)
 }

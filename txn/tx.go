@@ -508,7 +508,10 @@ func (tx *Tx) Insert(ns string, obj any) (string, error) {
 				if _, mine := tx.ws.writes[key]; !mine && exists && latest <= tx.snap && layout.Fits(cur, o) {
 					tx.rs.reads[key] = readInfo{ns: ns, exists: true}
 					// After maxAppends appends in a row the page is written whole again.
-					tx.putWrite(key, &pageWrite{ns: ns, objs: append(slices.Clone(cur), o), appends: v.appends < maxAppends, base: len(cur)})
+					// One copy of the page, with room for the transaction's next inserts.
+					objs := make([]pages.Object, len(cur), len(cur)+1+len(cur)/4)
+					copy(objs, cur)
+					tx.putWrite(key, &pageWrite{ns: ns, objs: append(objs, o), appends: v.appends < maxAppends, base: len(cur)})
 					tx.ins.fill[inc] = n
 					return pages.PageID(n), nil
 				}
