@@ -19,7 +19,9 @@
 //   - No sleep-polling: in-process waiters queue on channels in arrival order; a cross-process
 //     wait is a blocking flock(2) in a goroutine, so the kernel wakes waiters close to arrival
 //     order, and a releaser yields the CPU so that it does not take the lock straight back
-//     from the waiter just woken: hand-off between processes is fair.
+//     from the waiter just woken: hand-off between processes is fair. A Lock may be told to
+//     try a held lock again a few times, yielding the CPU before each try, before it waits
+//     (Lock.SetSpin: cheaper than the wait where holders are brief, less fair in tight loops).
 //   - The lock is on the file the path names when it is granted: after flock(2) succeeds the
 //     path is checked (os.SameFile against the locked descriptor), and if someone unlinked or
 //     replaced the file meanwhile, the stale lock is dropped and the new file locked. A

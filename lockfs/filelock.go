@@ -38,24 +38,14 @@ type attempt struct {
 	err      error         // written under entry.mu before finished is set; read after done or finished
 }
 
-// spinTries is how many times a contended acquisition tries the file lock again, yielding the CPU
-// before each try, before it waits in flock(2). The wait costs more than the tries: a goroutine of
-// its own blocked in the system call (its thread handed off, then woken, then the waiter woken
-// through a channel). A holder keeps the lock for tens of microseconds and yields the CPU when it
-// lets go (unlock), so a waiter that yields usually finds it free. Measured on 2 cores, relaxed
-// transfers of one client per process against SQLite, in runs a few minutes apart: at 2 and 4
-// processes 0.98 and 0.70 without tries, 1.64-1.74 and 1.03-1.15 with 32 (8 tries: 1.29 and
-// 1.13; 64 and 128: no better than 32); durable rows and fairness unchanged. 32 yields take
-// about 30 µs of CPU where nothing else is runnable.
-const spinTries = 32
-
 // lockFile takes the file lock in mode m for a goroutine admitted in mode m, waiting until
-// ctx ends. On success the goroutine counts in heldRefs; on failure (ctx.Err() or a file
+// ctx ends; first it tries again up to spin times, yielding the CPU before each try
+// (Lock.SetSpin). On success the goroutine counts in heldRefs; on failure (ctx.Err() or a file
 // error) its admission is given back.
-func (e *entry) lockFile(ctx context.Context, m mode, perm os.FileMode) error {
+func (e *entry) lockFile(ctx context.Context, m mode, perm os.FileMode, spin int) error {
 	e.mu.Lock()
 	ok, err := e.tryFileLocked(m, perm)
-	for i := 0; i < spinTries && err == nil && !ok && e.pending[m] == nil && ctx.Err() == nil; i++ {
+	for i := 0; i < spin && err == nil && !ok && e.pending[m] == nil && ctx.Err() == nil; i++ {
 		e.mu.Unlock()
 		yieldCPU()
 		e.mu.Lock()

@@ -30,6 +30,7 @@ const (
 	targetEnv  = "LOCKFS_TARGET"  // the counter's final value
 	retainEnv  = "LOCKFS_RETAIN"  // set: every lock is retained (kept descriptors), helpers included
 	freshEnv   = "LOCKFS_FRESH"   // set: the retained-hold helper does not retain (fresh descriptors)
+	spinEnv    = "LOCKFS_SPIN"    // the helper's Lock.SetSpin tries
 )
 
 // longStop bounds every wait of a test for something that should happen promptly; hitting it
@@ -104,6 +105,9 @@ func runHelper(role string) int {
 		m = shared
 	}
 	l := New(path, 0)
+	if n, err := strconv.Atoi(os.Getenv(spinEnv)); err == nil {
+		l.SetSpin(n)
+	}
 	in := bufio.NewScanner(os.Stdin)
 	var err error
 	switch role {

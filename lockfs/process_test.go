@@ -68,13 +68,27 @@ func TestKilledHolderReleasesAtOnce(t *testing.T) {
 
 func TestCounterAcrossProcesses(t *testing.T) {
 	t.Parallel()
+	counterAcrossProcesses(t, 0, true)
+}
+
+// Processes that try a held lock again before they wait (SetSpin) still exclude each other: no
+// increment is lost. (Fairness is not asserted: see SetSpin.)
+func TestCounterAcrossSpinningProcesses(t *testing.T) {
+	t.Parallel()
+	counterAcrossProcesses(t, 32, false)
+}
+
+// counterAcrossProcesses has 8 processes increment a counter file under the lock, each with spin
+// tries (Lock.SetSpin), and checks that the counter is exact and, if fair, that the fewest
+// increments of a process while all contend are at least half the most.
+func counterAcrossProcesses(t *testing.T, spin int, fair bool) {
 	const procs, target = 8, 1600
 	l := newTestLock(t)
 	file := filepath.Join(t.TempDir(), "counter")
 	helpers := make([]*proc, procs)
 	for i := range helpers {
 		helpers[i] = startHelper(t, "counter", l, exclusive,
-			fileEnv+"="+file, targetEnv+"="+strconv.Itoa(target))
+			fileEnv+"="+file, targetEnv+"="+strconv.Itoa(target), spinEnv+"="+strconv.Itoa(spin))
 	}
 	for _, h := range helpers {
 		h.expect("ready")
@@ -126,8 +140,34 @@ func TestCounterAcrossProcesses(t *testing.T) {
 		}
 	}
 	t.Logf("increments per process after all joined (counter %d on): %v", start, racing)
+	if !fair {
+		return
+	}
 	lo, hi := slices.Min(racing), slices.Max(racing)
 	require.GreaterOrEqual(t, 2*lo, hi, "fewest increments %d, most %d while all contend: want fewest >= most/2", lo, hi)
+}
+
+// A waiter that tries a held lock again before it waits gives up when its context ends, however
+// many tries it was given, and gets the lock once the holder lets go.
+func TestSpinningWaiterHonoursDeadline(t *testing.T) {
+	t.Parallel()
+	l := newTestLock(t)
+	l.SetSpin(1 << 30)
+	holder := startHelper(t, "hold", l, exclusive)
+	holder.expect("locked")
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	unlock, err := l.Lock(ctx)
+	cancel()
+	require.Nil(t, unlock)
+	require.ErrorIs(t, err, ErrLockTimeout)
+	holder.send("release")
+	holder.expect("released")
+	l.SetSpin(32)
+	ctx, cancel = context.WithTimeout(context.Background(), longStop)
+	defer cancel()
+	unlock, err = l.Lock(ctx)
+	require.NoError(t, err, "Lock after the holder released")
+	require.NoError(t, unlock())
 }
 
 func TestDeadlineWhileAnotherProcessHolds(t *testing.T) {

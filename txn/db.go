@@ -90,6 +90,13 @@ const (
 	layoutVersion = wal.Version
 	reserveBlock  = 32
 	maxBatch      = 512
+	// commitLockSpin is how many times a commit group that finds the commit lock held tries it
+	// again, yielding the CPU before each try, before it waits in flock(2) (lockfs.Lock.SetSpin).
+	// Measured on 2 cores, relaxed transfers of one client per process against SQLite, in runs
+	// a few minutes apart: at 2 and 4 processes 0.98 and 0.70 without tries, 1.64-1.74 and
+	// 1.03-1.15 with 32 (8: 1.29 and 1.13; 64 and 128: no better than 32); durable rows and
+	// fairness unchanged. 32 yields take about 30 µs of CPU where nothing else is runnable.
+	commitLockSpin = 32
 )
 
 // Store layout (PART OF THE FORMAT).
@@ -215,6 +222,7 @@ func Open(ctx context.Context, dir string, cfg Config) (*DB, error) {
 		return nil, fmt.Errorf("txtdb: open %s: %w", dir, err)
 	}
 	db.lock = lockfs.New(filepath.Join(db.meta, lockName), cfg.FileMode)
+	db.lock.SetSpin(commitLockSpin)
 	db.ckptLock = lockfs.New(filepath.Join(db.meta, checkpointLockName), cfg.FileMode)
 	sc, err := db.initStore(ctx)
 	if err != nil {
