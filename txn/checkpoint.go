@@ -197,6 +197,9 @@ func (db *DB) checkpointStep(ctx context.Context, run *ckptRun) (done bool, err 
 	}
 	next.Log = toCatalogPos(end)
 
+	if err := db.removeDroppedLeftovers(&old, &next, order); err != nil {
+		return false, err
+	}
 	// Every folder holds one incarnation's files: first move out the incarnations whose folder
 	// is not (or no longer) the one their name gives, then give each live one its folder.
 	if err := db.relocate(&old, &next, h); err != nil {
@@ -354,6 +357,57 @@ func (db *DB) checkpointStep(ctx context.Context, run *ckptRun) (done bool, err 
 	run.written = &next
 	db.ckptTSN.Store(uint64(next.TSN))
 	return end == st.Pos, nil
+}
+
+// removeDroppedLeftovers removes, from the folder of each incarnation dropped by the end of the
+// step, the version files above the checkpoint (old.TSN) of the pages the step saw change:
+// leftovers of a checkpointer that died or failed before publishing (one killed while reusing a
+// file leaves torn bytes under the new name). The step writes nothing for a dropped incarnation,
+// so nothing else removes them before relocate links its files into the attic, where the catalog
+// then covers their TSNs and Check would take them for corrupt versions. No catalog ever named
+// them, so no reader reads them. REQUIRES: checkpoint lock.
+func (db *DB) removeDroppedLeftovers(old, next *catalog, order []pageKey) error {
+	folders := db.folderSet()
+	defer folders.close()
+	listed := map[string]map[uint64][]pages.TSN{}
+	removed := map[string]bool{}
+	for _, key := range order {
+		if ci := next.inc(key.inc); ci != nil && ci.NS != "" {
+			continue // live: the page loop rewrites or removes its leftovers
+		}
+		oci := old.inc(key.inc)
+		if oci == nil || oci.Dir == "" {
+			continue // no folder: no files
+		}
+		files, ok := listed[oci.Dir]
+		if !ok {
+			var err error
+			if files, err = db.filesByPage(oci.Dir); err != nil {
+				return err
+			}
+			listed[oci.Dir] = files
+		}
+		for _, t := range files[key.page] {
+			if t <= old.TSN {
+				continue
+			}
+			fo, err := folders.open(oci.Dir)
+			if err != nil {
+				return err
+			}
+			name := pages.VersionFileName(pages.PageID(key.page), db.format, t)
+			if err := fo.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("checkpoint: remove leftover: %w", err)
+			}
+			removed[oci.Dir] = true
+		}
+	}
+	for dir := range removed {
+		if err := db.pdir.SyncFolder(dir); err != nil {
+			return fmt.Errorf("fsync %s: %w", dir, err)
+		}
+	}
+	return nil
 }
 
 // checkpointFrom is where the log after the checkpoint starts: the catalog's position, or the

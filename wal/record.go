@@ -224,11 +224,6 @@ func EncodeObjs(f pages.Format, objs []pages.Object) ([]json.RawMessage, error) 
 // this package parsed share their bytes with the ops' Objs (Op.shared: no copy per object, where
 // catching up decodes every object of every other process's records).
 func DecodeOps(f pages.Format, r *Record) error {
-	total := 0
-	for i := range r.Ops {
-		total += len(r.Ops[i].Objs)
-	}
-	objects := make([]pages.Object, total) // one array for the record's ops
 	for i := range r.Ops {
 		o := &r.Ops[i]
 		switch o.Kind {
@@ -254,7 +249,9 @@ func DecodeOps(f pages.Format, r *Record) error {
 			}
 			// The record passed its checksum, and its objects were valid Objects when written:
 			// they are not parsed again (for YAML and XML that would dominate catching up).
-			o.Objects, objects = objects[:len(o.Objs):len(o.Objs)], objects[len(o.Objs):]
+			// An array per op, not one per record: a cached version holds its op's Objects, and
+			// a slice of a shared array would keep every other op's objects alive with it.
+			o.Objects = make([]pages.Object, len(o.Objs))
 			for j, raw := range o.Objs {
 				var text string
 				if o.shared {
