@@ -83,8 +83,10 @@
 //
 // TestFaultSweep fails each operation of a short workload in turn (transfers, a checkpoint, a
 // namespace created, renamed and deleted with a checkpoint after each, so that file moves take
-// the link, unlink and rmdir paths; the engine never truncates a file, so truncate faults never
-// fire). TestCheckpointWithoutSyncfs, TestSameBootIDCut, TestCheckUnpublishedPageFile,
+// the link, unlink and rmdir paths; its checkpoints keep no superseded file to reuse, so they
+// truncate nothing and truncate faults never fire). TestPowerCutWhileRecycling cuts power while
+// the housekeeper's checkpoints reuse superseded files (rename, overwrite, truncate to length)
+// and fails if no reuse reached the layer. TestCheckpointWithoutSyncfs, TestSameBootIDCut, TestCheckUnpublishedPageFile,
 // TestFailedCheckpointFsync and TestFailedAtticRmdir reproduce engine defects this layer found
 // (all fixed).
 //
