@@ -472,8 +472,8 @@ func TestClosedHandle(t *testing.T) {
 	assert.Equal(t, 1, committedN(t, other, "ns", id), "the closed handle's open transaction must not have committed")
 }
 
-// A store of another layout version (here version 4, before the commit board, in txtdb.json) is
-// refused with ErrVersion, the root package's re-export, and left as it was.
+// A store of another layout version (here version 5, before page files were reused, in
+// txtdb.json) is refused with ErrVersion, the root package's re-export, and left as it was.
 func TestOtherLayoutVersion(t *testing.T) {
 	dir := t.TempDir()
 	db, err := Open(dir, nil)
@@ -482,8 +482,8 @@ func TestOtherLayoutVersion(t *testing.T) {
 	path := filepath.Join(dir, "txtdb.json")
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
-	old := bytes.Replace(data, []byte(`"txtdb": 5,`), []byte(`"txtdb": 4,`), 1)
-	require.NotEqual(t, data, old, "txtdb.json names layout version 5")
+	old := bytes.Replace(data, []byte(`"txtdb": 6,`), []byte(`"txtdb": 5,`), 1)
+	require.NotEqual(t, data, old, "txtdb.json names layout version 6")
 	require.NoError(t, os.WriteFile(path, old, 0o644))
 	_, err = Open(dir, nil)
 	require.ErrorIs(t, err, ErrVersion)
