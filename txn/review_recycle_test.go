@@ -112,18 +112,8 @@ func reviewRecycleCut(t *testing.T, inject string, again bool) {
 	require.NoError(t, err)
 	require.Equal(t, 3, v)
 	r2 := mustOpen(t, dir, Config{ReadOnly: true, CacheSize: 1})
-	require.NoError(t, view(ctx, r2, func(tx *Tx) error {
-		v, err := readInt(tx, "n", "page000001")
-		require.NoError(t, err)
-		require.Equal(t, 3, v)
-		return nil
-	}))
-	require.NoError(t, view(ctx, w, func(tx *Tx) error {
-		v, err := readInt(tx, "n", "page000001")
-		require.NoError(t, err)
-		require.Equal(t, 3, v)
-		return nil
-	}))
+	readsThree(t, r2)
+	readsThree(t, w)
 	// Check: a leftover at most, never corruption.
 	probs, err := CheckDir(ctx, dir)
 	require.NoError(t, err)
@@ -141,12 +131,7 @@ func reviewRecycleCut(t *testing.T, inject string, again bool) {
 		require.NoError(t, err)
 		require.Equal(t, 3, v)
 		r3 := mustOpen(t, dir, Config{ReadOnly: true, CacheSize: 1})
-		require.NoError(t, view(ctx, r3, func(tx *Tx) error {
-			v, err := readInt(tx, "n", "page000001")
-			require.NoError(t, err)
-			require.Equal(t, 3, v)
-			return nil
-		}))
+		readsThree(t, r3)
 		return
 	}
 	set("n", "page000001", 4)
@@ -381,4 +366,15 @@ func TestUnloadedAppendDoesNotPinItsRecord(t *testing.T) {
 		"m's 1 MiB text is still in memory after its version left the cache (cache charged %d bytes): n's hot page's unloaded append version holds objs (len %d, cap %d) in the record's one Objects array",
 		b.cache.used(), len(vn.objs), cap(vn.objs))
 	runtime.KeepAlive(vn)
+}
+
+// readsThree checks that a transaction of db reads 3 on page000001 of "n".
+func readsThree(t *testing.T, db *DB) {
+	t.Helper()
+	require.NoError(t, view(context.Background(), db, func(tx *Tx) error {
+		v, err := readInt(tx, "n", "page000001")
+		require.NoError(t, err)
+		require.Equal(t, 3, v)
+		return nil
+	}))
 }

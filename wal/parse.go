@@ -205,13 +205,13 @@ func (p *parser) op(o *Op) bool {
 		if p.lit(`]`) {
 			return false // omitempty never writes an empty list; leave the rare form to encoding/json
 		}
+		o.shared = len(p.b) <= smallRecord
 		for {
 			start := p.i
 			if !p.value(0) {
 				return false
 			}
 			o.Objs = append(o.Objs, p.own(start, p.i))
-			o.shared = len(p.b) <= smallRecord
 			if p.lit(`]`) {
 				break
 			}

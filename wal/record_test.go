@@ -99,15 +99,7 @@ func TestDecodeOpFromSpan(t *testing.T) {
 		ops := []Op{{Kind: OpCreate, NS: "t", Inc: "i1"},
 			{Kind: OpPut, NS: "t", Inc: "i1", Page: "page000001", New: true, Objs: objs},
 			{Kind: OpAppend, NS: "t", Inc: "i1", Page: "page000001", Keys: []string{"a", "b"}, Objs: objs}}
-		opsJSON, err := json.Marshal(ops)
-		require.NoError(t, err)
-		var b bytes.Buffer
-		FrameOps(&b, 3, 1, "p", opsJSON, 0)
-		line := b.Bytes()
-		var r Record
-		_, err = Unframe(line, &r, 0)
-		require.NoError(t, err)
-		require.NoError(t, DecodeOps(f, &r))
+		line, r := frameDecoded(t, f, ops)
 		for i, o := range r.Ops {
 			require.NotZero(t, o.Span.Len, "op %d", i)
 			text := line[o.Span.Off : o.Span.Off+o.Span.Len]
@@ -134,15 +126,7 @@ func TestDecodedObjectsOwnTheirText(t *testing.T) {
 		big := strings.Repeat("x", size)
 		ops := []Op{{Kind: OpPut, NS: "t", Inc: "i1", Page: "page000001", New: true,
 			Objs: []json.RawMessage{json.RawMessage(`{"k":"a"}`), json.RawMessage(`"` + big + `"`)}}}
-		opsJSON, err := json.Marshal(ops)
-		require.NoError(t, err)
-		var b bytes.Buffer
-		FrameOps(&b, 3, 1, "p", opsJSON, 0)
-		line := b.Bytes()
-		var r Record
-		_, err = Unframe(line, &r, 0)
-		require.NoError(t, err)
-		require.NoError(t, DecodeOps(pages.JSON, &r))
+		line, r := frameDecoded(t, pages.JSON, ops)
 		require.Equal(t, size <= smallRecord-100, r.Ops[0].shared, "size %d", size)
 		for i := range line {
 			line[i] = 'z'
@@ -150,4 +134,19 @@ func TestDecodedObjectsOwnTheirText(t *testing.T) {
 		require.Equal(t, `{"k":"a"}`, r.Ops[0].Objects[0].Text())
 		require.Equal(t, `"`+big+`"`, r.Ops[0].Objects[1].Text())
 	}
+}
+
+// frameDecoded frames ops as record 3 (FrameOps) and reads the line back: Unframe, DecodeOps.
+func frameDecoded(t *testing.T, f pages.Format, ops []Op) ([]byte, Record) {
+	t.Helper()
+	opsJSON, err := json.Marshal(ops)
+	require.NoError(t, err)
+	var b bytes.Buffer
+	FrameOps(&b, 3, 1, "p", opsJSON, 0)
+	line := b.Bytes()
+	var r Record
+	_, err = Unframe(line, &r, 0)
+	require.NoError(t, err)
+	require.NoError(t, DecodeOps(f, &r))
+	return line, r
 }
