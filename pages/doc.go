@@ -50,9 +50,9 @@
 // folder) and never overwrites one (fs.ErrExist). A Folder (OpenFolder) is an
 // open folder for a caller that writes many files there: WriteVersion creates
 // a version under its final name, Recycle writes one into the file of another
-// (rename without replacing, then rewrite), Remove removes one, each relative
-// to the folder's descriptor. ReadFolder lists a folder without a stat per
-// entry.
+// (rename without replacing, then overwrite from the start and cut to length),
+// Remove removes one, each relative to the folder's descriptor. ReadFolder
+// lists a folder without a stat per entry.
 //
 // # Concurrency and errors
 //

@@ -47,9 +47,9 @@
 //   - Checkpoints (checkpoint.go, under their own lock, never under the commit lock) write each
 //     page's newest version to a page file (into the file of a version it superseded below the
 //     cleanup horizon where there is one: creating files costs more); a handle opens from the
-//     checkpoint plus the log after it. Every writable handle holds a liveness lock with its snapshot floor (registry.go);
-//     cleanup deletes only what no live snapshot can read, and trims the log behind the
-//     checkpoint and the retention (cleanup.go).
+//     checkpoint plus the log after it. Every writable handle holds a liveness lock with its
+//     snapshot floor (registry.go); cleanup deletes only what no live snapshot can read, and
+//     trims the log behind the checkpoint and the retention (cleanup.go).
 //
 // # Caveats
 //
