@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"github.com/txtdb/txtdb"
+	"github.com/txtdb/txtdb/wal"
 )
 
 // check runs table.Check: a clean store is "ok"; an index entry removed behind the table's back
@@ -110,9 +112,9 @@ func TestCheckStoreAndTables(t *testing.T) {
 // A store too damaged to open: its store problems, and stderr says the tables were not checked.
 func TestCheckUnopenable(t *testing.T) {
 	dir := newTableStore(t)
-	writeFile(t, filepath.Join(dir, "txtdb.json"), `{"txtdb": 6}`)
+	writeFile(t, filepath.Join(dir, "txtdb.json"), fmt.Sprintf(`{"txtdb": %d}`, wal.Version+1))
 	code, out, errOut := runCLI("check", dir)
 	require.Equal(t, 1, code)
-	require.Equal(t, "txtdb.json: txtdb: unsupported layout version: layout 6, this build reads 5\n", out)
+	require.Equal(t, fmt.Sprintf("txtdb.json: txtdb: unsupported layout version: layout %d, this build reads %d\n", wal.Version+1, wal.Version), out)
 	require.True(t, strings.HasPrefix(errOut, "txtdb: tables not checked: "), errOut)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/txtdb/txtdb"
+	"github.com/txtdb/txtdb/wal"
 )
 
 // newStore makes a closed store in a temporary directory with namespace "app.users" holding
@@ -88,10 +90,10 @@ func TestCheckCommand(t *testing.T) {
 	}, lines)
 
 	// A store too damaged to open is still checked.
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "txtdb.json"), []byte(`{"txtdb": 6}`), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "txtdb.json"), []byte(fmt.Sprintf(`{"txtdb": %d}`, wal.Version+1)), 0o644))
 	code, out, _ = runCLI("check", dir)
 	require.Equal(t, 1, code)
-	require.Equal(t, "txtdb.json: txtdb: unsupported layout version: layout 6, this build reads 5\n", out)
+	require.Equal(t, fmt.Sprintf("txtdb.json: txtdb: unsupported layout version: layout %d, this build reads %d\n", wal.Version+1, wal.Version), out)
 
 	code, _, errOut = runCLI("check", filepath.Join(t.TempDir(), "none"))
 	require.Equal(t, 2, code)
