@@ -3,7 +3,6 @@ package txn
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sync"
 
@@ -25,6 +24,7 @@ const (
 
 type horizonFile struct {
 	f *os.File
+	m *wal.MappedFile // how it is read
 
 	memo struct { // per slot, the last bytes decoded: Begin reads the file, which rarely changes
 		sync.Mutex
@@ -49,7 +49,7 @@ func openHorizon(path string, perm os.FileMode, readOnly bool) (*horizonFile, er
 	if err != nil {
 		return nil, fmt.Errorf("open horizon: %w", err)
 	}
-	return &horizonFile{f: f}, nil
+	return &horizonFile{f: f, m: wal.NewMappedFile(f, 2*horizonSlotSize)}, nil
 }
 
 func encodeHorizon(seq uint64, h pages.TSN, lineage string) []byte {
@@ -90,8 +90,8 @@ func (hf *horizonFile) readSlot() (pages.TSN, string, uint64, error) {
 		return 0, "", 0, nil
 	}
 	var buf [2 * horizonSlotSize]byte
-	n, err := hf.f.ReadAt(buf[:], 0)
-	if err != nil && !errors.Is(err, io.EOF) {
+	n, err := hf.m.Read(buf[:])
+	if err != nil {
 		return 0, "", 0, fmt.Errorf("read horizon: %w", err)
 	}
 	var (
@@ -136,5 +136,6 @@ func (hf *horizonFile) close() error {
 	if hf.f == nil {
 		return nil
 	}
+	hf.m.Unmap()
 	return hf.f.Close()
 }

@@ -13,6 +13,9 @@
 //     with; it never panics on garbage.
 //   - A state slot that was torn by a concurrent write fails its checksum; Read then uses the
 //     other slot. Write only ever overwrites the slot the last write did not use.
+//   - Read copies both slots from a read-only shared mapping of the file (MappedFile), not with
+//     a system call; a file something else cut short under the mapping reads as what is left of
+//     it, as with pread, and never kills the process with SIGBUS.
 //   - A segment header, a state slot or a record of another layout version is ErrVersion, never
 //     read as this one.
 //

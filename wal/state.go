@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -239,7 +238,8 @@ func DecodeState(slot []byte) (State, error) {
 // under the commit lock (REQUIRES: commit lock held for write).
 type StateFile struct {
 	f    *os.File
-	Path string // the file's path
+	m    *MappedFile // how it is read
+	Path string      // the file's path
 
 	memo struct { // per slot, the last bytes decoded, so an unchanged slot is not parsed again
 		sync.Mutex
@@ -259,7 +259,7 @@ func OpenStateFile(path string, perm os.FileMode, readOnly bool) (*StateFile, er
 	if err != nil {
 		return nil, fmt.Errorf("open state: %w", err)
 	}
-	return &StateFile{f: f, Path: path}, nil
+	return &StateFile{f: f, m: NewMappedFile(f, 2*StateSlotSize), Path: path}, nil
 }
 
 // stateBufs holds the buffers Read reads both slots into (a local array would escape to the
@@ -275,14 +275,14 @@ func (sf *StateFile) Read() (State, error) {
 	bp := stateBufs.Get().(*[2 * StateSlotSize]byte)
 	defer stateBufs.Put(bp)
 	buf := bp
-	n, err := sf.f.ReadAt(buf[:], 0)
-	if err != nil && !errors.Is(err, io.EOF) {
+	n, err := sf.m.Read(buf[:])
+	if err != nil {
 		return State{}, fmt.Errorf("read state: %w", err)
 	}
-	var best State
-	found := false
 	sf.memo.Lock()
 	defer sf.memo.Unlock()
+	var best State
+	found := false
 	for i := 0; i < 2; i++ {
 		if n < (i+1)*StateSlotSize {
 			break
@@ -330,4 +330,7 @@ func (sf *StateFile) Sync() error {
 }
 
 // Close closes the file.
-func (sf *StateFile) Close() error { return sf.f.Close() }
+func (sf *StateFile) Close() error {
+	sf.m.Unmap()
+	return sf.f.Close()
+}

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"fmt"
 	"hash/crc32"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/txtdb/txtdb/pages"
 )
 
 // The fast state decoder takes the canonical slots Encode writes, agrees with DecodeState on
@@ -65,4 +69,47 @@ func TestStateEncodeFormat(t *testing.T) {
 			Version, s.Seq, s.TSN, s.Pos.Seg, s.Pos.Off, s.Pos.Chain, s.Lineage, s.Boot, ns)
 		require.Equal(t, string(frameSlot(body)), string(s.Encode()))
 	}
+}
+
+// A handle reads what another handle of the same file writes, whether it maps the file or reads
+// it (a file still empty when opened is read, then mapped once it holds both slots); a file cut
+// short under the mapping reads as what is left of it (no valid state), not a crash; a read after
+// Close fails.
+func TestStateFileReadsOtherWriters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state")
+	writer, err := OpenStateFile(path, 0o644, false)
+	require.NoError(t, err)
+	reader, err := OpenStateFile(path, 0o644, true) // empty: nothing to map yet
+	require.NoError(t, err)
+	require.Nil(t, reader.m.mapped)
+	_, err = reader.Read()
+	require.ErrorIs(t, err, ErrNoState)
+	for seq := uint64(1); seq <= 5; seq++ {
+		s := State{Seq: seq, TSN: pages.TSN(seq * 10), Pos: Pos{Seg: 1, Off: int64(seq)}, Lineage: "l", Boot: "b"}
+		require.NoError(t, writer.Write(s, false))
+		if seq == 1 {
+			require.NoError(t, writer.Write(State{Seq: 0, Pos: Pos{Seg: 1}, Lineage: "l", Boot: "b"}, false))
+		}
+		got, err := reader.Read()
+		require.NoError(t, err)
+		require.Equal(t, s, got)
+	}
+	require.NotNil(t, reader.m.mapped, "a file holding both slots is mapped")
+	mapped, err := OpenStateFile(path, 0o644, true)
+	require.NoError(t, err)
+	require.NotNil(t, mapped.m.mapped)
+	got, err := mapped.Read()
+	require.NoError(t, err)
+	require.Equal(t, uint64(5), got.Seq)
+
+	require.NoError(t, os.Truncate(path, 0))
+	_, err = mapped.Read()
+	require.ErrorIs(t, err, ErrNoState)
+	require.Nil(t, mapped.m.mapped)
+
+	require.NoError(t, mapped.Close())
+	_, err = mapped.Read()
+	require.ErrorIs(t, err, os.ErrClosed)
+	require.NoError(t, reader.Close())
+	require.NoError(t, writer.Close())
 }

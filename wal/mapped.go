@@ -1,0 +1,72 @@
+package wal
+
+import (
+	"errors"
+	"io"
+	"os"
+	"sync"
+)
+
+// MappedFile reads a small file of fixed-size slots (state, horizon) that other processes
+// overwrite in place, from a read-only shared mapping where it can, so that a read is a copy
+// from memory, not a pread(2): every Begin reads state and horizon. The page cache is one per
+// host, so what any process writes with pwrite(2) is what the mapping shows. Until the file
+// holds all its bytes (a file still to be written), and where it cannot be mapped, reads use
+// pread. The file is never truncated by txtdb; if something else cuts it short, a read gets what
+// is left, as pread would, instead of the process dying of SIGBUS. Safe for concurrent use.
+type MappedFile struct {
+	f    *os.File
+	size int
+
+	mu     sync.Mutex
+	mapped []byte // the file's first size bytes, nil: read with pread
+	tried  bool   // mapping was tried: it is not tried again
+}
+
+// NewMappedFile returns a reader of f's first size bytes. f stays the caller's to write and to
+// close, after Unmap.
+func NewMappedFile(f *os.File, size int) *MappedFile {
+	mf := &MappedFile{f: f, size: size}
+	mf.tryMap()
+	return mf
+}
+
+// tryMap maps the file once it holds size bytes. REQUIRES: mu held, or mf not yet shared.
+func (mf *MappedFile) tryMap() {
+	fi, err := mf.f.Stat()
+	if err != nil || fi.Size() < int64(mf.size) {
+		return
+	}
+	mf.tried = true
+	mf.mapped = mapFile(mf.f, mf.size)
+}
+
+// Read reads the file's first size bytes into buf (len(buf) >= size) and returns how many it
+// read: fewer if the file is shorter.
+func (mf *MappedFile) Read(buf []byte) (int, error) {
+	mf.mu.Lock()
+	defer mf.mu.Unlock()
+	if m := mf.mapped; m != nil {
+		if copyMapped(buf, m) {
+			return len(m), nil
+		}
+		unmapFile(m) // cut short under the mapping: read what is there
+		mf.mapped = nil
+	}
+	n, err := mf.f.ReadAt(buf[:mf.size], 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return n, err
+	}
+	if n == mf.size && !mf.tried {
+		mf.tryMap() // written in full since it was opened
+	}
+	return n, nil
+}
+
+// Unmap drops the mapping: later reads use pread (on a closed file, they fail).
+func (mf *MappedFile) Unmap() {
+	mf.mu.Lock()
+	defer mf.mu.Unlock()
+	unmapFile(mf.mapped)
+	mf.mapped, mf.tried = nil, true
+}
