@@ -234,9 +234,10 @@ func decodeForeign(db *DB, x *index, body []byte) ([]*request, error) {
 type boardSlot struct {
 	i     int
 	lock  *os.File // holds the slot's flock for the handle's life
-	offer *os.File
-	req   *os.File
-	seq   uint64 // of the last request announced
+	offer   *os.File
+	req     *os.File
+	outcome *wal.MappedFile // how the outcome region of req is read
+	seq     uint64          // of the last request announced
 	// watcher watches <i>.wake, which a holder writes once it has published the outcome of this
 	// handle's offer; wake gets a token for each batch of its events (nil: the handle learns
 	// outcomes only under the commit lock)
@@ -247,6 +248,7 @@ type boardSlot struct {
 // slotPeer is a holder's cached descriptors on another slot's files.
 type slotPeer struct {
 	lock, offer, req, wake *os.File
+	outcome                *wal.MappedFile // how the outcome region of req is read
 }
 
 // board is a writable handle's view of .txtdb/board.
@@ -254,6 +256,7 @@ type board struct {
 	dir     string
 	perm    os.FileMode
 	slots   *os.File
+	m       *wal.MappedFile // how slots is read
 	own     *boardSlot // nil: every slot was taken; this handle commits only under the lock itself
 	peers   map[int]*slotPeer
 	buf     []byte          // the holder's read of the slots file
@@ -261,29 +264,14 @@ type board struct {
 	done    map[int]offerID // slot -> the last offer this handle saw decided for good (or whose owner is dead)
 }
 
-// readSlots reads the slots file into b.buf with one pread(2): the file holds only the slots ever
-// claimed, and (*os.File).ReadAt would read again at its end to be told EOF, twice a commit.
+// readSlots reads the slots file into b.buf, twice a commit: from the file's shared mapping once
+// it holds all boardSlots slots (openBoard extends it), else with pread.
 func (b *board) readSlots() (int, error) {
-	rc, err := b.slots.SyscallConn()
+	n, err := b.m.Read(b.buf)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("read commit board: %w", err)
 	}
-	var n int
-	var rerr error
-	if err := rc.Read(func(fd uintptr) bool {
-		for {
-			n, rerr = syscall.Pread(int(fd), b.buf, 0)
-			if rerr != syscall.EINTR {
-				return true
-			}
-		}
-	}); err != nil {
-		return 0, err
-	}
-	if rerr != nil {
-		return 0, fmt.Errorf("read commit board: %w", rerr)
-	}
-	return max(n, 0), nil
+	return n, nil
 }
 
 // pending reports whether another slot may hold an offer this handle has not seen decided (a
@@ -312,7 +300,16 @@ func openBoard(meta string, perm os.FileMode, owner string, watch bool) (*board,
 	if err != nil {
 		return nil, err
 	}
-	b := &board{dir: dir, perm: perm, slots: slots, peers: map[int]*slotPeer{}, done: map[int]offerID{}, buf: make([]byte, boardSlots*annSize)}
+	// The file is extended with zeros (slots that decode as no announcement) to hold every slot,
+	// so that it can be read from a mapping: a holder reads it twice a commit.
+	if fi, err := slots.Stat(); err == nil && fi.Size() < boardSlots*annSize {
+		if err := slots.Truncate(boardSlots * annSize); err != nil { // only ever grows it
+			_ = slots.Close()
+			return nil, err
+		}
+	}
+	b := &board{dir: dir, perm: perm, slots: slots, m: wal.NewMappedFile(slots, boardSlots*annSize), peers: map[int]*slotPeer{},
+		done: map[int]offerID{}, buf: make([]byte, boardSlots*annSize)}
 	for i := range boardSlots {
 		own, err := b.claim(i, owner)
 		if err != nil {
@@ -366,6 +363,7 @@ func (b *board) claim(i int, owner string) (own *boardSlot, err error) {
 	faults.didClaim(i)
 	o := &boardSlot{i: i, lock: f, offer: offer}
 	if o.req, err = os.OpenFile(b.path(i, ".req"), os.O_RDWR|os.O_CREATE, b.perm); err == nil {
+		o.outcome = wal.NewMappedFile(o.req, outcomeRegion)
 		_, err = b.slots.WriteAt(announcement{owner: owner}.encode(), int64(i*annSize))
 	}
 	if err != nil {
@@ -440,6 +438,9 @@ func (b *board) close() {
 		if o.watcher != nil {
 			_ = o.watcher.Close()
 		}
+		if o.outcome != nil {
+			o.outcome.Unmap()
+		}
 		for _, f := range []*os.File{o.req, o.offer, o.lock} {
 			if f != nil {
 				_ = f.Close()
@@ -447,12 +448,16 @@ func (b *board) close() {
 		}
 	}
 	for _, p := range b.peers {
+		if p.outcome != nil {
+			p.outcome.Unmap()
+		}
 		for _, f := range []*os.File{p.req, p.offer, p.lock, p.wake} {
 			if f != nil {
 				_ = f.Close()
 			}
 		}
 	}
+	b.m.Unmap()
 	_ = b.slots.Close()
 }
 
@@ -484,7 +489,7 @@ func (b *board) withdraw(owner string) (taken bool, err error) {
 		return false, err
 	}
 	defer func() { _ = syscall.Flock(fd, syscall.LOCK_UN) }()
-	out, ok, err := b.readOutcome(o.req)
+	out, ok, err := b.readOutcome(o.outcome)
 	if err != nil {
 		return false, err
 	}
@@ -508,7 +513,7 @@ func flockRetry(fd, how int) error {
 
 // readOutcome reads the outcome at the start of a slot's req file; ok is false if there is none
 // (or it is torn: a holder is writing it).
-func (b *board) readOutcome(f *os.File) (offerOutcome, bool, error) {
+func (b *board) readOutcome(f io.ReaderAt) (offerOutcome, bool, error) {
 	line, err := b.outcomeLine(f)
 	if err != nil || line == nil {
 		return offerOutcome{}, false, err
@@ -519,7 +524,7 @@ func (b *board) readOutcome(f *os.File) (offerOutcome, bool, error) {
 
 // outcomeLine reads the line at the start of a slot's req file into the board's scratch buffer
 // (valid until the next read; nil if there is no whole line).
-func (b *board) outcomeLine(f *os.File) ([]byte, error) {
+func (b *board) outcomeLine(f io.ReaderAt) ([]byte, error) {
 	if b.scratch == nil {
 		b.scratch = make([]byte, 512)
 	}
@@ -605,7 +610,9 @@ func (b *board) peer(i int) (*slotPeer, error) {
 	var err error
 	if p.lock, err = os.OpenFile(b.path(i, ".lock"), os.O_RDWR|os.O_CREATE, b.perm); err == nil {
 		if p.offer, err = os.OpenFile(b.path(i, ".offer"), os.O_RDWR|os.O_CREATE, b.perm); err == nil {
-			p.req, err = os.OpenFile(b.path(i, ".req"), os.O_RDWR|os.O_CREATE, b.perm)
+			if p.req, err = os.OpenFile(b.path(i, ".req"), os.O_RDWR|os.O_CREATE, b.perm); err == nil {
+				p.outcome = wal.NewMappedFile(p.req, outcomeRegion)
+			}
 		}
 	}
 	if err != nil {

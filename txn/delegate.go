@@ -169,7 +169,7 @@ func (g *group) waitOffer(ctx context.Context) (func() error, error) {
 // that found it stale would have cleared it before moving state past it (PROTOCOL.md).
 func (g *group) learn() bool {
 	db, o := g.db, g.db.board.own
-	line, err := db.board.outcomeLine(o.req)
+	line, err := db.board.outcomeLine(o.outcome)
 	if err != nil || !outcomeNames(line, db.ID(), o.seq) {
 		return false
 	}
@@ -178,7 +178,7 @@ func (g *group) learn() bool {
 	if err != nil {
 		return false
 	}
-	if line, err = db.board.outcomeLine(o.req); err != nil || !bytes.Equal(first, line) {
+	if line, err = db.board.outcomeLine(o.outcome); err != nil || !bytes.Equal(first, line) {
 		return false
 	}
 	out, ok := decodeOutcome(first)
@@ -238,7 +238,7 @@ func (g *group) settle() error {
 		return nil
 	}
 	db, o := g.db, g.db.board.own
-	out, ok, err := db.board.readOutcome(o.req)
+	out, ok, err := db.board.readOutcome(o.outcome)
 	if err != nil {
 		return err
 	}
@@ -374,7 +374,7 @@ func (g *group) take(i int, a announcement) (*taken, error) {
 	if err != nil {
 		return nil, err
 	}
-	line, err := b.outcomeLine(p.req)
+	line, err := b.outcomeLine(p.outcome)
 	if err != nil {
 		return nil, err
 	}
@@ -426,7 +426,7 @@ func (g *group) take(i int, a announcement) (*taken, error) {
 		return nil, err
 	}
 	slot := make([]byte, annSize)
-	if _, err := b.slots.ReadAt(slot, int64(i*annSize)); err != nil {
+	if _, err := b.m.ReadAt(slot, int64(i*annSize)); err != nil {
 		return nil, err
 	}
 	if again, good := decodeAnnouncement(slot); !good || again != a {

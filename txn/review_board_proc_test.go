@@ -421,7 +421,8 @@ func startUnderStrace(t *testing.T, strace []string, role string, env ...string)
 func TestProcessesBoardIOErrorOfHolder(t *testing.T) {
 	for _, c := range []struct{ name, file, inject string }{
 		{"outcome-pwrite", "1.req", "inject=pwrite64:error=EIO"},
-		{"slots-pread", "slots", "inject=pread64:error=EIO"},
+		// The slots file is read from a mapping: mmap fails too, so reads use pread.
+		{"slots-pread", "slots", "inject=pread64,mmap:error=EIO"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -429,7 +430,7 @@ func TestProcessesBoardIOErrorOfHolder(t *testing.T) {
 			board := filepath.Join(dir, pages.MetaDir, boardDirName)
 			// The holder opens first: it claims slot 0, the offerer slot 1 (the holder never
 			// writes 1.req but for the outcome, and reads the slots file only to collect).
-			a := startUnderStrace(t, []string{"-P", filepath.Join(board, c.file), "-e", "trace=pwrite64,pread64", "-e", c.inject},
+			a := startUnderStrace(t, []string{"-P", filepath.Join(board, c.file), "-e", "trace=pwrite64,pread64,mmap", "-e", c.inject},
 				"board-holder", configEnv(t, childConfig{Dir: dir, NoOffer: true}))
 			a.expect(t, "ready")
 			a.expect(t, "locked")

@@ -181,13 +181,13 @@ func TestOfferedCommitRecoverFailureIsUnknown(t *testing.T) {
 func TestBoardReadErrorFailsHolder(t *testing.T) {
 	a, c, _ := plantStaleOffer(t)
 	own := c.board.own
-	slots := a.board.slots
-	wo, err := os.OpenFile(slots.Name(), os.O_WRONLY, 0)
+	slots := a.board.m
+	wo, err := os.OpenFile(a.board.slots.Name(), os.O_WRONLY, 0)
 	require.NoError(t, err)
-	a.board.slots = wo
+	a.board.m = wal.NewMappedFile(wo, boardSlots*annSize) // a write-only file maps not, and reads not
 	t.Cleanup(func() { _ = wo.Close() })
 	_, _, err = update(context.Background(), a, addTo("page000001", 1))
-	a.board.slots = slots
+	a.board.m = slots
 	after, rerr := a.readState()
 	require.NoError(t, rerr)
 	out, ok, rerr := c.board.readOutcome(own.req)

@@ -31,7 +31,8 @@ func NewMappedFile(f *os.File, size int) *MappedFile {
 	return mf
 }
 
-// tryMap maps the file once it holds size bytes. REQUIRES: mu held, or mf not yet shared.
+// tryMap maps the file if it holds size bytes by now (then it is not tried again).
+// REQUIRES: mu held, or mf not yet shared.
 func (mf *MappedFile) tryMap() {
 	fi, err := mf.f.Stat()
 	if err != nil || fi.Size() < int64(mf.size) {
@@ -43,22 +44,26 @@ func (mf *MappedFile) tryMap() {
 
 // Read reads the file's first size bytes into buf (len(buf) >= size) and returns how many it
 // read: fewer if the file is shorter.
-func (mf *MappedFile) Read(buf []byte) (int, error) {
+func (mf *MappedFile) Read(buf []byte) (int, error) { return mf.ReadAt(buf[:mf.size], 0) }
+
+// ReadAt reads len(buf) bytes at off (off+len(buf) <= size) and returns how many it read: fewer
+// if the file ends before.
+func (mf *MappedFile) ReadAt(buf []byte, off int64) (int, error) {
 	mf.mu.Lock()
 	defer mf.mu.Unlock()
 	if m := mf.mapped; m != nil {
-		if copyMapped(buf, m) {
-			return len(m), nil
+		if copyMapped(buf, m[off:off+int64(len(buf))]) {
+			return len(buf), nil
 		}
 		unmapFile(m) // cut short under the mapping: read what is there
 		mf.mapped = nil
 	}
-	n, err := mf.f.ReadAt(buf[:mf.size], 0)
+	n, err := mf.f.ReadAt(buf, off)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return n, err
 	}
-	if n == mf.size && !mf.tried {
-		mf.tryMap() // written in full since it was opened
+	if n == len(buf) && !mf.tried {
+		mf.tryMap() // maybe written in full since it was opened (a file read in part is not)
 	}
 	return n, nil
 }

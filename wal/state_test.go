@@ -113,3 +113,36 @@ func TestStateFileReadsOtherWriters(t *testing.T) {
 	require.NoError(t, reader.Close())
 	require.NoError(t, writer.Close())
 }
+
+// MappedFile.ReadAt reads at an offset from the mapping and, before the file holds all its
+// bytes, with pread, giving what is there; the file is mapped once a read finds it whole.
+func TestMappedFileReadAt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	require.NoError(t, err)
+	defer func() { _ = f.Close() }()
+	m := NewMappedFile(f, 8192)
+	defer m.Unmap()
+	buf := make([]byte, 4)
+	n, err := m.ReadAt(buf, 100)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	_, err = f.WriteAt([]byte("abcd"), 100)
+	require.NoError(t, err)
+	n, err = m.ReadAt(buf, 100)
+	require.NoError(t, err)
+	require.Equal(t, "abcd", string(buf[:n]))
+	require.Nil(t, m.mapped, "a file shorter than its size is not mapped")
+	require.NoError(t, f.Truncate(8192))
+	_, err = f.WriteAt([]byte("wxyz"), 8188)
+	require.NoError(t, err)
+	n, err = m.ReadAt(buf, 8188)
+	require.NoError(t, err)
+	require.Equal(t, "wxyz", string(buf[:n]))
+	require.NotNil(t, m.mapped)
+	_, err = f.WriteAt([]byte("ABCD"), 100)
+	require.NoError(t, err)
+	n, err = m.ReadAt(buf, 100)
+	require.NoError(t, err)
+	require.Equal(t, "ABCD", string(buf[:n]), "the mapping shows a later write")
+}
