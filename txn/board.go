@@ -232,8 +232,8 @@ func decodeForeign(db *DB, x *index, body []byte) ([]*request, error) {
 
 // boardSlot is this handle's own slot on the board.
 type boardSlot struct {
-	i     int
-	lock  *os.File // holds the slot's flock for the handle's life
+	i       int
+	lock    *os.File // holds the slot's flock for the handle's life
 	offer   *os.File
 	req     *os.File
 	outcome *wal.MappedFile // how the outcome region of req is read
@@ -257,7 +257,7 @@ type board struct {
 	perm    os.FileMode
 	slots   *os.File
 	m       *wal.MappedFile // how slots is read
-	own     *boardSlot // nil: every slot was taken; this handle commits only under the lock itself
+	own     *boardSlot      // nil: every slot was taken; this handle commits only under the lock itself
 	peers   map[int]*slotPeer
 	buf     []byte          // the holder's read of the slots file
 	scratch []byte          // reads of outcome lines
