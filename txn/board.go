@@ -14,7 +14,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/fsnotify/fsnotify"
 	"github.com/txtdb/txtdb/lockfs"
 	"github.com/txtdb/txtdb/pages"
 	"github.com/txtdb/txtdb/wal"
@@ -27,8 +26,8 @@ import (
 //   - slots: boardSlots announcements of annSize bytes; slot i is written only by its owner;
 //   - <i>.lock: held exclusively by slot i's owner for its handle's life (its liveness);
 //   - <i>.offer: taken by a holder while it takes slot i's request, and by the owner to withdraw it;
-//   - <i>.wake: written (one byte) by a holder once the outcome of slot i's offer is published;
-//     its owner watches it;
+//   - <i>.wake: a page whose first 4 bytes a holder increments, and wakes as a futex, once the
+//     outcome of slot i's offer is published; its owner sleeps on it (wakeWord);
 //   - <i>.req: the outcome of the last request taken (offset 0, written only under the commit
 //     lock), and the body of the request announced (from offset outcomeRegion, written only by
 //     the owner while nothing of it is pending).
@@ -238,17 +237,16 @@ type boardSlot struct {
 	req     *os.File
 	outcome *wal.MappedFile // how the outcome region of req is read
 	seq     uint64          // of the last request announced
-	// watcher watches <i>.wake, which a holder writes once it has published the outcome of this
-	// handle's offer; wake gets a token for each batch of its events (nil: the handle learns
-	// outcomes only under the commit lock)
-	watcher *fsnotify.Watcher
-	wake    chan struct{}
+	// wake maps <i>.wake, which a holder rings once it has published the outcome of this
+	// handle's offer (nil: the handle learns outcomes only under the commit lock)
+	wake *wakeWord
 }
 
 // slotPeer is a holder's cached descriptors on another slot's files.
 type slotPeer struct {
-	lock, offer, req, wake *os.File
-	outcome                *wal.MappedFile // how the outcome region of req is read
+	lock, offer, req *os.File
+	outcome          *wal.MappedFile // how the outcome region of req is read
+	wake             *wakeWord       // mapped at the first ding
 }
 
 // board is a writable handle's view of .txtdb/board.
@@ -289,6 +287,34 @@ func (b *board) pending() bool {
 	return false
 }
 
+// pendingWakes returns the wake words of the slots whose offers pending would report, for a
+// holder that releases the lock without taking them. REQUIRES: commit lock held.
+func (b *board) pendingWakes() []*wakeWord {
+	if b == nil {
+		return nil
+	}
+	n, _ := b.readSlots()
+	var ws []*wakeWord
+	for i := range n / annSize {
+		if b.own != nil && i == b.own.i {
+			continue
+		}
+		if a, ok := decodeAnnouncement(b.buf[i*annSize : (i+1)*annSize]); ok && a.n > 0 && b.done[i] != a.id() {
+			p, err := b.peer(i)
+			if err != nil {
+				continue
+			}
+			if p.wake == nil {
+				if p.wake = mapWakeWord(b.path(i, ".wake"), b.perm, true); p.wake == nil {
+					continue
+				}
+			}
+			ws = append(ws, p.wake)
+		}
+	}
+	return ws
+}
+
 // openBoard opens the board and claims a free slot for the handle. A slot whose lock is free
 // belongs to nobody (its owner closed or died), so its announcement is stale and is cleared.
 func openBoard(meta string, perm os.FileMode, owner string, watch bool) (*board, error) {
@@ -321,10 +347,7 @@ func openBoard(meta string, perm os.FileMode, owner string, watch bool) (*board,
 		}
 		b.own = own
 		if watch {
-			if err := own.watch(b.path(i, ".wake"), perm); err != nil {
-				b.close()
-				return nil, err
-			}
+			own.wake = mapWakeWord(b.path(i, ".wake"), perm, false)
 		}
 		break
 	}
@@ -376,54 +399,14 @@ func (b *board) claim(i int, owner string) (own *boardSlot, err error) {
 	return o, nil
 }
 
-// watch creates the slot's wake file and watches it. Where the host has no file notification,
-// the handle goes without (it learns outcomes under the lock).
-func (o *boardSlot) watch(path string, perm os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, perm)
-	if err != nil {
-		return err
-	}
-	_ = f.Close()
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return nil
-	}
-	if err := w.Add(path); err != nil {
-		_ = w.Close()
-		return nil
-	}
-	o.watcher, o.wake = w, make(chan struct{}, 1)
-	go func() {
-		for {
-			select {
-			case _, ok := <-w.Events:
-				if !ok {
-					return
-				}
-				select {
-				case o.wake <- struct{}{}:
-				default:
-				}
-			case _, ok := <-w.Errors:
-				if !ok {
-					return
-				}
-			}
-		}
-	}()
-	return nil
-}
-
 // ding wakes slot i's owner: the outcome of its offer is published.
 func (p *slotPeer) ding(b *board, i int) {
 	if p.wake == nil {
-		f, err := os.OpenFile(b.path(i, ".wake"), os.O_RDWR|os.O_CREATE, b.perm)
-		if err != nil {
-			return // it learns the outcome under the lock
+		if p.wake = mapWakeWord(b.path(i, ".wake"), b.perm, true); p.wake == nil {
+			return // it learns the outcome when it polls, or under the lock
 		}
-		p.wake = f
 	}
-	_, _ = p.wake.WriteAt([]byte{'\n'}, 0)
+	p.wake.ring()
 }
 
 func (b *board) path(i int, ext string) string {
@@ -435,9 +418,7 @@ func (b *board) close() {
 		return
 	}
 	if o := b.own; o != nil {
-		if o.watcher != nil {
-			_ = o.watcher.Close()
-		}
+		o.wake.close()
 		if o.outcome != nil {
 			o.outcome.Unmap()
 		}
@@ -451,7 +432,8 @@ func (b *board) close() {
 		if p.outcome != nil {
 			p.outcome.Unmap()
 		}
-		for _, f := range []*os.File{p.req, p.offer, p.lock, p.wake} {
+		p.wake.close()
+		for _, f := range []*os.File{p.req, p.offer, p.lock} {
 			if f != nil {
 				_ = f.Close()
 			}

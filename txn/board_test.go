@@ -296,7 +296,7 @@ func TestOfferOutcomeWithoutLock(t *testing.T) {
 	a := mustOpen(t, dir, Config{OneObjectPerPage: true})
 	b := mustOpen(t, dir, Config{OneObjectPerPage: true})
 	if b.board.own.wake == nil {
-		t.Skip("no file notification on this host: owners learn outcomes under the lock")
+		t.Skip("no futex wake on this host: owners learn outcomes under the lock")
 	}
 	locked := holdFirstGroup(t, a)
 	bDone := make(chan error, 1)

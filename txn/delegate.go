@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"slices"
 	"syscall"
+	"time"
 
 	"github.com/txtdb/txtdb/wal"
 )
@@ -131,11 +132,44 @@ func (g *group) abandonOffer(cause error) {
 	}
 }
 
+// offerPoll is how long the owner of an offer sleeps on its wake word before it looks again, and
+// offerPolls how many times it does so before it also waits for the lock in flock(2). A holder
+// rings the word once it has published the outcome, and, when it releases the lock with offers it
+// did not take, rings their owners, so that one of them takes the lock; the polls bound the wait
+// for a wake that never comes (an owner of another build, a holder that died).
+const (
+	offerPoll  = 500 * time.Microsecond
+	offerPolls = 16
+)
+
 // waitOffer waits for the commit lock, until ctx ends, or, sooner, for a holder's wake-up after
 // which the offer's outcome is decided and published (learn). It returns the unlock func, or nil
-// if it learned the outcome without the lock.
+// if it learned the outcome without the lock. At first it only tries the lock, each time it
+// wakes: a blocked flock(2) could not be called off once the outcome is learned, and would take
+// the lock only to give it back.
 func (g *group) waitOffer(ctx context.Context) (func() error, error) {
 	db := g.db
+	w := db.board.own.wake
+	for range offerPolls {
+		if ctx.Err() != nil {
+			break
+		}
+		v, ok := w.load()
+		if !ok {
+			break
+		}
+		if g.learn() {
+			return nil, nil
+		}
+		unlock, got, err := db.lock.TryLock()
+		if err != nil {
+			return nil, err
+		}
+		if got {
+			return unlock, nil
+		}
+		futexWait(w.word, v, offerPoll)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type got struct {
@@ -146,20 +180,27 @@ func (g *group) waitOffer(ctx context.Context) (func() error, error) {
 	go func() {
 		u, err := db.lockWith(ctx)
 		ch <- got{u, err}
+		futexWake(w.word) // the waiter below looks at ch
 	}()
 	for {
+		v, ok := w.load()
 		select {
 		case r := <-ch:
 			return r.unlock, r.err
-		case <-db.board.own.wake:
-			if !g.learn() {
-				continue
-			}
+		default:
+		}
+		if g.learn() {
 			cancel()
 			if r := <-ch; r.err == nil {
 				_ = r.unlock() // granted as it was abandoned
 			}
 			return nil, nil
+		}
+		if ok {
+			futexWait(w.word, v, offerPoll)
+		} else {
+			r := <-ch
+			return r.unlock, r.err
 		}
 	}
 }

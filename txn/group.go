@@ -56,7 +56,13 @@ func (db *DB) runBatch(batch []*request) {
 		g.delegatedStats()
 		return
 	}
-	defer func() { _ = unlock() }()
+	var late []*wakeWord
+	defer func() {
+		_ = unlock()
+		for _, w := range late {
+			w.ring() // after the release, so that the lock is free when they try it
+		}
+	}()
 	if !g.run(true) {
 		return
 	}
@@ -68,6 +74,8 @@ func (db *DB) runBatch(batch []*request) {
 			return
 		}
 	}
+	// Offers are left that this hold will not take: their owners try the lock when rung.
+	late = db.board.pendingWakes()
 }
 
 // run is one round under the commit lock: recover, learn what became of this group's offer

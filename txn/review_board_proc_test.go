@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -52,12 +53,15 @@ func boardHolderRole(ctx context.Context, db *DB) int {
 }
 
 // boardOffererRole says "id <handle>", then makes n commits of page <page> of "c" + 1, saying
-// "ack <value> <tsn>" after each. When its first commit is offered it says "offered"; the first
-// time it then holds the commit lock it says "outcome <json>", what its slot held before it
-// settled. At the end: "delegated <n>" (commits another process wrote).
+// "ack <value> <tsn>" after each. When its first commit is offered it says "offered"; if it then
+// holds the commit lock before that first commit returns it says "outcome <json>", what its slot
+// held before it settled (a first commit whose outcome it learned without the lock says nothing).
+// At the end: "delegated <n>" (commits another process wrote).
 func boardOffererRole(ctx context.Context, db *DB, page string, n int) int {
 	fmt.Println("id", db.ID())
 	var offered, printed sync.Once
+	var first atomic.Bool // the first commit is in progress
+	first.Store(true)
 	did := make(chan struct{})
 	off := func(*DB) { offered.Do(func() { fmt.Println("offered"); close(did) }) }
 	faults.offer.Store(&off)
@@ -65,6 +69,9 @@ func boardOffererRole(ctx context.Context, db *DB, page string, n int) int {
 		select {
 		case <-did:
 		default:
+			return
+		}
+		if !first.Load() {
 			return
 		}
 		printed.Do(func() {
@@ -84,6 +91,7 @@ func boardOffererRole(ctx context.Context, db *DB, page string, n int) int {
 			v++
 			return tx.UpdatePage("c", page, v)
 		})
+		first.Store(false)
 		if err != nil {
 			fmt.Println("error", err)
 			return 3
@@ -173,10 +181,12 @@ func holderKilledWithOffer(t *testing.T, point string, landed bool, offerers int
 		}
 		require.Len(t, r.acks, n)
 		if !sawOut {
-			// Another offerer's group committed this one's offer again (after clearing the dead
-			// holder's stale outcome) and woke it: it never needed the lock.
-			require.False(t, landed, "offerer %d never held the lock: %v", i, lines)
-			require.GreaterOrEqual(t, r.delegated, 1)
+			// It never needed the lock: another offerer's group committed this one's offer again
+			// (after clearing the dead holder's stale outcome) and woke it, or, where the dead
+			// holder's batch landed, that group's recovery adopted it, and the outcome the dead
+			// holder wrote then read as committed when this one looked again. The log check
+			// below holds it to the TSNs it acknowledged either way.
+			require.GreaterOrEqual(t, r.delegated, 1, "offerer %d learned from the board: %v", i, lines)
 			continue
 		}
 		require.Equal(t, r.id, r.out.Owner)

@@ -30,7 +30,7 @@ func delegate(t *testing.T, a, b *DB, noWake bool, fn func(tx *Tx) error) (tsnB 
 	t.Helper()
 	ctx := context.Background()
 	if noWake {
-		b.board.own.wake = nil // as on a host without file notification
+		b.board.own.wake = nil // as on a host without futex wakes
 	}
 	locked := holdFirstGroup(t, a)
 	aDone := make(chan error, 1)
@@ -301,7 +301,7 @@ func TestOfferTakenThenLockTimeoutLearnsWithoutLock(t *testing.T) {
 	a := mustOpen(t, dir, Config{OneObjectPerPage: true})
 	b := mustOpen(t, dir, Config{OneObjectPerPage: true, LockTimeout: 1})
 	if b.board.own.wake == nil {
-		t.Skip("no file notification on this host: owners learn outcomes under the lock")
+		t.Skip("no futex wake on this host: owners learn outcomes under the lock")
 	}
 	locked := make(chan struct{})
 	offered := make(chan struct{})

@@ -85,8 +85,10 @@ func reviewRecycleCut(t *testing.T, inject string, again bool) {
 	defer func() { _ = tx.Rollback() }()
 	require.Equal(t, ta, tx.Snapshot())
 
-	// A checkpointer (the ckpt-keep role) whose ftruncate fails, or that is killed there.
-	cmd := exec.Command("strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=ftruncate",
+	// A checkpointer (the ckpt-keep role) whose ftruncate of the recycled file (by then under
+	// v3's name) fails, or that is killed there; other files' ftruncates (the board's) succeed.
+	name3 := filepath.Join(dir, "n", pages.VersionFileName("page000001", pages.JSON, t3))
+	cmd := exec.Command("strace", "-f", "-qq", "-o", "/dev/null", "-P", name3, "-e", "trace=ftruncate",
 		"-e", "inject=ftruncate:"+inject, os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "TXN_ROLE=ckpt-keep", "TXN_UNARMED=1",
 		configEnv(t, childConfig{Dir: dir, SegmentBytes: segBytes, CheckpointEvery: time.Hour}))
@@ -97,7 +99,6 @@ func reviewRecycleCut(t *testing.T, inject string, again bool) {
 		require.Contains(t, strings.Join(lines, "\n"), "truncate", "the checkpoint failed elsewhere: %v", lines)
 	}
 
-	name3 := filepath.Join(dir, "n", pages.VersionFileName("page000001", pages.JSON, t3))
 	data, err := os.ReadFile(name3)
 	require.NoError(t, err, "no file under v%d's name", t3)
 	want3, err := pages.EncodePage(pages.JSON, []pages.Object{mustEncodeInt(t, 3)})
@@ -267,14 +268,14 @@ func TestLeftoverOfDroppedNamespaceIsNotCorruption(t *testing.T) {
 	require.Equal(t, 3, v)
 	require.NoError(t, h.floor.raise()) // as its housekeeper's tick does: the floor is the open snapshot
 
-	cmd := exec.Command("strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=ftruncate",
+	left := filepath.Join(dir, "n", pages.VersionFileName("page000001", pages.JSON, t3))
+	cmd := exec.Command("strace", "-f", "-qq", "-o", "/dev/null", "-P", left, "-e", "trace=ftruncate",
 		"-e", "inject=ftruncate:error=EIO:signal=KILL", os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "TXN_ROLE=ckpt-keep", "TXN_UNARMED=1",
 		configEnv(t, childConfig{Dir: dir, CheckpointEvery: time.Hour}))
 	k := startCmd(t, cmd)
 	_, err = k.all(t)
 	require.Error(t, err)
-	left := filepath.Join(dir, "n", pages.VersionFileName("page000001", pages.JSON, t3))
 	data, err := os.ReadFile(left)
 	require.NoError(t, err)
 	_, derr := pages.DecodePage(pages.JSON, data)
