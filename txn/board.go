@@ -203,24 +203,24 @@ func decodeForeign(db *DB, x *index, body []byte) ([]*request, error) {
 			tx.idx = x
 		}
 		for k, w := range ft.Deps {
-			tx.rs.nsDeps[k] = w
+			setKey(&tx.rs.nsDeps, k, w)
 		}
 		for _, p := range ft.Pre {
-			tx.rs.prefixes[p] = true
+			setKey(&tx.rs.prefixes, p, true)
 		}
 		tx.rs.listed = ft.Listed
 		for _, rd := range ft.Reads {
-			tx.rs.reads[pageKey{inc: rd.Inc, page: rd.Page}] = readInfo{ns: rd.NS, exists: rd.Exists, keys: rd.Keys}
+			setKey(&tx.rs.reads, pageKey{inc: rd.Inc, page: rd.Page}, readInfo{ns: rd.NS, exists: rd.Exists, keys: rd.Keys})
 		}
 		for inc, ns := range ft.Scans {
-			tx.rs.scans[inc] = ns
+			setKey(&tx.rs.scans, inc, ns)
 		}
 		for j := range ops {
 			o := &ops[j]
 			switch o.Kind {
 			case opPut, opAppend, opDel:
 				key := pageKey{inc: o.Inc, page: o.PageNo}
-				tx.ws.writes[key] = &pageWrite{ns: o.NS, keyed: o.Keys != nil, keys: o.Keys, deleted: o.Kind == opDel}
+				setKey(&tx.ws.writes, key, &pageWrite{ns: o.NS, keyed: o.Keys != nil, keys: o.Keys, deleted: o.Kind == opDel})
 				tx.ws.order = append(tx.ws.order, key)
 			}
 		}

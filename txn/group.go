@@ -163,6 +163,9 @@ func (g *group) fail(err error) {
 // lock takes the commit lock, waiting at most LockTimeout and no longer than the most patient
 // member's deadline (the shorter of Options.LockTimeout and the context wins).
 func (g *group) lock() (func() error, error) {
+	if unlock, ok, err := g.db.lock.TryLock(); err != nil || ok {
+		return unlock, err // free: no deadline to set up (a context and a timer per group)
+	}
 	ctx, cancel := g.lockContext()
 	defer cancel()
 	return g.db.lockWith(ctx)

@@ -32,12 +32,12 @@ func (tx *Tx) NewPage(ns string, objs ...any) (string, error) {
 	var n uint64
 	if next, created := tx.ws.created[inc]; created {
 		n = next
-		tx.ws.created[inc] = next + 1
+		setKey(&tx.ws.created, inc, next+1)
 	} else {
 		if n, err = tx.db.freshPage(tx.ctx, inc, ns); err != nil {
 			return "", fmt.Errorf("txtdb: new page in %s: %w", ns, err)
 		}
-		tx.ins.fresh[inc] = append(tx.ins.fresh[inc], n)
+		setKey(&tx.ins.fresh, inc, append(tx.ins.fresh[inc], n))
 	}
 	// Not in tx.ins.fill: Insert neither fills it now nor makes it this process's hot page.
 	tx.putWrite(pageKey{inc, n}, &pageWrite{ns: ns, objs: encoded, fresh: true})

@@ -87,16 +87,20 @@ type insertState struct {
 	hotTaken map[string]uint64   // incarnation -> this process's hot page it took
 }
 
-func newReadSet() readSet {
-	return readSet{nsDeps: map[string]bool{}, prefixes: map[string]bool{}, reads: map[pageKey]readInfo{}, scans: map[string]string{}}
-}
+// A transaction's sets start empty, their maps nil, and setKey makes a map at its first entry:
+// most transactions use a few of the ten, and a writable Begin made all of them.
+func newReadSet() readSet { return readSet{} }
 
-func newWriteSet() writeSet {
-	return writeSet{writes: map[pageKey]*pageWrite{}, names: map[string]string{}, created: map[string]uint64{}}
-}
+func newWriteSet() writeSet { return writeSet{} }
 
-func newInsertState() insertState {
-	return insertState{fill: map[string]uint64{}, fresh: map[string][]uint64{}, hotTaken: map[string]uint64{}}
+func newInsertState() insertState { return insertState{} }
+
+// setKey sets (*m)[k] = v, making the map first if it is nil.
+func setKey[K comparable, V any](m *map[K]V, k K, v V) {
+	if *m == nil {
+		*m = map[K]V{}
+	}
+	(*m)[k] = v
 }
 
 // Begin starts a transaction at the last committed TSN. It takes no file lock.
@@ -178,7 +182,7 @@ func (tx *Tx) resolve(ns string, write bool) (string, error) {
 	inc, mine := "", false
 	if tx.writable {
 		inc, mine = tx.ws.names[ns]
-		tx.rs.nsDeps[ns] = tx.rs.nsDeps[ns] || write
+		setKey(&tx.rs.nsDeps, ns, tx.rs.nsDeps[ns] || write)
 	}
 	if !mine {
 		tx.idx.mu.RLock()
@@ -238,8 +242,8 @@ func (tx *Tx) CreateNamespace(ns string) error {
 		return err
 	}
 	inc := uuid.NewString()
-	tx.ws.names[ns] = inc
-	tx.ws.created[inc] = 1
+	setKey(&tx.ws.names, ns, inc)
+	setKey(&tx.ws.created, inc, 1)
 	tx.ws.nsOps = append(tx.ws.nsOps, op{Kind: opCreate, NS: ns, Inc: inc})
 	return nil
 }
@@ -252,10 +256,10 @@ func (tx *Tx) DeleteNamespace(ns string) error {
 	if _, err := tx.resolve(ns, true); err != nil {
 		return err
 	}
-	tx.rs.prefixes[ns] = true
+	setKey(&tx.rs.prefixes, ns, true)
 	for _, n := range tx.visibleUnder(ns) {
 		inc, _ := tx.resolve(n, true)
-		tx.ws.names[n] = ""
+		setKey(&tx.ws.names, n, "")
 		tx.ws.nsOps = append(tx.ws.nsOps, op{Kind: opDrop, NS: n, Inc: inc})
 	}
 	return nil
@@ -284,12 +288,12 @@ func (tx *Tx) RenameNamespace(oldNS, newNS string) error {
 			return err
 		}
 	}
-	tx.rs.prefixes[oldNS] = true
+	setKey(&tx.rs.prefixes, oldNS, true)
 	for _, n := range moves {
 		to := newNS + n[len(oldNS):]
 		inc, _ := tx.resolve(n, true)
-		tx.ws.names[n] = ""
-		tx.ws.names[to] = inc
+		setKey(&tx.ws.names, n, "")
+		setKey(&tx.ws.names, to, inc)
 		tx.ws.nsOps = append(tx.ws.nsOps, op{Kind: opRename, NS: n, To: to, Inc: inc})
 	}
 	return nil
@@ -343,7 +347,7 @@ func (tx *Tx) noteRead(k pageKey, ns string, exists bool, key string) {
 	case !slices.Contains(r.keys, key):
 		r.keys = append(r.keys, key)
 	}
-	tx.rs.reads[k] = r
+	setKey(&tx.rs.reads, k, r)
 }
 
 func notFound(ns string, n uint64) error {
@@ -389,7 +393,7 @@ func (tx *Tx) Match(ns, pattern string) (map[string][]pages.Object, error) {
 	nums := tx.idx.pagesAt(inc, tx.snap)
 	tx.idx.mu.RUnlock()
 	if tx.writable {
-		tx.rs.scans[inc] = ns
+		setKey(&tx.rs.scans, inc, ns)
 		for _, k := range tx.ws.order {
 			if k.inc == inc && tx.ws.writes[k].fresh && !tx.ws.writes[k].deleted {
 				nums = append(nums, k.page)
@@ -452,7 +456,7 @@ func (tx *Tx) putWrite(key pageKey, w *pageWrite) {
 	if _, ok := tx.ws.writes[key]; !ok {
 		tx.ws.order = append(tx.ws.order, key)
 	}
-	tx.ws.writes[key] = w
+	setKey(&tx.ws.writes, key, w)
 }
 
 func (tx *Tx) encode(vs []any) ([]pages.Object, error) {
@@ -493,7 +497,7 @@ func (tx *Tx) Insert(ns string, obj any) (string, error) {
 	if !created {
 		if _, taken := tx.ins.hotTaken[inc]; !taken {
 			if n, ok := tx.db.alloc.takeHot(inc); ok {
-				tx.ins.hotTaken[inc] = n
+				setKey(&tx.ins.hotTaken, inc, n)
 				key := pageKey{inc, n}
 				tx.idx.mu.RLock()
 				v, exists := tx.idx.get(inc, n, tx.snap)
@@ -506,13 +510,13 @@ func (tx *Tx) Insert(ns string, obj any) (string, error) {
 					}
 				}
 				if _, mine := tx.ws.writes[key]; !mine && exists && latest <= tx.snap && layout.Fits(cur, o) {
-					tx.rs.reads[key] = readInfo{ns: ns, exists: true}
+					setKey(&tx.rs.reads, key, readInfo{ns: ns, exists: true})
 					// After maxAppends appends in a row the page is written whole again.
 					// One copy of the page, with room for the transaction's next inserts.
 					objs := make([]pages.Object, len(cur), len(cur)+1+len(cur)/4)
 					copy(objs, cur)
 					tx.putWrite(key, &pageWrite{ns: ns, objs: append(objs, o), appends: v.appends < maxAppends, base: len(cur)})
-					tx.ins.fill[inc] = n
+					setKey(&tx.ins.fill, inc, n)
 					return pages.PageID(n), nil
 				}
 			}
@@ -521,15 +525,15 @@ func (tx *Tx) Insert(ns string, obj any) (string, error) {
 	var n uint64
 	if created {
 		n = next
-		tx.ws.created[inc] = next + 1
+		setKey(&tx.ws.created, inc, next+1)
 	} else {
 		if n, err = tx.db.freshPage(tx.ctx, inc, ns); err != nil {
 			return "", fmt.Errorf("txtdb: insert into %s: %w", ns, err)
 		}
-		tx.ins.fresh[inc] = append(tx.ins.fresh[inc], n)
+		setKey(&tx.ins.fresh, inc, append(tx.ins.fresh[inc], n))
 	}
 	tx.putWrite(pageKey{inc, n}, &pageWrite{ns: ns, objs: []pages.Object{o}, fresh: true})
-	tx.ins.fill[inc] = n
+	setKey(&tx.ins.fill, inc, n)
 	return pages.PageID(n), nil
 }
 
