@@ -510,18 +510,22 @@ func (b *board) outcomeLine(f io.ReaderAt) ([]byte, error) {
 	if b.scratch == nil {
 		b.scratch = make([]byte, 512)
 	}
-	for {
-		n, err := f.ReadAt(b.scratch, 0)
+	// Most outcomes are short: read 512 bytes first, whatever the longest one made scratch.
+	for size := 512; ; size = min(4*size, outcomeRegion) {
+		if len(b.scratch) < size {
+			b.scratch = make([]byte, size)
+		}
+		buf := b.scratch[:size]
+		n, err := f.ReadAt(buf, 0)
 		if err != nil && !errors.Is(err, io.EOF) {
 			return nil, err
 		}
-		if i := bytes.IndexByte(b.scratch[:n], '\n'); i >= 0 {
-			return b.scratch[:i+1], nil
+		if i := bytes.IndexByte(buf[:n], '\n'); i >= 0 {
+			return buf[:i+1], nil
 		}
-		if n < len(b.scratch) || len(b.scratch) >= outcomeRegion {
+		if n < size || size >= outcomeRegion {
 			return nil, nil
 		}
-		b.scratch = make([]byte, min(4*len(b.scratch), outcomeRegion))
 	}
 }
 
