@@ -56,11 +56,18 @@ func (db *DB) runBatch(batch []*request) {
 		g.delegatedStats()
 		return
 	}
-	var late []*wakeWord
+	// However the hold ends, offers may be left on the board that it did not take (a round that
+	// took nothing, or failed, or the last round): their owners are rung after the release, so
+	// that one of them takes the lock rather than notice it free only when its sleep ends.
+	ringLate := true
 	defer func() {
+		var late []*wakeWord
+		if ringLate {
+			late = db.board.pendingWakes()
+		}
 		_ = unlock()
 		for _, w := range late {
-			w.ring() // after the release, so that the lock is free when they try it
+			w.ring()
 		}
 	}()
 	if !g.run(true) {
@@ -68,14 +75,13 @@ func (db *DB) runBatch(batch []*request) {
 	}
 	for range maxRounds - 1 {
 		if db.board == nil || !db.board.pending() {
+			ringLate = false // nothing left
 			return
 		}
 		if !(&group{db: db}).run(false) {
 			return
 		}
 	}
-	// Offers are left that this hold will not take: their owners try the lock when rung.
-	late = db.board.pendingWakes()
 }
 
 // run is one round under the commit lock: recover, learn what became of this group's offer
