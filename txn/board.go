@@ -328,11 +328,9 @@ func openBoard(meta string, perm os.FileMode, owner string, watch bool) (*board,
 	}
 	// The file is extended with zeros (slots that decode as no announcement) to hold every slot,
 	// so that it can be read from a mapping: a holder reads it twice a commit.
+	// Best effort: where that fails, the file is read with pread.
 	if fi, err := slots.Stat(); err == nil && fi.Size() < boardSlots*annSize {
-		if err := slots.Truncate(boardSlots * annSize); err != nil { // only ever grows it
-			_ = slots.Close()
-			return nil, err
-		}
+		_ = slots.Truncate(boardSlots * annSize) // only ever grows it
 	}
 	b := &board{dir: dir, perm: perm, slots: slots, m: wal.NewMappedFile(slots, boardSlots*annSize), peers: map[int]*slotPeer{},
 		done: map[int]offerID{}, buf: make([]byte, boardSlots*annSize)}

@@ -14,8 +14,9 @@
 //   - A state slot that was torn by a concurrent write fails its checksum; Read then uses the
 //     other slot. Write only ever overwrites the slot the last write did not use.
 //   - Read copies both slots from a read-only shared mapping of the file (MappedFile), not with
-//     a system call; a file something else cut short under the mapping reads as what is left of
-//     it, as with pread, and never kills the process with SIGBUS.
+//     a system call; a file something else cut short under the mapping never kills the process
+//     with SIGBUS: it reads as what is left of it, zeros past the end within its last page (a
+//     slot of zeros fails its checksum).
 //   - A segment header, a state slot or a record of another layout version is ErrVersion, never
 //     read as this one.
 //

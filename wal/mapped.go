@@ -12,8 +12,10 @@ import (
 // from memory, not a pread(2): every Begin reads state and horizon. The page cache is one per
 // host, so what any process writes with pwrite(2) is what the mapping shows. Until the file
 // holds all its bytes (a file still to be written), and where it cannot be mapped, reads use
-// pread. The file is never truncated by txtdb; if something else cuts it short, a read gets what
-// is left, as pread would, instead of the process dying of SIGBUS. Safe for concurrent use.
+// pread. The file is never truncated by txtdb. If something else cuts it short, the process does
+// not die of SIGBUS: a read that touches a page wholly past the new end gets what is left, as
+// pread would, and reads with pread from then on; within the last page that is left, the bytes
+// past the end read as zeros (which no slot's checksum accepts). Safe for concurrent use.
 type MappedFile struct {
 	f    *os.File
 	size int
