@@ -136,10 +136,12 @@ func (g *group) abandonOffer(cause error) {
 // offerPolls how many times it does so before it also waits for the lock in flock(2). A holder
 // rings the word once it has published the outcome, and, when it releases the lock with offers it
 // did not take, rings their owners, so that one of them takes the lock; the polls bound the wait
-// for a wake that never comes (an owner of another build, a holder that died).
+// for a wake that never comes (a holder of another build, or one that died). Past offerPolls the
+// sleeps double, up to offerPollMax: a long wait costs no CPU to speak of.
 const (
-	offerPoll  = 500 * time.Microsecond
-	offerPolls = 16
+	offerPoll    = 500 * time.Microsecond
+	offerPolls   = 16
+	offerPollMax = 32 * time.Millisecond
 )
 
 // waitOffer waits for the commit lock, until ctx ends, or, sooner, for a holder's wake-up after
@@ -182,7 +184,9 @@ func (g *group) waitOffer(ctx context.Context) (func() error, error) {
 		ch <- got{u, err}
 		futexWake(w.word) // the waiter below looks at ch
 	}()
-	for {
+	// A long wait (a slow holder, or one that stopped): the sleeps double up to offerPollMax, as
+	// the grant and every holder that decides the offer ring the word.
+	for sleep := offerPoll; ; sleep = min(2*sleep, offerPollMax) {
 		v, ok := w.load()
 		select {
 		case r := <-ch:
@@ -197,7 +201,7 @@ func (g *group) waitOffer(ctx context.Context) (func() error, error) {
 			return nil, nil
 		}
 		if ok {
-			futexWait(w.word, v, offerPoll)
+			futexWait(w.word, v, sleep)
 		} else {
 			r := <-ch
 			return r.unlock, r.err
@@ -427,6 +431,9 @@ func (g *group) take(i int, a announcement) (*taken, error) {
 	if ok {
 		if out.Local || out.Lineage != g.st.Lineage || !staleOutcome(out, g.st) {
 			b.done[i] = a.id()
+			if !out.Local && out.Lineage == g.st.Lineage {
+				p.ding(b, i) // decided by a batch recovery adopted: its owner may be asleep
+			}
 			return nil, nil // decided
 		}
 		// Stale: its holder died before the batch landed. Clear it before anything this group

@@ -4,8 +4,8 @@ package txn
 
 import "time"
 
-// haveFutex is false where there is no futex(2): an offer's owner learns its outcome under the
-// commit lock, or when it polls.
+// haveFutex is false where there is no futex(2): an offer's owner maps no wake word, and learns
+// its outcome under the commit lock.
 const haveFutex = false
 
 func futexWait(addr *uint32, val uint32, d time.Duration) { time.Sleep(d) }

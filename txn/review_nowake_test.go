@@ -1,0 +1,58 @@
+package txn
+
+import (
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// "Every wake is only a hint ... a missed wake costs at most a sleep" (PROTOCOL.md, "Waking the
+// owner"). Here the holder's rings for the owner's slot go to another file, so the owner is never
+// woken; the holder keeps the lock after it published the owner's commit until that commit
+// returns. The owner must learn the outcome by polling, without the lock (a wait for the lock,
+// or a sleep that only a wake ends, would never end here: the test would fail at longStop).
+func TestOwnerLearnsWithoutAnyWake(t *testing.T) {
+	dir := t.TempDir()
+	setupPair(t, dir, Config{})
+	a := mustOpen(t, dir, Config{OneObjectPerPage: true})
+	b := mustOpen(t, dir, Config{OneObjectPerPage: true})
+	if b.board.own.wake == nil {
+		t.Skip("no futex wake on this host: owners learn outcomes under the lock")
+	}
+	p, err := a.board.peer(b.board.own.i)
+	require.NoError(t, err)
+	p.wake = mapWakeWord(filepath.Join(t.TempDir(), "elsewhere.wake"), 0o644, true) // a rings nobody
+	require.NotNil(t, p.wake)
+	// A failing run leaves b asleep: ring it for real before the handles close (cleanups run
+	// last-registered first).
+	real := mapWakeWord(b.board.path(b.board.own.i, ".wake"), 0o644, true)
+	require.NotNil(t, real)
+	t.Cleanup(func() { real.ring(); real.close() })
+
+	locked := holdFirstGroup(t, a)
+	bDone := make(chan error, 1)
+	var once sync.Once
+	var whileHeld error = errors.New("b's commit had not returned when a's group ended: it waited for the lock")
+	woke := func(db *DB) {
+		if db == a {
+			once.Do(func() {
+				select {
+				case whileHeld = <-bDone: // b's commit returned while a holds the lock
+				case <-time.After(longStop):
+				}
+			})
+		}
+	}
+	faults.woke.Store(&woke)
+	t.Cleanup(func() { faults.woke.Store(nil) })
+	before, _ := b.board.own.wake.load()
+	require.NoError(t, holderThenOfferer(a, b, locked, bDone))
+	require.NoError(t, whileHeld)
+	after, _ := b.board.own.wake.load()
+	require.Equal(t, before, after, "nobody rang b")
+	require.Equal(t, int64(1), b.Stats().Delegated)
+}
