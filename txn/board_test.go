@@ -298,6 +298,14 @@ func TestOfferOutcomeWithoutLock(t *testing.T) {
 	if b.board.own.wake == nil {
 		t.Skip("no futex wake on this host: owners learn outcomes under the lock")
 	}
+	require.NoError(t, offeredWhileHeld(t, a, b))
+	require.Equal(t, int64(1), b.Stats().Delegated)
+}
+
+// offeredWhileHeld has b offer a commit while a holds the lock (holderThenOfferer), and returns
+// nil if b's commit returned before a's group ended, an error saying so if not.
+func offeredWhileHeld(t *testing.T, a, b *DB) error {
+	t.Helper()
 	locked := holdFirstGroup(t, a)
 	bDone := make(chan error, 1)
 	var once sync.Once
@@ -315,8 +323,7 @@ func TestOfferOutcomeWithoutLock(t *testing.T) {
 	faults.woke.Store(&woke)
 	t.Cleanup(func() { faults.woke.Store(nil) })
 	require.NoError(t, holderThenOfferer(a, b, locked, bDone))
-	require.NoError(t, whileHeld)
-	require.Equal(t, int64(1), b.Stats().Delegated)
+	return whileHeld
 }
 
 // outcomeNames recognises exactly the outcome lines writeOutcome writes for an owner and seq (a

@@ -1,11 +1,8 @@
 package txn
 
 import (
-	"errors"
 	"path/filepath"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -33,25 +30,8 @@ func TestOwnerLearnsWithoutAnyWake(t *testing.T) {
 	require.NotNil(t, real)
 	t.Cleanup(func() { real.ring(); real.close() })
 
-	locked := holdFirstGroup(t, a)
-	bDone := make(chan error, 1)
-	var once sync.Once
-	var whileHeld error = errors.New("b's commit had not returned when a's group ended: it waited for the lock")
-	woke := func(db *DB) {
-		if db == a {
-			once.Do(func() {
-				select {
-				case whileHeld = <-bDone: // b's commit returned while a holds the lock
-				case <-time.After(longStop):
-				}
-			})
-		}
-	}
-	faults.woke.Store(&woke)
-	t.Cleanup(func() { faults.woke.Store(nil) })
 	before, _ := b.board.own.wake.load()
-	require.NoError(t, holderThenOfferer(a, b, locked, bDone))
-	require.NoError(t, whileHeld)
+	require.NoError(t, offeredWhileHeld(t, a, b))
 	after, _ := b.board.own.wake.load()
 	require.Equal(t, before, after, "nobody rang b")
 	require.Equal(t, int64(1), b.Stats().Delegated)

@@ -13,7 +13,7 @@ const (
 	futexWakeOp = 1
 )
 
-// haveFutex says whether an offer's owner can sleep on its wake word (wakeWord.wait).
+// haveFutex says whether an offer's owner can sleep on its wake word (futexWait on its wakeWord).
 const haveFutex = true
 
 // futexWait sleeps until a futexWake on addr, a change of *addr from val, a signal, or d has

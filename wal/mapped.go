@@ -7,9 +7,9 @@ import (
 	"sync"
 )
 
-// MappedFile reads a small file of fixed-size slots (state, horizon) that other processes
-// overwrite in place, from a read-only shared mapping where it can, so that a read is a copy
-// from memory, not a pread(2): every Begin reads state and horizon. The page cache is one per
+// MappedFile reads a small file of fixed-size slots (state, horizon, the commit board) that
+// other processes overwrite in place, from a read-only shared mapping where it can, so that a
+// read is a copy from memory, not a pread(2): every Begin reads state and horizon. The page cache is one per
 // host, so what any process writes with pwrite(2) is what the mapping shows. Until the file
 // holds all its bytes (a file still to be written), and where it cannot be mapped, reads use
 // pread. The file is never truncated by txtdb. If something else cuts it short, the process does
