@@ -291,15 +291,23 @@ func TestStaleOutcomeClearedWhenNotTaken(t *testing.T) {
 // The owner of an offer learns its outcome when the holder wakes it, while the holder still holds
 // the lock: its commit returns before the holder's group ends.
 func TestOfferOutcomeWithoutLock(t *testing.T) {
+	a, b := wakeablePair(t)
+	require.NoError(t, offeredWhileHeld(t, a, b))
+	require.Equal(t, int64(1), b.Stats().Delegated)
+}
+
+// wakeablePair opens two handles on a fresh pair store, a to hold and b to offer; it skips where
+// b cannot be woken (no futex): owners then learn outcomes under the lock.
+func wakeablePair(t *testing.T) (a, b *DB) {
+	t.Helper()
 	dir := t.TempDir()
 	setupPair(t, dir, Config{})
-	a := mustOpen(t, dir, Config{OneObjectPerPage: true})
-	b := mustOpen(t, dir, Config{OneObjectPerPage: true})
+	a = mustOpen(t, dir, Config{OneObjectPerPage: true})
+	b = mustOpen(t, dir, Config{OneObjectPerPage: true})
 	if b.board.own.wake == nil {
 		t.Skip("no futex wake on this host: owners learn outcomes under the lock")
 	}
-	require.NoError(t, offeredWhileHeld(t, a, b))
-	require.Equal(t, int64(1), b.Stats().Delegated)
+	return a, b
 }
 
 // offeredWhileHeld has b offer a commit while a holds the lock (holderThenOfferer), and returns

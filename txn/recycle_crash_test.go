@@ -25,39 +25,7 @@ func TestRecycleCrashLeftoverNeverRead(t *testing.T) {
 	ctx := context.Background()
 	const segBytes = 512 // a few records per segment: the checkpoint trims the old ones
 	cfg := Config{OneObjectPerPage: true, SegmentBytes: segBytes, LogRetention: -1, CheckpointEvery: time.Hour}
-	w := mustOpen(t, dir, cfg)
-	_, _, err := update(ctx, w, func(tx *Tx) error {
-		if err := tx.CreateNamespace("n"); err != nil {
-			return err
-		}
-		if err := tx.CreateNamespace("o"); err != nil {
-			return err
-		}
-		_, err := tx.Insert("n", 1)
-		return err
-	})
-	require.NoError(t, err)
-	set := func(ns, page string, v int) pages.TSN {
-		t.Helper()
-		tsn, _, err := update(ctx, w, func(tx *Tx) error {
-			if page == "" {
-				_, err := tx.Insert(ns, v)
-				return err
-			}
-			if _, err := readInt(tx, ns, page); err != nil {
-				return err
-			}
-			return tx.UpdatePage(ns, page, v)
-		})
-		require.NoError(t, err)
-		return tsn
-	}
-	require.NoError(t, w.Checkpoint(ctx))
-	v1 := w.Stats().CheckpointTSN
-	set("n", "page000001", 2)
-	require.NoError(t, checkpointKeeping(ctx, w)) // v1's file superseded, kept for reuse
-	t3 := set("n", "page000001", 3)
-	ta := set("o", "", 0) // o/page000001
+	w, set, v1, t3, ta := recycleStore(t, dir, cfg, 1)
 
 	// A reader whose cache holds nothing but the last version it loaded: v3's contents come from
 	// the log, or from v3's file once the log is trimmed.
@@ -101,4 +69,47 @@ func TestRecycleCrashLeftoverNeverRead(t *testing.T) {
 	} else {
 		require.True(t, errors.Is(err, ErrSnapshotTooOld), "read at %d: %v", t3, err)
 	}
+}
+
+// recycleStore opens a writer on dir and makes the history the recycle tests start from: n's
+// page000001 holds first (v1, checkpointed), then 2 (checkpointed keeping v1's file for reuse),
+// then 3 (t3, not checkpointed); o's page000001 holds 0 (ta). set(ns, page, v) commits v to
+// page (an insert if page is ""), read first, and returns its TSN.
+func recycleStore(t *testing.T, dir string, cfg Config, first any) (w *DB, set func(ns, page string, v int) pages.TSN, v1, t3, ta pages.TSN) {
+	t.Helper()
+	ctx := context.Background()
+	w = mustOpen(t, dir, cfg)
+	_, _, err := update(ctx, w, func(tx *Tx) error {
+		if err := tx.CreateNamespace("n"); err != nil {
+			return err
+		}
+		if err := tx.CreateNamespace("o"); err != nil {
+			return err
+		}
+		_, err := tx.Insert("n", first)
+		return err
+	})
+	require.NoError(t, err)
+	set = func(ns, page string, v int) pages.TSN {
+		t.Helper()
+		tsn, _, err := update(ctx, w, func(tx *Tx) error {
+			if page == "" {
+				_, err := tx.Insert(ns, v)
+				return err
+			}
+			if _, err := tx.ReadPage(ns, page); err != nil {
+				return err
+			}
+			return tx.UpdatePage(ns, page, v)
+		})
+		require.NoError(t, err)
+		return tsn
+	}
+	require.NoError(t, w.Checkpoint(ctx))
+	v1 = w.Stats().CheckpointTSN
+	set("n", "page000001", 2)
+	require.NoError(t, checkpointKeeping(ctx, w)) // v1's file superseded, kept for reuse
+	t3 = set("n", "page000001", 3)
+	ta = set("o", "", 0)
+	return w, set, v1, t3, ta
 }

@@ -13,13 +13,7 @@ import (
 // returns. The owner must learn the outcome by polling, without the lock (a wait for the lock,
 // or a sleep that only a wake ends, would never end here: the test would fail at longStop).
 func TestOwnerLearnsWithoutAnyWake(t *testing.T) {
-	dir := t.TempDir()
-	setupPair(t, dir, Config{})
-	a := mustOpen(t, dir, Config{OneObjectPerPage: true})
-	b := mustOpen(t, dir, Config{OneObjectPerPage: true})
-	if b.board.own.wake == nil {
-		t.Skip("no futex wake on this host: owners learn outcomes under the lock")
-	}
+	a, b := wakeablePair(t)
 	p, err := a.board.peer(b.board.own.i)
 	require.NoError(t, err)
 	p.wake = mapWakeWord(filepath.Join(t.TempDir(), "elsewhere.wake"), 0o644, true) // a rings nobody

@@ -45,39 +45,7 @@ func reviewRecycleCut(t *testing.T, inject string, again bool) {
 	ctx := context.Background()
 	const segBytes = 512
 	cfg := Config{OneObjectPerPage: true, SegmentBytes: segBytes, LogRetention: -1, CheckpointEvery: time.Hour}
-	w := mustOpen(t, dir, cfg)
-	long := strings.Repeat("x", 300) // v1's file is much longer than v3's
-	_, _, err := update(ctx, w, func(tx *Tx) error {
-		if err := tx.CreateNamespace("n"); err != nil {
-			return err
-		}
-		if err := tx.CreateNamespace("o"); err != nil {
-			return err
-		}
-		_, err := tx.Insert("n", long)
-		return err
-	})
-	require.NoError(t, err)
-	set := func(ns, page string, v int) pages.TSN {
-		t.Helper()
-		tsn, _, err := update(ctx, w, func(tx *Tx) error {
-			if page == "" {
-				_, err := tx.Insert(ns, v)
-				return err
-			}
-			if _, err := tx.ReadPage(ns, page); err != nil {
-				return err
-			}
-			return tx.UpdatePage(ns, page, v)
-		})
-		require.NoError(t, err)
-		return tsn
-	}
-	require.NoError(t, w.Checkpoint(ctx))
-	set("n", "page000001", 2)
-	require.NoError(t, checkpointKeeping(ctx, w)) // v1's (long) file superseded, kept for reuse
-	t3 := set("n", "page000001", 3)
-	ta := set("o", "", 0)
+	w, set, _, t3, ta := recycleStore(t, dir, cfg, strings.Repeat("x", 300)) // v1's file is much longer than v3's
 
 	r := mustOpen(t, dir, Config{ReadOnly: true, CacheSize: 1})
 	tx, err := r.Begin(ctx, false)
