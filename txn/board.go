@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"iter"
 	"os"
 	"path/filepath"
 	"slices"
@@ -272,44 +273,43 @@ func (b *board) readSlots() (int, error) {
 	return n, nil
 }
 
-// pending reports whether another slot may hold an offer this handle has not seen decided (a
-// hint: collect decides). REQUIRES: commit lock held.
+// undecided yields the other slots whose announcements offer something this handle has not seen
+// decided, as read now (a hint: collect decides). REQUIRES: commit lock held.
+func (b *board) undecided() iter.Seq[int] {
+	return func(yield func(int) bool) {
+		n, _ := b.readSlots()
+		for i := range n / annSize {
+			if b.own != nil && i == b.own.i {
+				continue
+			}
+			if a, ok := decodeAnnouncement(b.buf[i*annSize : (i+1)*annSize]); ok && a.n > 0 && b.done[i] != a.id() {
+				if !yield(i) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// pending reports whether another slot may hold an offer this handle has not seen decided.
+// REQUIRES: commit lock held.
 func (b *board) pending() bool {
-	n, _ := b.readSlots()
-	for i := range n / annSize {
-		if b.own != nil && i == b.own.i {
-			continue
-		}
-		if a, ok := decodeAnnouncement(b.buf[i*annSize : (i+1)*annSize]); ok && a.n > 0 && b.done[i] != a.id() {
-			return true
-		}
+	for range b.undecided() {
+		return true
 	}
 	return false
 }
 
-// pendingWakes returns the wake words of the slots whose offers pending would report, for a
-// holder that releases the lock without taking them. REQUIRES: commit lock held.
+// pendingWakes returns the wake words of the slots pending would report, for a holder that
+// releases the lock without taking their offers. REQUIRES: commit lock held.
 func (b *board) pendingWakes() []*wakeWord {
 	if b == nil {
 		return nil
 	}
-	n, _ := b.readSlots()
 	var ws []*wakeWord
-	for i := range n / annSize {
-		if b.own != nil && i == b.own.i {
-			continue
-		}
-		if a, ok := decodeAnnouncement(b.buf[i*annSize : (i+1)*annSize]); ok && a.n > 0 && b.done[i] != a.id() {
-			p, err := b.peer(i)
-			if err != nil {
-				continue
-			}
-			if p.wake == nil {
-				if p.wake = mapWakeWord(b.path(i, ".wake"), b.perm, true); p.wake == nil {
-					continue
-				}
-			}
-			ws = append(ws, p.wake)
+	for i := range b.undecided() {
+		if w := b.wakeOf(i); w != nil {
+			ws = append(ws, w)
 		}
 	}
 	return ws
@@ -398,13 +398,22 @@ func (b *board) claim(i int, owner string) (own *boardSlot, err error) {
 }
 
 // ding wakes slot i's owner: the outcome of its offer is published.
-func (p *slotPeer) ding(b *board, i int) {
-	if p.wake == nil {
-		if p.wake = mapWakeWord(b.path(i, ".wake"), b.perm, true); p.wake == nil {
-			return // it learns the outcome when it polls, or under the lock
-		}
+func (b *board) ding(i int) {
+	if w := b.wakeOf(i); w != nil {
+		w.ring()
+	} // else it learns the outcome when it polls, or under the lock
+}
+
+// wakeOf returns slot i's wake word, mapped at the first call (nil if it cannot be).
+func (b *board) wakeOf(i int) *wakeWord {
+	p, err := b.peer(i)
+	if err != nil {
+		return nil
 	}
-	p.wake.ring()
+	if p.wake == nil {
+		p.wake = mapWakeWord(b.path(i, ".wake"), b.perm, true)
+	}
+	return p.wake
 }
 
 func (b *board) path(i int, ext string) string {

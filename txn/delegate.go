@@ -265,7 +265,7 @@ func (g *group) ding() {
 	woke := false
 	for _, t := range g.taken {
 		if t.wrote {
-			t.p.ding(g.db.board, t.slot)
+			g.db.board.ding(t.slot)
 			woke = true
 		}
 	}
@@ -432,7 +432,7 @@ func (g *group) take(i int, a announcement) (*taken, error) {
 		if out.Local || out.Lineage != g.st.Lineage || !staleOutcome(out, g.st) {
 			b.done[i] = a.id()
 			if !out.Local && out.Lineage == g.st.Lineage {
-				p.ding(b, i) // decided by a batch recovery adopted: its owner may be asleep
+				b.ding(i) // decided by a batch recovery adopted: its owner may be asleep
 			}
 			return nil, nil // decided
 		}

@@ -36,31 +36,32 @@ func mapWakeWord(path string, perm os.FileMode, keep bool) *wakeWord {
 	if err != nil {
 		return nil
 	}
-	w := &wakeWord{}
-	defer func() {
-		if w == nil || !keep {
-			_ = f.Close() // the mapping outlives the descriptor
-		}
-	}()
-	if fi, err := f.Stat(); err != nil {
-		w = nil
-		return nil
-	} else if fi.Size() < wakeWordSize {
-		if err := f.Truncate(wakeWordSize); err != nil {
-			w = nil
-			return nil
-		}
+	m, err := mapWakePage(f)
+	if err != nil || !keep {
+		_ = f.Close() // a mapping outlives its descriptor
 	}
-	m, err := syscall.Mmap(int(f.Fd()), 0, wakeWordSize, syscall.PROT_READ, syscall.MAP_SHARED)
 	if err != nil {
-		w = nil
 		return nil
 	}
-	w.m, w.word = m, (*uint32)(unsafe.Pointer(&m[0]))
+	w := &wakeWord{m: m, word: (*uint32)(unsafe.Pointer(&m[0]))}
 	if keep {
 		w.f = f
 	}
 	return w
+}
+
+// mapWakePage extends f to wakeWordSize if it is shorter and maps that page shared.
+func mapWakePage(f *os.File) ([]byte, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() < wakeWordSize {
+		if err := f.Truncate(wakeWordSize); err != nil {
+			return nil, err
+		}
+	}
+	return syscall.Mmap(int(f.Fd()), 0, wakeWordSize, syscall.PROT_READ, syscall.MAP_SHARED)
 }
 
 // load returns the word; ok is false if the file was cut short under the mapping.
