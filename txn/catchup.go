@@ -150,12 +150,17 @@ func (db *DB) follow(x *index, target state) error {
 			delete(db.segs, seg)
 		}
 	}}
-	var batch []scanned
+	batch, used := db.batch[:0], 0
+	defer func() {
+		clear(batch[:max(used, len(batch))]) // nothing of the records stays reachable from the scratch
+		db.batch = batch[:0]
+	}()
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
 		err := applyRecords(x, batch)
+		used = max(used, len(batch))
 		batch = batch[:0]
 		return err
 	}

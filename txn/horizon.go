@@ -32,8 +32,9 @@ type horizonFile struct {
 		seq [2]uint64
 		h   [2]pages.TSN
 		lin [2]string
-		ok  [2]bool // the slot decoded
-		set [2]bool // raw holds bytes read
+		ok  [2]bool                   // the slot decoded
+		set [2]bool                   // raw holds bytes read
+		buf [2 * horizonSlotSize]byte // the file read (in the struct: on the stack it escaped, 1 allocation per Begin)
 	}
 }
 
@@ -89,7 +90,10 @@ func (hf *horizonFile) readSlot() (pages.TSN, string, uint64, error) {
 	if hf.f == nil {
 		return 0, "", 0, nil
 	}
-	var buf [2 * horizonSlotSize]byte
+	m := &hf.memo
+	m.Lock()
+	defer m.Unlock()
+	buf := &m.buf
 	n, err := hf.m.Read(buf[:])
 	if err != nil {
 		return 0, "", 0, fmt.Errorf("read horizon: %w", err)
@@ -99,9 +103,6 @@ func (hf *horizonFile) readSlot() (pages.TSN, string, uint64, error) {
 		lineage string
 		bestSeq uint64
 	)
-	m := &hf.memo
-	m.Lock()
-	defer m.Unlock()
 	for i := 0; i < 2 && (i+1)*horizonSlotSize <= n; i++ {
 		slot := (*[horizonSlotSize]byte)(buf[i*horizonSlotSize : (i+1)*horizonSlotSize])
 		if !m.set[i] || *slot != m.raw[i] {

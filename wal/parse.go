@@ -50,7 +50,8 @@ func parseRecord(body []byte, r *Record) bool {
 type parser struct {
 	b    []byte
 	i    int
-	copy []byte // p.b copied, once, for the objects' texts (the caller may reuse p.b)
+	copy []byte            // p.b copied, once, for the objects' texts (the caller may reuse p.b)
+	objs []json.RawMessage // the record's ops' Objs, one array for all of them (each op's capped)
 }
 
 // own returns p.b[from:to] in a copy of p.b that nothing else refers to and nobody writes: one
@@ -206,12 +207,16 @@ func (p *parser) op(o *Op) bool {
 			return false // omitempty never writes an empty list; leave the rare form to encoding/json
 		}
 		o.shared = len(p.b) <= smallRecord
+		if p.objs == nil {
+			p.objs = make([]json.RawMessage, 0, 4)
+		}
+		first := len(p.objs)
 		for {
 			start := p.i
 			if !p.value(0) {
 				return false
 			}
-			o.Objs = append(o.Objs, p.own(start, p.i))
+			p.objs = append(p.objs, p.own(start, p.i))
 			if p.lit(`]`) {
 				break
 			}
@@ -219,6 +224,9 @@ func (p *parser) op(o *Op) bool {
 				return false
 			}
 		}
+		// A slice of one array per record: a later op's append never writes into it (the cap),
+		// and an array outgrown stays with the ops that slice it.
+		o.Objs = p.objs[first:len(p.objs):len(p.objs)]
 	}
 	if p.lit(`,"from":`) {
 		if o.From, ok = p.uint(); !ok {

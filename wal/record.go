@@ -199,6 +199,17 @@ func Unframe(line []byte, v any, prev uint32) (uint32, error) {
 	return uint32(want), nil
 }
 
+// sharedObjects counts the objects of the shared puts and appends among ops.
+func sharedObjects(ops []Op) int {
+	n := 0
+	for i := range ops {
+		if o := &ops[i]; o.shared && (o.Kind == OpPut || o.Kind == OpAppend) {
+			n += len(o.Objs)
+		}
+	}
+	return n
+}
+
 // EncodeObjs turns page contents into their log form: compact, valid JSON values (a JSON Object's
 // text is compact JSON, FuzzObjectFromTextJSON; a YAML or XML one becomes a JSON string), so an
 // op carrying them may say so (Op.Compact).
@@ -224,6 +235,7 @@ func EncodeObjs(f pages.Format, objs []pages.Object) ([]json.RawMessage, error) 
 // this package parsed share their bytes with the ops' Objs (Op.shared: no copy per object, where
 // catching up decodes every object of every other process's records).
 func DecodeOps(f pages.Format, r *Record) error {
+	var objects []pages.Object // what is left of the array the shared ops' Objects slice
 	for i := range r.Ops {
 		o := &r.Ops[i]
 		switch o.Kind {
@@ -251,18 +263,30 @@ func DecodeOps(f pages.Format, r *Record) error {
 			// they are not parsed again (for YAML and XML that would dominate catching up).
 			// An array per op, not one per record: a cached version holds its op's Objects, and
 			// a slice of a shared array would keep every other op's objects alive with it.
-			o.Objects = make([]pages.Object, len(o.Objs))
+			//
+			// A small record's ops share one array: their objects share the record's text
+			// already (shared), so no op's version keeps more alive through it.
+			if o.shared {
+				if len(objects) < len(o.Objs) {
+					objects = make([]pages.Object, sharedObjects(r.Ops[i:]))
+				}
+				o.Objects, objects = objects[:len(o.Objs):len(o.Objs)], objects[len(o.Objs):]
+			} else {
+				o.Objects = make([]pages.Object, len(o.Objs))
+			}
 			for j, raw := range o.Objs {
 				var text string
-				if o.shared {
-					text = unsafe.String(unsafe.SliceData(raw), len(raw)) // never written again
-				} else {
-					text = string(raw)
-				}
-				if f != pages.JSON {
-					if err := json.Unmarshal(raw, &text); err != nil {
+				switch {
+				case f != pages.JSON:
+					var s string // its own variable: a pointer to text would move every text to the heap
+					if err := json.Unmarshal(raw, &s); err != nil {
 						return fmt.Errorf("%w: %v", ErrBadRecord, err)
 					}
+					text = s
+				case o.shared:
+					text = unsafe.String(unsafe.SliceData(raw), len(raw)) // never written again
+				default:
+					text = string(raw)
 				}
 				o.Objects[j] = pages.ObjectFromTrusted(f, text)
 			}

@@ -122,17 +122,18 @@ func ScanRecords(f pages.Format, data []byte, from Pos) (recs []Scanned, bad err
 		}
 		line := data[off : off+i+1]
 		start := Pos{Seg: from.Seg, Off: base + int64(off), Chain: chain}
-		var r Record
-		sum, err := Unframe(line, &r, chain)
+		recs = append(recs, Scanned{Start: start}) // decoded in place: a Record on the stack would escape
+		r := &recs[len(recs)-1].Rec
+		sum, err := Unframe(line, r, chain)
+		if err == nil {
+			err = DecodeOps(f, r)
+		}
 		if err != nil {
-			return recs, fmt.Errorf("record at offset %d: %w", base+int64(off), err)
+			return recs[:len(recs)-1], fmt.Errorf("record at offset %d: %w", base+int64(off), err)
 		}
 		chain = sum
-		if err := DecodeOps(f, &r); err != nil {
-			return recs, fmt.Errorf("record at offset %d: %w", base+int64(off), err)
-		}
 		off += i + 1
-		recs = append(recs, Scanned{Rec: r, Start: start, End: Pos{Seg: from.Seg, Off: base + int64(off), Chain: chain}})
+		recs[len(recs)-1].End = Pos{Seg: from.Seg, Off: base + int64(off), Chain: chain}
 	}
 	return recs, nil
 }
