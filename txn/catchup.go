@@ -149,7 +149,7 @@ func (db *DB) follow(x *index, target state) error {
 			_ = f.Close()
 			delete(db.segs, seg)
 		}
-	}}
+	}, buf: &db.readBuf}
 	batch, used := db.batch[:0], 0
 	defer func() {
 		clear(batch[:max(used, len(batch))]) // nothing of the records stays reachable from the scratch
@@ -235,7 +235,14 @@ func (db *DB) skipTrimmed(x *index, at logPos) (logPos, bool) {
 type logReader struct {
 	open func(seg pages.TSN) (*os.File, error)
 	done func(seg pages.TSN)
+	// buf, if set, is where walk reads the log into, when it has room: only for a walk whose
+	// fn keeps nothing of the bytes (the parser copies what records keep).
+	buf *[]byte
 }
+
+// maxReadBuf bounds the read buffer a handle keeps for catching up (a long catch-up reads into
+// a buffer of its own).
+const maxReadBuf = 64 << 10
 
 // errSegmentGone means a segment the walk needed is no longer in the log (trimmed after a
 // checkpoint): the reader must start again from the checkpoint.
@@ -307,7 +314,14 @@ func (db *DB) walk(r logReader, pos, target logPos, tsn pages.TSN, fn func(sc *s
 		if pos.Seg == target.Seg {
 			to = target.Off
 		}
-		data, err := wal.ReadRange(f, pos.Off, to)
+		var buf []byte
+		if r.buf != nil {
+			buf = *r.buf
+		}
+		data, err := wal.ReadRangeInto(f, pos.Off, to, buf)
+		if r.buf != nil && cap(data) <= maxReadBuf && cap(data) > cap(buf) {
+			*r.buf = data[:0]
+		}
 		if err != nil {
 			return pos, corrupt(f.Name(), pos.Off, err)
 		}

@@ -160,6 +160,7 @@ type DB struct {
 	catchMu sync.Mutex             // serializes reading the log into idx; lock order: catchMu before idx.mu
 	segs    map[pages.TSN]*os.File // guarded by catchMu: read handles on segments
 	batch   []scanned              // guarded by catchMu: follow's records, kept for the next catch-up (cleared)
+	readBuf []byte                 // guarded by catchMu: follow's read of the log, kept for the next (at most maxReadBuf)
 
 	// Commit groups: requests queue here; one goroutine at a time leads a group.
 	q commitQueue

@@ -139,7 +139,10 @@ func ScanRecords(f pages.Format, data []byte, from Pos) (recs []Scanned, bad err
 }
 
 // ReadRange reads bytes [from, to) of f; to < 0 means to the end of the file.
-func ReadRange(f *os.File, from, to int64) ([]byte, error) {
+func ReadRange(f *os.File, from, to int64) ([]byte, error) { return ReadRangeInto(f, from, to, nil) }
+
+// ReadRangeInto is ReadRange into buf's array when it has room (the result then shares it).
+func ReadRangeInto(f *os.File, from, to int64, buf []byte) ([]byte, error) {
 	if to < 0 {
 		st, err := f.Stat()
 		if err != nil {
@@ -150,7 +153,11 @@ func ReadRange(f *os.File, from, to int64) ([]byte, error) {
 	if to <= from {
 		return nil, nil
 	}
-	buf := make([]byte, to-from)
+	if int64(cap(buf)) >= to-from {
+		buf = buf[:to-from]
+	} else {
+		buf = make([]byte, to-from)
+	}
 	n, err := f.ReadAt(buf, from)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
