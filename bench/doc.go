@@ -93,6 +93,10 @@
 // TXTDB_BENCH_OFFER=0 opens txtdb's handles with Options.NoOffer (no commit is offered to the
 // commit lock holder: each takes the lock and fsyncs itself).
 //
+// The stores are in the Go test's temporary directory (TMPDIR): where creating a file is slow (an
+// ext4 block group full of recently deleted inodes, such as a busy /tmp), txtdb's checkpoints pay
+// for it, and SQLite, which creates no files in a cell, does not.
+//
 // TXTDB_BENCH_CPUPROFILE=dir makes every cell worker write a CPU profile of its measured window
 // to dir (engine-workload-sync-Pprocs-proc.prof), for `go tool pprof` with the test binary.
 //
