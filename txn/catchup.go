@@ -150,9 +150,11 @@ func (db *DB) follow(x *index, target state) error {
 			delete(db.segs, seg)
 		}
 	}, buf: &db.readBuf}
-	batch, used := db.batch[:0], 0
+	// Cleared once applied (and on a failed walk): nothing of the records stays reachable from
+	// the scratch kept for the next catch-up.
+	batch := db.batch[:0]
 	defer func() {
-		clear(batch[:max(used, len(batch))]) // nothing of the records stays reachable from the scratch
+		clear(batch)
 		db.batch = batch[:0]
 	}()
 	flush := func() error {
@@ -160,7 +162,7 @@ func (db *DB) follow(x *index, target state) error {
 			return nil
 		}
 		err := applyRecords(x, batch)
-		used = max(used, len(batch))
+		clear(batch)
 		batch = batch[:0]
 		return err
 	}

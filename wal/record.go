@@ -261,11 +261,10 @@ func DecodeOps(f pages.Format, r *Record) error {
 			}
 			// The record passed its checksum, and its objects were valid Objects when written:
 			// they are not parsed again (for YAML and XML that would dominate catching up).
-			// An array per op, not one per record: a cached version holds its op's Objects, and
-			// a slice of a shared array would keep every other op's objects alive with it.
-			//
-			// A small record's ops share one array: their objects share the record's text
-			// already (shared), so no op's version keeps more alive through it.
+			// A large record gets an array per op: a cached version holds its op's Objects, and
+			// a slice of one array would keep every other op's objects alive with it. A small
+			// record's ops share one array: their texts share one copy of the record already
+			// (shared), so no op's version keeps more alive through it.
 			if o.shared {
 				if len(objects) < len(o.Objs) {
 					objects = make([]pages.Object, sharedObjects(r.Ops[i:]))
