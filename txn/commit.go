@@ -134,20 +134,44 @@ func (db *DB) submit(ctx context.Context, r *request) error {
 }
 
 // lead runs one commit group from the queue, then hands the lead to the oldest request that
-// queued meanwhile (or gives it up if none did).
+// queued meanwhile (or gives it up if none did). When the group leaves the commit lock held for
+// more rounds (runBatch), the lead goes with it to the goroutine that runs them, and this one
+// returns to its caller.
 // REQUIRES: the caller holds the lead (db.q.leading was set for it).
 func (db *DB) lead() {
-	db.q.mu.Lock()
-	n := min(len(db.q.reqs), maxBatch)
-	batch := slices.Clone(db.q.reqs[:n])
-	db.q.reqs = slices.Delete(db.q.reqs, 0, n)
-	db.q.mu.Unlock()
+	batch := db.dequeue()
 	if len(batch) > 0 {
-		db.runBatch(batch)
+		handedOn := db.runBatch(batch)
 		for _, r := range batch {
 			close(r.done)
 		}
+		if handedOn {
+			return
+		}
 	}
+	db.passLead()
+}
+
+// dequeue takes the oldest queued requests, at most maxBatch.
+func (db *DB) dequeue() []*request {
+	db.q.mu.Lock()
+	defer db.q.mu.Unlock()
+	n := min(len(db.q.reqs), maxBatch)
+	batch := slices.Clone(db.q.reqs[:n])
+	db.q.reqs = slices.Delete(db.q.reqs, 0, n)
+	return batch
+}
+
+// queued reports whether requests wait in the queue.
+func (db *DB) queued() bool {
+	db.q.mu.Lock()
+	defer db.q.mu.Unlock()
+	return len(db.q.reqs) > 0
+}
+
+// passLead hands the lead to the oldest queued request, or gives it up if none is queued.
+// REQUIRES: the caller holds the lead.
+func (db *DB) passLead() {
 	db.q.mu.Lock()
 	defer db.q.mu.Unlock()
 	if len(db.q.reqs) == 0 || db.closed.Load() {

@@ -317,3 +317,13 @@ func atoi(tb testing.TB, s string) int {
 }
 
 func errLockTimeout() error { return lockfs.ErrLockTimeout }
+
+// waitLeadIdle waits until no commit group of db runs: a holder's later rounds (serve) run after
+// the commits of its first round have returned, and release the lock only at their end.
+func waitLeadIdle(db *DB) {
+	db.q.mu.Lock()
+	defer db.q.mu.Unlock()
+	for db.q.leading {
+		db.q.idle.Wait()
+	}
+}

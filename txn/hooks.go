@@ -35,6 +35,7 @@ type faultSet struct {
 	begin  atomic.Pointer[func()]                          // Begin read state for its snapshot, has not yet recorded it in the floor
 	offer  atomic.Pointer[func(db *DB)]                    // a group offered its members on the board and is about to wait for the lock
 	woke   atomic.Pointer[func(db *DB)]                    // a commit lock holder woke the owners of the offers it decided (lock still held)
+	locked atomic.Pointer[func(db *DB)]                    // a commit group took the commit lock (once per lock hold)
 	claim  atomic.Pointer[func(slot int)]                  // a handle flocked a board slot's lock, has not yet written its announcement
 	page   atomic.Pointer[func(rel string)]                // a page file was opened, not yet read (readNamedFile)
 
@@ -73,6 +74,12 @@ func (f *faultSet) didOffer(db *DB) {
 
 func (f *faultSet) didWake(db *DB) {
 	if fn := f.woke.Load(); fn != nil {
+		(*fn)(db)
+	}
+}
+
+func (f *faultSet) didLock(db *DB) {
+	if fn := f.locked.Load(); fn != nil {
 		(*fn)(db)
 	}
 }

@@ -42,6 +42,7 @@ func TestUntakenOfferOwnerRung(t *testing.T) {
 
 	_, _, err = update(ctx, a, addTo("page000001", 1))
 	require.NoError(t, err)
+	waitLeadIdle(a) // the round that found the offer untakeable runs after a's commit returned
 	require.Zero(t, a.Stats().Served, "the offer is older than a's exact history: a must not take it")
 	require.True(t, a.board.pending(), "c's offer is still on the board, undecided")
 	after, ok := c.board.own.wake.load()
