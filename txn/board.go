@@ -64,6 +64,9 @@ func (a announcement) encode() []byte {
 // decodeAnnouncement decodes a slot; ok is false for an empty, torn or foreign one.
 func decodeAnnouncement(slot []byte) (announcement, bool) {
 	var a announcement
+	if len(slot) != annSize || slot[annSize-1] != '\n' {
+		return a, false // never written (zeros: the unclaimed slots) or torn: SlotBody would say so
+	}
 	if bytes.Contains(slot, []byte(" len=0 ")) {
 		return a, false // offers nothing (torn or not): the common case, decided without parsing
 	}

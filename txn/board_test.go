@@ -173,6 +173,7 @@ func TestOfferWithdrawnAtLockTimeout(t *testing.T) {
 	require.NoError(t, unlock())
 	_, _, err = update(ctx, a, addTo("page000001", 1))
 	require.NoError(t, err)
+	waitLeadIdle(a) // a later round of a's hold would take the offer after a's commit returned
 	require.NoError(t, view(ctx, a, func(tx *Tx) error {
 		v, err := readInt(tx, "c", "page000002")
 		require.NoError(t, err)
@@ -226,6 +227,7 @@ func TestDeadOffererIgnored(t *testing.T) {
 		}
 		_, _, err := update(context.Background(), a, addTo("page000001", 1))
 		require.NoError(t, err)
+		waitLeadIdle(a) // the offer may be taken in a later round of a's hold, after its commit returned
 		want := 0
 		if alive {
 			want = 10
@@ -249,6 +251,7 @@ func TestStaleOutcomeTakenAgain(t *testing.T) {
 	own := c.board.own
 	_, _, err := update(context.Background(), a, addTo("page000001", 1))
 	require.NoError(t, err)
+	waitLeadIdle(a)
 	require.Equal(t, int64(1), a.Stats().Served, "the stale outcome's offer was taken again")
 	out, ok, err := c.board.readOutcome(own.req)
 	require.NoError(t, err)
@@ -258,6 +261,7 @@ func TestStaleOutcomeTakenAgain(t *testing.T) {
 		_, _, err = update(context.Background(), a, addTo("page000001", 1))
 		require.NoError(t, err)
 	}
+	waitLeadIdle(a)
 	require.Equal(t, int64(1), a.Stats().Served, "a decided offer is not taken twice")
 	require.NoError(t, view(context.Background(), a, func(tx *Tx) error {
 		v, err := readInt(tx, "c", "page000002")
@@ -280,6 +284,7 @@ func TestStaleOutcomeClearedWhenNotTaken(t *testing.T) {
 	require.NoError(t, syscall.Flock(int(offer.Fd()), syscall.LOCK_EX))
 	_, _, err = update(context.Background(), a, addTo("page000001", 1))
 	require.NoError(t, err)
+	waitLeadIdle(a) // before the offer lock is released: a later round of a's hold must not take it either
 	require.Zero(t, a.Stats().Served)
 	out, ok, err := c.board.readOutcome(own.req)
 	require.NoError(t, err)

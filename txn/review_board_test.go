@@ -386,6 +386,7 @@ func TestDeadOffererSlotBeingClaimed(t *testing.T) {
 		t.Fatal("the new handle did not claim the dead process's slot")
 	}
 	_, _, err := update(context.Background(), a, addTo("page000001", 1))
+	waitLeadIdle(a) // before the claim ends: a later round of a's hold must not take the offer either
 	close(release)
 	require.NoError(t, (<-opened).Close())
 	require.NoError(t, err)

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -37,10 +38,10 @@ func TestQueuedCommitsJoinLaterRound(t *testing.T) {
 					close(held)
 					<-release
 				case 2:
-					select {
+					select { // the caller's goroutine may not have run yet: wait for it, boundedly
 					case <-firstReturned:
 						returnedAtSecond.Store(true)
-					default:
+					case <-time.After(longStop):
 					}
 				}
 				return nil
