@@ -161,6 +161,13 @@ func encodeForeign(reqs []*request) ([]byte, error) {
 		}
 		txs[i] = ft
 	}
+	n := 2
+	for i := range txs {
+		n += 128 + len(txs[i].Ops) + 128*len(txs[i].Reads)
+	}
+	if b, ok := appendForeign(make([]byte, 0, n), txs); ok {
+		return b, nil
+	}
 	// Not json.Marshal: it would escape <, > and & (and U+2028, U+2029) in the ops, whose object
 	// text must reach the record as it is (wal.EncodeObjs).
 	var b bytes.Buffer

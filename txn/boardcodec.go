@@ -2,6 +2,9 @@ package txn
 
 import (
 	"encoding/json"
+	"maps"
+	"slices"
+	"strconv"
 
 	"github.com/txtdb/txtdb/pages"
 	"github.com/txtdb/txtdb/wal"
@@ -213,4 +216,109 @@ func parseForeignTx(s *wal.Scanner) (foreignTx, bool) {
 	}
 	ft.Ops = json.RawMessage(ops)
 	return ft, true
+}
+
+// appendForeign appends txs as encodeForeign's encoding/json call writes them, without
+// reflection, and reports false (b unchanged in meaning: the caller drops what was appended) for a
+// string it would have to escape: a byte outside printable ASCII, a quote or a backslash. Map keys
+// come out sorted, as encoding/json sorts them. Ops are written as they are: encodeOps writes
+// them compact, which is what encoding/json would make of them (TestAppendForeignMatchesJSON).
+func appendForeign(b []byte, txs []foreignTx) ([]byte, bool) {
+	ok := true
+	str := func(s string) {
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+				ok = false
+				return
+			}
+		}
+		b = append(append(append(b, '"'), s...), '"')
+	}
+	b = append(b, '[')
+	for i := range txs {
+		t := &txs[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendUint(append(b, `{"snap":`...), uint64(t.Snap), 10)
+		b = append(b, `,"lineage":`...)
+		str(t.Lineage)
+		if t.Ser {
+			b = append(b, `,"ser":true`...)
+		}
+		if len(t.Deps) > 0 {
+			b = append(b, `,"deps":{`...)
+			for j, k := range slices.Sorted(maps.Keys(t.Deps)) {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				str(k)
+				b = strconv.AppendBool(append(b, ':'), t.Deps[k])
+			}
+			b = append(b, '}')
+		}
+		if len(t.Pre) > 0 {
+			b = append(b, `,"pre":[`...)
+			for j, p := range t.Pre {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				str(p)
+			}
+			b = append(b, ']')
+		}
+		if t.Listed {
+			b = append(b, `,"listed":true`...)
+		}
+		if len(t.Reads) > 0 {
+			b = append(b, `,"reads":[`...)
+			for j := range t.Reads {
+				r := &t.Reads[j]
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = append(b, `{"inc":`...)
+				str(r.Inc)
+				b = strconv.AppendUint(append(b, `,"page":`...), r.Page, 10)
+				b = append(b, `,"ns":`...)
+				str(r.NS)
+				if r.Exists {
+					b = append(b, `,"exists":true`...)
+				}
+				if len(r.Keys) > 0 {
+					b = append(b, `,"keys":[`...)
+					for m, k := range r.Keys {
+						if m > 0 {
+							b = append(b, ',')
+						}
+						str(k)
+					}
+					b = append(b, ']')
+				}
+				b = append(b, '}')
+			}
+			b = append(b, ']')
+		}
+		if len(t.Scans) > 0 {
+			b = append(b, `,"scans":{`...)
+			for j, k := range slices.Sorted(maps.Keys(t.Scans)) {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				str(k)
+				b = append(b, ':')
+				str(t.Scans[k])
+			}
+			b = append(b, '}')
+		}
+		if len(t.Ops) == 0 {
+			b = append(b, `,"ops":null}`...)
+		} else {
+			b = append(append(append(b, `,"ops":`...), t.Ops...), '}')
+		}
+		if !ok {
+			return b, false
+		}
+	}
+	return append(b, ']'), true
 }

@@ -1,8 +1,13 @@
 package txn
 
 import (
+	"bytes"
 	"encoding/json"
+	"math/rand/v2"
+	"strconv"
 	"testing"
+
+	"github.com/txtdb/txtdb/pages"
 
 	"github.com/stretchr/testify/require"
 )
@@ -72,4 +77,69 @@ func TestBoardCodecsFastPathsTaken(t *testing.T) {
 	ft, ok := parseForeign(b)
 	require.True(t, ok)
 	require.Equal(t, txs, ft)
+}
+
+// appendForeign writes exactly what encodeForeign's encoding/json call writes, whenever it takes
+// the text; it takes every request whose names and keys are printable ASCII without quotes or
+// backslashes, and gives up on the others.
+func TestAppendForeignMatchesJSON(t *testing.T) {
+	viaJSON := func(txs []foreignTx) []byte {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		require.NoError(t, enc.Encode(txs))
+		return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+	}
+	rng := rand.New(rand.NewPCG(7, 11))
+	alphabet := []string{"a", "c.d", "page000001", "0b6c7f2e-5d4e", "<&>", " ", "~"}
+	unsafe := []string{"\"", "\\", "\u00e9", "\n", "\x7f", "\u2028"}
+	word := func(bad *bool) string {
+		if rng.IntN(40) == 0 {
+			*bad = true
+			return "x" + unsafe[rng.IntN(len(unsafe))]
+		}
+		return alphabet[rng.IntN(len(alphabet))] + strconv.Itoa(rng.IntN(3))
+	}
+	opsTexts := []json.RawMessage{
+		json.RawMessage(`[{"op":"put","ns":"c","inc":"i","page":"page000001","objs":[1]}]`),
+		json.RawMessage(`[{"op":"append","ns":"q","inc":"i","page":"page000003","keys":["k"],"objs":[{"s":"<a&b>"}]}]`),
+		json.RawMessage(`[]`),
+		nil,
+	}
+	for range 2000 {
+		bad := false
+		txs := make([]foreignTx, 1+rng.IntN(3))
+		for i := range txs {
+			ft := foreignTx{Snap: pages.TSN(rng.Uint64N(1 << 40)), Lineage: word(&bad), Ser: rng.IntN(2) == 0,
+				Listed: rng.IntN(2) == 0, Ops: opsTexts[rng.IntN(len(opsTexts))]}
+			for range rng.IntN(3) {
+				if ft.Deps == nil {
+					ft.Deps = map[string]bool{}
+				}
+				ft.Deps[word(&bad)] = rng.IntN(2) == 0
+			}
+			for range rng.IntN(3) {
+				ft.Pre = append(ft.Pre, word(&bad))
+			}
+			for range rng.IntN(4) {
+				rd := foreignRead{Inc: word(&bad), Page: rng.Uint64N(1 << 50), NS: word(&bad), Exists: rng.IntN(2) == 0}
+				for range rng.IntN(3) {
+					rd.Keys = append(rd.Keys, word(&bad))
+				}
+				ft.Reads = append(ft.Reads, rd)
+			}
+			for range rng.IntN(3) {
+				if ft.Scans == nil {
+					ft.Scans = map[string]string{}
+				}
+				ft.Scans[word(&bad)] = word(&bad)
+			}
+			txs[i] = ft
+		}
+		got, ok := appendForeign(nil, txs)
+		require.Equal(t, !bad, ok, "fast path taken for %+v", txs)
+		if ok {
+			require.Equal(t, string(viaJSON(txs)), string(got))
+		}
+	}
 }
