@@ -472,12 +472,32 @@ func (b *board) announce(owner string, reqs []*request) error {
 		return err
 	}
 	a := announcement{owner: owner, seq: o.seq + 1, n: uint32(len(body)), crc: crc32.Checksum(body, wal.CRCTable)}
-	if _, err := b.slots.WriteAt(a.encode(), int64(o.i*annSize)); err != nil {
+	_, err = b.slots.WriteAt(a.encode(), int64(o.i*annSize))
+	if err == nil {
+		err = faults.hit(faultAnnounced)
+	}
+	if err != nil {
+		// A write that failed may still show in a holder's mapping of the slots (on FUSE the
+		// kernel copies the bytes into the page cache before the file server refuses them): the
+		// offer is withdrawn as any other, and if a holder took it meanwhile, the caller must
+		// learn its outcome rather than commit it again.
+		o.seq++
+		took, werr := b.withdraw(owner)
+		switch {
+		case werr != nil:
+			return &UnknownError{Err: errors.Join(err, fmt.Errorf("withdraw a commit request whose announcement failed: %w", werr))}
+		case took:
+			return errAnnouncedTaken
+		}
 		return err
 	}
 	o.seq++
 	return nil
 }
+
+// errAnnouncedTaken: an announcement whose write failed showed anyway, and a holder took the
+// offer (announce).
+var errAnnouncedTaken = errors.New("txtdb: a commit request whose announcement failed was taken")
 
 // withdraw takes this handle's offer back unless a holder took it already (taken: its outcome is
 // on the way). It waits for a holder that is taking it right now.
@@ -601,6 +621,12 @@ func writeOutcome(f *os.File, out offerOutcome) error {
 		return fmt.Errorf("outcome of %d bytes does not fit its region", buf.Len())
 	}
 	_, err := f.WriteAt(buf.Bytes(), 0)
+	if err != nil {
+		// A write that failed may still show in the owner's mapping (on FUSE the bytes stay in
+		// the page cache): zeroed, the region reads as no outcome, which is what the failed
+		// group leaves (it writes nothing to the log), whether or not this write succeeds.
+		_, _ = f.WriteAt(make([]byte, buf.Len()), 0)
+	}
 	return err
 }
 

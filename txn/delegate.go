@@ -73,6 +73,14 @@ func (g *group) lockOrOffer() (func() error, error) {
 		return g.lock()
 	}
 	if err := db.board.announce(db.ID(), offer); err != nil {
+		var unknown *UnknownError
+		switch {
+		case errors.Is(err, errAnnouncedTaken):
+			g.offered = offer
+			return g.waitTaken()
+		case errors.As(err, &unknown):
+			return nil, err
+		}
 		return g.lock() // nothing offered: commit it under the lock
 	}
 	g.offered = offer
@@ -95,8 +103,15 @@ func (g *group) lockOrOffer() (func() error, error) {
 		g.offered = nil
 		return nil, err
 	}
-	// Taken: wait, without bound, for the lock or for the outcome, whichever comes first (it may
-	// be published already).
+	return g.waitTaken()
+}
+
+// waitTaken waits, without bound, for the lock or for the outcome of the group's offer, which a
+// holder took, whichever comes first (it may be published already).
+func (g *group) waitTaken() (func() error, error) {
+	db := g.db
+	var unlock func() error
+	var err error
 	if db.board.own.wake != nil {
 		if g.learn() {
 			return nil, nil

@@ -23,6 +23,7 @@ const (
 	faultStateSync                         // before the fsync of the state file (first NoSync state of a boot)
 	faultPageWrite                         // before a checkpoint writes a page file
 	faultCheckpointWrite                   // before the checkpoint file is published
+	faultAnnounced                         // after an announcement's bytes are written (an error: the write failed, its bytes in the page cache)
 )
 
 // faultSet injects errors (or pauses) at faultPoints and observes fsyncs, the commit queue and

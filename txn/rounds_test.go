@@ -80,3 +80,57 @@ func TestQueuedCommitsJoinLaterRound(t *testing.T) {
 		})
 	}
 }
+
+// An announcement whose write failed may still be read by a holder (on FUSE a failed write's
+// bytes stay in the page cache, where a mapping sees them). The owner withdraws it; a holder that
+// took it first committed it, and the owner then learns that outcome instead of committing the
+// transaction a second time.
+func TestFailedAnnouncementTakenIsLearned(t *testing.T) {
+	a, b := wakeablePair(t)
+	locked, offered, decided := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var lockOnce, offerOnce, wokeOnce sync.Once
+	rec := func(db *DB, _ bool) {
+		if db == a {
+			lockOnce.Do(func() { close(locked); <-offered })
+		}
+	}
+	woke := func(db *DB) {
+		if db == a {
+			wokeOnce.Do(func() { close(decided) })
+		}
+	}
+	faults.recovered.Store(&rec)
+	faults.woke.Store(&woke)
+	t.Cleanup(func() { faults.recovered.Store(nil); faults.woke.Store(nil) })
+	armFaults(t, func(p faultPoint) error {
+		if p != faultAnnounced {
+			return nil
+		}
+		failed := false
+		offerOnce.Do(func() {
+			failed = true
+			close(offered)
+			select { // the holder takes and decides the offer before the owner withdraws it
+			case <-decided:
+			case <-time.After(longStop):
+			}
+		})
+		if failed {
+			return errInjected
+		}
+		return nil
+	}, nil, nil)
+
+	bDone := make(chan error, 1)
+	require.NoError(t, holderThenOfferer(a, b, locked, bDone))
+	require.NoError(t, <-bDone, "the holder committed the offer: the owner's commit succeeded")
+	waitLeadIdle(a)
+	require.NoError(t, view(context.Background(), a, func(tx *Tx) error {
+		v, err := readInt(tx, "c", "page000002")
+		require.NoError(t, err)
+		require.Equal(t, 10, v, "the offered transaction committed exactly once")
+		return nil
+	}))
+	require.EqualValues(t, 1, a.Stats().Served)
+	require.EqualValues(t, 1, b.Stats().Delegated)
+}

@@ -241,6 +241,10 @@ type StateFile struct {
 	m    *MappedFile // how it is read
 	Path string      // the file's path
 
+	// writeAt replaces f.WriteAt in tests: a write that fails after its bytes reached the page
+	// cache, as on FUSE.
+	writeAt func(b []byte, off int64) (int, error)
+
 	memo struct { // per slot, the last bytes decoded, so an unchanged slot is not parsed again
 		sync.Mutex
 		raw [2][StateSlotSize]byte
@@ -313,7 +317,17 @@ func (sf *StateFile) Read() (State, error) {
 // is rebuildable from the log, whose fsync is the commit point. REQUIRES: commit lock held.
 func (sf *StateFile) Write(s State, sync bool) error {
 	off := int64(s.Seq%2) * StateSlotSize
-	if _, err := sf.f.WriteAt(s.Encode(), off); err != nil {
+	writeAt := sf.f.WriteAt
+	if sf.writeAt != nil {
+		writeAt = sf.writeAt
+	}
+	if _, err := writeAt(s.Encode(), off); err != nil {
+		// A write that failed may still show in a mapping of the file: on FUSE the kernel copies
+		// the bytes into the page cache before the file server refuses them, and a page already
+		// mapped keeps them. Readers that map the file (Read) would then take the slot as valid
+		// state. Zeroing the slot, whether or not that write succeeds, leaves them the other
+		// one: the current state. (Both slots share a sector, so on the disk one stays valid.)
+		_, _ = writeAt(make([]byte, StateSlotSize), off)
 		return fmt.Errorf("write state: %w", err)
 	}
 	if sync {

@@ -2,6 +2,7 @@ package wal
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"os"
@@ -145,4 +146,37 @@ func TestMappedFileReadAt(t *testing.T) {
 	n, err = m.ReadAt(buf, 100)
 	require.NoError(t, err)
 	require.Equal(t, "ABCD", string(buf[:n]), "the mapping shows a later write")
+}
+
+// A state write that fails after its bytes reached the page cache (FUSE keeps them in a mapped
+// page) must not read as state: the writer zeroes the slot, and readers take the other one.
+func TestFailedStateWriteNotRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state")
+	writer, err := OpenStateFile(path, 0o644, false)
+	require.NoError(t, err)
+	defer func() { _ = writer.Close() }()
+	s1 := State{Seq: 1, TSN: 10, Pos: Pos{Seg: 1, Off: 100}, Lineage: "l", Boot: "b"}
+	require.NoError(t, writer.Write(State{Seq: 0, Pos: Pos{Seg: 1}, Lineage: "l", Boot: "b"}, false))
+	require.NoError(t, writer.Write(s1, false))
+	reader, err := OpenStateFile(path, 0o644, true)
+	require.NoError(t, err)
+	defer func() { _ = reader.Close() }()
+	got, err := reader.Read()
+	require.NoError(t, err)
+	require.Equal(t, s1, got)
+	require.NotNil(t, reader.m.mapped)
+
+	failed := false
+	writer.writeAt = func(b []byte, off int64) (int, error) {
+		n, err := writer.f.WriteAt(b, off)
+		if err == nil && !failed {
+			failed = true
+			return n, errors.New("injected: the file server refused the write")
+		}
+		return n, err
+	}
+	require.Error(t, writer.Write(State{Seq: 2, TSN: 11, Pos: Pos{Seg: 1, Off: 150}, Lineage: "l", Boot: "b"}, false))
+	got, err = reader.Read()
+	require.NoError(t, err)
+	require.Equal(t, s1, got, "a failed state write reads as state")
 }
