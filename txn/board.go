@@ -594,8 +594,10 @@ const maxOfferTxs = 256
 
 // writeOutcome writes a slot's outcome. One that does not fit its region (conflicts naming long
 // namespaces or keys) is written short: conflicts keep their reason and TSNs but not their names,
-// errors a prefix of their text. REQUIRES: commit lock held.
-func writeOutcome(f *os.File, out offerOutcome) error {
+// errors a prefix of their text. With zeroOnFail (a holder's decision, where the region holds
+// nothing anyone needs) a failed write is followed by zeros; a stale outcome being rewritten
+// must keep its bytes instead, for its members whose TSNs landed. REQUIRES: commit lock held.
+func writeOutcome(f *os.File, out offerOutcome, zeroOnFail bool) error {
 	var buf bytes.Buffer
 	if _, err := wal.Frame(&buf, out, 0); err != nil {
 		return err
@@ -621,7 +623,7 @@ func writeOutcome(f *os.File, out offerOutcome) error {
 		return fmt.Errorf("outcome of %d bytes does not fit its region", buf.Len())
 	}
 	_, err := f.WriteAt(buf.Bytes(), 0)
-	if err != nil {
+	if err != nil && zeroOnFail {
 		// A write that failed may still show in the owner's mapping (on FUSE the bytes stay in
 		// the page cache): zeroed, the region reads as no outcome, which is what the failed
 		// group leaves (it writes nothing to the log), whether or not this write succeeds.

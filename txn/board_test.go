@@ -208,7 +208,7 @@ func plantStaleOffer(t *testing.T) (a, c *DB, st state) {
 	require.NoError(t, err)
 	own := c.board.own
 	require.NoError(t, writeOutcome(own.req, offerOutcome{Owner: c.ID(), Seq: own.seq, Lineage: st.Lineage,
-		Res: []offerResult{{TSN: st.TSN + 1}}}))
+		Res: []offerResult{{TSN: st.TSN + 1}}}, false))
 	return a, c, st
 }
 
@@ -352,7 +352,7 @@ func TestOutcomeNames(t *testing.T) {
 		{Owner: owner, Seq: 7, Local: true},
 		{Owner: owner, Seq: 7, Lineage: "l", Res: []offerResult{{TSN: 3}, {Err: "x"}}},
 	} {
-		require.NoError(t, writeOutcome(f, out))
+		require.NoError(t, writeOutcome(f, out, false))
 		line, err := b.outcomeLine(f)
 		require.NoError(t, err)
 		require.True(t, outcomeNames(line, owner, 7), "%s", line)
@@ -363,7 +363,7 @@ func TestOutcomeNames(t *testing.T) {
 		require.True(t, ok)
 		require.Equal(t, out, got)
 	}
-	require.NoError(t, writeOutcome(f, offerOutcome{Owner: owner, Seq: 70}))
+	require.NoError(t, writeOutcome(f, offerOutcome{Owner: owner, Seq: 70}, false))
 	line, err := b.outcomeLine(f)
 	require.NoError(t, err)
 	require.False(t, outcomeNames(line, owner, 7))

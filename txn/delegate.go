@@ -320,7 +320,7 @@ func (g *group) settle() error {
 		// Stale: the holder died before all of its batch landed. Recovery may have adopted a
 		// prefix of it: the members whose TSN state reaches are committed (at that TSN), only
 		// the others are still to be done.
-		if err := writeOutcome(o.req, offerOutcome{Owner: db.ID(), Seq: o.seq, Local: true}); err != nil {
+		if err := writeOutcome(o.req, offerOutcome{Owner: db.ID(), Seq: o.seq, Local: true}, false); err != nil {
 			return err
 		}
 		for i, r := range g.offered {
@@ -331,7 +331,7 @@ func (g *group) settle() error {
 		}
 		return nil
 	}
-	return writeOutcome(o.req, offerOutcome{Owner: db.ID(), Seq: o.seq, Local: true})
+	return writeOutcome(o.req, offerOutcome{Owner: db.ID(), Seq: o.seq, Local: true}, false)
 }
 
 // hasTSN reports whether out accepts a transaction (its fate then follows state).
@@ -456,13 +456,13 @@ func (g *group) take(i int, a announcement) (*taken, error) {
 		// If a prefix of the batch landed, the request is decided: the members state reaches
 		// are committed and must not be committed again; the others are not.
 		if part, ok := landedPart(out, g.st); ok {
-			if err := writeOutcome(p.req, part); err != nil {
+			if err := writeOutcome(p.req, part, false); err != nil {
 				return nil, err
 			}
 			b.done[i] = a.id()
 			return nil, nil
 		}
-		if err := writeOutcome(p.req, offerOutcome{Owner: a.owner, Seq: a.seq - 1}); err != nil {
+		if err := writeOutcome(p.req, offerOutcome{Owner: a.owner, Seq: a.seq - 1}, false); err != nil {
 			return nil, err
 		}
 	}
@@ -507,7 +507,7 @@ func (g *group) take(i int, a announcement) (*taken, error) {
 	if err != nil {
 		// A live owner offered what this build cannot read: tell it, rather than leave it waiting.
 		if err := writeOutcome(p.req, offerOutcome{Owner: a.owner, Seq: a.seq, Lineage: g.st.Lineage,
-			Res: []offerResult{{Err: "undecodable commit request: " + err.Error()}}}); err != nil {
+			Res: []offerResult{{Err: "undecodable commit request: " + err.Error()}}}, false); err != nil {
 			return nil, err // the offer lock is released (not taken)
 		}
 		t.reqs = nil
@@ -550,7 +550,7 @@ func (g *group) decide() error {
 				out.Res[i].Err = "not committed"
 			}
 		}
-		if err := writeOutcome(t.p.req, out); err != nil {
+		if err := writeOutcome(t.p.req, out, true); err != nil {
 			errs = append(errs, err)
 			continue
 		}

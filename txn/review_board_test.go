@@ -274,7 +274,7 @@ func TestStalePartOutcomeNotTakenAgain(t *testing.T) {
 	// As a holder that died inside the second record of [c's first, c's second] would leave it
 	// once recovery adopted the first.
 	require.NoError(t, writeOutcome(own.req, offerOutcome{Owner: c.ID(), Seq: own.seq, Lineage: st.Lineage,
-		Res: []offerResult{{TSN: st.TSN + 1}, {TSN: st.TSN + 2}}}))
+		Res: []offerResult{{TSN: st.TSN + 1}, {TSN: st.TSN + 2}}}, false))
 	_, _, err = update(ctx, a, addTo("page000002", 1))
 	require.NoError(t, err)
 	require.Zero(t, a.Stats().Served, "the offer's first transaction is committed (st+1): it was taken again")
