@@ -234,6 +234,24 @@ func appendForeign(b []byte, txs []foreignTx) ([]byte, bool) {
 		}
 		b = append(append(append(b, '"'), s...), '"')
 	}
+	seq := func(open, close byte, n int, item func(j int)) { // n items, comma-separated
+		b = append(b, open)
+		for j := range n {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			item(j)
+		}
+		b = append(b, close)
+	}
+	strs := func(list []string) { seq('[', ']', len(list), func(j int) { str(list[j]) }) }
+	object := func(keys []string, val func(k string)) { // members in keys' order
+		seq('{', '}', len(keys), func(j int) {
+			str(keys[j])
+			b = append(b, ':')
+			val(keys[j])
+		})
+	}
 	b = append(b, '[')
 	for i := range txs {
 		t := &txs[i]
@@ -247,36 +265,20 @@ func appendForeign(b []byte, txs []foreignTx) ([]byte, bool) {
 			b = append(b, `,"ser":true`...)
 		}
 		if len(t.Deps) > 0 {
-			b = append(b, `,"deps":{`...)
-			for j, k := range slices.Sorted(maps.Keys(t.Deps)) {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				str(k)
-				b = strconv.AppendBool(append(b, ':'), t.Deps[k])
-			}
-			b = append(b, '}')
+			b = append(b, `,"deps":`...)
+			object(slices.Sorted(maps.Keys(t.Deps)), func(k string) { b = strconv.AppendBool(b, t.Deps[k]) })
 		}
 		if len(t.Pre) > 0 {
-			b = append(b, `,"pre":[`...)
-			for j, p := range t.Pre {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				str(p)
-			}
-			b = append(b, ']')
+			b = append(b, `,"pre":`...)
+			strs(t.Pre)
 		}
 		if t.Listed {
 			b = append(b, `,"listed":true`...)
 		}
 		if len(t.Reads) > 0 {
-			b = append(b, `,"reads":[`...)
-			for j := range t.Reads {
+			b = append(b, `,"reads":`...)
+			seq('[', ']', len(t.Reads), func(j int) {
 				r := &t.Reads[j]
-				if j > 0 {
-					b = append(b, ',')
-				}
 				b = append(b, `{"inc":`...)
 				str(r.Inc)
 				b = strconv.AppendUint(append(b, `,"page":`...), r.Page, 10)
@@ -286,30 +288,15 @@ func appendForeign(b []byte, txs []foreignTx) ([]byte, bool) {
 					b = append(b, `,"exists":true`...)
 				}
 				if len(r.Keys) > 0 {
-					b = append(b, `,"keys":[`...)
-					for m, k := range r.Keys {
-						if m > 0 {
-							b = append(b, ',')
-						}
-						str(k)
-					}
-					b = append(b, ']')
+					b = append(b, `,"keys":`...)
+					strs(r.Keys)
 				}
 				b = append(b, '}')
-			}
-			b = append(b, ']')
+			})
 		}
 		if len(t.Scans) > 0 {
-			b = append(b, `,"scans":{`...)
-			for j, k := range slices.Sorted(maps.Keys(t.Scans)) {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				str(k)
-				b = append(b, ':')
-				str(t.Scans[k])
-			}
-			b = append(b, '}')
+			b = append(b, `,"scans":`...)
+			object(slices.Sorted(maps.Keys(t.Scans)), func(k string) { str(t.Scans[k]) })
 		}
 		if len(t.Ops) == 0 {
 			b = append(b, `,"ops":null}`...)
