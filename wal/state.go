@@ -244,6 +244,8 @@ type StateFile struct {
 	// writeAt replaces f.WriteAt in tests: a write that fails after its bytes reached the page
 	// cache, as on FUSE.
 	writeAt func(b []byte, off int64) (int, error)
+	// readAll replaces the read of both slots in tests: copies that catch writers mid-way.
+	readAll func(buf []byte) (int, error)
 
 	memo struct { // per slot, the last bytes decoded, so an unchanged slot is not parsed again
 		sync.Mutex
@@ -274,19 +276,53 @@ var stateBufs = sync.Pool{New: func() any { return new([2 * StateSlotSize]byte) 
 var ErrNoState = errors.New("no valid state slot")
 
 // Read returns the newest valid slot. A torn slot (another process mid-write) fails its checksum
-// and the other slot is used; the writer never touches both at once.
+// and the other slot is used; the writer never touches both at once. But a copy of both slots is
+// not one instant: a reader delayed inside its copy (descheduled, on a busy host) can copy the
+// older slot before one commit overwrites it and the newer one while the commit after that is
+// being written, and then the only slot it finds valid is two commits old, older than states it
+// may have read already. So while a slot fails its checksum, both are read again, until two
+// copies agree (a slot that stays torn, as a failed write's zeros leave it, then counts as torn).
 func (sf *StateFile) Read() (State, error) {
 	bp := stateBufs.Get().(*[2 * StateSlotSize]byte)
 	defer stateBufs.Put(bp)
 	buf := bp
-	n, err := sf.m.Read(buf[:])
-	if err != nil {
-		return State{}, fmt.Errorf("read state: %w", err)
+	var prev [2 * StateSlotSize]byte
+	for try := 0; ; try++ {
+		n, err := sf.readSlots(buf[:])
+		if err != nil {
+			return State{}, fmt.Errorf("read state: %w", err)
+		}
+		best, found, torn, err := sf.pick(buf, n)
+		if err != nil {
+			return State{}, err
+		}
+		if torn && n == len(buf) && try < maxStateRereads && (try == 0 || *buf != prev) {
+			prev = *buf
+			continue
+		}
+		if !found {
+			return State{}, ErrNoState
+		}
+		return best, nil
 	}
+}
+
+// maxStateRereads bounds the copies Read makes while a slot fails its checksum.
+const maxStateRereads = 8
+
+// readSlots copies both slots into buf (readAll in tests).
+func (sf *StateFile) readSlots(buf []byte) (int, error) {
+	if sf.readAll != nil {
+		return sf.readAll(buf)
+	}
+	return sf.m.Read(buf)
+}
+
+// pick returns the newest valid slot of the n bytes read into buf, and whether a slot failed to
+// decode (torn).
+func (sf *StateFile) pick(buf *[2 * StateSlotSize]byte, n int) (best State, found, torn bool, err error) {
 	sf.memo.Lock()
 	defer sf.memo.Unlock()
-	var best State
-	found := false
 	for i := 0; i < 2; i++ {
 		if n < (i+1)*StateSlotSize {
 			break
@@ -298,19 +334,17 @@ func (sf *StateFile) Read() (State, error) {
 		}
 		s, err := sf.memo.st[i], sf.memo.err[i]
 		if errors.Is(err, ErrVersion) {
-			return State{}, fmt.Errorf("read state %s: %w", sf.Path, err)
+			return State{}, false, false, fmt.Errorf("read state %s: %w", sf.Path, err)
 		}
 		if err != nil || s.Seq%2 != uint64(i) {
+			torn = true
 			continue
 		}
 		if !found || s.Seq > best.Seq {
 			best, found = s, true
 		}
 	}
-	if !found {
-		return State{}, ErrNoState
-	}
-	return best, nil
+	return best, found, torn, nil
 }
 
 // Write stores s (with s.Seq already advanced) in slot s.Seq%2. It fsyncs only when asked: state

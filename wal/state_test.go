@@ -180,3 +180,39 @@ func TestFailedStateWriteNotRead(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, s1, got, "a failed state write reads as state")
 }
+
+// A copy of both slots that caught the older one before a commit overwrote it and the newer one
+// torn by the commit after that finds only a state two commits old valid: Read copies again
+// rather than return it. A slot that stays torn is given up on once two copies agree.
+func TestStateReadRetriesTornCopy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state")
+	sf, err := OpenStateFile(path, 0o644, false)
+	require.NoError(t, err)
+	defer func() { _ = sf.Close() }()
+	st := func(seq uint64) State {
+		return State{Seq: seq, TSN: pages.TSN(seq + 100), Pos: Pos{Seg: 1, Off: int64(seq * 10)}, Lineage: "l", Boot: "b"}
+	}
+	both := func(a, b []byte) []byte { return append(append([]byte(nil), a...), b...) }
+	torn := append(st(7).Encode()[:100], make([]byte, StateSlotSize-100)...)
+	copies := [][]byte{
+		both(st(4).Encode(), torn),           // slot 0 copied before seq 6 replaced it, slot 1 mid-write of seq 7
+		both(st(6).Encode(), st(7).Encode()), // the next copy: both written
+	}
+	reads := 0
+	sf.readAll = func(buf []byte) (int, error) {
+		c := copies[min(reads, len(copies)-1)]
+		reads++
+		return copy(buf, c), nil
+	}
+	got, err := sf.Read()
+	require.NoError(t, err)
+	require.Equal(t, uint64(7), got.Seq, "a state two commits old was returned from a torn copy")
+	require.Equal(t, 2, reads)
+
+	copies = [][]byte{both(st(8).Encode(), make([]byte, StateSlotSize))} // slot 1 zeroed and left so
+	reads = 0
+	got, err = sf.Read()
+	require.NoError(t, err)
+	require.Equal(t, uint64(8), got.Seq)
+	require.Equal(t, 2, reads, "a slot that stays torn costs one more copy")
+}
