@@ -622,13 +622,12 @@ func writeOutcome(f *os.File, out offerOutcome, zeroOnFail bool) error {
 	if buf.Len() > outcomeRegion {
 		return fmt.Errorf("outcome of %d bytes does not fit its region", buf.Len())
 	}
-	_, err := f.WriteAt(buf.Bytes(), 0)
-	if err != nil && zeroOnFail {
-		// A write that failed may still show in the owner's mapping (on FUSE the bytes stay in
-		// the page cache): zeroed, the region reads as no outcome, which is what the failed
-		// group leaves (it writes nothing to the log), whether or not this write succeeds.
-		_, _ = f.WriteAt(make([]byte, buf.Len()), 0)
+	if zeroOnFail {
+		// Zeroed if the write fails, the region reads as no outcome: what the failed group
+		// leaves (it writes nothing to the log).
+		return wal.WriteOrClear(f.WriteAt, buf.Bytes(), 0)
 	}
+	_, err := f.WriteAt(buf.Bytes(), 0)
 	return err
 }
 

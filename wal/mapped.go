@@ -77,3 +77,16 @@ func (mf *MappedFile) Unmap() {
 	unmapFile(mf.mapped)
 	mf.mapped, mf.tried = nil, true
 }
+
+// WriteOrClear writes b at off with writeAt (a file's WriteAt) and, if that fails, writes zeros
+// over the same bytes, whether or not that succeeds: a write that failed may still show in a
+// mapping of the file (on FUSE the kernel copies the bytes into the page cache before the file
+// server refuses them, and a mapped page keeps them), and zeros fail every slot's checksum, so
+// readers of the mapping do not take the failed bytes as written. It returns the first error.
+func WriteOrClear(writeAt func([]byte, int64) (int, error), b []byte, off int64) error {
+	if _, err := writeAt(b, off); err != nil {
+		_, _ = writeAt(make([]byte, len(b)), off)
+		return err
+	}
+	return nil
+}

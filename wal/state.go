@@ -355,13 +355,9 @@ func (sf *StateFile) Write(s State, sync bool) error {
 	if sf.writeAt != nil {
 		writeAt = sf.writeAt
 	}
-	if _, err := writeAt(s.Encode(), off); err != nil {
-		// A write that failed may still show in a mapping of the file: on FUSE the kernel copies
-		// the bytes into the page cache before the file server refuses them, and a page already
-		// mapped keeps them. Readers that map the file (Read) would then take the slot as valid
-		// state. Zeroing the slot, whether or not that write succeeds, leaves them the other
-		// one: the current state. (Both slots share a sector, so on the disk one stays valid.)
-		_, _ = writeAt(make([]byte, StateSlotSize), off)
+	// Zeroed if the write fails (WriteOrClear): readers then take the other slot, the current
+	// state. (Both slots share a sector, so on the disk one stays valid.)
+	if err := WriteOrClear(writeAt, s.Encode(), off); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
 	if sync {
