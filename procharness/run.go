@@ -48,8 +48,11 @@ type Config struct {
 	// AppendMaxList is the list length at which append workers move to a new generation of
 	// lists (0: the worker's default).
 	AppendMaxList int
-	NoSync        bool
-	Args          []string // more flags for every worker
+	// RegisterMaxWrites is the write count at which register workers move to a new generation
+	// of registers (0: the worker's default).
+	RegisterMaxWrites int
+	NoSync            bool
+	Args              []string // more flags for every worker
 	// PlantViolation makes the first worker of every workload commit one wrong operation (bank,
 	// counter, append, queue) or drop an event (events), so that its checkers must fail.
 	PlantViolation bool
@@ -127,6 +130,9 @@ func (c *Config) spec(slot int) Spec {
 		args = append(args, "-keys", strconv.Itoa(c.CounterKeys))
 	case "register":
 		args = append(args, "-keys", strconv.Itoa(c.RegisterKeys))
+		if c.RegisterMaxWrites > 0 {
+			args = append(args, "-max-writes", strconv.Itoa(c.RegisterMaxWrites))
+		}
 	case "append":
 		args = append(args, "-keys", strconv.Itoa(c.AppendKeys))
 		if c.AppendMaxList > 0 {

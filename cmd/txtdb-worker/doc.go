@@ -24,7 +24,10 @@
 //     counter's value is its acknowledged increments plus at most the unknown ones. -checkpoint
 //     checkpoints after every operation and -rename renames namespace churn.a <-> churn.b every
 //     other operation, so that checkpoint, move, cleanup and trim crash points are reached.
-//   - register (namespace register): -keys registers; read, write, compare-and-set. Linearizable.
+//   - register (namespaces register.g0, register.g1, ...): -keys registers per generation; read,
+//     write, compare-and-set. Linearizable. A worker that finds a register with -max-writes
+//     writes moves on to the next generation, so that each register's history stays short
+//     enough for the linearizability search in long runs.
 //   - append (namespaces append.g0, append.g1, ...): -keys lists per generation; transactions
 //     of 1-4 micro-ops appending unique values and reading lists (Elle's list-append model).
 //     Serializable, checked by the TSN-order list check and by Elle. A worker that reads a list

@@ -30,6 +30,7 @@ type params struct {
 	checkpointEvery             time.Duration
 	plant, incrOnly, lineage    bool
 	maxList                     int
+	maxWrites                   int64
 	role                        string
 	lease                       time.Duration
 	bound                       int
@@ -61,6 +62,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) int {
 	fs.Int64Var(&p.logRetention, "log-retention", 0, "log retention in bytes (0: default, negative: none)")
 	fs.DurationVar(&p.checkpointEvery, "checkpoint-every", 0, "checkpoint lag bound (0: default)")
 	fs.IntVar(&p.maxList, "max-list", 200, "append: move to a new generation of lists once one holds this many values (0: never)")
+	fs.Int64Var(&p.maxWrites, "max-writes", 500, "register: move to a new generation of registers once one has had this many writes (0: never)")
 	fs.StringVar(&p.role, "role", "both", "queue: producer, consumer or both")
 	fs.DurationVar(&p.lease, "lease", time.Second, "queue: a consumer may reclaim a job another handle claimed longer ago than this")
 	fs.IntVar(&p.bound, "bound", 4, "queue: most jobs of one producer waiting at a time")
@@ -198,7 +200,7 @@ func newWorkload(p params) (workload, error) {
 	case "counter":
 		return &counter{n: keys(4)}, nil
 	case "register":
-		return &register{n: keys(3)}, nil
+		return &register{n: keys(3), maxWrites: p.maxWrites}, nil
 	case "append":
 		return &appendLists{n: keys(8), maxLen: p.maxList}, nil
 	case "hold":

@@ -2,65 +2,147 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/txtdb/txtdb"
 	"github.com/txtdb/txtdb/procharness/history"
 )
 
+// registerNS is the parent of the register generations: generation g is namespace
+// register.g<g>.
 const registerNS = "register"
+
+func regGenNS(g int) string { return fmt.Sprintf("%s.g%d", registerNS, g) }
+
+// regPage is what a register's page holds: the register's value and how many writes it has
+// had (the count only decides when workers move on to the next generation).
+type regPage struct {
+	Value  int64 `json:"value"`
+	Writes int64 `json:"writes"`
+}
 
 // register runs reads, writes and compare-and-sets on n registers of one page each. Values are
 // small (0-4), so compare-and-sets often succeed and the checker has real choices to make.
+//
+// Registers live in generations, so that a long run keeps the history of each register short
+// enough for the linearizability search: once an operation of this worker finds a register of
+// its generation with maxWrites writes or more, the worker moves on to the next generation
+// (creating it if nobody has) and never touches the old one again; the other workers follow
+// when they find a full register themselves. A worker starts in the newest generation. Register
+// k of generation g is key g*n+k in the history.
 type register struct {
-	n   int
-	ids []string
+	n         int
+	maxWrites int64
+	gen       int
+	ids       []string
+	full      bool // an operation of this generation found a full register
 }
 
-func (r *register) setup(ctx context.Context, e *env) (err error) {
-	r.ids, err = e.ensurePages(ctx, registerNS, r.n, func(int) any { return int64(0) })
-	return err
+func (r *register) setup(ctx context.Context, e *env) error {
+	_, err := e.view(ctx, func(tx *txtdb.Tx) error {
+		names, err := tx.Namespaces()
+		for _, n := range names {
+			if g, ok := parseRegGen(n); ok {
+				r.gen = max(r.gen, g)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return r.enter(ctx, e, r.gen)
+}
+
+func parseRegGen(ns string) (int, bool) {
+	rest, ok := strings.CutPrefix(ns, registerNS+".g")
+	if !ok {
+		return 0, false
+	}
+	g, err := strconv.Atoi(rest)
+	return g, err == nil && g >= 0
+}
+
+// enter makes generation g the worker's, creating it if needed.
+func (r *register) enter(ctx context.Context, e *env, g int) error {
+	ids, err := e.ensurePages(ctx, regGenNS(g), r.n, func(int) any { return regPage{} })
+	if err != nil {
+		return err
+	}
+	r.gen, r.ids, r.full = g, ids, false
+	return nil
+}
+
+// saw notes a register page an operation read.
+func (r *register) saw(p regPage) {
+	if r.maxWrites > 0 && p.Writes >= r.maxWrites {
+		r.full = true
+	}
 }
 
 func (r *register) step(e *env) error {
+	if r.full {
+		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		defer cancel()
+		return r.enter(ctx, e, r.gen+1)
+	}
 	k := e.rng.IntN(r.n)
-	id := r.ids[k]
+	key := r.gen*r.n + k
+	ns, id := regGenNS(r.gen), r.ids[k]
+	read := func(tx *txtdb.Tx) (regPage, error) {
+		var p regPage
+		return p, readOne(tx, ns, id, &p)
+	}
 	switch e.rng.IntN(3) {
 	case 0:
-		return e.op("read", nil, history.Reg{Key: k}, func(ctx context.Context) (any, uint64, uint64, error) {
-			var v int64
+		return e.op("read", nil, history.Reg{Key: key}, func(ctx context.Context) (any, uint64, uint64, error) {
+			var p regPage
 			snap, err := e.view(ctx, func(tx *txtdb.Tx) (err error) {
-				v, err = readInt(tx, registerNS, id)
+				p, err = read(tx)
 				return err
 			})
-			return history.Reg{Key: k, Value: v}, 0, snap, err
+			if err == nil {
+				r.saw(p)
+			}
+			return history.Reg{Key: key, Value: p.Value}, 0, snap, err
 		})
 	case 1:
-		in := history.Reg{Key: k, Value: e.rng.Int64N(5)}
-		return e.op("write", []string{registerNS}, in, func(ctx context.Context) (any, uint64, uint64, error) {
-			tsn, snap, err := e.update(ctx, func(tx *txtdb.Tx) error {
-				if _, err := readInt(tx, registerNS, id); err != nil {
+		in := history.Reg{Key: key, Value: e.rng.Int64N(5)}
+		return e.op("write", []string{ns}, in, func(ctx context.Context) (any, uint64, uint64, error) {
+			var p regPage
+			tsn, snap, err := e.update(ctx, func(tx *txtdb.Tx) (err error) {
+				if p, err = read(tx); err != nil {
 					return err
 				}
-				return tx.UpdatePage(registerNS, id, in.Value)
+				return tx.UpdatePage(ns, id, regPage{Value: in.Value, Writes: p.Writes + 1})
 			})
+			if err == nil {
+				r.saw(regPage{Writes: p.Writes + 1})
+			}
 			return in, tsn, snap, err
 		})
 	default:
-		in := history.Reg{Key: k, From: e.rng.Int64N(5), To: e.rng.Int64N(5)}
-		return e.op("cas", []string{registerNS}, in, func(ctx context.Context) (any, uint64, uint64, error) {
+		in := history.Reg{Key: key, From: e.rng.Int64N(5), To: e.rng.Int64N(5)}
+		return e.op("cas", []string{ns}, in, func(ctx context.Context) (any, uint64, uint64, error) {
 			out := in
-			tsn, snap, err := e.update(ctx, func(tx *txtdb.Tx) error {
+			var p regPage
+			tsn, snap, err := e.update(ctx, func(tx *txtdb.Tx) (err error) {
 				out.Swapped = false
-				v, err := readInt(tx, registerNS, id)
-				if err != nil {
+				if p, err = read(tx); err != nil {
 					return err
 				}
-				if v != in.From {
+				if p.Value != in.From {
 					return errNoWrite
 				}
 				out.Swapped = true
-				return tx.UpdatePage(registerNS, id, in.To)
+				p.Writes++
+				return tx.UpdatePage(ns, id, regPage{Value: in.To, Writes: p.Writes})
 			})
+			if err == nil {
+				r.saw(p)
+			}
 			return out, tsn, snap, err
 		})
 	}

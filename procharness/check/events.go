@@ -60,7 +60,7 @@ func Events(h *history.History) Result {
 	}
 	slots := map[string][]*incarnation{}
 	byWorker := map[string]*incarnation{}
-	for _, l := range h.Lines() {
+	for l := range h.All() {
 		switch l.Type {
 		case history.Ready:
 			var ri history.ReadyInfo

@@ -79,7 +79,7 @@ func (f *findings) result(checker string, ops int, ok string) Result {
 func Select(h *history.History, workload string) *history.History {
 	mine := map[string]bool{}
 	var out history.History
-	for _, l := range h.Lines() {
+	for l := range h.All() {
 		if l.Type == history.Ready {
 			var ri history.ReadyInfo
 			if l.Decode(&ri) == nil {

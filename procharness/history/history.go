@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"iter"
 	"math"
 	"slices"
 	"sync"
@@ -11,36 +12,69 @@ import (
 
 // History collects the lines of every worker of a run. Add is safe for concurrent use (one
 // collector per worker); the other methods see the lines added before they were called.
+//
+// Lines are kept in fixed-size chunks, so that a long run's history grows without the copies
+// (and the twice-the-size peaks) of one growing slice.
 type History struct {
-	mu    sync.Mutex
-	lines []Line // guarded by mu: in the order added
+	mu     sync.Mutex
+	chunks [][]Line // guarded by mu: in the order added; every chunk but the last is full
+	n      int      // guarded by mu: lines added
 }
+
+// chunkLines is the number of lines per chunk.
+const chunkLines = 4096
 
 // Add appends lines.
 func (h *History) Add(lines ...Line) {
 	h.mu.Lock()
-	h.lines = append(h.lines, lines...)
+	defer h.mu.Unlock()
+	for _, l := range lines {
+		if k := len(h.chunks); k == 0 || len(h.chunks[k-1]) == chunkLines {
+			h.chunks = append(h.chunks, make([]Line, 0, chunkLines))
+		}
+		last := &h.chunks[len(h.chunks)-1]
+		*last = append(*last, l)
+		h.n++
+	}
+}
+
+// All yields every line added before the call, in the order added. Lines added while it runs
+// are not yielded; the lines are shared with h (a Line's Value and NS must not be modified).
+func (h *History) All() iter.Seq[Line] {
+	h.mu.Lock()
+	chunks := slices.Clone(h.chunks) // the slice headers: a chunk's first len lines never change
 	h.mu.Unlock()
+	return func(yield func(Line) bool) {
+		for _, c := range chunks {
+			for _, l := range c {
+				if !yield(l) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // Lines returns a copy of every line, in the order added.
 func (h *History) Lines() []Line {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return slices.Clone(h.lines)
+	out := make([]Line, 0, h.Len())
+	for l := range h.All() {
+		out = append(out, l)
+	}
+	return out
 }
 
 // Len returns the number of lines.
 func (h *History) Len() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return len(h.lines)
+	return h.n
 }
 
 // WriteTo writes every line as JSON lines (the workers' protocol), for a post-mortem.
 func (h *History) WriteTo(w io.Writer) (int64, error) {
 	var n int64
-	for _, l := range h.Lines() {
+	for l := range h.All() {
 		b, err := json.Marshal(l)
 		if err != nil {
 			return n, err
@@ -90,7 +124,7 @@ func (h *History) Ops() ([]Op, error) {
 	}
 	byKey := map[key]int{}
 	var ops []Op
-	for _, l := range h.Lines() {
+	for l := range h.All() {
 		switch {
 		case l.Type == Invoke:
 			k := key{l.Worker, l.Op}
@@ -131,7 +165,7 @@ func (h *History) Ops() ([]Op, error) {
 // OfType returns the lines of type t, in the order added.
 func (h *History) OfType(t Type) []Line {
 	var out []Line
-	for _, l := range h.Lines() {
+	for l := range h.All() {
 		if l.Type == t {
 			out = append(out, l)
 		}

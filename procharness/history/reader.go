@@ -19,6 +19,7 @@ type Reader struct {
 	r         *bufio.Reader
 	n         int // lines read
 	truncated bool
+	strs      map[string]string // the names and namespaces read, so that lines share them
 }
 
 // NewReader returns a Reader of r.
@@ -47,9 +48,36 @@ func (r *Reader) Next() (Line, error) {
 			}
 			return Line{}, fmt.Errorf("history: line %d: %w: %.200q", r.n, perr, b)
 		}
+		r.share(&l)
 		return l, nil
 	}
 }
+
+// share makes l's names and namespaces the strings of earlier lines that hold the same: a long
+// history repeats a few of them millions of times.
+func (r *Reader) share(l *Line) {
+	if r.strs == nil {
+		r.strs = map[string]string{}
+	}
+	intern := func(s string) string {
+		if c, ok := r.strs[s]; ok {
+			return c
+		}
+		if len(r.strs) < maxShared {
+			r.strs[s] = s
+		}
+		return s
+	}
+	l.Type = Type(intern(string(l.Type)))
+	l.Worker = intern(l.Worker)
+	l.F = intern(l.F)
+	for i, ns := range l.NS {
+		l.NS[i] = intern(ns)
+	}
+}
+
+// maxShared bounds a Reader's table of shared strings.
+const maxShared = 1024
 
 // readLine returns the next line without its newline; io.EOF with the rest when the input ends
 // without one.

@@ -131,3 +131,26 @@ func TestAppendRotatesLists(t *testing.T) {
 	}
 	require.Greater(t, len(gens), 2, "generations created: %v", gens)
 }
+
+// Long register runs keep each register's history short: a worker that finds a register with
+// RegisterMaxWrites writes moves on to a new generation (namespace register.g<n>), the others
+// follow, and the linearizability search still checks one history (keys of generation g are
+// g*n+k), across kills.
+func TestRegisterRotates(t *testing.T) {
+	rep := procharness.RunTest(t, procharness.Config{Workers: 3, Workloads: []string{"register"},
+		Ops: int64(size(300, 2000)), Kills: size(2, 8), RegisterKeys: 2, RegisterMaxWrites: 8})
+	gens := map[string]bool{}
+	keys := map[int]bool{}
+	for _, l := range rep.History.OfType(history.OK) {
+		if l.F == "setup" && l.TSN != 0 {
+			gens[l.NS[0]] = true
+		}
+		if l.F == "write" || l.F == "cas" || l.F == "read" {
+			var r history.Reg
+			require.NoError(t, l.Decode(&r))
+			keys[r.Key] = true
+		}
+	}
+	require.Greater(t, len(gens), 2, "generations created: %v", gens)
+	require.Greater(t, len(keys), 4, "register keys in the history: %v", keys)
+}
