@@ -75,7 +75,8 @@ func (db *DB) catchUpLocked(target state) (x *index, err error) {
 	seq, lineage := x.seq, x.lineage
 	x.mu.RUnlock()
 	if target.Seq < seq {
-		return x, errStale
+		return x, fmt.Errorf("%w: state seq %d (lineage %.8s, tsn %d), index seq %d (lineage %.8s)",
+			errStale, target.Seq, target.Lineage, target.TSN, seq, lineage)
 	}
 	if lineage != target.Lineage && lineage != "" {
 		return db.rebuildIndex(x, target, true)

@@ -269,7 +269,7 @@ func (g *group) recover() error {
 	}
 	x, err := db.catchUpGroup(st)
 	if errors.Is(err, errStale) {
-		err = corrupt(db.state.Path, 0, errors.New("state went backwards under the commit lock"))
+		err = corrupt(db.state.Path, 0, fmt.Errorf("state went backwards under the commit lock: %w", err))
 	}
 	if err != nil {
 		return err
