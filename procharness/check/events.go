@@ -22,10 +22,6 @@ import (
 // record covers the whole run up to it.
 func Events(h *history.History) Result {
 	const name = "events"
-	ops, bad := opsOf(name, h)
-	if bad != nil {
-		return *bad
-	}
 	var f findings
 	ids := readyIDs(h)
 	type commit struct {
@@ -34,7 +30,9 @@ func Events(h *history.History) Result {
 	}
 	acked := map[uint64]commit{}
 	var unknown [][]string // the namespaces of each writing operation of unknown outcome
-	for _, o := range ops {
+	nops := 0
+	err := h.EachOp(func(o history.Op) {
+		nops++
 		switch {
 		case o.Type() == history.OK && o.Done.TSN != 0:
 			if prev, dup := acked[o.Done.TSN]; dup {
@@ -44,6 +42,9 @@ func Events(h *history.History) Result {
 		case o.Type() == history.Unknown && len(o.Invoke.NS) > 0:
 			unknown = append(unknown, o.Invoke.NS)
 		}
+	})
+	if err != nil {
+		return Result{Checker: name, Verdict: Fail, Explanation: err.Error()}
 	}
 	tsns := make([]uint64, 0, len(acked))
 	for t := range acked {
@@ -172,7 +173,7 @@ func Events(h *history.History) Result {
 	if len(slots) == 0 {
 		f.add("no events worker in the history")
 	}
-	return f.result(name, len(ops), strings.Join(summary, "; "))
+	return f.result(name, nops, strings.Join(summary, "; "))
 }
 
 // splitName splits a worker name w<slot>.<incarnation> into slot and incarnation.

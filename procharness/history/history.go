@@ -118,48 +118,88 @@ func (o Op) End() int64 {
 // completion, and a completion of type unknown, is an operation of unknown outcome. A completion
 // without an invoke, or a second completion, is an error: the worker broke the protocol.
 func (h *History) Ops() ([]Op, error) {
+	type placed struct {
+		op Op
+		n  int
+	}
+	var ops []placed
+	if err := h.eachOp(func(o Op, n int) { ops = append(ops, placed{o, n}) }); err != nil {
+		return nil, err
+	}
+	// By invoke time; equal times in invoke order.
+	slices.SortFunc(ops, func(a, b placed) int {
+		switch {
+		case a.op.Invoke.Time < b.op.Invoke.Time:
+			return -1
+		case a.op.Invoke.Time > b.op.Invoke.Time:
+			return 1
+		}
+		return a.n - b.n
+	})
+	out := make([]Op, len(ops))
+	for i, p := range ops {
+		out[i] = p.op
+	}
+	return out, nil
+}
+
+// EachOp is Ops without the slice: it calls fn with each operation as its completion is
+// reached, in the order of the lines, then with every operation that never completed (in
+// invoke order), and returns Ops's protocol error, if any, before any call for the lines past
+// it. It keeps only the operations in flight, so a long history costs no more than its lines.
+func (h *History) EachOp(fn func(Op)) error {
+	return h.eachOp(func(o Op, _ int) { fn(o) })
+}
+
+// eachOp is EachOp that also passes the place of the operation's invoke in the history.
+func (h *History) eachOp(fn func(o Op, n int)) error {
 	type key struct {
 		worker string
 		op     int64
 	}
-	byKey := map[key]int{}
-	var ops []Op
+	type inFlight struct {
+		invoke Line
+		n      int // the invoke's place in the history
+	}
+	seen := map[key]bool{}        // every operation invoked: true once completed
+	pending := map[key]inFlight{} // invoked and not completed
+	n := 0
 	for l := range h.All() {
+		n++
+		k := key{l.Worker, l.Op}
 		switch {
 		case l.Type == Invoke:
-			k := key{l.Worker, l.Op}
-			if _, dup := byKey[k]; dup {
-				return nil, fmt.Errorf("history: %s invoked op %d twice", l.Worker, l.Op)
+			if _, dup := seen[k]; dup {
+				return fmt.Errorf("history: %s invoked op %d twice", l.Worker, l.Op)
 			}
-			byKey[k] = len(ops)
-			ops = append(ops, Op{Worker: l.Worker, ID: l.Op, F: l.F, Invoke: l})
+			seen[k] = false
+			pending[k] = inFlight{l, n}
 		case l.Type.Completes():
-			i, ok := byKey[key{l.Worker, l.Op}]
+			done, ok := seen[k]
 			if !ok {
-				return nil, fmt.Errorf("history: %s completed op %d it never invoked: %s", l.Worker, l.Op, l)
+				return fmt.Errorf("history: %s completed op %d it never invoked: %s", l.Worker, l.Op, l)
 			}
-			if ops[i].Done.Type != "" {
-				return nil, fmt.Errorf("history: %s completed op %d twice", l.Worker, l.Op)
+			if done {
+				return fmt.Errorf("history: %s completed op %d twice", l.Worker, l.Op)
 			}
-			ops[i].Done = l
+			seen[k] = true
+			p := pending[k]
+			delete(pending, k)
+			fn(Op{Worker: l.Worker, ID: l.Op, F: p.invoke.F, Invoke: p.invoke, Done: l}, p.n)
 		}
 	}
-	for i := range ops {
-		if ops[i].Done.Type == "" {
-			ops[i].Done = Line{Type: Unknown, Worker: ops[i].Worker, Op: ops[i].ID, F: ops[i].F,
-				Time: math.MaxInt64, Value: ops[i].Invoke.Value, Err: "no completion (worker died)"}
-		}
+	rest := make([]inFlight, 0, len(pending))
+	for _, p := range pending {
+		rest = append(rest, p)
 	}
-	slices.SortStableFunc(ops, func(a, b Op) int {
-		switch {
-		case a.Invoke.Time < b.Invoke.Time:
-			return -1
-		case a.Invoke.Time > b.Invoke.Time:
-			return 1
-		}
-		return 0
-	})
-	return ops, nil
+	slices.SortFunc(rest, func(a, b inFlight) int { return a.n - b.n })
+	for _, p := range rest {
+		inv := p.invoke
+		fn(Op{Worker: inv.Worker, ID: inv.Op, F: inv.F, Invoke: inv, Done: Line{Type: Unknown,
+			Worker: inv.Worker, Op: inv.Op, F: inv.F, Time: math.MaxInt64, Value: inv.Value,
+			Err: "no completion (worker died)"}}, p.n)
+	}
+	return nil
 }
 
 // OfType returns the lines of type t, in the order added.

@@ -3,6 +3,7 @@ package history
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"strings"
 	"sync"
@@ -115,4 +116,57 @@ func TestMicroOpJSON(t *testing.T) {
 	require.NoError(t, json.Unmarshal(b, &back))
 	require.Equal(t, txn, back)
 	require.Error(t, json.Unmarshal([]byte(`[["x",1,2]]`), &back))
+}
+
+// EachOp sees every operation Ops returns (completed ones at their completion, the ones that
+// never completed last) and rejects the same broken protocols.
+func TestEachOpMatchesOps(t *testing.T) {
+	var h History
+	for i := range 3 * chunkLines { // past several chunks
+		w := []string{"a", "b", "c"}[i%3]
+		op := int64(i/3 + 1)
+		h.Add(Line{Type: Invoke, Worker: w, Op: op, F: "incr", Time: int64(i / 2)}) // equal times
+		if i%7 != 0 {
+			h.Add(Line{Type: OK, Worker: w, Op: op, F: "incr", Time: int64(i + 1)})
+		}
+	}
+	require.Equal(t, 3*chunkLines+3*chunkLines-(3*chunkLines+6)/7, h.Len())
+	ops, err := h.Ops()
+	require.NoError(t, err)
+	require.Len(t, ops, 3*chunkLines)
+	place := func(o Op) int64 { return (o.ID-1)*3 + int64(o.Worker[0]-'a') } // i above
+	for i, o := range ops {
+		require.Equal(t, int64(i), place(o), "op %d: by invoke time, equal times in invoke order", i)
+	}
+	byKey := map[string]Op{}
+	unknownLast := true
+	sawUnknown := false
+	require.NoError(t, h.EachOp(func(o Op) {
+		byKey[fmt.Sprint(o.Worker, o.ID)] = o
+		if o.Type() == Unknown {
+			sawUnknown = true
+		} else if sawUnknown {
+			unknownLast = false
+		}
+	}))
+	require.True(t, unknownLast, "operations that never completed come last")
+	require.Len(t, byKey, len(ops))
+	for _, o := range ops {
+		require.Equal(t, o, byKey[fmt.Sprint(o.Worker, o.ID)])
+	}
+
+	for name, tc := range map[string]struct {
+		lines []Line
+		want  string
+	}{
+		"invoked twice":   {[]Line{{Type: Invoke, Worker: "a", Op: 1}, {Type: OK, Worker: "a", Op: 1}, {Type: Invoke, Worker: "a", Op: 1}}, "invoked op 1 twice"},
+		"completed twice": {[]Line{{Type: Invoke, Worker: "a", Op: 1}, {Type: OK, Worker: "a", Op: 1}, {Type: Fail, Worker: "a", Op: 1}}, "completed op 1 twice"},
+		"never invoked":   {[]Line{{Type: Invoke, Worker: "a", Op: 1}, {Type: OK, Worker: "b", Op: 1}}, "never invoked"},
+	} {
+		var bad History
+		bad.Add(tc.lines...)
+		_, err := bad.Ops()
+		require.ErrorContains(t, err, tc.want, name)
+		require.ErrorContains(t, bad.EachOp(func(Op) {}), tc.want, name)
+	}
 }
