@@ -3,16 +3,26 @@ package txn
 import (
 	"context"
 	"sync"
+
+	"github.com/txtdb/txtdb/pages"
 )
 
 // allocator hands page numbers to this process's inserting transactions. Fresh numbers come from
 // blocks reserved in the log for this process, so no other process ever uses them and concurrent
 // inserts into one namespace never write the same page. A "hot" page is a committed page this
-// process filled last; one transaction at a time may append to it.
+// process filled last; one transaction at a time may append to it, and only one whose snapshot
+// holds the page's last write by this process.
 type allocator struct {
 	mu   sync.Mutex
 	free map[string][]uint64 // guarded by mu: incarnation -> reserved, never committed numbers
-	hot  map[string]uint64   // guarded by mu: incarnation -> committed page with room, not in use
+	hot  map[string]hotPage  // guarded by mu: incarnation -> committed page with room, not in use
+}
+
+// hotPage is a hot page and the TSN of this process's last commit to it (0: not known; the
+// index then tells).
+type hotPage struct {
+	n   uint64
+	tsn pages.TSN
 }
 
 // reset forgets every reserved number and hot page (a new lineage: they belonged to the old
@@ -21,7 +31,7 @@ func (a *allocator) reset() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.free = map[string][]uint64{}
-	a.hot = map[string]uint64{}
+	a.hot = map[string]hotPage{}
 }
 
 // freshPage returns a page number of inc that nobody has used, reserving a new block through the
@@ -55,16 +65,24 @@ func (a *allocator) giveBack(inc string, ns []uint64) {
 	a.free[inc] = append(ns, a.free[inc]...)
 }
 
-func (a *allocator) takeHot(inc string) (uint64, bool) {
+// takeHot hands inc's hot page to a transaction at snapshot snap, if its last commit to the
+// page is at or below snap. A transaction whose snapshot predates that commit would append to a
+// version that is not the page's latest, and lose validation; the page stays hot for the next.
+// The index alone cannot tell: a commit another process made for this one (a taken offer) is
+// in this process's index only once it catches up.
+func (a *allocator) takeHot(inc string, snap pages.TSN) (hotPage, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	n, ok := a.hot[inc]
+	h, ok := a.hot[inc]
+	if !ok || h.tsn > snap {
+		return hotPage{}, false
+	}
 	delete(a.hot, inc)
-	return n, ok
+	return h, true
 }
 
-func (a *allocator) putHot(inc string, n uint64) {
+func (a *allocator) putHot(inc string, h hotPage) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.hot[inc] = n
+	a.hot[inc] = h
 }

@@ -84,7 +84,7 @@ type writeSet struct {
 type insertState struct {
 	fill     map[string]uint64   // incarnation -> page this transaction is filling with inserts
 	fresh    map[string][]uint64 // incarnation -> fresh page numbers taken from this process's blocks
-	hotTaken map[string]uint64   // incarnation -> this process's hot page it took
+	hotTaken map[string]hotPage  // incarnation -> this process's hot page it took
 }
 
 // A transaction's sets start empty, their maps nil, and setKey makes a map at its first entry:
@@ -496,8 +496,9 @@ func (tx *Tx) Insert(ns string, obj any) (string, error) {
 	next, created := tx.ws.created[inc]
 	if !created {
 		if _, taken := tx.ins.hotTaken[inc]; !taken {
-			if n, ok := tx.db.alloc.takeHot(inc); ok {
-				setKey(&tx.ins.hotTaken, inc, n)
+			if h, ok := tx.db.alloc.takeHot(inc, tx.snap); ok {
+				n := h.n
+				setKey(&tx.ins.hotTaken, inc, h)
 				key := pageKey{inc, n}
 				tx.idx.mu.RLock()
 				v, exists := tx.idx.get(inc, n, tx.snap)
@@ -725,15 +726,15 @@ func (tx *Tx) finish(committed bool) {
 	if !tx.writable {
 		return
 	}
-	for inc, n := range tx.ins.hotTaken {
-		if !committed && tx.ins.fill[inc] == n {
-			db.alloc.putHot(inc, n) // unchanged: still a good page to append to
+	for inc, h := range tx.ins.hotTaken {
+		if !committed && tx.ins.fill[inc] == h.n {
+			db.alloc.putHot(inc, h) // unchanged: still a good page to append to
 		}
 	}
 	if committed {
 		for inc, n := range tx.ins.fill {
 			if _, created := tx.ws.created[inc]; !created {
-				db.alloc.putHot(inc, n)
+				db.alloc.putHot(inc, hotPage{n: n, tsn: tx.commit})
 			}
 		}
 		return
