@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/txtdb/txtdb"
 	"github.com/txtdb/txtdb/procharness/history"
@@ -14,7 +11,7 @@ import (
 // append.g<g>.
 const appendNS = "append"
 
-func genNS(g int) string { return fmt.Sprintf("%s.g%d", appendNS, g) }
+func genNS(g int) string { return genOf(appendNS, g) }
 
 // appendLists runs list-append transactions on n lists (one page each, holding one JSON array):
 // 1-4 micro-ops, each appending a value unique across all workers (uid*1e6 + a counter) or
@@ -35,42 +32,11 @@ type appendLists struct {
 }
 
 func (a *appendLists) setup(ctx context.Context, e *env) error {
-	_, err := e.view(ctx, func(tx *txtdb.Tx) error {
-		names, err := tx.Namespaces()
-		for _, n := range names {
-			if g, ok := parseGen(n); ok {
-				a.gen = max(a.gen, g)
-			}
-		}
-		return err
-	})
+	g, err := e.newestGen(ctx, appendNS)
 	if err != nil {
 		return err
 	}
-	return a.enter(ctx, e, a.gen)
-}
-
-// gens returns the generations in the store, in order (for the final read).
-func (a *appendLists) gens(ctx context.Context, e *env) (out []int, err error) {
-	_, err = e.view(ctx, func(tx *txtdb.Tx) error {
-		names, err := tx.Namespaces()
-		for _, n := range names {
-			if g, ok := parseGen(n); ok {
-				out = append(out, g)
-			}
-		}
-		return err
-	})
-	return out, err
-}
-
-func parseGen(ns string) (int, bool) {
-	rest, ok := strings.CutPrefix(ns, appendNS+".g")
-	if !ok {
-		return 0, false
-	}
-	g, err := strconv.Atoi(rest)
-	return g, err == nil && g >= 0
+	return a.enter(ctx, e, g)
 }
 
 // enter makes generation g the worker's, creating it if needed.
@@ -178,7 +144,7 @@ func (a *appendLists) run(e *env, g int, ids []string, in history.Txn, plant boo
 func (a *appendLists) final(e *env) error {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	gens, err := a.gens(ctx, e)
+	gens, err := e.gens(ctx, appendNS)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/txtdb/txtdb"
@@ -249,4 +251,35 @@ func readAll(tx *txtdb.Tx, ns string, ids []string) ([]int64, error) {
 		out[i] = v
 	}
 	return out, nil
+}
+
+// genOf names generation g of the namespaces below parent: parent.g<g>. The append and register
+// workloads move to a new generation as theirs fills, so that a long run keeps each list and
+// register short.
+func genOf(parent string, g int) string { return fmt.Sprintf("%s.g%d", parent, g) }
+
+// gens returns the generations below parent in the store (parent.g0, parent.g1, ...), in order.
+func (e *env) gens(ctx context.Context, parent string) (out []int, err error) {
+	_, err = e.view(ctx, func(tx *txtdb.Tx) error {
+		out = out[:0]
+		names, err := tx.Namespaces()
+		for _, n := range names {
+			rest, ok := strings.CutPrefix(n, parent+".g")
+			if g, aerr := strconv.Atoi(rest); ok && aerr == nil && g >= 0 {
+				out = append(out, g)
+			}
+		}
+		return err
+	})
+	slices.Sort(out)
+	return out, err
+}
+
+// newestGen returns the newest generation below parent in the store (0 if there is none).
+func (e *env) newestGen(ctx context.Context, parent string) (int, error) {
+	gens, err := e.gens(ctx, parent)
+	if err != nil || len(gens) == 0 {
+		return 0, err
+	}
+	return gens[len(gens)-1], nil
 }

@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/txtdb/txtdb"
 	"github.com/txtdb/txtdb/procharness/history"
@@ -14,7 +11,7 @@ import (
 // register.g<g>.
 const registerNS = "register"
 
-func regGenNS(g int) string { return fmt.Sprintf("%s.g%d", registerNS, g) }
+func regGenNS(g int) string { return genOf(registerNS, g) }
 
 // regPage is what a register's page holds: the register's value and how many writes it has
 // had (the count only decides when workers move on to the next generation).
@@ -41,28 +38,11 @@ type register struct {
 }
 
 func (r *register) setup(ctx context.Context, e *env) error {
-	_, err := e.view(ctx, func(tx *txtdb.Tx) error {
-		names, err := tx.Namespaces()
-		for _, n := range names {
-			if g, ok := parseRegGen(n); ok {
-				r.gen = max(r.gen, g)
-			}
-		}
-		return err
-	})
+	g, err := e.newestGen(ctx, registerNS)
 	if err != nil {
 		return err
 	}
-	return r.enter(ctx, e, r.gen)
-}
-
-func parseRegGen(ns string) (int, bool) {
-	rest, ok := strings.CutPrefix(ns, registerNS+".g")
-	if !ok {
-		return 0, false
-	}
-	g, err := strconv.Atoi(rest)
-	return g, err == nil && g >= 0
+	return r.enter(ctx, e, g)
 }
 
 // enter makes generation g the worker's, creating it if needed.
