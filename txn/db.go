@@ -608,6 +608,12 @@ func (db *DB) current(ctx context.Context, pin bool) (state, *index, error) {
 			if errors.Is(err, errStale) && tries < 1000 {
 				continue
 			}
+			if errors.Is(err, errStale) {
+				// Say what a read of the file itself finds, beside what the mapping gave.
+				fresh, ferr := db.state.ReadFresh()
+				err = fmt.Errorf("%w; read through a new descriptor: seq %d (lineage %.8s, tsn %d), err %v",
+					err, fresh.Seq, fresh.Lineage, fresh.TSN, ferr)
+			}
 			needRepair = err != nil && !db.cfg.ReadOnly &&
 				(errors.Is(err, errAheadOfState) || (st.NoSync && errors.Is(err, pages.ErrCorrupt)))
 			if db.cfg.ReadOnly && errors.Is(err, errAheadOfState) {

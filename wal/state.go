@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -305,6 +306,35 @@ func (sf *StateFile) Read() (State, error) {
 		}
 		return best, nil
 	}
+}
+
+// ReadFresh reads the newest valid slot through a descriptor of its own, with pread, not
+// through the mapping Read uses: a diagnosis of a state read that looks stale (on a FUSE mount
+// a page cache invalidated by another process's open may, in principle, serve a mapping bytes
+// older than a write that already returned).
+func (sf *StateFile) ReadFresh() (State, error) {
+	f, err := os.Open(sf.Path)
+	if err != nil {
+		return State{}, fmt.Errorf("read state: %w", err)
+	}
+	defer f.Close()
+	var buf [2 * StateSlotSize]byte
+	n, err := f.ReadAt(buf[:], 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return State{}, fmt.Errorf("read state: %w", err)
+	}
+	var best State
+	found := false
+	for i := 0; i < 2 && n >= (i+1)*StateSlotSize; i++ {
+		st, err := DecodeState(buf[i*StateSlotSize : (i+1)*StateSlotSize])
+		if err == nil && st.Seq%2 == uint64(i) && (!found || st.Seq > best.Seq) {
+			best, found = st, true
+		}
+	}
+	if !found {
+		return State{}, ErrNoState
+	}
+	return best, nil
 }
 
 // maxStateRereads bounds the copies Read makes while a slot fails its checksum.

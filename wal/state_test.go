@@ -216,3 +216,32 @@ func TestStateReadRetriesTornCopy(t *testing.T) {
 	require.Equal(t, uint64(8), got.Seq)
 	require.Equal(t, 2, reads, "a slot that stays torn costs one more copy")
 }
+
+// ReadFresh reads what Read reads, through a descriptor of its own: the newest valid slot, a
+// torn one skipped, none at all ErrNoState.
+func TestStateReadFresh(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state")
+	sf, err := OpenStateFile(path, 0o644, false)
+	require.NoError(t, err)
+	defer sf.Close()
+	_, err = sf.ReadFresh()
+	require.ErrorIs(t, err, ErrNoState)
+	for seq := uint64(0); seq <= 3; seq++ {
+		s := State{Seq: seq, TSN: pages.TSN(seq), Pos: Pos{Seg: 1, Off: int64(seq)}, Lineage: "l", Boot: "b"}
+		require.NoError(t, sf.Write(s, false))
+		got, err := sf.ReadFresh()
+		require.NoError(t, err)
+		require.Equal(t, s, got)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteAt([]byte("torn"), StateSlotSize+40) // seq 3's slot
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	got, err := sf.ReadFresh()
+	require.NoError(t, err)
+	require.Equal(t, uint64(2), got.Seq)
+	want, err := sf.Read()
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+}
