@@ -18,8 +18,7 @@ type allocator struct {
 	hot  map[string]hotPage  // guarded by mu: incarnation -> committed page with room, not in use
 }
 
-// hotPage is a hot page and the TSN of this process's last commit to it (0: not known; the
-// index then tells).
+// hotPage is a hot page and the TSN of this process's last commit to it.
 type hotPage struct {
 	n   uint64
 	tsn pages.TSN

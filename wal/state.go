@@ -323,13 +323,9 @@ func (sf *StateFile) ReadFresh() (State, error) {
 	if err != nil && !errors.Is(err, io.EOF) {
 		return State{}, fmt.Errorf("read state: %w", err)
 	}
-	var best State
-	found := false
-	for i := 0; i < 2 && n >= (i+1)*StateSlotSize; i++ {
-		st, err := DecodeState(buf[i*StateSlotSize : (i+1)*StateSlotSize])
-		if err == nil && st.Seq%2 == uint64(i) && (!found || st.Seq > best.Seq) {
-			best, found = st, true
-		}
+	best, found, _, err := sf.pick(&buf, n)
+	if err != nil {
+		return State{}, err
 	}
 	if !found {
 		return State{}, ErrNoState

@@ -22,5 +22,7 @@
 //
 // Times are comparable only between processes of one host (one boot): CLOCK_MONOTONIC is not a
 // wall clock. A worker killed with SIGKILL may leave a truncated last line; Reader drops it and
-// says so (Reader.Truncated), anything else that does not parse is an error.
+// says so (Reader.Truncated), anything else that does not parse is an error. A History keeps
+// every line in memory (the checkers need the whole run), so its size grows with the run;
+// History.EachOp pairs operations without a second copy of them.
 package history
