@@ -20,6 +20,7 @@
 //
 // # Caveats
 //
-// Linux or another Unix with flock(2), on a local file system (not NFS). See docs/PROTOCOL.md and
+// Linux or another Unix with flock(2), on a local file system whose page cache every process
+// shares (not NFS, nor FUSE with its default cache invalidation). See docs/PROTOCOL.md and
 // docs/FORMAT.md in the repository for the commit protocol and the on-disk format.
 package txtdb

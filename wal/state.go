@@ -309,9 +309,10 @@ func (sf *StateFile) Read() (State, error) {
 }
 
 // ReadFresh reads the newest valid slot through a descriptor of its own, with pread, not
-// through the mapping Read uses: a diagnosis of a state read that looks stale (on a FUSE mount
-// a page cache invalidated by another process's open may, in principle, serve a mapping bytes
-// older than a write that already returned).
+// through the mapping Read uses: a diagnosis of a state read that looks stale. (On a FUSE mount
+// with FUSE's default cache invalidation, a page dropped and refilled while a write is on its
+// way keeps the older bytes, and the mapping shows them; the new descriptor's open drops the
+// page again.)
 func (sf *StateFile) ReadFresh() (State, error) {
 	f, err := os.Open(sf.Path)
 	if err != nil {

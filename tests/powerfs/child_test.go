@@ -1,6 +1,7 @@
 package powerfs
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -104,6 +106,8 @@ func runChild(mode string) error {
 		}
 		fmt.Println("ok")
 		return nil
+	case "mapwrite":
+		return childMapWrite(dir)
 	case "verify":
 		return childVerify(ctx, dir)
 	case "fleetcheck":
@@ -456,5 +460,93 @@ func childFaultWork(ctx context.Context, dir string) (err error) {
 		return fmt.Errorf("close: %w", err)
 	}
 	fmt.Println("done")
+	return nil
+}
+
+// childMapWrite writes a counter to the file at path with pwrite, alternating between two
+// slots, and after each write reads it back through a shared mapping, while one goroutine opens
+// and stats the file and another reads the mapping; it prints ok, or returns how many writes the
+// mapping did not show.
+func childMapWrite(path string) error {
+	w, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	m, err := syscall.Mmap(int(w.Fd()), 0, 4096, syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return err
+	}
+	defer syscall.Munmap(m)
+	done := make(chan struct{})
+	churned := make(chan error, 2)
+	go func() { // reads through the mapping: faults that refill dropped pages
+		var sum byte
+		for {
+			select {
+			case <-done:
+				if sum == 1 { // never mind the sum: it keeps the reads
+					runtime.KeepAlive(sum)
+				}
+				churned <- nil
+				return
+			default:
+			}
+			for off := 0; off < 128; off += 8 {
+				sum += m[off]
+			}
+		}
+	}()
+	go func() {
+		var err error
+		defer func() { churned <- err }()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			var r *os.File
+			if r, err = os.Open(path); err != nil {
+				return
+			}
+			_, err = r.Stat()
+			if cerr := r.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	const writes = 20000
+	stale, first := 0, ""
+	buf := make([]byte, 8)
+	for i := uint64(1); i <= writes; i++ {
+		for b := range buf {
+			buf[b] = byte(i >> (8 * b))
+		}
+		off := int64(i%2) * 64
+		if _, err := w.WriteAt(buf, off); err != nil {
+			close(done)
+			return err
+		}
+		if got := m[off : off+8]; !bytes.Equal(got, buf) {
+			if stale == 0 {
+				first = fmt.Sprintf("write %d: the mapping shows %x, the write was %x", i, got, buf)
+			}
+			stale++
+		}
+	}
+	close(done)
+	for range 2 {
+		if err := <-churned; err != nil {
+			return err
+		}
+	}
+	if stale > 0 {
+		return fmt.Errorf("%d of %d writes not visible through the mapping when the write returned; first: %s", stale, writes, first)
+	}
+	fmt.Println("ok")
 	return nil
 }

@@ -14,7 +14,11 @@
 //   - Page cache, per inode: a write is visible to every reader at once and durable only after
 //     an fsync or fdatasync of that inode (the two are the same here: file size is data).
 //     close(2) persists nothing. This is what the kernel's page cache gives on any local file
-//     system: writeback is asynchronous, and only fsync waits for it.
+//     system: writeback is asynchronous, and only fsync waits for it. The kernel's own cache of
+//     the layer's files is kept (FOPEN_KEEP_CACHE, no automatic invalidation), so that a
+//     mapping shows every write once it returned, as on a local file system; FUSE's default
+//     drops it at opens and changed mtimes, and a read racing a write then caches stale bytes
+//     (TestMappingSeesWrites).
 //   - Metadata: a create, mkdir, link, unlink, rmdir or rename is durable only after an fsync of
 //     the directory it changes (for a rename across directories, either one: a rename is one
 //     journal transaction, kept whole or not at all). An fsync of a file does not make its own

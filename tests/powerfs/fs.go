@@ -54,14 +54,22 @@ func Mount(backing, mnt string, cfg Config) (*FS, error) {
 	f.syncfsNode = f.m.newInode(syscall.S_IFREG | 0o600)
 	root := &node{fsys: f, in: f.m.root}
 	timeout := time.Second
+	// The kernel's page cache must stay the one view every process reads, as on a local file
+	// system: only the kernel changes the live contents while mounted (a cut unmounts), so
+	// nothing needs invalidating. Left to FUSE's defaults, an open by another process
+	// (no FOPEN_KEEP_CACHE, see node.Open) or an mtime seen to change (automatic invalidation)
+	// drops the cached pages, and a read that refills a page while a write is still on its way
+	// to this server caches the bytes before the write, for every process, until the next
+	// invalidation: a mapping then shows a state file one commit old after its write returned.
 	srv, err := gofs.Mount(mnt, root, &gofs.Options{
 		MountOptions: fuse.MountOptions{
-			DirectMount:       true,
-			DirectMountStrict: true,
-			FsName:            "powerfs",
-			Name:              "powerfs",
-			MaxWrite:          1 << 20,
-			DisableXAttrs:     true,
+			ExplicitDataCacheControl: true,
+			DirectMount:              true,
+			DirectMountStrict:        true,
+			FsName:                   "powerfs",
+			Name:                     "powerfs",
+			MaxWrite:                 1 << 20,
+			DisableXAttrs:            true,
 		},
 		EntryTimeout: &timeout,
 		AttrTimeout:  &timeout,

@@ -422,3 +422,31 @@ func TestUnmountKeepsEverything(t *testing.T) {
 		t.Fatal("hard links in the backing directory are two files on the mount")
 	}
 }
+
+// TestMappingSeesWrites: a shared mapping shows a write as soon as the write returns, while other
+// descriptors open the file and stat it, as the page cache of a local file system gives (the
+// state file is read through a mapping and written with pwrite). Left to FUSE's default cache
+// invalidation, a page refilled while a write is on its way to the layer keeps the older bytes.
+// The mapping is a child's: a page fault served by the faulting process's own FUSE server can
+// deadlock against the garbage collector.
+func TestMappingSeesWrites(t *testing.T) {
+	backing := filepath.Join(t.TempDir(), "disk")
+	f := MustMount(t, backing, Config{})
+	mustWrite(t, f.Path("state"), make([]byte, 4096), true)
+	hb, err := HostBoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := startChild(t, hb, f.Dir(), false, "POWERFS_CHILD=mapwrite", "POWERFS_DIR="+f.Path("state"))
+	var lines []string
+	for {
+		line, ok := c.next()
+		if !ok {
+			break
+		}
+		lines = append(lines, line)
+	}
+	if err := c.wait(); err != nil || len(lines) != 1 || lines[0] != "ok" {
+		t.Fatalf("child: %v, printed %q (stderr %s)", err, lines, c.stderr.String())
+	}
+}

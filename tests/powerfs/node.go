@@ -135,7 +135,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		}
 		f.m.truncate(n.in, 0)
 	}
-	return nil, 0, 0
+	return nil, fuse.FOPEN_KEEP_CACHE, 0
 }
 
 func (n *node) Opendir(ctx context.Context) syscall.Errno { return 0 }
@@ -157,14 +157,14 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		if flags&syscall.O_TRUNC != 0 && len(c.live) > 0 {
 			f.m.truncate(c, 0)
 		}
-		return n.child(ctx, c, out), nil, 0, 0
+		return n.child(ctx, c, out), nil, fuse.FOPEN_KEEP_CACHE, 0
 	}
 	if errno := f.check(OpCreate, n.path(name), 0); errno != 0 {
 		return nil, nil, 0, errno
 	}
 	c := f.m.newInode(syscall.S_IFREG | mode&0o7777)
 	f.m.dirOp(OpCreate, change{n.in, name, c})
-	return n.child(ctx, c, out), nil, 0, 0
+	return n.child(ctx, c, out), nil, fuse.FOPEN_KEEP_CACHE, 0
 }
 
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
