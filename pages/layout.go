@@ -34,7 +34,13 @@ func (l Layout) Limit() int {
 // sum over all objects, obj included, of Size() + ObjectOverhead would exceed
 // Limit(). It is a pure function.
 func (l Layout) Fits(objs []Object, obj Object) bool {
-	if len(objs) == 0 {
+	return l.FitsAfter(objs, nil, obj)
+}
+
+// FitsAfter is Fits for a page held in two parts, head then tail: whether obj may be appended to
+// a page holding head followed by tail, without joining them. It is a pure function.
+func (l Layout) FitsAfter(head, tail []Object, obj Object) bool {
+	if len(head)+len(tail) == 0 {
 		return true
 	}
 	if l.OneObjectPerPage {
@@ -42,10 +48,12 @@ func (l Layout) Fits(objs []Object, obj Object) bool {
 	}
 	limit := l.Limit()
 	total := obj.Size() + ObjectOverhead
-	for _, o := range objs {
-		total += o.Size() + ObjectOverhead
-		if total > limit {
-			return false
+	for _, part := range [2][]Object{head, tail} {
+		for _, o := range part {
+			total += o.Size() + ObjectOverhead
+			if total > limit {
+				return false
+			}
 		}
 	}
 	return total <= limit

@@ -287,6 +287,30 @@ func BenchmarkCommit2Pages(b *testing.B) {
 	}
 }
 
+// BenchmarkInsert: one goroutine, one handle, one small object inserted per commit into one
+// namespace (the job queue), without the log fsync: inserts pack many objects to a page, so
+// each lands in a page that already holds up to a page's worth of them.
+func BenchmarkInsert(b *testing.B) {
+	dir := b.TempDir()
+	db := mustOpen(b, dir, Config{NoSync: true, CheckpointEvery: time.Hour})
+	ctx := context.Background()
+	if _, _, err := update(ctx, db, func(tx *Tx) error { return tx.CreateNamespace("jobs") }); err != nil {
+		b.Fatal(err)
+	}
+	i := 0
+	for b.Loop() {
+		_, _, err := update(ctx, db, func(tx *Tx) error {
+			_, err := tx.Insert("jobs", map[string]int{"job": i})
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commits/s")
+}
+
 // BenchmarkCommitHandoff: two committers on one store commit 2-page writes to pages of their own
 // at the same time, so the commit lock passes between them and each commit first catches up the
 // other's record. procs=2 runs them in two processes (b.N split between them; the waiter blocks

@@ -25,6 +25,9 @@ func (tx *Tx) PeekPage(ns, pageID string) ([]pages.Object, error) {
 			if w.deleted {
 				return nil, notFound(ns, n)
 			}
+			if w.prefix != nil {
+				return w.view(), nil
+			}
 			return slices.Clip(w.objs), nil
 		}
 	}

@@ -30,11 +30,16 @@ type pageWrite struct {
 	objs    []pages.Object
 	deleted bool
 	fresh   bool // a page number nobody committed before this transaction
-	// appends: objs[base:] were appended to the committed version read (objs[:base]) by inserts;
-	// the log then carries only them. Validation guarantees that version is still the latest.
+	// appends: objs[base:] were appended to the committed version read (objs[:base], or prefix)
+	// by inserts; the log then carries only them. Validation guarantees that version is still the latest.
 	// (base also serves keyed, below.)
 	appends bool
 	base    int
+	// prefix, for an insert's append to a committed version: that version's objects, shared with
+	// the index and never written (capped, so an append copies). The page as this transaction
+	// sees it is then prefix followed by objs, and objs (base 0) holds only the appended objects:
+	// an insert into a page of many objects copies none of them. Set only with appends.
+	prefix []pages.Object
 	// keyed: a keyed append (AppendPage) to a page this transaction did not otherwise write.
 	// objs is the page as this transaction sees it (the snapshot's contents, objs[:base], then
 	// the appended objects); the log carries only objs[base:], which go at the end of the page as
@@ -316,7 +321,7 @@ func (tx *Tx) readAs(ns, inc string, n uint64, key string) ([]pages.Object, erro
 			if w.keyed { // the snapshot's contents are read (the page existed: AppendPage checked)
 				tx.noteRead(k, ns, true, key)
 			}
-			return slices.Clone(w.objs), nil
+			return w.view(), nil
 		}
 	}
 	tx.idx.mu.RLock()
@@ -452,6 +457,14 @@ func globMatch(pattern, s string) bool {
 	return true
 }
 
+// view returns a copy of the page as the transaction that wrote w sees it.
+func (w *pageWrite) view() []pages.Object {
+	if w.prefix != nil {
+		return slices.Concat(w.prefix, w.objs)
+	}
+	return slices.Clone(w.objs)
+}
+
 func (tx *Tx) putWrite(key pageKey, w *pageWrite) {
 	if _, ok := tx.ws.writes[key]; !ok {
 		tx.ws.order = append(tx.ws.order, key)
@@ -488,7 +501,7 @@ func (tx *Tx) Insert(ns string, obj any) (string, error) {
 	}
 	layout := tx.db.layout
 	if n, ok := tx.ins.fill[inc]; ok {
-		if w := tx.ws.writes[pageKey{inc, n}]; w != nil && !w.deleted && layout.Fits(w.objs, o) {
+		if w := tx.ws.writes[pageKey{inc, n}]; w != nil && !w.deleted && layout.FitsAfter(w.prefix, w.objs, o) {
 			w.objs = append(w.objs, o)
 			return pages.PageID(n), nil
 		}
@@ -512,11 +525,17 @@ func (tx *Tx) Insert(ns string, obj any) (string, error) {
 				}
 				if _, mine := tx.ws.writes[key]; !mine && exists && latest <= tx.snap && layout.Fits(cur, o) {
 					setKey(&tx.rs.reads, key, readInfo{ns: ns, exists: true})
-					// After maxAppends appends in a row the page is written whole again.
-					// One copy of the page, with room for the transaction's next inserts.
-					objs := make([]pages.Object, len(cur), len(cur)+1+len(cur)/4)
-					copy(objs, cur)
-					tx.putWrite(key, &pageWrite{ns: ns, objs: append(objs, o), appends: v.appends < maxAppends, base: len(cur)})
+					w := &pageWrite{ns: ns, appends: v.appends < maxAppends}
+					if w.appends {
+						w.prefix, w.objs = slices.Clip(cur), []pages.Object{o}
+					} else {
+						// After maxAppends appends in a row the page is written whole again: one
+						// copy of it, with room for the transaction's next inserts.
+						objs := make([]pages.Object, len(cur), len(cur)+1+len(cur)/4)
+						copy(objs, cur)
+						w.objs, w.base = append(objs, o), len(cur)
+					}
+					tx.putWrite(key, w)
 					setKey(&tx.ins.fill, inc, n)
 					return pages.PageID(n), nil
 				}

@@ -1,0 +1,111 @@
+package txn
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/txtdb/txtdb/pages"
+)
+
+// An insert into a committed page shares that version's objects instead of copying them: the
+// transaction still sees the whole page (ReadPage, PeekPage) as the version followed by its own
+// inserts and keyed appends, in order; a transaction on the old snapshot still sees the version
+// alone; and once committed, every reader sees what the transaction saw. Across maxAppends
+// appends in a row, where the page is written whole again.
+func TestInsertIntoCommittedPage(t *testing.T) {
+	ctx := context.Background()
+	db := mustOpen(t, t.TempDir(), Config{})
+	_, _, err := update(ctx, db, func(tx *Tx) error { return tx.CreateNamespace("q") })
+	require.NoError(t, err)
+	texts := func(tx *Tx, id string, peek bool) []string {
+		t.Helper()
+		read := tx.ReadPage
+		if peek {
+			read = tx.PeekPage
+		}
+		objs, err := read("q", id)
+		require.NoError(t, err)
+		var out []string
+		for _, o := range objs {
+			out = append(out, o.Text())
+		}
+		return out
+	}
+	var page string
+	var want []string // the page's committed contents
+	next := 0
+	for round := range 2*maxAppends + 3 {
+		old, err := db.Begin(ctx, false)
+		require.NoError(t, err)
+		tx, err := db.Begin(ctx, true)
+		require.NoError(t, err)
+		seen := slices.Clone(want)
+		for range 1 + round%3 {
+			id, err := tx.Insert("q", next)
+			require.NoError(t, err)
+			if page == "" {
+				page = id
+			}
+			require.Equal(t, page, id, "round %d: every insert fits the first page", round)
+			seen = append(seen, strconv.Itoa(next))
+			next++
+			require.Equal(t, seen, texts(tx, page, false), "round %d: ReadPage", round)
+			require.Equal(t, seen, texts(tx, page, true), "round %d: PeekPage", round)
+		}
+		if round%4 == 1 {
+			require.NoError(t, tx.AppendPage("q", page, "k", -round))
+			seen = append(seen, strconv.Itoa(-round))
+			require.Equal(t, seen, texts(tx, page, false), "round %d: after AppendPage", round)
+		}
+		if len(want) > 0 {
+			require.Equal(t, want, texts(old, page, false), "round %d: the old snapshot", round)
+		}
+		require.NoError(t, tx.Commit())
+		if len(want) > 0 {
+			require.Equal(t, want, texts(old, page, true), "round %d: the old snapshot after the commit", round)
+		}
+		want = seen
+		require.NoError(t, old.Rollback())
+		require.NoError(t, view(ctx, db, func(tx *Tx) error {
+			require.Equal(t, want, texts(tx, page, false), "round %d: after the commit", round)
+			return nil
+		}))
+	}
+	require.Equal(t, map[string]map[string][]string{"q": {page: want}}, allPages(t, db))
+}
+
+// Inserts into a committed page stop at the page size, counting the version's objects and the
+// transaction's own.
+func TestInsertsFillPagesToTheirSize(t *testing.T) {
+	ctx := context.Background()
+	const size = 48
+	db := mustOpen(t, t.TempDir(), Config{PageSize: size})
+	_, _, err := update(ctx, db, func(tx *Tx) error { return tx.CreateNamespace("q") })
+	require.NoError(t, err)
+	n := 0
+	for round := range 40 {
+		_, _, err := update(ctx, db, func(tx *Tx) error {
+			for range 1 + round%4 {
+				if _, err := tx.Insert("q", 10+n%90); err != nil { // two bytes each
+					return err
+				}
+				n++
+			}
+			return nil
+		})
+		require.NoError(t, err)
+	}
+	total := 0
+	for id, objs := range allPages(t, db)["q"] {
+		used := 0
+		for _, o := range objs {
+			used += len(o) + pages.ObjectOverhead
+		}
+		require.LessOrEqual(t, used, size, "page %s holds %d objects", id, len(objs))
+		total += len(objs)
+	}
+	require.Equal(t, n, total)
+}
