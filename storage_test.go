@@ -472,8 +472,9 @@ func TestClosedHandle(t *testing.T) {
 	assert.Equal(t, 1, committedN(t, other, "ns", id), "the closed handle's open transaction must not have committed")
 }
 
-// A store of another layout version (here version 5, before page files were reused, in
-// txtdb.json) is refused with ErrVersion, the root package's re-export, and left as it was.
+// A store of another layout version (here version 6, whose readers rebuild a version from at
+// most 16 append records, in txtdb.json) is refused with ErrVersion, the root package's
+// re-export, and left as it was.
 func TestOtherLayoutVersion(t *testing.T) {
 	dir := t.TempDir()
 	db, err := Open(dir, nil)
@@ -482,8 +483,8 @@ func TestOtherLayoutVersion(t *testing.T) {
 	path := filepath.Join(dir, "txtdb.json")
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
-	old := bytes.Replace(data, []byte(`"txtdb": 6,`), []byte(`"txtdb": 5,`), 1)
-	require.NotEqual(t, data, old, "txtdb.json names layout version 6")
+	old := bytes.Replace(data, []byte(`"txtdb": 7,`), []byte(`"txtdb": 6,`), 1)
+	require.NotEqual(t, data, old, "txtdb.json names layout version 7")
 	require.NoError(t, os.WriteFile(path, old, 0o644))
 	_, err = Open(dir, nil)
 	require.ErrorIs(t, err, ErrVersion)

@@ -44,7 +44,7 @@ func (v *version) reloadable() bool { return v.onDisk || v.loc.seg != 0 }
 // maxAppends bounds a page's run of append records: the next insert writes the page whole, and
 // the commit lock holder writes the next keyed append whole (a put that keeps its keys), so
 // rebuilding any version from the log reads at most this many records after a whole page.
-const maxAppends = 16
+const maxAppends = 64
 
 // pageHist holds a page's versions that some reader may still need, oldest first.
 type pageHist struct {

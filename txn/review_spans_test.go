@@ -126,7 +126,7 @@ func TestSpansNameTheirOps(t *testing.T) {
 	appendKey(page3, "clé")
 	n3, err := pages.ParsePageID(page3)
 	require.NoError(t, err)
-	for i := range 40 { // two runs written whole on page000001, one segment after another
+	for i := range 2*maxAppends + 8 { // two runs written whole on page000001, one segment after another
 		appendKey("page000001", fmt.Sprintf("a%02d", i))
 		if i%7 == 0 {
 			_, _, err := update(ctx, db, func(tx *Tx) error {

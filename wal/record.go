@@ -135,7 +135,7 @@ var ErrBadRecord = errors.New("bad log record")
 // slot ("txtdb-state N"), in every segment header ("txtdb_log"), in the checkpoint file and in
 // registry slots. A file naming another version is refused with ErrVersion, never read or
 // repaired.
-const Version = 6
+const Version = 7
 
 // ErrVersion: a file of the store names a layout version this build does not read.
 var ErrVersion = errors.New("txtdb: unsupported layout version")
