@@ -482,7 +482,7 @@ func TestKeyedChanges(t *testing.T) {
 	ctx := context.Background()
 	var id string
 	require.NoError(t, db.Update(ctx, func(tx *txtdb.Tx) (err error) { id, err = tx.NewPage("leaf", map[string]int{"k": 0}); return }))
-	const n = 17 // the 17th append in a row is written whole
+	const n = 65 // the 65th append in a row is written whole
 	for i := 1; i <= n; i++ {
 		require.NoError(t, db.Update(ctx, func(tx *txtdb.Tx) error {
 			return tx.AppendPage("leaf", id, fmt.Sprint(i), map[string]int{"k": i})

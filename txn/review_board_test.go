@@ -207,7 +207,7 @@ func goodRecords(t *testing.T, dir string) []wal.Record {
 	return out
 }
 
-// A keyed append another process offers, which the holder writes whole (it is the 17th of its
+// A keyed append another process offers, which the holder writes whole (it is the 65th of its
 // page's run), is re-encoded in its request's ops: that needs each op's span in the ops text,
 // which the owner's ops arrive without when they are not in the fast parser's shape (here a key
 // that is not ASCII). The record the holder writes must still be the offer's ops, whole.
