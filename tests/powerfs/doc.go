@@ -18,7 +18,8 @@
 //     the layer's files is kept (FOPEN_KEEP_CACHE, no automatic invalidation), so that a
 //     mapping shows every write once it returned, as on a local file system; FUSE's default
 //     drops it at opens and changed mtimes, and a read racing a write then caches stale bytes
-//     (TestMappingSeesWrites).
+//     (TestMappingSeesWrites). Unlike ext4, a write the layer refuses leaves its bytes in the
+//     kernel's pages, where a mapping shows them until a read(2) of the page (see Mount).
 //   - Metadata: a create, mkdir, link, unlink, rmdir or rename is durable only after an fsync of
 //     the directory it changes (for a rename across directories, either one: a rename is one
 //     journal transaction, kept whole or not at all). An fsync of a file does not make its own

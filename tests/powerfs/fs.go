@@ -61,6 +61,11 @@ func Mount(backing, mnt string, cfg Config) (*FS, error) {
 	// drops the cached pages, and a read that refills a page while a write is still on its way
 	// to this server caches the bytes before the write, for every process, until the next
 	// invalidation: a mapping then shows a state file one commit old after its write returned.
+	// One difference stays: a write this layer refuses (a Fault) has already put its bytes in
+	// the kernel's pages, which are then not up to date; a mapping shows them until a read(2)
+	// of the page fetches it again (with FUSE's defaults, also until the next open). On ext4 a
+	// failed write(2) leaves the cache as it was. The engine clears what it wrote on a failed
+	// write of the state file and of the commit board (WriteOrClear).
 	srv, err := gofs.Mount(mnt, root, &gofs.Options{
 		MountOptions: fuse.MountOptions{
 			ExplicitDataCacheControl: true,
