@@ -144,6 +144,7 @@ type DB struct {
 	kick              chan struct{} // wakes the housekeeper (a commit pushed the lag past CheckpointCommits)
 	lastCommit        atomic.Uint64 // TSN of this handle's last commit
 	rebuilds          atomic.Int64  // indexes rebuilt from the checkpoint (lineage change, trimmed log)
+	runLoads          atomic.Int64  // append versions rebuilt by loadRun (tests)
 	syncAll           bool          // checkpoints make page files durable with one syncfs (Linux, a file system that honours it)
 	cache             pageCache     // page contents in memory, shared by the handle's indexes
 	dirs              catalogDirs   // which folder holds each incarnation's page files

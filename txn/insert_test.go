@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/txtdb/txtdb/pages"
@@ -108,4 +109,46 @@ func TestInsertsFillPagesToTheirSize(t *testing.T) {
 		total += len(objs)
 	}
 	require.Equal(t, n, total)
+}
+
+// A handle whose cache keeps almost nothing rebuilds a version inside a run of appends from the
+// log (loadRun: each record read once, joined to the base once) and reads what the writer wrote
+// then, and the latest version too.
+func TestReadAWholeRunOfAppends(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	w := mustOpen(t, dir, Config{CheckpointEvery: time.Hour})
+	_, _, err := update(ctx, w, func(tx *Tx) error { return tx.CreateNamespace("q") })
+	require.NoError(t, err)
+	r := mustOpen(t, dir, Config{CheckpointEvery: time.Hour, CacheSize: 1}) // keeps no page in memory for long
+	var page string
+	var mid *Tx
+	var midWant []string
+	for i := range maxAppends + maxAppends/2 {
+		_, _, err := update(ctx, w, func(tx *Tx) error {
+			id, err := tx.Insert("q", i)
+			page = id
+			return err
+		})
+		require.NoError(t, err)
+		if i == maxAppends/2 {
+			mid, err = r.Begin(ctx, false)
+			require.NoError(t, err)
+			for j := 0; j <= i; j++ {
+				midWant = append(midWant, strconv.Itoa(j))
+			}
+		}
+	}
+	want := allPages(t, w)
+	require.Len(t, want["q"], 1, "one page")
+	require.Equal(t, want, allPages(t, r))
+	objs, err := mid.ReadPage("q", page)
+	require.NoError(t, err)
+	var got []string
+	for _, o := range objs {
+		got = append(got, o.Text())
+	}
+	require.Equal(t, midWant, got, "the snapshot inside the run")
+	require.Positive(t, r.runLoads.Load(), "rebuilt by loadRun")
+	require.NoError(t, mid.Rollback())
 }

@@ -154,6 +154,11 @@ func (db *DB) load(x *index, inc string, n uint64, v *version, depth int) ([]pag
 	if loaded {
 		return objs, nil
 	}
+	if depth == 0 && isAppend && !onDisk && loc.seg != 0 {
+		if objs, ok := db.loadRun(x, inc, n, v); ok {
+			return objs, nil
+		}
+	}
 	var err error
 	objs, err = nil, errNoSource
 	if onDisk {
@@ -214,24 +219,107 @@ func (db *DB) loadFromLog(x *index, inc string, n uint64, loc recLoc, span wal.S
 	return slices.Concat(b, delta), nil
 }
 
-// readOp returns the op on page n of inc of the record at loc. With the op's span it reads and
-// checks that op's text alone (a record can hold hundreds of pages); without it, the whole record.
-func (db *DB) readOp(loc recLoc, span wal.Span, inc string, n uint64) (*op, error) {
-	f, err := os.Open(filepath.Join(db.logDir, wal.SegName(loc.seg)))
+// loadRun is load for an append version whose run of appends is not in memory, back to a version
+// that is (or has a page file, or was written whole): it reads the objects each record of the run
+// appended, with one descriptor per segment, and joins them to the base once. Going through load
+// version by version instead opens a segment and copies the page for each of up to maxAppends
+// records. Only v is kept loaded (the versions before it are older than any reader asked for).
+// ok is false when the run is longer than maxAppends or a record of it cannot be read: load then
+// takes the way that knows every fallback (page files of versions on the way). REQUIRES: no
+// index mu held.
+func (db *DB) loadRun(x *index, inc string, n uint64, v *version) (objs []pages.Object, ok bool) {
+	type link struct {
+		loc   recLoc
+		span  wal.Span
+		delta []pages.Object
+	}
+	var run []link
+	root := v
+	x.mu.RLock()
+	for root != nil && !root.loaded && !root.onDisk && root.append && root.loc.seg != 0 && len(run) <= maxAppends {
+		run = append(run, link{root.loc, root.span, root.delta})
+		root = root.base
+	}
+	x.mu.RUnlock()
+	if root == nil || len(run) < 2 || len(run) > maxAppends {
+		return nil, false // one record: load does no more than this; too long: load's fallbacks
+	}
+	base, err := db.load(x, inc, n, root, len(run))
+	if err != nil {
+		return nil, false
+	}
+	files := map[pages.TSN]*os.File{}
+	defer func() {
+		for _, f := range files {
+			_ = f.Close()
+		}
+	}()
+	total := len(base)
+	for i := range run {
+		if run[i].delta == nil {
+			f := files[run[i].loc.seg]
+			if f == nil {
+				if f, err = db.openSegment(run[i].loc.seg); err != nil {
+					return nil, false
+				}
+				files[run[i].loc.seg] = f
+			}
+			o, err := readOpFrom(f, run[i].loc, run[i].span, inc, n, db.format)
+			if err != nil {
+				return nil, false
+			}
+			run[i].delta = o.Objects
+		}
+		total += len(run[i].delta)
+	}
+	all := make([]pages.Object, 0, total)
+	all = append(all, base...)
+	for i := len(run) - 1; i >= 0; i-- {
+		all = append(all, run[i].delta...)
+	}
+	x.mu.Lock()
+	if !v.loaded {
+		v.loaded, v.objs = true, all
+		x.cache.add(x, v)
+	}
+	objs = v.objs
+	x.mu.Unlock()
+	db.runLoads.Add(1)
+	return objs, true
+}
+
+// openSegment opens a log segment for reading (errSegmentGone if it is not there).
+func (db *DB) openSegment(seg pages.TSN) (*os.File, error) {
+	f, err := os.Open(filepath.Join(db.logDir, wal.SegName(seg)))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s", errSegmentGone, wal.SegName(loc.seg))
+		return nil, fmt.Errorf("%w: %s", errSegmentGone, wal.SegName(seg))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open log segment: %w", err)
 	}
+	return f, nil
+}
+
+// readOp returns the op on page n of inc of the record at loc. With the op's span it reads and
+// checks that op's text alone (a record can hold hundreds of pages); without it, the whole record.
+func (db *DB) readOp(loc recLoc, span wal.Span, inc string, n uint64) (*op, error) {
+	f, err := db.openSegment(loc.seg)
+	if err != nil {
+		return nil, err
+	}
 	defer f.Close()
+	return readOpFrom(f, loc, span, inc, n, db.format)
+}
+
+// readOpFrom is readOp on the segment f.
+func readOpFrom(f *os.File, loc recLoc, span wal.Span, inc string, n uint64, format pages.Format) (*op, error) {
 	if span.Len != 0 && int64(span.Off)+int64(span.Len) <= loc.n {
 		text := make([]byte, span.Len)
 		at := loc.off + int64(span.Off)
 		if _, err := f.ReadAt(text, at); err != nil {
 			return nil, corrupt(f.Name(), at, err)
 		}
-		o, err := wal.DecodeOp(db.format, text, span)
+		o, err := wal.DecodeOp(format, text, span)
 		if err != nil {
 			return nil, corrupt(f.Name(), at, err)
 		}
@@ -248,7 +336,7 @@ func (db *DB) readOp(loc recLoc, span wal.Span, inc string, n uint64) (*op, erro
 	if _, err := wal.Unframe(line, &r, loc.prev); err != nil {
 		return nil, corrupt(f.Name(), loc.off, err)
 	}
-	if err := wal.DecodeOps(db.format, &r); err != nil {
+	if err := wal.DecodeOps(format, &r); err != nil {
 		return nil, corrupt(f.Name(), loc.off, err)
 	}
 	for i := range r.Ops {
