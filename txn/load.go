@@ -184,14 +184,19 @@ func (db *DB) load(x *index, inc string, n uint64, v *version, depth int) ([]pag
 	if err != nil {
 		return nil, err
 	}
+	return keepLoaded(x, v, objs), nil
+}
+
+// keepLoaded makes objs v's contents, on the cache's list, unless another load did first, and
+// returns v's contents. REQUIRES: no index mu held.
+func keepLoaded(x *index, v *version, objs []pages.Object) []pages.Object {
 	x.mu.Lock()
+	defer x.mu.Unlock()
 	if !v.loaded {
 		v.loaded, v.objs = true, objs
 		x.cache.add(x, v)
 	}
-	objs = v.objs
-	x.mu.Unlock()
-	return objs, nil
+	return v.objs
 }
 
 var errNoSource = errors.New("version has no contents source")
@@ -277,15 +282,8 @@ func (db *DB) loadRun(x *index, inc string, n uint64, v *version) (objs []pages.
 	for i := len(run) - 1; i >= 0; i-- {
 		all = append(all, run[i].delta...)
 	}
-	x.mu.Lock()
-	if !v.loaded {
-		v.loaded, v.objs = true, all
-		x.cache.add(x, v)
-	}
-	objs = v.objs
-	x.mu.Unlock()
 	db.runLoads.Add(1)
-	return objs, true
+	return keepLoaded(x, v, all), true
 }
 
 // openSegment opens a log segment for reading (errSegmentGone if it is not there).
