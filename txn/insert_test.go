@@ -2,6 +2,8 @@ package txn
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/txtdb/txtdb/pages"
+	"github.com/txtdb/txtdb/wal"
 )
 
 // An insert into a committed page shares that version's objects instead of copying them: the
@@ -151,4 +154,60 @@ func TestReadAWholeRunOfAppends(t *testing.T) {
 	require.Equal(t, midWant, got, "the snapshot inside the run")
 	require.Positive(t, r.runLoads.Load(), "rebuilt by loadRun")
 	require.NoError(t, mid.Rollback())
+}
+
+// A flipped byte in any record of a run of appends (the last, one inside, or the put the run
+// starts from) makes the read of the latest version fail with ErrCorrupt: loadRun gives up and
+// load, going version by version, reports it.
+func TestCorruptRecordInARunOfAppends(t *testing.T) {
+	for _, back := range []int{0, 1, 20, 39, 40} {
+		ctx := context.Background()
+		dir := t.TempDir()
+		skipCheck(dir)
+		w := mustOpen(t, dir, Config{CheckpointEvery: time.Hour})
+		_, _, err := update(ctx, w, func(tx *Tx) error {
+			if err := tx.CreateNamespace("t"); err != nil {
+				return err
+			}
+			return tx.CreateNamespace("u")
+		})
+		require.NoError(t, err)
+		r := mustOpen(t, dir, Config{CheckpointEvery: time.Hour, CacheSize: 1})
+		for i := range 41 {
+			_, _, err := update(ctx, w, func(tx *Tx) error { _, err := tx.Insert("t", i); return err })
+			require.NoError(t, err)
+		}
+		var upage string
+		_, _, err = update(ctx, w, func(tx *Tx) error { var err error; upage, err = tx.Insert("u", "u"); return err })
+		require.NoError(t, err)
+		tx0, err := r.Begin(ctx, false) // catch up
+		require.NoError(t, err)
+		_, err = tx0.ReadPage("u", upage) // the evictions drained
+		require.NoError(t, err)
+		_ = tx0.Rollback()
+		x := r.idxp.Load()
+		x.mu.RLock()
+		inc := x.incAt("t", x.applied)
+		v := x.incs[inc].pages[1].latest()
+		for range back {
+			v = v.base
+		}
+		loc, span, app := v.loc, v.span, v.append
+		x.mu.RUnlock()
+		require.NotZero(t, span.Len)
+		f, err := os.OpenFile(filepath.Join(r.logDir, wal.SegName(loc.seg)), os.O_RDWR, 0)
+		require.NoError(t, err)
+		at := loc.off + int64(span.Off) + int64(span.Len)/2
+		b := make([]byte, 1)
+		_, _ = f.ReadAt(b, at)
+		b[0] ^= 0x01
+		_, _ = f.WriteAt(b, at)
+		f.Close()
+		tx, err := r.Begin(ctx, false)
+		require.NoError(t, err)
+		_, err = tx.ReadPage("t", pages.PageID(1))
+		require.ErrorIs(t, err, pages.ErrCorrupt, "a flipped byte %d records back (append %v)", back, app)
+		require.Zero(t, r.runLoads.Load(), "loadRun gave up and load reported the corruption")
+		_ = tx.Rollback()
+	}
 }
