@@ -152,11 +152,11 @@ func encodeForeign(reqs []*request) ([]byte, error) {
 	for i, r := range reqs {
 		tx := r.tx
 		ft := foreignTx{Snap: tx.snap, Lineage: tx.idx.lineageOf(), Ser: tx.iso == Serializable,
-			Deps: tx.rs.nsDeps, Listed: tx.rs.listed, Scans: tx.rs.scans, Ops: r.opsJSON}
+			Deps: tx.rs.nsDeps.goMap(), Listed: tx.rs.listed, Scans: tx.rs.scans, Ops: r.opsJSON}
 		for p := range tx.rs.prefixes {
 			ft.Pre = append(ft.Pre, p)
 		}
-		for k, ri := range tx.rs.reads {
+		for k, ri := range tx.rs.reads.all() {
 			ft.Reads = append(ft.Reads, foreignRead{Inc: k.inc, Page: k.page, NS: ri.ns, Exists: ri.exists, Keys: ri.keys})
 		}
 		txs[i] = ft
@@ -214,14 +214,14 @@ func decodeForeign(db *DB, x *index, body []byte) ([]*request, error) {
 			tx.idx = x
 		}
 		for k, w := range ft.Deps {
-			setKey(&tx.rs.nsDeps, k, w)
+			tx.rs.nsDeps.set(k, w)
 		}
 		for _, p := range ft.Pre {
 			setKey(&tx.rs.prefixes, p, true)
 		}
 		tx.rs.listed = ft.Listed
 		for _, rd := range ft.Reads {
-			setKey(&tx.rs.reads, pageKey{inc: rd.Inc, page: rd.Page}, readInfo{ns: rd.NS, exists: rd.Exists, keys: rd.Keys})
+			tx.rs.reads.set(pageKey{inc: rd.Inc, page: rd.Page}, readInfo{ns: rd.NS, exists: rd.Exists, keys: rd.Keys})
 		}
 		for inc, ns := range ft.Scans {
 			setKey(&tx.rs.scans, inc, ns)
@@ -231,7 +231,7 @@ func decodeForeign(db *DB, x *index, body []byte) ([]*request, error) {
 			switch o.Kind {
 			case opPut, opAppend, opDel:
 				key := pageKey{inc: o.Inc, page: o.PageNo}
-				setKey(&tx.ws.writes, key, &pageWrite{ns: o.NS, keyed: o.Keys != nil, keys: o.Keys, deleted: o.Kind == opDel})
+				tx.ws.writes.set(key, &pageWrite{ns: o.NS, keyed: o.Keys != nil, keys: o.Keys, deleted: o.Kind == opDel})
 				tx.ws.order = append(tx.ws.order, key)
 			}
 		}

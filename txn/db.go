@@ -1,6 +1,7 @@
 package txn
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -167,6 +168,9 @@ type DB struct {
 	q commitQueue
 
 	wr segWriter // owned by the goroutine leading a commit group (or Open, before any group)
+	// frame is where a group frames its records (frameRecords), kept for the next group (up to
+	// maxReadBuf): owned by the goroutine leading a commit group.
+	frame bytes.Buffer
 
 	stats    groupStats
 	ctx      context.Context

@@ -18,15 +18,15 @@ import (
 type group struct {
 	db       *DB
 	members  []*request
-	st       state        // state as recovery left it: what the group commits after
-	x        *index       // the index, caught up to st
-	accepted []*request   // members that passed validation, in order
-	recs     []record     // their records
-	convs    []conversion // keyed appends to be written whole, in order
-	pos      logPos       // where the records go (after a rotation: the new segment's header)
-	ends     []logPos     // where each record ends
-	buf      bytes.Buffer
-	next     state // state naming the group's last record
+	st       state         // state as recovery left it: what the group commits after
+	x        *index        // the index, caught up to st
+	accepted []*request    // members that passed validation, in order
+	recs     []record      // their records
+	convs    []conversion  // keyed appends to be written whole, in order
+	pos      logPos        // where the records go (after a rotation: the new segment's header)
+	ends     []logPos      // where each record ends
+	buf      *bytes.Buffer // db.frame, once frameRecords ran
+	next     state         // state naming the group's last record
 
 	offered   []*request // members offered on the board while the group waited for the lock
 	taken     []*taken   // offers of other processes this group took
@@ -131,6 +131,7 @@ func (db *DB) release(unlock func() error, ringLate bool) {
 // whether the round wrote to the log. REQUIRES: commit lock held.
 func (g *group) run(first bool) bool {
 	defer g.releaseOffers()
+	defer g.dropFrame()
 	if err := g.recover(); err != nil {
 		err = fmt.Errorf("txtdb: commit: %w", err)
 		if first {
@@ -184,6 +185,14 @@ func (g *group) run(first bool) bool {
 	g.landed()
 	g.ding()
 	return true
+}
+
+// dropFrame lets go of the framing buffer after a group too large for it to be kept.
+func (g *group) dropFrame() {
+	if g.buf != nil && g.buf.Cap() > maxReadBuf {
+		g.db.frame = bytes.Buffer{}
+	}
+	g.buf = nil
 }
 
 // noSync reports whether the group skips the log fsync: a NoSync handle's group that took no
@@ -416,17 +425,19 @@ func (g *group) rotate() error {
 // the lock was taken).
 func (g *group) frameRecords() {
 	g.ends = make([]logPos, len(g.recs))
+	g.buf = &g.db.frame
+	g.buf.Reset()
 	chain := g.pos.Chain
 	for i, r := range g.accepted {
 		if r.reserve != nil {
 			var err error
-			if chain, err = wal.Frame(&g.buf, &g.recs[i], chain); err != nil {
+			if chain, err = wal.Frame(g.buf, &g.recs[i], chain); err != nil {
 				panic(fmt.Sprintf("txn: frame reservation: %v", err)) // INVARIANT: a reservation record always encodes
 			}
 		} else {
 			rec := &g.recs[i]
 			lineAt := g.buf.Len()
-			chain = wal.FrameOps(&g.buf, rec.TSN, rec.Time, rec.Proc, r.opsJSON, chain)
+			chain = wal.FrameOps(g.buf, rec.TSN, rec.Time, rec.Proc, r.opsJSON, chain)
 			opsAt := g.buf.Len() - lineAt - wal.CRCSuffixLen - len(r.opsJSON)
 			for j := range rec.Ops { // rec.Ops is r.ops: spans in opsJSON become spans in the line
 				rec.Ops[j].Span.Off += uint32(opsAt) // INVARIANT: a request is framed once

@@ -83,7 +83,7 @@ func (tx *Tx) AppendPage(ns, pageID, key string, objs ...any) error {
 		return err
 	}
 	k := pageKey{inc, n}
-	if w := tx.ws.writes[k]; w != nil {
+	if w := tx.ws.writes.at(k); w != nil {
 		if w.deleted {
 			return notFound(ns, n)
 		}

@@ -21,7 +21,7 @@ func (tx *Tx) PeekPage(ns, pageID string) ([]pages.Object, error) {
 	}
 	key := pageKey{inc, n}
 	if tx.writable {
-		if w := tx.ws.writes[key]; w != nil {
+		if w := tx.ws.writes.at(key); w != nil {
 			if w.deleted {
 				return nil, notFound(ns, n)
 			}

@@ -69,16 +69,16 @@ type Tx struct {
 // readSet is what a writable transaction depends on: validation checks each against what
 // committed after the snapshot.
 type readSet struct {
-	nsDeps   map[string]bool      // namespace name -> written into (else only read)
-	prefixes map[string]bool      // subtrees deleted or renamed
-	listed   bool                 // Namespaces was called: any create, delete or rename conflicts
-	reads    map[pageKey]readInfo // pages read, also those found missing
-	scans    map[string]string    // incarnation -> name, for Match (the page set)
+	nsDeps   smallMap[string, bool]      // namespace name -> written into (else only read)
+	prefixes map[string]bool             // subtrees deleted or renamed
+	listed   bool                        // Namespaces was called: any create, delete or rename conflicts
+	reads    smallMap[pageKey, readInfo] // pages read, also those found missing
+	scans    map[string]string           // incarnation -> name, for Match (the page set)
 }
 
 // writeSet is what a writable transaction changes, in order.
 type writeSet struct {
-	writes  map[pageKey]*pageWrite
+	writes  smallMap[pageKey, *pageWrite]
 	order   []pageKey
 	nsOps   []op
 	names   map[string]string // this transaction's namespace changes: name -> incarnation ("" = gone)
@@ -87,9 +87,9 @@ type writeSet struct {
 
 // insertState is where a transaction's inserts go.
 type insertState struct {
-	fill     map[string]uint64   // incarnation -> page this transaction is filling with inserts
-	fresh    map[string][]uint64 // incarnation -> fresh page numbers taken from this process's blocks
-	hotTaken map[string]hotPage  // incarnation -> this process's hot page it took
+	fill     smallMap[string, uint64]  // incarnation -> page this transaction is filling with inserts
+	fresh    map[string][]uint64       // incarnation -> fresh page numbers taken from this process's blocks
+	hotTaken smallMap[string, hotPage] // incarnation -> this process's hot page it took
 }
 
 // A transaction's sets start empty, their maps nil, and setKey makes a map at its first entry:
@@ -187,7 +187,7 @@ func (tx *Tx) resolve(ns string, write bool) (string, error) {
 	inc, mine := "", false
 	if tx.writable {
 		inc, mine = tx.ws.names[ns]
-		setKey(&tx.rs.nsDeps, ns, tx.rs.nsDeps[ns] || write)
+		tx.rs.nsDeps.set(ns, tx.rs.nsDeps.at(ns) || write)
 	}
 	if !mine {
 		tx.idx.mu.RLock()
@@ -314,7 +314,7 @@ func (tx *Tx) read(ns, inc string, n uint64) ([]pages.Object, error) {
 func (tx *Tx) readAs(ns, inc string, n uint64, key string) ([]pages.Object, error) {
 	k := pageKey{inc, n}
 	if tx.writable {
-		if w := tx.ws.writes[k]; w != nil {
+		if w := tx.ws.writes.at(k); w != nil {
 			if w.deleted {
 				return nil, notFound(ns, n)
 			}
@@ -343,7 +343,7 @@ func (tx *Tx) readAs(ns, inc string, n uint64, key string) ([]pages.Object, erro
 // noteRead records a read of a page: of the whole page (key ""), or keyed. A whole-page read
 // is never narrowed by a keyed one; keyed reads add up their keys.
 func (tx *Tx) noteRead(k pageKey, ns string, exists bool, key string) {
-	r, seen := tx.rs.reads[k]
+	r, seen := tx.rs.reads.get(k)
 	switch {
 	case key == "" || (seen && r.keys == nil):
 		r = readInfo{ns: ns, exists: exists}
@@ -352,7 +352,7 @@ func (tx *Tx) noteRead(k pageKey, ns string, exists bool, key string) {
 	case !slices.Contains(r.keys, key):
 		r.keys = append(r.keys, key)
 	}
-	setKey(&tx.rs.reads, k, r)
+	tx.rs.reads.set(k, r)
 }
 
 func notFound(ns string, n uint64) error {
@@ -400,7 +400,7 @@ func (tx *Tx) Match(ns, pattern string) (map[string][]pages.Object, error) {
 	if tx.writable {
 		setKey(&tx.rs.scans, inc, ns)
 		for _, k := range tx.ws.order {
-			if k.inc == inc && tx.ws.writes[k].fresh && !tx.ws.writes[k].deleted {
+			if k.inc == inc && tx.ws.writes.at(k).fresh && !tx.ws.writes.at(k).deleted {
 				nums = append(nums, k.page)
 			}
 		}
@@ -466,10 +466,10 @@ func (w *pageWrite) view() []pages.Object {
 }
 
 func (tx *Tx) putWrite(key pageKey, w *pageWrite) {
-	if _, ok := tx.ws.writes[key]; !ok {
+	if !tx.ws.writes.has(key) {
 		tx.ws.order = append(tx.ws.order, key)
 	}
-	setKey(&tx.ws.writes, key, w)
+	tx.ws.writes.set(key, w)
 }
 
 func (tx *Tx) encode(vs []any) ([]pages.Object, error) {
@@ -500,18 +500,18 @@ func (tx *Tx) Insert(ns string, obj any) (string, error) {
 		return "", err
 	}
 	layout := tx.db.layout
-	if n, ok := tx.ins.fill[inc]; ok {
-		if w := tx.ws.writes[pageKey{inc, n}]; w != nil && !w.deleted && layout.FitsAfter(w.prefix, w.objs, o) {
+	if n, ok := tx.ins.fill.get(inc); ok {
+		if w := tx.ws.writes.at(pageKey{inc, n}); w != nil && !w.deleted && layout.FitsAfter(w.prefix, w.objs, o) {
 			w.objs = append(w.objs, o)
 			return pages.PageID(n), nil
 		}
 	}
 	next, created := tx.ws.created[inc]
 	if !created {
-		if _, taken := tx.ins.hotTaken[inc]; !taken {
+		if !tx.ins.hotTaken.has(inc) {
 			if h, ok := tx.db.alloc.takeHot(inc, tx.snap); ok {
 				n := h.n
-				setKey(&tx.ins.hotTaken, inc, h)
+				tx.ins.hotTaken.set(inc, h)
 				key := pageKey{inc, n}
 				tx.idx.mu.RLock()
 				v, exists := tx.idx.get(inc, n, tx.snap)
@@ -523,8 +523,8 @@ func (tx *Tx) Insert(ns string, obj any) (string, error) {
 						return "", fmt.Errorf("txtdb: insert into %s: %w", ns, err)
 					}
 				}
-				if _, mine := tx.ws.writes[key]; !mine && exists && latest <= tx.snap && layout.Fits(cur, o) {
-					setKey(&tx.rs.reads, key, readInfo{ns: ns, exists: true})
+				if mine := tx.ws.writes.has(key); !mine && exists && latest <= tx.snap && layout.Fits(cur, o) {
+					tx.rs.reads.set(key, readInfo{ns: ns, exists: true})
 					w := &pageWrite{ns: ns, appends: v.appends < maxAppends}
 					if w.appends {
 						w.prefix, w.objs = slices.Clip(cur), []pages.Object{o}
@@ -536,7 +536,7 @@ func (tx *Tx) Insert(ns string, obj any) (string, error) {
 						w.objs, w.base = append(objs, o), len(cur)
 					}
 					tx.putWrite(key, w)
-					setKey(&tx.ins.fill, inc, n)
+					tx.ins.fill.set(inc, n)
 					return pages.PageID(n), nil
 				}
 			}
@@ -553,7 +553,7 @@ func (tx *Tx) Insert(ns string, obj any) (string, error) {
 		setKey(&tx.ins.fresh, inc, append(tx.ins.fresh[inc], n))
 	}
 	tx.putWrite(pageKey{inc, n}, &pageWrite{ns: ns, objs: []pages.Object{o}, fresh: true})
-	setKey(&tx.ins.fill, inc, n)
+	tx.ins.fill.set(inc, n)
 	return pages.PageID(n), nil
 }
 
@@ -568,13 +568,13 @@ func (tx *Tx) mustHaveRead(ns, pageID string) (pageKey, error) {
 		return pageKey{}, err
 	}
 	key := pageKey{inc, n}
-	if w := tx.ws.writes[key]; w != nil && !w.keyed { // a keyed append alone is no read
+	if w := tx.ws.writes.at(key); w != nil && !w.keyed { // a keyed append alone is no read
 		if w.deleted {
 			return key, notFound(ns, n)
 		}
 		return key, nil
 	}
-	r, ok := tx.rs.reads[key]
+	r, ok := tx.rs.reads.get(key)
 	if !ok {
 		return key, fmt.Errorf("%w: %s/%s", ErrNotRead, ns, pageID)
 	}
@@ -599,7 +599,7 @@ func (tx *Tx) UpdatePage(ns, pageID string, objs ...any) error {
 		return err
 	}
 	w := &pageWrite{ns: ns, objs: encoded}
-	if old := tx.ws.writes[key]; old != nil {
+	if old := tx.ws.writes.at(key); old != nil {
 		w.fresh = old.fresh
 	}
 	tx.putWrite(key, w)
@@ -617,12 +617,12 @@ func (tx *Tx) DeletePage(ns, pageID string) error {
 		return err
 	}
 	w := &pageWrite{ns: ns, deleted: true}
-	if old := tx.ws.writes[key]; old != nil {
+	if old := tx.ws.writes.at(key); old != nil {
 		w.fresh = old.fresh
 	}
 	tx.putWrite(key, w)
-	if tx.ins.fill[key.inc] == key.page {
-		delete(tx.ins.fill, key.inc)
+	if n, ok := tx.ins.fill.get(key.inc); ok && n == key.page {
+		tx.ins.fill.del(key.inc)
 	}
 	return nil
 }
@@ -632,7 +632,7 @@ func (tx *Tx) DeletePage(ns, pageID string) error {
 func (tx *Tx) prepare() ([]op, []byte, error) {
 	ops := slices.Clone(tx.ws.nsOps)
 	for _, key := range tx.ws.order {
-		w := tx.ws.writes[key]
+		w := tx.ws.writes.at(key)
 		id := pages.PageID(key.page)
 		if w.deleted {
 			if !w.fresh {
@@ -703,7 +703,7 @@ func (tx *Tx) Commit() error {
 	if err := tx.db.usable(); err != nil {
 		return err
 	}
-	if !tx.writable || (len(tx.ws.writes) == 0 && len(tx.ws.nsOps) == 0) {
+	if !tx.writable || (tx.ws.writes.len() == 0 && len(tx.ws.nsOps) == 0) {
 		committed = true
 		return nil
 	}
@@ -745,13 +745,13 @@ func (tx *Tx) finish(committed bool) {
 	if !tx.writable {
 		return
 	}
-	for inc, h := range tx.ins.hotTaken {
-		if !committed && tx.ins.fill[inc] == h.n {
+	for inc, h := range tx.ins.hotTaken.all() {
+		if n, ok := tx.ins.fill.get(inc); !committed && ok && n == h.n {
 			db.alloc.putHot(inc, h) // unchanged: still a good page to append to
 		}
 	}
 	if committed {
-		for inc, n := range tx.ins.fill {
+		for inc, n := range tx.ins.fill.all() {
 			if _, created := tx.ws.created[inc]; !created {
 				db.alloc.putHot(inc, hotPage{n: n, tsn: tx.commit})
 			}

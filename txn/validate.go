@@ -148,7 +148,7 @@ func (db *DB) validate(idx *index, tx *Tx, ov *overlay) error {
 	// Namespaces written into, created, renamed or deleted must still be what the snapshot saw
 	// (under both levels: nothing lands in a dead or moved namespace); namespaces only read
 	// matter under Serializable.
-	for name, written := range tx.rs.nsDeps {
+	for name, written := range tx.rs.nsDeps.all() {
 		if !written && !ser {
 			continue
 		}
@@ -173,7 +173,7 @@ func (db *DB) validate(idx *index, tx *Tx, ov *overlay) error {
 	}
 	// A keyed append (under both levels: it is a write) depends only on changes that are not keyed
 	// and on keyed ones that share a key; any other write on every change of the page.
-	for key, w := range tx.ws.writes {
+	for key, w := range tx.ws.writes.all() {
 		if w.keyed {
 			if t, k := ov.keyedChange(idx, key, snap, w.keys); t > snap {
 				return keyConflict(w.ns, pages.PageID(key.page), t, "write", k)
@@ -187,7 +187,7 @@ func (db *DB) validate(idx *index, tx *Tx, ov *overlay) error {
 	if !ser {
 		return nil
 	}
-	for key, r := range tx.rs.reads {
+	for key, r := range tx.rs.reads.all() {
 		if r.exists && r.keys != nil { // only keyed reads (ReadPageKey) of a page that existed
 			if t, k := ov.keyedChange(idx, key, snap, r.keys); t > snap {
 				return keyConflict(r.ns, pages.PageID(key.page), t, "read", k)

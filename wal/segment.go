@@ -279,7 +279,7 @@ func EraseSync(f *os.File, from, to int64) error {
 
 // WriteZeros writes zero bytes over [from, to) of f.
 func WriteZeros(f *os.File, from, to int64) error {
-	zeros := make([]byte, min(to-from, 1<<20))
+	zeros := zeroBlock[:]
 	for off := from; off < to; {
 		n := min(int64(len(zeros)), to-off)
 		if _, err := f.WriteAt(zeros[:n], off); err != nil {
@@ -289,3 +289,7 @@ func WriteZeros(f *os.File, from, to int64) error {
 	}
 	return nil
 }
+
+// zeroBlock is what WriteZeros writes from: never written itself, so shared by every caller
+// (a segment grows often, and each growth allocated its own buffer of zeros).
+var zeroBlock [256 << 10]byte

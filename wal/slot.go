@@ -14,9 +14,14 @@ import (
 // fit (every slot's fields are bounded).
 func AppendSlot(dst, body []byte, size int) []byte {
 	start := len(dst)
-	dst = append(dst, body...)
+	return finishSlot(append(dst, body...), start, size)
+}
+
+// finishSlot frames dst[start:], a slot's body, as a slot of size bytes.
+func finishSlot(dst []byte, start, size int) []byte {
+	sum := crc32.Checksum(dst[start:], CRCTable)
 	dst = append(dst, " crc="...)
-	dst = appendHex32(dst, crc32.Checksum(body, CRCTable))
+	dst = appendHex32(dst, sum)
 	if len(dst)-start > size-1 {
 		panic("wal: slot overflow") // INVARIANT: fields are bounded (uuid-sized strings)
 	}

@@ -42,9 +42,12 @@ type State struct {
 }
 
 // Encode returns the slot holding s.
-func (s State) Encode() []byte {
-	var body [StateSlotSize]byte
-	b := append(body[:0], stateMagic...)
+func (s State) Encode() []byte { return s.AppendSlot(make([]byte, 0, StateSlotSize)) }
+
+// AppendSlot appends the slot Encode returns to dst.
+func (s State) AppendSlot(dst []byte) []byte {
+	start := len(dst)
+	b := append(dst, stateMagic...)
 	b = append(b, "seq="...)
 	b = strconv.AppendUint(b, s.Seq, 10)
 	b = append(b, " tsn="...)
@@ -65,7 +68,7 @@ func (s State) Encode() []byte {
 	} else {
 		b = append(b, '0')
 	}
-	return AppendSlot(make([]byte, 0, StateSlotSize), b, StateSlotSize)
+	return finishSlot(b, start, StateSlotSize)
 }
 
 var ErrBadSlot = errors.New("bad state slot")
@@ -248,6 +251,8 @@ type StateFile struct {
 	// readAll replaces the read of both slots in tests: copies that catch writers mid-way.
 	readAll func(buf []byte) (int, error)
 
+	wbuf [StateSlotSize]byte // Write's encoding of a slot; under the commit lock, as Write
+
 	memo struct { // per slot, the last bytes decoded, so an unchanged slot is not parsed again
 		sync.Mutex
 		raw [2][StateSlotSize]byte
@@ -384,7 +389,7 @@ func (sf *StateFile) Write(s State, sync bool) error {
 	}
 	// Zeroed if the write fails (WriteOrClear): readers then take the other slot, the current
 	// state. (Both slots share a sector, so on the disk one stays valid.)
-	if err := WriteOrClear(writeAt, s.Encode(), off); err != nil {
+	if err := WriteOrClear(writeAt, s.AppendSlot(sf.wbuf[:0]), off); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
 	if sync {
