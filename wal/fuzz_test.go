@@ -86,7 +86,7 @@ func FuzzParseRecord(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var fast Record
-		if !parseRecord(body, &fast) {
+		if !parseRecord(body, &fast, nil) {
 			return
 		}
 		var slow Record
@@ -126,7 +126,7 @@ func TestParseRecordTakesWhatWeWrite(t *testing.T) {
 		}
 		body := line[:len(line)-CRCSuffixLen]
 		var r Record
-		if !parseRecord(body, &r) {
+		if !parseRecord(body, &r, nil) {
 			t.Fatalf("fast path refused a record this package wrote: %s", line)
 		}
 		var slow Record
@@ -145,7 +145,7 @@ func TestUnframeFallbackAfterPartialParse(t *testing.T) {
 	FrameOps(&b, 4, 17, "p", []byte(ops), 0)
 	line := b.Bytes()
 	var fast Record
-	if parseRecord(line[:len(line)-CRCSuffixLen], &fast) {
+	if parseRecord(line[:len(line)-CRCSuffixLen], &fast, nil) {
 		t.Fatal("the fast path took an escaped string")
 	}
 	var got Record

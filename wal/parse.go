@@ -15,8 +15,12 @@ import (
 // accepts, encoding/json decodes to the same Record (FuzzParseRecord). Catching up on other
 // processes' commits decodes every record once; reflection made that a sixth of the CPU of a
 // multi-process run.
-func parseRecord(body []byte, r *Record) bool {
-	p := parser{b: body}
+func parseRecord(body []byte, r *Record, ar *scanArena) bool {
+	p := parser{b: body, ar: ar}
+	if ar != nil {
+		p.objs = ar.objsFor()
+		defer func() { ar.objs = p.objs }()
+	}
 	if !p.lit(`{"tsn":`) {
 		return false
 	}
@@ -52,6 +56,37 @@ type parser struct {
 	i    int
 	copy []byte            // p.b copied, once, for the objects' texts (the caller may reuse p.b)
 	objs []json.RawMessage // the record's ops' Objs, one array for all of them (each op's capped)
+	ar   *scanArena        // if set, where the Ops array and objs come from
+}
+
+// scanArena hands the records of one ScanRecords call their Ops arrays and their ops' Objs from
+// a few shared arrays instead of two allocations per record (catching up decodes every record
+// of every other process). Only these slice headers are shared: nothing a version keeps (an op's
+// Objects and Keys, an object's text) comes from it, so a cached version pins no other record.
+type scanArena struct {
+	ops  []Op
+	objs []json.RawMessage
+}
+
+// arenaChunk is how many Ops (or Objs) a scanArena array holds, at least.
+const arenaChunk = 32
+
+// opsFor returns an empty array with room for n ops.
+func (ar *scanArena) opsFor(n int) []Op {
+	if cap(ar.ops)-len(ar.ops) < n {
+		ar.ops = make([]Op, 0, max(n, arenaChunk))
+	}
+	l := len(ar.ops)
+	ar.ops = ar.ops[:l+n]
+	return ar.ops[l : l : l+n]
+}
+
+// objsFor returns the array a record's Objs are appended to (parseRecord gives it back, grown).
+func (ar *scanArena) objsFor() []json.RawMessage {
+	if cap(ar.objs)-len(ar.objs) < 4 {
+		ar.objs = make([]json.RawMessage, 0, arenaChunk)
+	}
+	return ar.objs
 }
 
 // own returns p.b[from:to] in a copy of p.b that nothing else refers to and nobody writes: one
@@ -400,7 +435,12 @@ func (p *parser) opsArray(r *Record) bool {
 		return p.i == len(p.b)
 	}
 	if r.Ops == nil {
-		r.Ops = make([]Op, 0, max(1, bytes.Count(p.b[p.i:], []byte(`{"op":`)))) // a hint: objects may hold the text too
+		n := max(1, bytes.Count(p.b[p.i:], []byte(`{"op":`))) // at least the ops: objects may hold the text too
+		if p.ar != nil {
+			r.Ops = p.ar.opsFor(n)
+		} else {
+			r.Ops = make([]Op, 0, n)
+		}
 	}
 	for {
 		var o Op

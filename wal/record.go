@@ -166,7 +166,10 @@ func AppendCRC(buf *bytes.Buffer, start int, prev uint32) uint32 {
 
 // Unframe checks one line (with its trailing newline) chained to prev, decodes it into v, and
 // returns its crc.
-func Unframe(line []byte, v any, prev uint32) (uint32, error) {
+func Unframe(line []byte, v any, prev uint32) (uint32, error) { return unframe(line, v, prev, nil) }
+
+// unframe is Unframe, a Record's ops and object texts taken from ar when it is set.
+func unframe(line []byte, v any, prev uint32, ar *scanArena) (uint32, error) {
 	n := len(line)
 	if n < CRCSuffixLen+2 || line[n-1] != '\n' || line[0] != '{' {
 		return 0, ErrBadRecord
@@ -184,7 +187,7 @@ func Unframe(line []byte, v any, prev uint32) (uint32, error) {
 		return 0, fmt.Errorf("%w: checksum (or chain) mismatch", ErrBadRecord)
 	}
 	if r, ok := v.(*Record); ok {
-		if parseRecord(body, r) {
+		if parseRecord(body, r, ar) {
 			return uint32(want), nil
 		}
 		*r = Record{} // what the fast path filled before it gave up must not mix into the decode

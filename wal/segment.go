@@ -106,6 +106,7 @@ type Scanned struct {
 func ScanRecords(f pages.Format, data []byte, from Pos) (recs []Scanned, bad error) {
 	base, chain := from.Off, from.Chain
 	off := 0
+	var ar scanArena // the records' ops and object texts, a few arrays for all of them
 	if end := bytes.IndexByte(data, 0); end != 0 && len(data) > 0 {
 		if end < 0 {
 			end = len(data)
@@ -124,7 +125,7 @@ func ScanRecords(f pages.Format, data []byte, from Pos) (recs []Scanned, bad err
 		start := Pos{Seg: from.Seg, Off: base + int64(off), Chain: chain}
 		recs = append(recs, Scanned{Start: start}) // decoded in place: a Record on the stack would escape
 		r := &recs[len(recs)-1].Rec
-		sum, err := Unframe(line, r, chain)
+		sum, err := unframe(line, r, chain, &ar)
 		if err == nil {
 			err = DecodeOps(f, r)
 		}
