@@ -150,7 +150,7 @@ func (db *DB) follow(x *index, target state) error {
 			_ = f.Close()
 			delete(db.segs, seg)
 		}
-	}, buf: &db.readBuf}
+	}, buf: &db.readBuf, skip: x.cold}
 	// Cleared once applied (and on a failed walk): nothing of the records stays reachable from
 	// the scratch kept for the next catch-up.
 	batch := db.batch[:0]
@@ -241,6 +241,8 @@ type logReader struct {
 	// buf, if set, is where walk reads the log into, when it has room: only for a walk whose
 	// fn keeps nothing of the bytes (the parser copies what records keep).
 	buf *[]byte
+	// skip, if set, names the pages whose objects walk leaves undecoded (wal.ScanRecordsLazy).
+	skip func(inc string, page uint64) bool
 }
 
 // maxReadBuf bounds the read buffer a handle keeps for catching up (a long catch-up reads into
@@ -328,7 +330,7 @@ func (db *DB) walk(r logReader, pos, target logPos, tsn pages.TSN, fn func(sc *s
 		if err != nil {
 			return pos, corrupt(f.Name(), pos.Off, err)
 		}
-		recs, bad := wal.ScanRecords(db.format, data, pos)
+		recs, bad := wal.ScanRecordsLazy(db.format, data, pos, r.skip)
 		if bad == nil && to >= 0 {
 			if end := endOf(recs, pos); end != target {
 				bad = fmt.Errorf("%w: records end at %v, state says %v", wal.ErrBadRecord, end, target)

@@ -345,12 +345,12 @@ func (x *index) apply(r *record, start, end logPos) error {
 				h = &pageHist{}
 				in.pages[o.PageNo] = h
 			}
-			v := &version{tsn: r.TSN, deleted: o.Kind == opDel, loaded: o.Kind == opPut, objs: o.Objects, keys: o.Keys,
+			v := &version{tsn: r.TSN, deleted: o.Kind == opDel, loaded: o.Kind == opPut && !o.Lazy, objs: o.Objects, keys: o.Keys,
 				loc: recLoc{seg: start.Seg, off: start.Off, n: end.Off - start.Off, prev: start.Chain}, span: o.Span}
 			if o.Kind == opAppend {
 				b := h.latest()
 				v.append, v.base, v.appends = true, b, b.appends+1
-				if b.loaded {
+				if b.loaded && !o.Lazy {
 					// Appended in place where the base's array has room: the base keeps its
 					// prefix, and nothing else writes past a version's length (a version has
 					// one successor; readers get copies or capped slices: ReadPage, PeekPage),
@@ -379,6 +379,21 @@ func (x *index) apply(r *record, start, end logPos) error {
 	x.pos = end
 	x.sweep()
 	return nil
+}
+
+// cold reports whether no version of page n of incarnation inc is in memory (none is loaded): a
+// change to it is applied without its objects (wal.Op.Lazy), which the first read of the page
+// loads from the log. A process catching up on every other process's commits decodes only the
+// pages it reads. Safe for concurrent use.
+func (x *index) cold(inc string, n uint64) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	in := x.incs[inc]
+	if in == nil {
+		return true
+	}
+	h := in.pages[n]
+	return h == nil || !h.latest().loaded
 }
 
 // check verifies that a whole record applies, before any of it is applied.

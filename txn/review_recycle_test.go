@@ -3,6 +3,7 @@ package txn
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -150,11 +151,33 @@ func TestEvictedVersionTextIsFreed(t *testing.T) {
 		if err := tx.CreateNamespace("n"); err != nil {
 			return err
 		}
-		if _, err := tx.Insert("n", "1"+big); err != nil {
+		if _, err := tx.Insert("n", "1"); err != nil {
 			return err
 		}
-		_, err := tx.Insert("n", "2"+big)
+		_, err := tx.Insert("n", "2")
 		return err
+	})
+	require.NoError(t, err)
+	// b reads both pages, so that it decodes changes to them as it catches up (a page no version
+	// of which is in memory gets its changes without their objects: index.cold).
+	require.NoError(t, view(ctx, b, func(tx *Tx) error {
+		for _, id := range []string{"page000001", "page000002"} {
+			if _, err := tx.ReadPage("n", id); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	_, _, err = update(ctx, a, func(tx *Tx) error {
+		for i, id := range []string{"page000001", "page000002"} {
+			if _, err := tx.ReadPage("n", id); err != nil {
+				return err
+			}
+			if err := tx.UpdatePage("n", id, fmt.Sprint(i+1)+big); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	require.NoError(t, err)
 	require.NoError(t, view(ctx, b, func(tx *Tx) error { return nil })) // b catches the record up from the log
@@ -270,8 +293,9 @@ func TestLeftoverOfDroppedNamespaceIsNotCorruption(t *testing.T) {
 // this commit that slice held the op's own objects only; now it is a window on the record's one
 // Objects array, so a small append keeps every other op's objects of its record alive, uncharged
 // and never evicted. Here b, opened from a checkpoint (its page000001 of "n" is on disk, not
-// loaded), catches up one record that appends 1 small object to that page and creates a page
-// of "m" holding 1 MiB; the 1 MiB version leaves the cache, and its text must go.
+// loaded), catches up one record that appends 1 small object to that page and writes 1 MiB
+// to the page of "m" that b has read (so b decodes it; the append, to a page b has not read,
+// it applies without its objects); the 1 MiB version leaves the cache, and its text must go.
 //
 // Failed before the fix: the text stays reachable through the unloaded append version's objs.
 func TestUnloadedAppendDoesNotPinItsRecord(t *testing.T) {
@@ -288,13 +312,18 @@ func TestUnloadedAppendDoesNotPinItsRecord(t *testing.T) {
 		return nil
 	})
 	require.NoError(t, err)
-	var hot string
+	var hot, mPage string
 	_, _, err = update(ctx, a, func(tx *Tx) error { hot, err = tx.Insert("n", 1); return err }) // a's hot page of n
 	require.NoError(t, err)
 	hotNo, err := pages.ParsePageID(hot)
 	require.NoError(t, err)
+	_, _, err = update(ctx, a, func(tx *Tx) error { mPage, err = tx.Insert("m", 0); return err })
+	require.NoError(t, err)
 	require.NoError(t, a.Checkpoint(ctx))
 	b := mustOpen(t, dir, cfg) // its index comes from the checkpoint: n/page000001 not loaded
+	// b reads m's page, so that it decodes the change to it as it catches up (a page no version
+	// of which is in memory gets its changes without their objects: index.cold).
+	require.NoError(t, view(ctx, b, func(tx *Tx) error { _, err := tx.ReadPage("m", mPage); return err }))
 	big := strings.Repeat("z", 1<<20)
 	_, _, err = update(ctx, a, func(tx *Tx) error {
 		id, err := tx.Insert("n", 2)
@@ -304,8 +333,10 @@ func TestUnloadedAppendDoesNotPinItsRecord(t *testing.T) {
 		if id != hot {
 			return errors.New("the insert did not append to the hot page: " + id)
 		}
-		_, err = tx.Insert("m", big)
-		return err
+		if _, err := tx.ReadPage("m", mPage); err != nil {
+			return err
+		}
+		return tx.UpdatePage("m", mPage, big)
 	})
 	require.NoError(t, err)
 	require.NoError(t, view(ctx, b, func(tx *Tx) error { return nil })) // b catches the record up

@@ -66,6 +66,9 @@ type parser struct {
 type scanArena struct {
 	ops  []Op
 	objs []json.RawMessage
+	// skip, if set, reports whether the objects of a put or an append of page page of
+	// incarnation inc may be left undecoded (the op is then Lazy).
+	skip func(inc string, page uint64) bool
 }
 
 // arenaChunk is how many Ops (or Objs) a scanArena array holds, at least.
@@ -241,27 +244,13 @@ func (p *parser) op(o *Op) bool {
 		if p.lit(`]`) {
 			return false // omitempty never writes an empty list; leave the rare form to encoding/json
 		}
-		o.shared = len(p.b) <= smallRecord
-		if p.objs == nil {
-			p.objs = make([]json.RawMessage, 0, 4)
-		}
-		first := len(p.objs)
-		for {
-			start := p.i
-			if !p.value(0) {
+		if o.Lazy = p.lazy(o); o.Lazy {
+			if !p.skipArray() {
 				return false
 			}
-			p.objs = append(p.objs, p.own(start, p.i))
-			if p.lit(`]`) {
-				break
-			}
-			if !p.lit(`,`) {
-				return false
-			}
+		} else if !p.objsArray(o) {
+			return false
 		}
-		// A slice of one array per record: a later op's append never writes into it (the cap),
-		// and an array outgrown stays with the ops that slice it.
-		o.Objs = p.objs[first:len(p.objs):len(p.objs)]
 	}
 	if p.lit(`,"from":`) {
 		if o.From, ok = p.uint(); !ok {
@@ -274,6 +263,57 @@ func (p *parser) op(o *Op) bool {
 		}
 	}
 	return p.lit(`}`)
+}
+
+// lazy reports whether the objects of o, read up to its objects, may be skipped: o is a put or an
+// append, and the scanArena's skip says so for its page.
+func (p *parser) lazy(o *Op) bool {
+	if p.ar == nil || p.ar.skip == nil || (o.Kind != OpPut && o.Kind != OpAppend) {
+		return false
+	}
+	n, err := pages.ParsePageID(o.Page)
+	return err == nil && p.ar.skip(o.Inc, n)
+}
+
+// skipArray reads the rest of an array of objects (after its first '[') without keeping them.
+func (p *parser) skipArray() bool {
+	for {
+		if !p.value(0) {
+			return false
+		}
+		if p.lit(`]`) {
+			return true
+		}
+		if !p.lit(`,`) {
+			return false
+		}
+	}
+}
+
+// objsArray reads the rest of an array of objects (after its first '[') into o.Objs.
+func (p *parser) objsArray(o *Op) bool {
+	o.shared = len(p.b) <= smallRecord
+	if p.objs == nil {
+		p.objs = make([]json.RawMessage, 0, 4)
+	}
+	first := len(p.objs)
+	for {
+		start := p.i
+		if !p.value(0) {
+			return false
+		}
+		p.objs = append(p.objs, p.own(start, p.i))
+		if p.lit(`]`) {
+			break
+		}
+		if !p.lit(`,`) {
+			return false
+		}
+	}
+	// A slice of one array per record: a later op's append never writes into it (the cap),
+	// and an array outgrown stays with the ops that slice it.
+	o.Objs = p.objs[first:len(p.objs):len(p.objs)]
+	return true
 }
 
 // maxDepth bounds the nesting value follows (deeper values go to encoding/json).
@@ -449,6 +489,9 @@ func (p *parser) opsArray(r *Record) bool {
 			return false
 		}
 		o.Span = MakeSpan(p.b, start, p.i)
+		if o.Lazy && o.Span.Len == 0 {
+			return false // its objects can be read again only through its span: decode them now
+		}
 		r.Ops = append(r.Ops, o)
 		if p.lit(`]`) {
 			return p.i == len(p.b)

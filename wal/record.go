@@ -63,6 +63,9 @@ type Op struct {
 	// Compact says every one of Objs is a compact, valid JSON value (EncodeObjs wrote them from
 	// Objects): AppendOp copies them as they are instead of compacting and checking them.
 	Compact bool `json:"-"`
+	// Lazy says the op's objects were skipped, not decoded (ScanRecordsLazy): Objs and Objects
+	// are empty, and the op's text at Span holds them.
+	Lazy bool `json:"-"`
 	// shared says Objs lie in a copy of a small record's text that nothing else uses, so the
 	// decoded Objects may share those bytes (DecodeOps): a page version cached from them keeps
 	// at most smallRecord bytes of other text alive.
@@ -261,6 +264,9 @@ func DecodeOps(f pages.Format, r *Record) error {
 				if k == "" {
 					return fmt.Errorf("%w: empty key", ErrBadRecord)
 				}
+			}
+			if o.Lazy {
+				continue
 			}
 			// The record passed its checksum, and its objects were valid Objects when written:
 			// they are not parsed again (for YAML and XML that would dominate catching up).

@@ -104,9 +104,16 @@ type Scanned struct {
 // It returns what it read before; bad reports why it stopped early (nil at the end of the log).
 // data starts at position from, whose chain the first Record must continue.
 func ScanRecords(f pages.Format, data []byte, from Pos) (recs []Scanned, bad error) {
+	return ScanRecordsLazy(f, data, from, nil)
+}
+
+// ScanRecordsLazy is ScanRecords, except that the objects of a put or an append of a page that
+// skip names (if skip is set) are checked for form but not decoded: the op is Lazy, and its
+// text, at its Span, holds them. skip is called as the records are read, in order.
+func ScanRecordsLazy(f pages.Format, data []byte, from Pos, skip func(inc string, page uint64) bool) (recs []Scanned, bad error) {
 	base, chain := from.Off, from.Chain
 	off := 0
-	var ar scanArena // the records' ops and object texts, a few arrays for all of them
+	ar := scanArena{skip: skip} // the records' ops and object texts, a few arrays for all of them
 	if end := bytes.IndexByte(data, 0); end != 0 && len(data) > 0 {
 		if end < 0 {
 			end = len(data)
