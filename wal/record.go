@@ -239,7 +239,8 @@ func EncodeObjs(f pages.Format, objs []pages.Object) ([]json.RawMessage, error) 
 
 // DecodeOps fills the decoded fields of r's ops and checks them. The Objects of a small record
 // this package parsed share their bytes with the ops' Objs (Op.shared: no copy per object, where
-// catching up decodes every object of every other process's records).
+// catching up decodes the objects of every other process's changes to the pages it reads). A
+// Lazy op gets no Objects.
 func DecodeOps(f pages.Format, r *Record) error {
 	var objects []pages.Object // what is left of the array the shared ops' Objects slice
 	for i := range r.Ops {
