@@ -150,7 +150,12 @@ func (db *DB) follow(x *index, target state) error {
 			_ = f.Close()
 			delete(db.segs, seg)
 		}
-	}, buf: &db.readBuf, skip: x.cold}
+	}, buf: &db.readBuf}
+	if !db.cfg.ReadOnly {
+		// A read-only handle registers no floor: cleanup may trim the log under its snapshots,
+		// so it keeps what it catches up decoded (reading it later could need a trimmed record).
+		r.skip = x.cold
+	}
 	// Cleared once applied (and on a failed walk): nothing of the records stays reachable from
 	// the scratch kept for the next catch-up.
 	batch := db.batch[:0]

@@ -381,10 +381,10 @@ func (x *index) apply(r *record, start, end logPos) error {
 	return nil
 }
 
-// cold reports whether no version of page n of incarnation inc is in memory (none is loaded): a
-// change to it is applied without its objects (wal.Op.Lazy), which the first read of the page
-// loads from the log. A process catching up on every other process's commits decodes only the
-// pages it reads. Safe for concurrent use.
+// cold reports whether the latest version of page n of incarnation inc is not in memory (not
+// loaded, or there is none): a change to it is applied without its objects (wal.Op.Lazy), which
+// the first read of the page loads from the log. A process catching up on every other process's
+// commits so decodes only the pages it reads. Safe for concurrent use.
 func (x *index) cold(inc string, n uint64) bool {
 	x.mu.RLock()
 	defer x.mu.RUnlock()

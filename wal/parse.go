@@ -69,6 +69,9 @@ type scanArena struct {
 	// skip, if set, reports whether the objects of a put or an append of page page of
 	// incarnation inc may be left undecoded (the op is then Lazy).
 	skip func(inc string, page uint64) bool
+	// strs says the objects are JSON strings (YAML and XML stores): a skipped one is checked to
+	// be one, as DecodeOps would find it.
+	strs bool
 }
 
 // arenaChunk is how many Ops (or Objs) a scanArena array holds, at least.
@@ -245,7 +248,7 @@ func (p *parser) op(o *Op) bool {
 			return false // omitempty never writes an empty list; leave the rare form to encoding/json
 		}
 		if o.Lazy = p.lazy(o); o.Lazy {
-			if !p.skipArray() {
+			if !p.skipArray(p.ar.strs) {
 				return false
 			}
 		} else if !p.objsArray(o) {
@@ -275,9 +278,13 @@ func (p *parser) lazy(o *Op) bool {
 	return err == nil && p.ar.skip(o.Inc, n)
 }
 
-// skipArray reads the rest of an array of objects (after its first '[') without keeping them.
-func (p *parser) skipArray() bool {
+// skipArray reads the rest of an array of objects (after its first '[') without keeping them;
+// with strs, each must be a string.
+func (p *parser) skipArray(strs bool) bool {
 	for {
+		if strs && (p.i >= len(p.b) || p.b[p.i] != '"') {
+			return false // DecodeOps would refuse it: leave the verdict to the full decode
+		}
 		if !p.value(0) {
 			return false
 		}

@@ -113,7 +113,7 @@ func ScanRecords(f pages.Format, data []byte, from Pos) (recs []Scanned, bad err
 func ScanRecordsLazy(f pages.Format, data []byte, from Pos, skip func(inc string, page uint64) bool) (recs []Scanned, bad error) {
 	base, chain := from.Off, from.Chain
 	off := 0
-	ar := scanArena{skip: skip} // the records' ops and object texts, a few arrays for all of them
+	ar := scanArena{skip: skip, strs: f != pages.JSON} // the records' ops and object texts, a few arrays for all of them
 	if end := bytes.IndexByte(data, 0); end != 0 && len(data) > 0 {
 		if end < 0 {
 			end = len(data)
