@@ -107,26 +107,7 @@ func TestCatchUpDecodesOnlyPagesInMemory(t *testing.T) {
 // page, overwritten before the checkpoint, has no file of that version). Fails with lazy
 // catch-up on read-only handles: ErrSnapshotTooOld.
 func TestReadOnlySnapshotReadsWhatItCaughtUpAfterTrim(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	cfg := Config{SegmentBytes: 512, LogRetention: -1, OneObjectPerPage: true, CheckpointEvery: time.Hour}
-	setupPair(t, dir, cfg)
-	w := mustOpen(t, dir, cfg)
-	_, _, err := update(ctx, w, func(tx *Tx) error { return tx.CreateNamespace("fill") })
-	require.NoError(t, err)
-	require.NoError(t, w.Checkpoint(ctx))
-	ro := mustOpen(t, dir, Config{ReadOnly: true})                                        // default cache: nothing is evicted here
-	_, _, err = update(ctx, w, func(tx *Tx) error { _, err := bumpPair(tx); return err }) // pair = 1, log only
-	require.NoError(t, err)
-	tx, err := ro.Begin(ctx, false) // catches up version 1 of both pages
-	require.NoError(t, err)
-	defer func() { _ = tx.Rollback() }()
-	_, _, err = update(ctx, w, func(tx *Tx) error { _, err := bumpPair(tx); return err }) // pair = 2: 1 never gets a file
-	require.NoError(t, err)
-	commitUntilRotated(t, w, "fill", segsOf(t, dir)[len(segsOf(t, dir))-1])
-	waitPinsNothingBelow(t, w, tx.Snapshot()+2)
-	require.NoError(t, w.Checkpoint(ctx))
-	require.Greater(t, segsOf(t, dir)[0], tx.Snapshot(), "the segment of the snapshot's versions was trimmed")
+	tx := readOnlySnapshotTrimmed(t, Config{ReadOnly: true}) // default cache: nothing is evicted here
 	v, err := readInt(tx, "c", "page000001")
 	require.NoError(t, err, "the open read-only snapshot reads the version it caught up")
 	require.Equal(t, 1, v)

@@ -119,6 +119,22 @@ func TestReview2StaleFolderReadsOtherIncarnationsPage(t *testing.T) {
 // internal errSegmentGone, which tooOld does not recognise (it looks for ErrCorrupt only): the
 // caller gets neither ErrSnapshotTooOld nor ErrCorrupt.
 func TestReview2ReadOnlyTrimmedRecordIsNotSnapshotTooOld(t *testing.T) {
+	tx := readOnlySnapshotTrimmed(t, Config{ReadOnly: true, CacheSize: 1})
+
+	_, err := readInt(tx, "c", "page000002") // loads page 2, evicting page 1's version
+	if err == nil {
+		_, err = readInt(tx, "c", "page000001")
+	}
+	require.Error(t, err)
+	require.ErrorIs(t, err, ErrSnapshotTooOld, "a read-only snapshot whose record was trimmed")
+}
+
+// readOnlySnapshotTrimmed opens a store of the pair (setupPair) in 512-byte segments, a handle of
+// roCfg on it, and returns a transaction of that handle whose snapshot holds pair = 1, a version
+// that only the log held and that cleanup has since trimmed (pair = 2 superseded it before any
+// checkpoint, so it never got a page file).
+func readOnlySnapshotTrimmed(t *testing.T, roCfg Config) *Tx {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	cfg := Config{SegmentBytes: 512, LogRetention: -1, OneObjectPerPage: true, CheckpointEvery: time.Hour}
@@ -127,25 +143,19 @@ func TestReview2ReadOnlyTrimmedRecordIsNotSnapshotTooOld(t *testing.T) {
 	_, _, err := update(ctx, w, func(tx *Tx) error { return tx.CreateNamespace("fill") })
 	require.NoError(t, err)
 	require.NoError(t, w.Checkpoint(ctx))
-	ro := mustOpen(t, dir, Config{ReadOnly: true, CacheSize: 1})
+	ro := mustOpen(t, dir, roCfg)
 	_, _, err = update(ctx, w, func(tx *Tx) error { _, err := bumpPair(tx); return err }) // pair = 1, in the log only
 	require.NoError(t, err)
 	tx, err := ro.Begin(ctx, false) // applies version 1 of both pages from the log
 	require.NoError(t, err)
-	defer tx.Rollback()
+	t.Cleanup(func() { _ = tx.Rollback() })
 	_, _, err = update(ctx, w, func(tx *Tx) error { _, err := bumpPair(tx); return err }) // pair = 2: 1 never gets a file
 	require.NoError(t, err)
 	commitUntilRotated(t, w, "fill", segsOf(t, dir)[len(segsOf(t, dir))-1])
 	waitPinsNothingBelow(t, w, tx.Snapshot()+2)
 	require.NoError(t, w.Checkpoint(ctx))
 	require.Greater(t, segsOf(t, dir)[0], tx.Snapshot(), "the segment of the snapshot's versions was trimmed")
-
-	_, err = readInt(tx, "c", "page000002") // loads page 2, evicting page 1's version
-	if err == nil {
-		_, err = readInt(tx, "c", "page000001")
-	}
-	require.Error(t, err)
-	require.ErrorIs(t, err, ErrSnapshotTooOld, "a read-only snapshot whose record was trimmed")
+	return tx
 }
 
 // residentBytes sums the page contents an index holds in memory: the objects of loaded versions
