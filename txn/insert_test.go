@@ -199,10 +199,12 @@ func TestCorruptRecordInARunOfAppends(t *testing.T) {
 		require.NoError(t, err)
 		at := loc.off + int64(span.Off) + int64(span.Len)/2
 		b := make([]byte, 1)
-		_, _ = f.ReadAt(b, at)
+		_, err = f.ReadAt(b, at)
+		require.NoError(t, err)
 		b[0] ^= 0x01
-		_, _ = f.WriteAt(b, at)
-		f.Close()
+		_, err = f.WriteAt(b, at)
+		require.NoError(t, err)
+		require.NoError(t, f.Close())
 		tx, err := r.Begin(ctx, false)
 		require.NoError(t, err)
 		_, err = tx.ReadPage("t", pages.PageID(1))

@@ -92,8 +92,9 @@ type insertState struct {
 	hotTaken smallMap[string, hotPage] // incarnation -> this process's hot page it took
 }
 
-// A transaction's sets start empty, their maps nil, and setKey makes a map at its first entry:
-// most transactions use a few of the ten, and a writable Begin made all of them.
+// A transaction's sets start empty: their smallMaps hold nothing yet, their maps are nil and
+// setKey makes one at its first entry (most transactions use a few of the ten, and a writable
+// Begin made all of them).
 func newReadSet() readSet { return readSet{} }
 
 func newWriteSet() writeSet { return writeSet{} }

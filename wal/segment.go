@@ -274,7 +274,7 @@ func DataEnd(data []byte) int {
 // Back to front, so that an erase cut short by a crash leaves a prefix of the old bytes (which
 // recovery reads, whole records and torn tail alike) and never zeros in front of stale records.
 func EraseSync(f *os.File, from, to int64) error {
-	zeros := make([]byte, min(max(to-from, 0), 1<<20))
+	zeros := zeroBlock[:]
 	for end := to; end > from; {
 		n := min(int64(len(zeros)), end-from)
 		if _, err := f.WriteAt(zeros[:n], end-n); err != nil {
@@ -298,6 +298,6 @@ func WriteZeros(f *os.File, from, to int64) error {
 	return nil
 }
 
-// zeroBlock is what WriteZeros writes from: never written itself, so shared by every caller
-// (a segment grows often, and each growth allocated its own buffer of zeros).
+// zeroBlock is what WriteZeros and EraseSync write from: never written itself, so shared by every
+// caller (a segment grows often, and each growth allocated its own buffer of zeros).
 var zeroBlock [256 << 10]byte
